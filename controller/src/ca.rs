@@ -1,0 +1,268 @@
+//! The fleet's private certificate authority.
+//!
+//! `rblfleet ca init` makes a CA; `rblfleet ca issue` signs certificates for
+//! the controller (server), each agent (identity = host id) and each admin
+//! (identity = a person's or a tool's name). Keys never leave the directory
+//! they are written to, and every file is created 0600: a leaked agent key
+//! lets its holder report for that host, a leaked CA key for every host.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::identity::{Identity, Role};
+use crate::ingest::validate::check_host_id;
+
+/// File names inside a CA directory.
+pub const CA_CERT: &str = "ca.crt";
+pub const CA_KEY: &str = "ca.key";
+
+/// Errors of CA operations; each names the file or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} already exists; refusing to overwrite it (use --force to replace a leaf certificate; a CA is never replaced)"
+    )]
+    Exists { path: PathBuf },
+    #[error("no CA in {dir}: run `rblfleet ca init --dir {dir}` first")]
+    NoCa { dir: PathBuf },
+    #[error("{path}: not a usable CA certificate or key: {source}")]
+    BadCa { path: PathBuf, source: rcgen::Error },
+    #[error("invalid name {name:?}: {reason}")]
+    BadName { name: String, reason: String },
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+}
+
+/// What to issue a certificate for.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// The controller's server certificate, valid for these DNS names and IPs.
+    Controller { names: Vec<String> },
+    /// An agent; the name is the host id the agent reports as.
+    Agent { host_id: String },
+    /// An admin (CLI user).
+    Admin { name: String },
+}
+
+/// Paths of an issued certificate and key.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Creates a new CA in `dir` (created if missing). Never overwrites one.
+pub fn init(dir: &Path, common_name: &str, days: i64) -> Result<Issued, CaError> {
+    let cert_path = dir.join(CA_CERT);
+    let key_path = dir.join(CA_KEY);
+    for path in [&cert_path, &key_path] {
+        if path.exists() {
+            return Err(CaError::Exists { path: path.clone() });
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|source| CaError::Io {
+        path: dir.into(),
+        source,
+    })?;
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn(common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    validity(&mut params, days);
+    let cert = params.self_signed(&key)?;
+    write_private(&key_path, key.serialize_pem().as_bytes(), false)?;
+    write_private(&cert_path, cert.pem().as_bytes(), false)?;
+    Ok(Issued {
+        cert: cert_path,
+        key: key_path,
+    })
+}
+
+/// Issues a leaf certificate signed by the CA in `dir`.
+///
+/// Files go to `dir/controller.{crt,key}`, `dir/agents/HOST.{crt,key}` or
+/// `dir/admins/NAME.{crt,key}`.
+pub fn issue(dir: &Path, subject: &Subject, days: i64, force: bool) -> Result<Issued, CaError> {
+    let issuer = load_issuer(dir)?;
+    let (params, stem) = leaf_params(subject, days)?;
+    let cert_path = dir.join(format!("{stem}.crt"));
+    let key_path = dir.join(format!("{stem}.key"));
+    if !force {
+        for path in [&cert_path, &key_path] {
+            if path.exists() {
+                return Err(CaError::Exists { path: path.clone() });
+            }
+        }
+    }
+    if let Some(parent) = cert_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| CaError::Io {
+            path: parent.into(),
+            source,
+        })?;
+    }
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &issuer)?;
+    write_private(&key_path, key.serialize_pem().as_bytes(), force)?;
+    write_private(&cert_path, cert.pem().as_bytes(), force)?;
+    Ok(Issued {
+        cert: cert_path,
+        key: key_path,
+    })
+}
+
+fn load_issuer(dir: &Path) -> Result<Issuer<'static, KeyPair>, CaError> {
+    let cert_path = dir.join(CA_CERT);
+    let key_path = dir.join(CA_KEY);
+    if !cert_path.exists() || !key_path.exists() {
+        return Err(CaError::NoCa { dir: dir.into() });
+    }
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| CaError::Io {
+            path: path.into(),
+            source,
+        })
+    };
+    let key = KeyPair::from_pem(&read(&key_path)?).map_err(|source| CaError::BadCa {
+        path: key_path.clone(),
+        source,
+    })?;
+    Issuer::from_ca_cert_pem(&read(&cert_path)?, key).map_err(|source| CaError::BadCa {
+        path: cert_path,
+        source,
+    })
+}
+
+fn leaf_params(subject: &Subject, days: i64) -> Result<(CertificateParams, String), CaError> {
+    let mut params = CertificateParams::default();
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    validity(&mut params, days);
+    let stem = match subject {
+        Subject::Controller { names } => {
+            if names.is_empty() {
+                return Err(bad_name(
+                    "",
+                    "the controller certificate needs at least one DNS name or IP",
+                ));
+            }
+            for name in names {
+                let san = match name.parse::<IpAddr>() {
+                    Ok(ip) => SanType::IpAddress(ip),
+                    Err(_) => SanType::DnsName(
+                        name.clone()
+                            .try_into()
+                            .map_err(|_| bad_name(name, "not a DNS name"))?,
+                    ),
+                };
+                params.subject_alt_names.push(san);
+            }
+            params.distinguished_name = dn(&names[0]);
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            "controller".to_string()
+        }
+        Subject::Agent { host_id } => {
+            check_host_id(host_id).map_err(|reason| bad_name(host_id, &reason))?;
+            client_identity(
+                &mut params,
+                &Identity {
+                    role: Role::Agent,
+                    name: host_id.clone(),
+                },
+            )?;
+            format!("agents/{host_id}")
+        }
+        Subject::Admin { name } => {
+            // Admin names share the host id alphabet: they end up in file names.
+            check_host_id(name).map_err(|reason| bad_name(name, &reason))?;
+            client_identity(
+                &mut params,
+                &Identity {
+                    role: Role::Admin,
+                    name: name.clone(),
+                },
+            )?;
+            format!("admins/{name}")
+        }
+    };
+    Ok((params, stem))
+}
+
+fn client_identity(params: &mut CertificateParams, identity: &Identity) -> Result<(), CaError> {
+    params.distinguished_name = dn(&identity.name);
+    let uri = identity.uri();
+    params.subject_alt_names = vec![SanType::URI(
+        uri.clone()
+            .try_into()
+            .map_err(|_| bad_name(&uri, "not a URI"))?,
+    )];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    Ok(())
+}
+
+fn bad_name(name: &str, reason: &str) -> CaError {
+    CaError::BadName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn dn(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "rblfleet");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn validity(params: &mut CertificateParams, days: i64) {
+    let now = OffsetDateTime::now_utc();
+    // Backdate a little: a host whose clock is a few minutes behind must not
+    // see a certificate that is "not yet valid".
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(days);
+}
+
+/// Writes `bytes` to a new file readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), CaError> {
+    let io = |source| CaError::Io {
+        path: path.into(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options.write(true);
+    if overwrite {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path).map_err(io)?;
+        // An overwritten file keeps its old mode; force 0600 either way.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+        file.write_all(bytes).map_err(io)?;
+        file.sync_all().map_err(io)
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = options.open(path).map_err(io)?;
+        file.write_all(bytes).map_err(io)?;
+        file.sync_all().map_err(io)
+    }
+}

@@ -1,0 +1,106 @@
+//! The `rblfleet` command line: argument parsing and dispatch, one file per
+//! command. Commands that read fleet state are clients of a running
+//! controller's admin API (sled allows one process per data directory);
+//! `ca` and `serve` work locally.
+
+mod ca;
+mod host;
+mod hosts;
+mod render;
+mod serve;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::client::{AdminClient, AdminEndpoint, DEFAULT_ADMIN_URL};
+
+/// rblfleet: blocklist monitoring and delisting for a fleet of Plesk mail servers.
+///
+/// Agents on each host report their IPs and mail evidence to one controller
+/// (`rblfleet serve`); the other commands ask that controller.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rblfleet",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller: accept agent reports, store them, serve the admin API.
+    Serve(serve::Args),
+    /// Manage the fleet's certificate authority and issue certificates.
+    #[command(subcommand)]
+    Ca(ca::Command),
+    /// List every host that has reported, with its last report and IPs.
+    Hosts(hosts::Args),
+    /// Show one host in detail.
+    Host(host::Args),
+}
+
+/// How to reach the controller's admin API (shared by client commands).
+#[derive(Debug, Clone, Args)]
+pub struct Connect {
+    /// Admin API address: http://127.0.0.1:PORT for the local plaintext API,
+    /// https://HOST:PORT for one that requires an admin certificate.
+    #[arg(long, env = "RBLFLEET_CONTROLLER", default_value = DEFAULT_ADMIN_URL, value_name = "URL")]
+    pub controller: String,
+    /// CA certificate that signed the controller's certificate (https only).
+    #[arg(long, env = "RBLFLEET_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Admin certificate from `rblfleet ca issue --admin NAME` (https only).
+    #[arg(long, env = "RBLFLEET_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Key of the admin certificate (https only).
+    #[arg(long, env = "RBLFLEET_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+}
+
+impl Connect {
+    async fn client(&self) -> anyhow::Result<AdminClient> {
+        let endpoint = AdminEndpoint {
+            url: self.controller.clone(),
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        };
+        Ok(AdminClient::connect(&endpoint).await?)
+    }
+}
+
+/// Output format of reporting commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// JSON for scripts (stable field names).
+    Json,
+}
+
+/// Runs a parsed command, writing its output to `out`.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Ca(command) => ca::run(command, out),
+        Command::Hosts(args) => hosts::run(args, out).await,
+        Command::Host(args) => host::run(args, out).await,
+    }
+}
+
+/// Parses `args` (the first is the program name) and runs the command; for tests
+/// and embedding.
+pub async fn run_args<I, T>(args: I, out: &mut dyn Write) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args)?;
+    run(cli, out).await
+}

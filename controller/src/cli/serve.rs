@@ -1,0 +1,60 @@
+//! `rblfleet serve`: the controller daemon.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::server;
+use crate::store::{Store, StoreOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Controller configuration (TOML); every key is documented in
+    /// deploy/controller.example.toml.
+    #[arg(long, short, env = "RBLFLEET_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Development only: plaintext gRPC, no certificates, loopback addresses
+    /// only. Agents are trusted to say who they are.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let config = Config::load(&args.config, args.insecure)?;
+    if args.insecure {
+        let banner = "INSECURE MODE: plaintext gRPC and no client certificates; any local process can report as any host. Never use this outside a development machine.";
+        eprintln!("\n!!! {banner}\n");
+        tracing::warn!("{banner}");
+    }
+    let options = StoreOptions {
+        cache_bytes: config.store.cache_mib * 1024 * 1024,
+    };
+    let store = Store::open(&config.data_dir, &options)?;
+    let running = server::start(&config, store.clone(), args.insecure).await?;
+    tracing::info!(data_dir = %config.data_dir.display(), "controller started");
+
+    shutdown_signal()
+        .await
+        .context("cannot install the signal handlers")?;
+    tracing::info!("shutting down");
+    running.shutdown().await?;
+    store.flush().await.context("final flush of the store")?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what systemd sends).
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

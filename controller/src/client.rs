@@ -1,0 +1,149 @@
+//! The CLI's connection to a running controller's admin API.
+//! The only module on the client side of tonic in the controller crate.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rblfleet_proto::v1::admin_service_client::AdminServiceClient;
+use rblfleet_proto::v1::{GetHostRequest, GetHostResponse, HostSummary, ListHostsRequest};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// The default admin API address (`admin_api.listen`'s default).
+pub const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:7444";
+
+/// Where and how to reach the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct AdminEndpoint {
+    /// `http://HOST:PORT` (loopback, plaintext) or `https://HOST:PORT` (mTLS).
+    pub url: String,
+    /// For https: the fleet CA, and this admin's certificate and key.
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// Why a CLI command could not get its answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{url} is not a valid controller address: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot reach the rblfleet controller's admin API at {url}: {reason}\n\
+         Is the controller running? Start it with `rblfleet serve --config /etc/rblfleet/controller.toml`, \
+         or point --controller (RBLFLEET_CONTROLLER) at the right address."
+    )]
+    Unreachable { url: String, reason: String },
+    #[error("the controller refused: {message} ({code:?})")]
+    Refused { code: tonic::Code, message: String },
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// A connected admin client.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    inner: AdminServiceClient<Channel>,
+    url: String,
+}
+
+impl AdminClient {
+    /// Connects, failing fast with a one-line reason when nothing listens.
+    pub async fn connect(endpoint: &AdminEndpoint) -> Result<AdminClient, ClientError> {
+        let url = endpoint.url.clone();
+        let bad_url = |reason: String| ClientError::BadUrl {
+            url: url.clone(),
+            reason,
+        };
+        let mut ep = Endpoint::from_shared(url.clone())
+            .map_err(|e| bad_url(e.to_string()))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60));
+        if url.starts_with("https://") {
+            let (Some(ca), Some(cert), Some(key)) = (&endpoint.ca, &endpoint.cert, &endpoint.key)
+            else {
+                return Err(ClientError::Config(format!(
+                    "{url} uses TLS: give --ca, --cert and --key (RBLFLEET_CA, RBLFLEET_CERT, RBLFLEET_KEY) for an admin certificate from `rblfleet ca issue --admin NAME`"
+                )));
+            };
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(read(ca)?))
+                .identity(Identity::from_pem(read(cert)?, read(key)?));
+            ep = ep.tls_config(tls).map_err(|e| {
+                ClientError::Config(format!("TLS setup failed: {}", root_cause(&e)))
+            })?;
+        } else if !url.starts_with("http://") {
+            return Err(bad_url(
+                "use http://HOST:PORT (loopback) or https://HOST:PORT".into(),
+            ));
+        }
+        let channel = ep.connect().await.map_err(|e| ClientError::Unreachable {
+            url: url.clone(),
+            reason: root_cause(&e),
+        })?;
+        Ok(AdminClient {
+            inner: AdminServiceClient::new(channel),
+            url,
+        })
+    }
+
+    pub async fn list_hosts(&mut self) -> Result<Vec<HostSummary>, ClientError> {
+        let response = self
+            .inner
+            .list_hosts(ListHostsRequest {})
+            .await
+            .map_err(|s| self.status(s))?;
+        Ok(response.into_inner().hosts)
+    }
+
+    pub async fn get_host(&mut self, host_id: &str) -> Result<GetHostResponse, ClientError> {
+        let response = self
+            .inner
+            .get_host(GetHostRequest {
+                host_id: host_id.to_string(),
+            })
+            .await
+            .map_err(|s| self.status(s))?;
+        Ok(response.into_inner())
+    }
+
+    fn status(&self, status: tonic::Status) -> ClientError {
+        match status.code() {
+            tonic::Code::NotFound => ClientError::NotFound(status.message().to_string()),
+            tonic::Code::Unavailable | tonic::Code::Unknown
+                if status.message().contains("transport") || status.message().is_empty() =>
+            {
+                ClientError::Unreachable {
+                    url: self.url.clone(),
+                    reason: status.message().to_string(),
+                }
+            }
+            code => ClientError::Refused {
+                code,
+                message: status.message().to_string(),
+            },
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|source| ClientError::Read {
+        path: path.into(),
+        source,
+    })
+}
+
+/// The innermost cause: "Connection refused (os error 111)" rather than "transport error".
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

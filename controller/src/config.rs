@@ -1,0 +1,218 @@
+//! The controller's configuration file (TOML).
+//!
+//! Every key has a default except the TLS files; `deploy/controller.example.toml`
+//! documents each one. Unknown keys are errors: a typo must not silently fall
+//! back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::ingest::Limits;
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    pub agent_api: AgentApi,
+    pub admin_api: AdminApi,
+    pub tls: Tls,
+    pub limits: LimitsConfig,
+    pub store: StoreConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("/var/lib/rblfleet"),
+            agent_api: AgentApi::default(),
+            admin_api: AdminApi::default(),
+            tls: Tls::default(),
+            limits: LimitsConfig::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+/// The listener agents report to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentApi {
+    pub listen: SocketAddr,
+}
+
+impl Default for AgentApi {
+    fn default() -> Self {
+        AgentApi {
+            listen: SocketAddr::from(([0, 0, 0, 0], 7443)),
+        }
+    }
+}
+
+/// The listener the CLI talks to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminApi {
+    pub listen: SocketAddr,
+    /// Serve the admin API over mTLS and require an admin certificate.
+    /// Forced on for any address other than loopback.
+    pub require_cert: bool,
+}
+
+impl Default for AdminApi {
+    fn default() -> Self {
+        AdminApi {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7444)),
+            require_cert: false,
+        }
+    }
+}
+
+/// The controller's certificate and the CA agents' certificates must chain to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest encoded report accepted, bytes.
+    pub max_report_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub max_clock_skew: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_report_age: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let limits = Limits::default();
+        LimitsConfig {
+            max_report_bytes: 1024 * 1024,
+            max_clock_skew: limits.max_clock_skew,
+            max_report_age: limits.max_report_age,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn ingest(&self) -> Limits {
+        Limits {
+            max_clock_skew: self.max_clock_skew,
+            max_report_age: self.max_report_age,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// sled page cache, MiB.
+    pub cache_mib: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { cache_mib: 64 }
+    }
+}
+
+impl Config {
+    /// Reads and checks a configuration file; `insecure` is the development mode.
+    pub fn load(path: &Path, insecure: bool) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut config = Config::from_toml_str(&text).map_err(|message| ConfigError::Parse {
+            path: path.into(),
+            message,
+        })?;
+        config.resolve_relative_paths(path.parent().unwrap_or(Path::new(".")));
+        config
+            .check(insecure)
+            .map_err(|message| ConfigError::Invalid {
+                path: path.into(),
+                message,
+            })?;
+        Ok(config)
+    }
+
+    /// Parses TOML text; the error is toml's message, which names the key and line.
+    pub fn from_toml_str(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+
+    /// Relative paths in the file are relative to the file's directory.
+    fn resolve_relative_paths(&mut self, base: &Path) {
+        for path in [
+            &mut self.data_dir,
+            &mut self.tls.ca,
+            &mut self.tls.cert,
+            &mut self.tls.key,
+        ] {
+            if !path.as_os_str().is_empty() && path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+
+    /// Checks rules that span keys. `insecure` is the development mode.
+    pub fn check(&self, insecure: bool) -> Result<(), String> {
+        if insecure {
+            for (key, addr) in [
+                ("agent_api.listen", self.agent_api.listen),
+                ("admin_api.listen", self.admin_api.listen),
+            ] {
+                if !addr.ip().is_loopback() {
+                    return Err(format!(
+                        "{key} = {addr}: --insecure only listens on loopback (127.0.0.1 or ::1)"
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        if !self.admin_api.listen.ip().is_loopback() && !self.admin_api.require_cert {
+            return Err(format!(
+                "admin_api.listen = {} is not loopback: set admin_api.require_cert = true so only holders of an admin certificate can use it",
+                self.admin_api.listen
+            ));
+        }
+        for (key, path) in [
+            ("tls.ca", &self.tls.ca),
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+        ] {
+            if path.as_os_str().is_empty() {
+                return Err(format!(
+                    "{key} is not set; agents authenticate with mutual TLS (create the files with `rblfleet ca init` and `rblfleet ca issue --controller NAME`)"
+                ));
+            }
+        }
+        if self.limits.max_report_bytes < 1024 {
+            return Err("limits.max_report_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+}

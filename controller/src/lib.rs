@@ -1,0 +1,13 @@
+//! rblfleet controller: ingest of agent reports, storage, and the `rblfleet` CLI.
+//!
+//! The binary (`src/main.rs`) is a thin shell over [`cli`]; everything else is
+//! a library so the end-to-end tests drive the same code in-process.
+
+pub mod ca;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod identity;
+pub mod ingest;
+pub mod server;
+pub mod store;

@@ -1,0 +1,94 @@
+//! `AgentService`: report ingest.
+
+use rblfleet_proto::v1::agent_service_server::AgentService;
+use rblfleet_proto::v1::{HostReport, ReportAck};
+use tonic::{Request, Response, Status};
+
+use crate::identity::Role;
+use crate::ingest::validate::truncate;
+use crate::ingest::{self, Limits};
+use crate::store::{Applied, Store, StoreError};
+
+#[derive(Debug)]
+pub(super) struct AgentApi {
+    store: Store,
+    limits: Limits,
+    insecure: bool,
+}
+
+impl AgentApi {
+    pub(super) fn new(store: Store, limits: Limits, insecure: bool) -> Self {
+        AgentApi {
+            store,
+            limits,
+            insecure,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AgentService for AgentApi {
+    #[tracing::instrument(skip_all, fields(host = tracing::field::Empty, seq = tracing::field::Empty))]
+    async fn report(&self, request: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
+        let certified = if self.insecure {
+            None
+        } else {
+            Some(super::peer_identity(&request, Role::Agent)?)
+        };
+        let report = request.into_inner();
+        if let Some(identity) = certified
+            && report.host_id != identity.name
+        {
+            tracing::warn!(claimed = %truncate(&report.host_id, 64), certificate = %identity.name, "report for another host refused");
+            return Err(Status::permission_denied(format!(
+                "the report claims host id {:?}, but the client certificate holds {:?}",
+                truncate(&report.host_id, 64),
+                identity.name
+            )));
+        }
+        let span = tracing::Span::current();
+        span.record("host", report.host_id.as_str());
+        span.record("seq", report.seq);
+
+        let now = super::now_ms();
+        if let Err(invalid) = ingest::validate(&report, now, &self.limits) {
+            tracing::warn!(%invalid, "malformed report refused");
+            return Err(Status::invalid_argument(format!(
+                "invalid report: {invalid}"
+            )));
+        }
+        let applied = self
+            .store
+            .apply_report(&report, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::SeqBackwards { .. } | StoreError::StaleEpoch { .. } => {
+                    tracing::warn!(error = %e, "report out of sequence refused");
+                    Status::failed_precondition(e.to_string())
+                }
+                StoreError::Conflict { .. } => {
+                    tracing::warn!(error = %e, "conflicting resend refused");
+                    Status::invalid_argument(e.to_string())
+                }
+                other => super::storage_status(&other),
+            })?;
+        let duplicate = match applied {
+            Applied::Stored(summary) => {
+                if summary.reports_stored == 1 {
+                    tracing::info!("first report from a new host");
+                }
+                false
+            }
+            Applied::Duplicate(_) => {
+                tracing::debug!("duplicate report acknowledged again");
+                true
+            }
+        };
+        Ok(Response::new(ReportAck {
+            epoch: report.epoch,
+            seq: report.seq,
+            duplicate,
+            stored_at_ms: now,
+        }))
+    }
+}

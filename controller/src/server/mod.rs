@@ -1,0 +1,225 @@
+//! The controller's two gRPC listeners. No other module knows tonic's server side.
+//!
+//! - The agent API always uses mutual TLS: the client certificate's identity is
+//!   the host id, checked against every report (`--insecure` excepted).
+//! - The admin API listens on loopback in plaintext by default (like the local
+//!   API of most daemons: anyone who can run commands on the controller box can
+//!   use it), or over mutual TLS with admin certificates when
+//!   `admin_api.require_cert` is set, which any non-loopback address requires.
+
+mod admin;
+mod agent;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rblfleet_proto::v1::admin_service_server::AdminServiceServer;
+use rblfleet_proto::v1::agent_service_server::AgentServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity as TlsIdentity, Server, ServerTlsConfig};
+use tonic::{Request, Status};
+
+use crate::config::Config;
+use crate::identity::{self, Identity, Role};
+use crate::store::Store;
+
+/// Why the servers could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot read {path}: {source}")]
+    ReadTls {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("TLS setup failed (check tls.cert, tls.key and tls.ca): {0}")]
+    Tls(#[source] tonic::transport::Error),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the {what} server failed: {source}")]
+    Serve {
+        what: &'static str,
+        source: tonic::transport::Error,
+    },
+    #[error("the {what} server task panicked")]
+    Panicked { what: &'static str },
+}
+
+/// Servers that are listening; dropped or shut down, they stop.
+#[derive(Debug)]
+pub struct Running {
+    /// The address the agent API is bound to (useful when the config said port 0).
+    pub agent_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<(
+        &'static str,
+        JoinHandle<Result<(), tonic::transport::Error>>,
+    )>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.stop.send(true);
+        self.wait().await
+    }
+
+    /// Waits until the servers stop (after `shutdown`, or on a fatal error).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        for (what, task) in self.tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(source)) => return Err(ServerError::Serve { what, source }),
+                Err(_) => return Err(ServerError::Panicked { what }),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Binds both listeners and serves until `Running::shutdown`.
+pub async fn start(config: &Config, store: Store, insecure: bool) -> Result<Running, ServerError> {
+    let (stop, stopped) = watch::channel(false);
+    let agent_listener = bind(config.agent_api.listen, "agent API").await?;
+    let admin_listener = bind(config.admin_api.listen, "admin API").await?;
+    let agent_addr = local_addr(&agent_listener, config.agent_api.listen, "agent API")?;
+    let admin_addr = local_addr(&admin_listener, config.admin_api.listen, "admin API")?;
+
+    let tls = if insecure {
+        None
+    } else {
+        Some(load_tls(config)?)
+    };
+
+    let agent_service = agent::AgentApi::new(store.clone(), config.limits.ingest(), insecure);
+    let mut agent_server = base_server();
+    if let Some((identity, ca)) = &tls {
+        let tls = ServerTlsConfig::new()
+            .identity(identity.clone())
+            .client_ca_root(ca.clone());
+        agent_server = agent_server.tls_config(tls).map_err(ServerError::Tls)?;
+    }
+    let agent_router = agent_server.add_service(
+        AgentServiceServer::new(agent_service)
+            .max_decoding_message_size(config.limits.max_report_bytes),
+    );
+
+    let require_admin_cert = !insecure && config.admin_api.require_cert;
+    let mut admin_server = base_server();
+    if let (true, Some((identity, ca))) = (require_admin_cert, &tls) {
+        let tls = ServerTlsConfig::new()
+            .identity(identity.clone())
+            .client_ca_root(ca.clone());
+        admin_server = admin_server.tls_config(tls).map_err(ServerError::Tls)?;
+    }
+    let admin_router = admin_server.add_service(AdminServiceServer::new(admin::AdminApi::new(
+        store,
+        require_admin_cert,
+    )));
+
+    let tasks = vec![
+        (
+            "agent API",
+            tokio::spawn(agent_router.serve_with_incoming_shutdown(
+                TcpListenerStream::new(agent_listener),
+                wait_for(stopped.clone()),
+            )),
+        ),
+        (
+            "admin API",
+            tokio::spawn(admin_router.serve_with_incoming_shutdown(
+                TcpListenerStream::new(admin_listener),
+                wait_for(stopped),
+            )),
+        ),
+    ];
+    tracing::info!(%agent_addr, %admin_addr, admin_mtls = require_admin_cert, "controller listening");
+    Ok(Running {
+        agent_addr,
+        admin_addr,
+        stop,
+        tasks,
+    })
+}
+
+fn base_server() -> Server {
+    Server::builder()
+        .timeout(Duration::from_secs(30))
+        .concurrency_limit_per_connection(64)
+        .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+}
+
+async fn wait_for(mut stopped: watch::Receiver<bool>) {
+    // An error means the sender is gone: stop as well.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, what, source })
+}
+
+fn local_addr(
+    listener: &TcpListener,
+    addr: SocketAddr,
+    what: &'static str,
+) -> Result<SocketAddr, ServerError> {
+    listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, what, source })
+}
+
+fn load_tls(config: &Config) -> Result<(TlsIdentity, Certificate), ServerError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| ServerError::ReadTls {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let identity = TlsIdentity::from_pem(read(&config.tls.cert)?, read(&config.tls.key)?);
+    let ca = Certificate::from_pem(read(&config.tls.ca)?);
+    Ok((identity, ca))
+}
+
+/// The rblfleet identity of the TLS peer, which must have `role`.
+fn peer_identity<T>(request: &Request<T>, role: Role) -> Result<Identity, Status> {
+    let certs = request
+        .peer_certs()
+        .ok_or_else(|| Status::unauthenticated("no client certificate was presented"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("no client certificate was presented"))?;
+    let identity =
+        identity::from_der(leaf).map_err(|e| Status::permission_denied(e.to_string()))?;
+    if identity.role != role {
+        return Err(Status::permission_denied(format!(
+            "this API needs an {role} certificate, but the client certificate is for {identity}"
+        )));
+    }
+    Ok(identity)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Maps a storage failure to a status the agent retries.
+fn storage_status(error: &crate::store::StoreError) -> Status {
+    tracing::error!(%error, "storage error");
+    Status::unavailable(format!(
+        "the controller cannot store data right now: {error}"
+    ))
+}
