@@ -35,9 +35,8 @@ pub enum ClientError {
         source: std::io::Error,
     },
     #[error(
-        "cannot reach the rblfleet controller's admin API at {url}: {reason}\n\
-         Is the controller running? Start it with `rblfleet serve --config /etc/rblfleet/controller.toml`, \
-         or point --controller (RBLFLEET_CONTROLLER) at the right address."
+        "cannot reach the rblfleet controller's admin API at {url} ({reason}); is it running? \
+         Start it with `rblfleet serve --config /etc/rblfleet/controller.toml`, or point --controller (RBLFLEET_CONTROLLER) at it"
     )]
     Unreachable { url: String, reason: String },
     #[error("the controller refused: {message} ({code:?})")]

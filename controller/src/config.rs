@@ -216,3 +216,47 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The documented example must parse, and must document the real defaults.
+    #[test]
+    fn example_file_documents_the_defaults() {
+        let example = Config::from_toml_str(include_str!("../../deploy/controller.example.toml")).unwrap();
+        let default = Config::default();
+        assert_eq!(format!("{:?}", example.agent_api), format!("{:?}", default.agent_api));
+        assert_eq!(format!("{:?}", example.admin_api), format!("{:?}", default.admin_api));
+        assert_eq!(format!("{:?}", example.limits), format!("{:?}", default.limits));
+        assert_eq!(format!("{:?}", example.store), format!("{:?}", default.store));
+        assert_eq!(example.data_dir, default.data_dir);
+        example.check(false).unwrap();
+    }
+
+    #[test]
+    fn typos_and_exposed_admin_api_are_refused() {
+        let err = Config::from_toml_str("[agent_api]\nlisten_addr = \"0.0.0.0:1\"").unwrap_err();
+        assert!(err.contains("listen_addr"), "{err}");
+        let mut config = Config::from_toml_str("[admin_api]\nlisten = \"0.0.0.0:7444\"").unwrap();
+        config.tls = Tls { ca: "a".into(), cert: "b".into(), key: "c".into() };
+        assert!(config.check(false).unwrap_err().contains("require_cert"));
+        assert!(config.check(true).unwrap_err().contains("--insecure only listens on loopback"));
+        config.admin_api.require_cert = true;
+        config.check(false).unwrap();
+    }
+
+    #[test]
+    fn load_names_the_file_and_resolves_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "data_dir = \"data\"\n[tls]\nca = \"ca.crt\"\ncert = \"c.crt\"\nkey = \"c.key\"\n").unwrap();
+        let config = Config::load(&path, false).unwrap();
+        assert_eq!(config.data_dir, dir.path().join("data"));
+        std::fs::write(&path, "data_dir = 5").unwrap();
+        let err = Config::load(&path, false).unwrap_err().to_string();
+        assert!(err.starts_with(&path.display().to_string()) && err.contains("data_dir"), "{err}");
+    }
+}

@@ -61,8 +61,9 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             writeln!(out, "{table}")?;
             writeln!(
                 out,
-                "\n{} hosts, {} silent (no report for {})",
+                "\n{} host{}, {} silent (no report for {})",
                 hosts.len(),
+                if hosts.len() == 1 { "" } else { "s" },
                 silent,
                 humantime::format_duration(args.silent_after)
             )?;

@@ -4,6 +4,7 @@
 //! `ca` and `serve` work locally.
 
 mod ca;
+mod demo;
 mod host;
 mod hosts;
 mod render;
@@ -43,6 +44,8 @@ pub enum Command {
     Hosts(hosts::Args),
     /// Show one host in detail.
     Host(host::Args),
+    /// Run a controller and a local agent on loopback, offline, and show the result.
+    Demo(demo::Args),
 }
 
 /// How to reach the controller's admin API (shared by client commands).
@@ -91,6 +94,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Ca(command) => ca::run(command, out),
         Command::Hosts(args) => hosts::run(args, out).await,
         Command::Host(args) => host::run(args, out).await,
+        Command::Demo(args) => demo::run(args, out).await,
     }
 }
 

@@ -7,3 +7,6 @@
 pub mod validate;
 
 pub use validate::{Invalid, Limits, validate};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,467 @@
+//! The agent's TOML configuration.
+//!
+//! Everything has a default except the controller URL and, for an `https://`
+//! controller, the three TLS files: those differ on every installation and a
+//! guessed value would only fail later with a less clear message. Unknown keys
+//! are refused so that a typo (`intervall = "30s"`) is an error instead of a
+//! silently ignored setting. `deploy/agent.example.toml` documents every key.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A configuration that could not be read, parsed or accepted.
+///
+/// Every variant names where the configuration came from (`origin`: the file
+/// path, or `<string>`) and, for validation errors, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {cause}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// The TOML is malformed or a key is unknown or has the wrong type.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file path or `<string>`.
+        origin: String,
+        /// toml's message, which quotes the offending line and key.
+        message: String,
+    },
+    /// The URL does not match `--insecure` (see [`Config::check_transport`]).
+    #[error("controller.url: {reason}")]
+    Transport {
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+    /// A key has a value the agent cannot use.
+    #[error("{origin}: {key}: {reason}")]
+    Invalid {
+        /// The file path or `<string>`.
+        origin: String,
+        /// The dotted key, e.g. `controller.url`.
+        key: &'static str,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+}
+
+/// The whole agent configuration (the TOML file's top level).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This host's identity. Default: the identity in the agent certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    /// Where and how to reach the controller.
+    pub controller: ControllerConfig,
+    /// Reporting schedule.
+    #[serde(default)]
+    pub report: ReportConfig,
+    /// The local spool of unacknowledged reports.
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+    /// Backoff while the controller is unreachable.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Which addresses are reported and how they are classified.
+    #[serde(default)]
+    pub ips: IpsConfig,
+}
+
+/// `[controller]`
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerConfig {
+    /// `https://host:port`; `http://` only with `--insecure` to a loopback host.
+    pub url: String,
+    /// PEM file of the CA that signed the controller's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// PEM file of this host's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// PEM file of this host's private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// TLS name to verify on the controller's certificate; default: the URL's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// Deadline of one RPC (including connecting).
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// `[report]`
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Time between two reports.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+/// `[outbox]`
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Directory of the sled spool; one agent per directory.
+    #[serde(default = "default_outbox_dir")]
+    pub dir: PathBuf,
+    /// Reports kept while the controller is unreachable; the oldest are dropped beyond.
+    #[serde(default = "default_max_reports")]
+    pub max_reports: u64,
+}
+
+/// `[retry]`
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// First backoff ceiling after a failed send.
+    #[serde(default = "default_retry_initial", with = "humantime_serde")]
+    pub initial: Duration,
+    /// Largest backoff ceiling.
+    #[serde(default = "default_retry_max", with = "humantime_serde")]
+    pub max: Duration,
+}
+
+/// `[ips]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpsConfig {
+    /// Addresses or interface names never reported.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Extra addresses to report (e.g. Plesk IPs not configured on an interface).
+    #[serde(default, rename = "static")]
+    pub static_addrs: Vec<IpAddr>,
+    /// Addresses that send mail; empty means every public or NAT-published address.
+    #[serde(default)]
+    pub sending: Vec<IpAddr>,
+    /// Private interface addresses published as public ones.
+    #[serde(default)]
+    pub nat: Vec<NatRule>,
+}
+
+/// One `[[ips.nat]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatRule {
+    /// The address on the interface.
+    pub private: IpAddr,
+    /// The address receivers see.
+    pub public: IpAddr,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_outbox_dir() -> PathBuf {
+    PathBuf::from("/var/lib/rblfleet-agent")
+}
+fn default_max_reports() -> u64 {
+    10_080
+}
+fn default_retry_initial() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_retry_max() -> Duration {
+    Duration::from_secs(300)
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_interval(),
+        }
+    }
+}
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_outbox_dir(),
+            max_reports: default_max_reports(),
+        }
+    }
+}
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            initial: default_retry_initial(),
+            max: default_retry_max(),
+        }
+    }
+}
+
+/// The parts of `controller.url` the agent needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerUrl {
+    /// True for `https://`.
+    pub tls: bool,
+    /// Host name or address, without IPv6 brackets.
+    pub host: String,
+}
+
+impl ControllerUrl {
+    /// Whether the host is `localhost` or a loopback address.
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file; errors name the file. Relative
+    /// paths in it are taken relative to the file's directory.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            cause: source,
+        })?;
+        let mut config = Self::parse(&text, &path.display().to_string())?;
+        if let Some(base) = path.parent() {
+            config.resolve_relative_paths(base);
+        }
+        Ok(config)
+    }
+
+    /// Makes relative file paths relative to the config file's directory, not
+    /// to wherever the agent happened to be started.
+    fn resolve_relative_paths(&mut self, base: &Path) {
+        let c = &mut self.controller;
+        for path in [&mut c.ca, &mut c.cert, &mut c.key].into_iter().flatten() {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        if self.outbox.dir.is_relative() {
+            self.outbox.dir = base.join(&self.outbox.dir);
+        }
+    }
+
+    /// Parses and validates a config given as a string (errors say `<string>`).
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Self::parse(text, "<string>")
+    }
+
+    fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: describe_toml_error(text, &e),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks the values serde cannot: URL shape, TLS files, non-zero durations.
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key,
+            reason,
+        };
+        if let Some(host_id) = &self.host_id
+            && (host_id.is_empty() || host_id.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(invalid(
+                "host_id",
+                format!("{host_id:?} is not a host id (empty or contains spaces)"),
+            ));
+        }
+        let url = self
+            .controller
+            .parsed_url()
+            .map_err(|reason| invalid("controller.url", reason))?;
+        if url.tls {
+            for (key, value) in [
+                ("controller.ca", &self.controller.ca),
+                ("controller.cert", &self.controller.cert),
+                ("controller.key", &self.controller.key),
+            ] {
+                if value.is_none() {
+                    return Err(invalid(
+                        key,
+                        "required for an https:// controller URL".into(),
+                    ));
+                }
+            }
+        }
+        if self.controller.server_name.as_deref() == Some("") {
+            return Err(invalid(
+                "controller.server_name",
+                "empty; remove the key to use the URL's host".into(),
+            ));
+        }
+        for (key, value) in [
+            ("controller.timeout", self.controller.timeout),
+            ("report.interval", self.report.interval),
+            ("retry.initial", self.retry.initial),
+            ("retry.max", self.retry.max),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "must be greater than zero".into()));
+            }
+        }
+        if self.retry.max < self.retry.initial {
+            return Err(invalid(
+                "retry.max",
+                format!(
+                    "{} is smaller than retry.initial ({})",
+                    humantime::format_duration(self.retry.max),
+                    humantime::format_duration(self.retry.initial)
+                ),
+            ));
+        }
+        if self.outbox.max_reports == 0 {
+            return Err(invalid("outbox.max_reports", "must be at least 1".into()));
+        }
+        for rule in &self.ips.nat {
+            if rule.private.is_ipv4() != rule.public.is_ipv4() {
+                return Err(invalid(
+                    "ips.nat",
+                    format!(
+                        "{} and {} are not the same address family",
+                        rule.private, rule.public
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a transport that does not match `--insecure`.
+    ///
+    /// Plaintext is only for development and tests: it needs both `--insecure`
+    /// and an `http://` URL to a loopback host, so neither a stray flag nor a
+    /// typo in the URL can send reports unencrypted over a network.
+    pub fn check_transport(&self, insecure: bool) -> Result<(), ConfigError> {
+        let invalid = |reason: String| ConfigError::Transport { reason };
+        let url = self.controller.parsed_url().map_err(&invalid)?;
+        match (url.tls, insecure) {
+            (true, false) => Ok(()),
+            (true, true) => Err(invalid(format!(
+                "--insecure is only for an http:// URL, but {} is https://; drop --insecure",
+                self.controller.url
+            ))),
+            (false, false) => Err(invalid(format!(
+                "{} is plaintext http://; use https:// (or --insecure for a loopback test controller)",
+                self.controller.url
+            ))),
+            (false, true) if !url.is_loopback() => Err(invalid(format!(
+                "--insecure only talks to a loopback host (localhost, 127.0.0.1, ::1), not {}",
+                url.host
+            ))),
+            (false, true) => Ok(()),
+        }
+    }
+}
+
+impl ControllerConfig {
+    /// Splits `url` into scheme and host; the error says what is wrong.
+    pub fn parsed_url(&self) -> Result<ControllerUrl, String> {
+        let url = self.url.trim();
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("{url:?} has no scheme; write https://HOST:PORT"))?;
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "https" => true,
+            "http" => false,
+            other => return Err(format!("scheme {other:?} is not https or http")),
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return Err("user information in the URL is not supported".into());
+        }
+        let host = if let Some(bracketed) = authority.strip_prefix('[') {
+            let (host, tail) = bracketed
+                .split_once(']')
+                .ok_or_else(|| format!("{url:?}: unclosed '[' in the host"))?;
+            check_port(tail, url)?;
+            host
+        } else {
+            let (host, tail) = match authority.split_once(':') {
+                Some((host, port)) => (host, format!(":{port}")),
+                None => (authority, String::new()),
+            };
+            check_port(&tail, url)?;
+            host
+        };
+        if host.is_empty() {
+            return Err(format!("{url:?} has no host"));
+        }
+        Ok(ControllerUrl {
+            tls,
+            host: host.to_string(),
+        })
+    }
+
+    /// The TLS name checked on the controller's certificate.
+    pub fn effective_server_name(&self) -> Result<String, String> {
+        match &self.server_name {
+            Some(name) => Ok(name.clone()),
+            None => self.parsed_url().map(|u| u.host),
+        }
+    }
+}
+
+/// One line: "line L, column C: table.key: message".
+///
+/// toml's own Display quotes the source line over several lines and names
+/// only the bare key; the dotted key is what the example file documents.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    let Some(span) = e.span() else {
+        return message.to_string();
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.len() - line_start + 1;
+    let line = text[line_start..].lines().next().unwrap_or_default().trim();
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    // A missing field is reported on its table (or the whole document).
+    let key = if line.starts_with('[') || message.starts_with("missing field") {
+        None
+    } else {
+        line.split_once('=')
+            .map(|(key, _)| key.trim().trim_matches('"').to_string())
+            .filter(|key| !key.is_empty())
+    };
+    let dotted = match (table, key) {
+        _ if line.starts_with('[') => format!("{line}: "),
+        _ if message.starts_with("missing field") => String::new(),
+        (Some(table), Some(key)) => format!("{table}.{key}: "),
+        (None, Some(key)) => format!("{key}: "),
+        (_, None) => String::new(),
+    };
+    format!("line {line_no}, column {column}: {dotted}{message}")
+}
+
+fn check_port(tail: &str, url: &str) -> Result<(), String> {
+    match tail.strip_prefix(':') {
+        None if tail.is_empty() => Ok(()),
+        None => Err(format!("{url:?}: unexpected {tail:?} after the host")),
+        Some(port) => port
+            .parse::<u16>()
+            .map(|_| ())
+            .map_err(|_| format!("{url:?}: port {port:?} is not a number from 0 to 65535")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+const MINIMAL: &str = r#"
+    [controller]
+    url = "https://controller.example.net:7443"
+    ca = "/etc/rblfleet/ca.crt"
+    cert = "/etc/rblfleet/agent.crt"
+    key = "/etc/rblfleet/agent.key"
+"#;
+
+fn err(text: &str) -> String {
+    Config::from_toml_str(text).unwrap_err().to_string()
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = Config::from_toml_str(MINIMAL).unwrap();
+    assert_eq!(c.host_id, None);
+    assert_eq!(c.controller.timeout, Duration::from_secs(10));
+    assert_eq!(c.report.interval, Duration::from_secs(60));
+    assert_eq!(c.outbox.dir, PathBuf::from("/var/lib/rblfleet-agent"));
+    assert_eq!(c.outbox.max_reports, 10_080);
+    assert_eq!(c.retry.initial, Duration::from_secs(1));
+    assert_eq!(c.retry.max, Duration::from_secs(300));
+    assert_eq!(c.ips, IpsConfig::default());
+    assert_eq!(
+        c.controller.effective_server_name().unwrap(),
+        "controller.example.net"
+    );
+}
+
+#[test]
+fn example_file_parses_and_matches_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.example.toml");
+    let c = Config::load(&path).unwrap();
+    let d = Config::from_toml_str(MINIMAL).unwrap();
+    assert_eq!(c.report, d.report);
+    assert_eq!(c.outbox, d.outbox);
+    assert_eq!(c.retry, d.retry);
+    assert_eq!(c.controller.timeout, d.controller.timeout);
+}
+
+#[test]
+fn full_config_parses() {
+    let c = Config::from_toml_str(&format!(
+        "host_id = \"web07.example.net\"\n{MINIMAL}\nserver_name = \"ctl\"\n\
+         timeout = \"3s\"\n[report]\ninterval = \"2m 30s\"\n[outbox]\ndir = \"/tmp/x\"\n\
+         max_reports = 5\n[retry]\ninitial = \"250ms\"\nmax = \"1m\"\n[ips]\n\
+         exclude = [\"docker0\", \"10.0.0.9\"]\nstatic = [\"203.0.113.9\"]\n\
+         sending = [\"203.0.113.5\"]\n[[ips.nat]]\nprivate = \"10.0.0.5\"\n\
+         public = \"203.0.113.5\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.host_id.as_deref(), Some("web07.example.net"));
+    assert_eq!(c.report.interval, Duration::from_secs(150));
+    assert_eq!(c.retry.initial, Duration::from_millis(250));
+    assert_eq!(c.ips.nat.len(), 1);
+    assert_eq!(
+        c.ips.static_addrs,
+        vec!["203.0.113.9".parse::<IpAddr>().unwrap()]
+    );
+    assert_eq!(c.controller.effective_server_name().unwrap(), "ctl");
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let e = err(&format!("{MINIMAL}\n[report]\nintervall = \"30s\"\n"));
+    assert!(e.starts_with("<string>:"), "{e}");
+    assert!(e.contains("intervall"), "{e}");
+}
+
+#[test]
+fn bad_value_is_named() {
+    let e = err(&format!("{MINIMAL}\n[report]\ninterval = \"soon\"\n"));
+    assert!(e.contains("interval"), "{e}");
+    let e = err(&format!("{MINIMAL}\n[ips]\nstatic = [\"not-an-ip\"]\n"));
+    assert!(e.contains("static"), "{e}");
+}
+
+#[test]
+fn missing_url_and_tls_files_are_named() {
+    assert!(err("[controller]\nca = \"x\"\n").contains("url"));
+    let e = err("[controller]\nurl = \"https://c:1\"\ncert = \"c\"\nkey = \"k\"\n");
+    assert!(e.contains("controller.ca"), "{e}");
+}
+
+#[test]
+fn validation_errors_name_the_key() {
+    let e = err(&format!(
+        "{MINIMAL}\n[retry]\ninitial = \"1m\"\nmax = \"1s\"\n"
+    ));
+    assert!(e.contains("retry.max"), "{e}");
+    let e = err(&format!("{MINIMAL}\n[outbox]\nmax_reports = 0\n"));
+    assert!(e.contains("outbox.max_reports"), "{e}");
+    let e = err(&format!("{MINIMAL}\n[report]\ninterval = \"0s\"\n"));
+    assert!(e.contains("report.interval"), "{e}");
+    let e = err("[controller]\nurl = \"ftp://c\"\n");
+    assert!(e.contains("controller.url"), "{e}");
+}
+
+#[test]
+fn load_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, "[controller]\nurl = 7\n").unwrap();
+    let e = Config::load(&path).unwrap_err().to_string();
+    assert!(e.contains("agent.toml") && e.contains("url"), "{e}");
+    let e = Config::load(dir.path().join("missing.toml")).unwrap_err();
+    assert!(e.to_string().contains("missing.toml"));
+}
+
+#[test]
+fn url_parsing() {
+    let parse = |url: &str| {
+        ControllerConfig {
+            url: url.into(),
+            ca: None,
+            cert: None,
+            key: None,
+            server_name: None,
+            timeout: default_timeout(),
+        }
+        .parsed_url()
+    };
+    let u = parse("http://[::1]:7443/").unwrap();
+    assert!(!u.tls && u.host == "::1" && u.is_loopback());
+    assert!(parse("http://localhost:1").unwrap().is_loopback());
+    assert!(parse("http://127.0.0.2").unwrap().is_loopback());
+    assert!(!parse("https://10.0.0.1:1").unwrap().is_loopback());
+    assert!(parse("https://:7443").is_err());
+    assert!(parse("https://host:port").is_err());
+    assert!(parse("host:7443").is_err());
+}
+
+#[test]
+fn insecure_rules() {
+    let with_url =
+        |url: &str| Config::from_toml_str(&format!("[controller]\nurl = \"{url}\"\n")).unwrap();
+    let local = with_url("http://127.0.0.1:7443");
+    assert!(local.check_transport(true).is_ok());
+    assert!(local.check_transport(false).is_err());
+    let remote = with_url("http://controller.example.net:7443");
+    let e = remote.check_transport(true).unwrap_err().to_string();
+    assert!(e.contains("loopback"), "{e}");
+    let tls = Config::from_toml_str(MINIMAL).unwrap();
+    assert!(tls.check_transport(false).is_ok());
+    assert!(tls.check_transport(true).is_err());
+}
+
+#[test]
+fn load_resolves_relative_paths_against_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    std::fs::write(
+        &path,
+        "[controller]\nurl = \"https://c:1\"\nca = \"ca.crt\"\ncert = \"/abs/agent.crt\"\n\
+         key = \"keys/agent.key\"\n[outbox]\ndir = \"spool\"\n",
+    )
+    .unwrap();
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.controller.ca.unwrap(), dir.path().join("ca.crt"));
+    assert_eq!(c.controller.cert.unwrap(), PathBuf::from("/abs/agent.crt"));
+    assert_eq!(c.controller.key.unwrap(), dir.path().join("keys/agent.key"));
+    assert_eq!(c.outbox.dir, dir.path().join("spool"));
+}

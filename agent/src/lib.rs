@@ -1,0 +1,18 @@
+//! rblfleet-agent: reports a Plesk host's IPs (and, later, mail evidence) to
+//! the rblfleet controller.
+//!
+//! A report is built on a fixed schedule ([`Agent::tick`]), written to a local
+//! sled outbox, and removed only when the controller acknowledges it
+//! ([`Agent::flush`]); [`Agent::run`] does both until shutdown. See
+//! `deploy/agent.example.toml` for the configuration.
+
+pub mod backoff;
+pub mod client;
+pub mod collect;
+pub mod config;
+pub mod identity;
+pub mod run;
+pub mod store;
+
+pub use config::Config;
+pub use run::{Agent, AgentError, FlushOutcome, RunOptions};

@@ -1,0 +1,173 @@
+//! `rblfleet-agent`: the thin binary around the `rblfleet_agent` library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use rblfleet_agent::client::ControllerClient;
+use rblfleet_agent::{Agent, Config, RunOptions, identity};
+
+const DEFAULT_CONFIG: &str = "/etc/rblfleet/agent.toml";
+
+/// Reports this host's IPs to the rblfleet controller, which checks them
+/// against DNS blocklists.
+///
+/// Reports are kept in a local outbox until the controller acknowledges them,
+/// so nothing is lost while the controller is down. Logging follows RUST_LOG
+/// (default "info"), e.g. RUST_LOG=rblfleet_agent=debug.
+#[derive(Debug, Parser)]
+#[command(name = "rblfleet-agent", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent: send a report every [report] interval until SIGTERM or Ctrl-C.
+    Run(ConfigArgs),
+    /// Check a config file without sending anything: parse it, load the TLS
+    /// files, and print the host id and the effective settings (defaults filled in).
+    CheckConfig(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// The agent's TOML config file (every key: deploy/agent.example.toml).
+    #[arg(long, short = 'c', value_name = "FILE", env = "RBLFLEET_AGENT_CONFIG", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Talk plaintext HTTP/2 to an http:// controller URL on a loopback host
+    /// (localhost, 127.0.0.1, ::1), without TLS. For development and tests
+    /// only; refused for any other URL. Default: off (mutual TLS).
+    #[arg(long)]
+    insecure: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("rblfleet-agent: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(&args).await,
+            Command::CheckConfig(args) => check_config(&args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rblfleet-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(args: &ConfigArgs) -> anyhow::Result<()> {
+    let config = load(&args.config)?;
+    config.check_transport(args.insecure)?;
+    if args.insecure {
+        tracing::warn!(
+            "--insecure: reports go to the controller UNENCRYPTED and UNAUTHENTICATED; \
+             use this only for development against a loopback controller"
+        );
+    }
+    let agent = Agent::open(
+        config,
+        RunOptions {
+            insecure: args.insecure,
+        },
+    )
+    .await
+    .with_context(|| format!("starting with {}", args.config.display()))?;
+    agent.run(shutdown_signal()).await;
+    Ok(())
+}
+
+async fn check_config(args: &ConfigArgs) -> anyhow::Result<()> {
+    let config = load(&args.config)?;
+    config.check_transport(args.insecure)?;
+    let host_id = identity::resolve_host_id(&config, args.insecure)?;
+    let source = if config.host_id.is_some() {
+        "from host_id".to_string()
+    } else {
+        match &config.controller.cert {
+            Some(cert) => format!("from certificate {}", cert.display()),
+            None => "from config".to_string(),
+        }
+    };
+    ControllerClient::connect(&config.controller, args.insecure)?;
+    let server_name = config
+        .controller
+        .effective_server_name()
+        .map_err(anyhow::Error::msg)?;
+    println!("config:      {} (ok)", args.config.display());
+    println!("host id:     {host_id} ({source})");
+    if args.insecure {
+        println!(
+            "controller:  {} (PLAINTEXT, --insecure)",
+            config.controller.url
+        );
+    } else {
+        println!(
+            "controller:  {} (mutual TLS, verifying name {server_name:?})",
+            config.controller.url
+        );
+    }
+    println!(
+        "\n# effective settings\n{}",
+        toml::to_string_pretty(&config)?
+    );
+    Ok(())
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+/// Completes on Ctrl-C or SIGTERM (systemd's stop signal).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

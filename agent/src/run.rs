@@ -1,0 +1,356 @@
+//! The agent loop: collect on schedule, spool, send, back off.
+//!
+//! Collection and delivery are decoupled by the outbox. [`Agent::tick`] builds
+//! a report and pushes it; [`Agent::flush`] drains the outbox oldest-first.
+//! [`Agent::run`] interleaves the two so that a controller outage only delays
+//! delivery: ticks stay on schedule, sends back off exponentially with jitter,
+//! and the backlog goes out in seq order when the controller answers again.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rblfleet_proto::v1::{AgentInfo, AgentStatus, HostReport, MtaKind};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::backoff::Backoff;
+use crate::client::{ClientError, ControllerClient, SendError};
+use crate::collect::ips::IpsCollector;
+use crate::collect::{Collector, collect_all};
+use crate::config::{Config, ConfigError};
+use crate::identity::{IdentityError, resolve_host_id};
+use crate::store::outbox::{Outbox, OutboxError, unix_ms};
+
+/// How the agent talks to the controller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Plaintext to a loopback `http://` controller (development and tests).
+    pub insecure: bool,
+}
+
+/// What one [`Agent::flush`] did.
+#[derive(Debug, Default)]
+pub struct FlushOutcome {
+    /// Reports the controller stored now.
+    pub sent: usize,
+    /// Reports the controller had already stored (acknowledged, not applied twice).
+    pub duplicates: usize,
+    /// Reports dropped for good: refused by the controller (INVALID_ARGUMENT,
+    /// FAILED_PRECONDITION, OUT_OF_RANGE) or unreadable in the outbox.
+    pub rejected: usize,
+    /// The last error met: the retryable one that stopped the flush, else the
+    /// last rejection. `None` when every report was acknowledged.
+    pub last_error: Option<AgentError>,
+}
+
+/// Why the agent could not start, record or send a report.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration does not allow this mode.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The host id could not be determined.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The outbox failed.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    /// The controller client could not be set up.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Sending a report failed.
+    #[error("sending to the controller: {0}")]
+    Send(SendError),
+    /// The controller acknowledged a different report than the one sent.
+    #[error("controller acknowledged epoch {ack_epoch} seq {ack_seq} for epoch {epoch} seq {seq}")]
+    AckMismatch {
+        /// Epoch of the report sent.
+        epoch: u64,
+        /// Seq of the report sent.
+        seq: u64,
+        /// Epoch in the ack.
+        ack_epoch: u64,
+        /// Seq in the ack.
+        ack_seq: u64,
+    },
+}
+
+// By hand: `#[from]` would also make it the error's source, and `{:#}` would
+// print the message twice.
+impl From<SendError> for AgentError {
+    fn from(e: SendError) -> Self {
+        AgentError::Send(e)
+    }
+}
+
+/// The result of sending the oldest report.
+enum Step {
+    Empty,
+    Sent { duplicate: bool },
+    Rejected(AgentError),
+}
+
+/// A running agent: config, identity, outbox, client and collectors.
+#[derive(Debug)]
+pub struct Agent {
+    config: Config,
+    host_id: String,
+    outbox: Outbox,
+    client: ControllerClient,
+    collectors: Vec<Box<dyn Collector>>,
+    info: AgentInfo,
+    last_period_end_ms: Option<i64>,
+    backoff: Backoff,
+}
+
+impl Agent {
+    /// Checks the transport, resolves the host id, opens the outbox and
+    /// prepares a lazy connection (a controller that is down is not an error).
+    /// Must run inside a tokio runtime.
+    pub async fn open(config: Config, opts: RunOptions) -> Result<Agent, AgentError> {
+        config.check_transport(opts.insecure)?;
+        let host_id = resolve_host_id(&config, opts.insecure)?;
+        let outbox = Outbox::open(&config.outbox.dir, config.outbox.max_reports)?;
+        let client = ControllerClient::connect(&config.controller, opts.insecure)?;
+        let collectors: Vec<Box<dyn Collector>> =
+            vec![Box::new(IpsCollector::new(config.ips.clone()))];
+        tracing::info!(
+            host_id = %host_id,
+            controller = %client.url(),
+            epoch = outbox.epoch(),
+            backlog = outbox.len(),
+            "agent ready"
+        );
+        Ok(Agent {
+            backoff: Backoff::new(config.retry.initial, config.retry.max),
+            info: agent_info(),
+            config,
+            host_id,
+            outbox,
+            client,
+            collectors,
+            last_period_end_ms: None,
+        })
+    }
+
+    /// The host id put in every report.
+    pub fn host_id(&self) -> &str {
+        &self.host_id
+    }
+
+    /// The outbox epoch put in every report.
+    pub fn epoch(&self) -> u64 {
+        self.outbox.epoch()
+    }
+
+    /// Reports waiting in the outbox.
+    pub fn backlog(&self) -> usize {
+        usize::try_from(self.outbox.len()).unwrap_or(usize::MAX)
+    }
+
+    /// Reports dropped because the outbox was full, since the epoch began.
+    pub fn dropped(&self) -> Result<u64, AgentError> {
+        Ok(self.outbox.dropped()?)
+    }
+
+    /// Runs the collectors, builds a report for the period since the last
+    /// tick and pushes it to the outbox. Returns its seq.
+    pub fn tick(&mut self) -> Result<u64, AgentError> {
+        let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
+        let interval_ms = i64::try_from(self.config.report.interval.as_millis()).unwrap_or(0);
+        let mut report = HostReport {
+            host_id: self.host_id.clone(),
+            period_start_ms: self
+                .last_period_end_ms
+                .unwrap_or_else(|| now.saturating_sub(interval_ms)),
+            period_end_ms: now,
+            agent: Some(self.info.clone()),
+            ..HostReport::default()
+        };
+        collect_all(&mut self.collectors, &mut report);
+        let status = report.status.get_or_insert_with(AgentStatus::default);
+        status.outbox_backlog = self.outbox.len();
+        status.outbox_dropped = self.outbox.dropped()?;
+        let seq = self.outbox.push(&mut report)?;
+        self.last_period_end_ms = Some(now);
+        tracing::debug!(seq, ips = report.ips.len(), "report recorded");
+        Ok(seq)
+    }
+
+    /// Sends the outbox oldest-first until it is empty or a send fails in a
+    /// way worth retrying. Refused reports are dropped and counted.
+    pub async fn flush(&mut self) -> FlushOutcome {
+        let mut outcome = FlushOutcome::default();
+        loop {
+            match self.send_oldest().await {
+                Ok(Step::Empty) => break,
+                Ok(Step::Sent { duplicate: false }) => outcome.sent += 1,
+                Ok(Step::Sent { duplicate: true }) => outcome.duplicates += 1,
+                Ok(Step::Rejected(e)) => {
+                    outcome.rejected += 1;
+                    outcome.last_error = Some(e);
+                }
+                Err(e) => {
+                    log_retry(&e, None, 0);
+                    outcome.last_error = Some(e);
+                    break;
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Ticks every `report.interval` and delivers the outbox until `shutdown`
+    /// completes. Collection never waits for the controller: while it is
+    /// unreachable, sends back off from `retry.initial` to `retry.max` with
+    /// full jitter and reports accumulate in the outbox.
+    ///
+    /// A send still in flight when a tick or shutdown arrives is abandoned;
+    /// the report stays in the outbox and, if the controller did store it,
+    /// the resend is acknowledged as a duplicate.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut ticker = tokio::time::interval(self.config.report.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut retry_at: Option<Instant> = None;
+        loop {
+            let can_send = retry_at.is_none() && !self.outbox.is_empty();
+            let wake_at = retry_at.unwrap_or_else(Instant::now);
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                _ = ticker.tick() => {
+                    if let Err(e) = self.tick() {
+                        tracing::error!(error = %e, "could not record a report");
+                    }
+                }
+                () = tokio::time::sleep_until(wake_at), if retry_at.is_some() => retry_at = None,
+                step = self.send_oldest(), if can_send => match step {
+                    Ok(Step::Sent { .. }) => {
+                        if self.backoff.failures() > 0 {
+                            tracing::info!(backlog = self.outbox.len(), "controller answers again; sending the backlog");
+                        }
+                        self.backoff.reset();
+                    }
+                    Ok(Step::Empty | Step::Rejected(_)) => {}
+                    Err(e) => {
+                        let delay = self.backoff.next_delay();
+                        log_retry(&e, Some(delay), self.outbox.len());
+                        retry_at = Some(Instant::now() + delay);
+                    }
+                },
+            }
+        }
+        match self.outbox.flush() {
+            Ok(()) => tracing::info!(backlog = self.outbox.len(), "agent stopped"),
+            Err(e) => tracing::error!(error = %e, "agent stopped; outbox flush failed"),
+        }
+    }
+
+    /// Sends the oldest report and settles it in the outbox.
+    async fn send_oldest(&mut self) -> Result<Step, AgentError> {
+        let report = match self.outbox.peek_oldest() {
+            Ok(Some(report)) => report,
+            Ok(None) => return Ok(Step::Empty),
+            Err(e @ OutboxError::Corrupt { seq: Some(seq), .. }) => {
+                tracing::error!(seq, error = %e, "dropping an unreadable report from the outbox");
+                self.outbox.reject(seq)?;
+                return Ok(Step::Rejected(e.into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match self.client.send(&report).await {
+            Ok(ack) if ack.epoch == report.epoch && ack.seq == report.seq => {
+                self.outbox.ack(report.seq)?;
+                Ok(Step::Sent {
+                    duplicate: ack.duplicate,
+                })
+            }
+            Ok(ack) => Err(AgentError::AckMismatch {
+                epoch: report.epoch,
+                seq: report.seq,
+                ack_epoch: ack.epoch,
+                ack_seq: ack.seq,
+            }),
+            Err(e @ SendError::Rejected { .. }) => {
+                tracing::error!(
+                    seq = report.seq,
+                    error = %e,
+                    "controller refused the report for good; dropped it from the outbox"
+                );
+                self.outbox.reject(report.seq)?;
+                Ok(Step::Rejected(e.into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Logs a failed send: operator problems and protocol errors at error level,
+/// an unreachable controller at warn.
+fn log_retry(e: &AgentError, retry_in: Option<Duration>, backlog: u64) {
+    let retry_in = retry_in.map(|d| {
+        humantime::format_duration(Duration::from_millis(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+        ))
+    });
+    let retry_in = retry_in.map(|d| d.to_string()).unwrap_or_default();
+    match e {
+        AgentError::Send(SendError::Retry {
+            needs_operator: false,
+            ..
+        }) => {
+            tracing::warn!(error = %e, retry_in, backlog, "controller unreachable; reports stay in the outbox");
+        }
+        AgentError::Send(SendError::Retry {
+            needs_operator: true,
+            ..
+        }) => {
+            tracing::error!(
+                error = %e, retry_in, backlog,
+                "controller refuses this agent's identity: check controller.cert/key, host_id \
+                 and that the certificate was issued by the controller's CA"
+            );
+        }
+        _ => tracing::error!(error = %e, retry_in, backlog, "sending failed"),
+    }
+}
+
+/// Version, OS and host name, read once at start.
+fn agent_info() -> AgentInfo {
+    let mut os = format!("{} {}", std::env::consts::OS, std::env::consts::ARCH);
+    if let Some(pretty) = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| pretty_name(&text))
+    {
+        os = format!("{os} {pretty}");
+    }
+    AgentInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        os,
+        mta: MtaKind::Unspecified as i32,
+        plesk_version: String::new(),
+        hostname: hostname(),
+    }
+}
+
+/// `PRETTY_NAME` from os-release text, unquoted.
+fn pretty_name(os_release: &str) -> Option<String> {
+    os_release.lines().find_map(|line| {
+        let value = line.trim().strip_prefix("PRETTY_NAME=")?;
+        let value = value.trim_matches(|c| c == '"' || c == '\'').trim();
+        (!value.is_empty()).then(|| value.to_string())
+    })
+}
+
+/// The kernel's host name, without libc: procfs, then /etc/hostname.
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|text| text.trim().to_string())
+        .find(|name| !name.is_empty())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

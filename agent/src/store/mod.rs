@@ -1,0 +1,5 @@
+//! Local persistence. Only this module knows sled.
+
+pub mod outbox;
+
+pub use outbox::{Outbox, OutboxError};

@@ -1,0 +1,94 @@
+//! The `rblfleet` binary as an operator runs it: exit codes, stderr, files,
+//! and the daemon answering its own CLI.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn rblfleet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rblfleet"))
+        .args(args)
+        .env_remove("RBLFLEET_CONTROLLER")
+        .output()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn no_controller_is_a_one_line_error_naming_the_address() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let out = rblfleet(&["hosts", "--controller", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("error: cannot reach") && stderr.contains(&url), "{stderr}");
+    assert!(stderr.contains("rblfleet serve --config"), "{stderr}");
+}
+
+#[test]
+fn a_broken_config_names_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.toml");
+    std::fs::write(&path, "[agent_api]\nlisten = \"not an address\"\n").unwrap();
+    let out = rblfleet(&["serve", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(path.to_str().unwrap()) && stderr.contains("listen"), "{stderr}");
+}
+
+#[test]
+fn serve_answers_the_cli_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    let ca_str = ca.to_str().unwrap();
+    assert!(rblfleet(&["ca", "init", "--dir", ca_str]).status.success());
+    let out = rblfleet(&["ca", "issue", "--dir", ca_str, "--controller", "localhost,127.0.0.1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Issuing twice without --force is refused.
+    let out = rblfleet(&["ca", "issue", "--dir", ca_str, "--controller", "localhost"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite"));
+
+    let (agent_port, admin_port) = (free_port(), free_port());
+    let config = dir.path().join("controller.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"data\"\n[agent_api]\nlisten = \"127.0.0.1:{agent_port}\"\n[admin_api]\nlisten = \"127.0.0.1:{admin_port}\"\n\
+             [tls]\nca = \"ca/ca.crt\"\ncert = \"ca/controller.crt\"\nkey = \"ca/controller.key\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rblfleet"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{admin_port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let out = rblfleet(&["hosts", "--format", "json", "--controller", &url]);
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), serde_json::json!([]));
+
+    terminate(child.id());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    assert!(Path::new(&dir.path().join("data")).is_dir());
+}
+
+fn terminate(pid: u32) {
+    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}

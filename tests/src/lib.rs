@@ -1,0 +1,181 @@
+//! Harness for rblfleet's end-to-end tests: a real CA on disk, a real
+//! controller (gRPC over mTLS on a loopback port, sled in a temporary
+//! directory) and real agents, all in the test process.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use rblfleet_controller::ca::{self, Subject};
+use rblfleet_controller::config::Config;
+use rblfleet_controller::server::{self, Running};
+use rblfleet_controller::store::{Store, StoreOptions};
+use rblfleet_proto::v1::agent_service_client::AgentServiceClient;
+use rblfleet_proto::v1::{AgentInfo, HostIp, HostReport, MtaKind};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// A CA directory with a controller certificate for `localhost`/127.0.0.1.
+#[derive(Debug)]
+pub struct Pki {
+    pub dir: PathBuf,
+}
+
+impl Pki {
+    pub fn new(dir: &Path) -> Pki {
+        ca::init(dir, "test CA", 30).unwrap();
+        ca::issue(dir, &Subject::Controller { names: vec!["localhost".into(), "127.0.0.1".into()] }, 30, false)
+            .unwrap();
+        Pki { dir: dir.to_path_buf() }
+    }
+
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// Issues (once) and returns the agent certificate and key of `host`.
+    pub fn agent(&self, host: &str) -> (PathBuf, PathBuf) {
+        self.leaf(Subject::Agent { host_id: host.into() }, &format!("agents/{host}"))
+    }
+
+    pub fn admin(&self, name: &str) -> (PathBuf, PathBuf) {
+        self.leaf(Subject::Admin { name: name.into() }, &format!("admins/{name}"))
+    }
+
+    fn leaf(&self, subject: Subject, stem: &str) -> (PathBuf, PathBuf) {
+        let cert = self.dir.join(format!("{stem}.crt"));
+        if !cert.exists() {
+            ca::issue(&self.dir, &subject, 30, false).unwrap();
+        }
+        (cert, self.dir.join(format!("{stem}.key")))
+    }
+}
+
+/// A controller serving on loopback.
+#[derive(Debug)]
+pub struct Controller {
+    pub config: Config,
+    pub running: Running,
+}
+
+impl Controller {
+    /// Starts on 127.0.0.1 (port 0 picks a free port) with the store in `data_dir`.
+    pub async fn start(pki: &Pki, data_dir: &Path, agent_port: u16, require_admin_cert: bool) -> Controller {
+        let mut config = Config::default();
+        config.data_dir = data_dir.to_path_buf();
+        config.agent_api.listen = SocketAddr::from(([127, 0, 0, 1], agent_port));
+        config.admin_api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.admin_api.require_cert = require_admin_cert;
+        config.tls.ca = pki.ca_cert();
+        config.tls.cert = pki.dir.join("controller.crt");
+        config.tls.key = pki.dir.join("controller.key");
+        config.check(false).unwrap();
+        Controller::start_with(config).await
+    }
+
+    pub async fn start_with(config: Config) -> Controller {
+        let store = Store::open(&config.data_dir, &StoreOptions::default()).unwrap();
+        let running = server::start(&config, store, false).await.unwrap();
+        Controller { config, running }
+    }
+
+    /// Stops the servers and releases the store (its directory can be reopened).
+    pub async fn stop(self) {
+        self.running.shutdown().await.unwrap();
+    }
+
+    pub fn agent_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.running.agent_addr.port())
+    }
+
+    pub fn admin_url(&self) -> String {
+        let scheme = if self.config.admin_api.require_cert { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.running.admin_addr.port())
+    }
+
+    /// Runs an `rblfleet` client command against this controller and returns stdout.
+    pub async fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut argv = vec!["rblfleet".to_string()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        argv.extend(["--controller".to_string(), self.admin_url()]);
+        let mut out = Vec::new();
+        rblfleet_controller::cli::run_args(argv, &mut out).await?;
+        Ok(String::from_utf8(out)?)
+    }
+}
+
+/// An agent configuration (TOML) for `host` reporting to `url`.
+pub fn agent_toml(pki: &Pki, host: &str, url: &str, outbox: &Path) -> String {
+    let (cert, key) = pki.agent(host);
+    format!(
+        r#"
+host_id = "{host}"
+[controller]
+url = "{url}"
+ca = "{ca}"
+cert = "{cert}"
+key = "{key}"
+timeout = "5s"
+[report]
+interval = "1s"
+[outbox]
+dir = "{outbox}"
+max_reports = 1000
+[retry]
+initial = "50ms"
+max = "200ms"
+[ips]
+static = ["203.0.113.10", "2001:db8::10"]
+"#,
+        ca = pki.ca_cert().display(),
+        cert = cert.display(),
+        key = key.display(),
+        outbox = outbox.display(),
+    )
+}
+
+/// A raw gRPC client for the agent API with an arbitrary (or no) certificate.
+pub async fn raw_agent_client(
+    url: &str,
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<AgentServiceClient<Channel>, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(ca).unwrap()))
+        .domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(std::fs::read(cert).unwrap(), std::fs::read(key).unwrap()));
+    }
+    let channel = Endpoint::from_shared(url.to_string())?.tls_config(tls)?.connect().await?;
+    Ok(AgentServiceClient::new(channel))
+}
+
+/// A well-formed report for `host`, as an agent would send it.
+pub fn valid_report(host: &str, epoch: u64, seq: u64) -> HostReport {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    HostReport {
+        host_id: host.into(),
+        epoch,
+        seq,
+        period_start_ms: now - 60_000,
+        period_end_ms: now,
+        agent: Some(AgentInfo {
+            version: "0.1.0".into(),
+            os: "linux".into(),
+            mta: MtaKind::Postfix as i32,
+            plesk_version: "18.0.61".into(),
+            hostname: host.into(),
+        }),
+        ips: vec![HostIp {
+            address: "203.0.113.20".into(),
+            interface: "eth0".into(),
+            public: true,
+            sends_mail: true,
+            nat_public_address: String::new(),
+        }],
+        ..HostReport::default()
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: real controller, real agents, real mTLS, all on loopback.
+//! One test binary with modules keeps link time down on small CI machines.
+
+#![allow(clippy::unwrap_used)]
+
+mod fleet;
+mod hostile;
+mod identity;
+mod outage;
