@@ -18,11 +18,7 @@ pub struct Backoff {
 impl Backoff {
     /// A backoff whose ceiling grows from `initial` to `max`.
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Self {
-            initial,
-            max: max.max(initial),
-            failures: 0,
-        }
+        Self { initial, max: max.max(initial), failures: 0 }
     }
 
     /// Consecutive failures so far.

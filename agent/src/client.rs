@@ -83,11 +83,7 @@ impl SendError {
         while let Some(cause) = source {
             let text = cause.to_string();
             if !message.contains(&text) {
-                message = if message.is_empty() {
-                    text
-                } else {
-                    format!("{message}: {text}")
-                };
+                message = if message.is_empty() { text } else { format!("{message}: {text}") };
             }
             source = cause.source();
         }
@@ -95,16 +91,8 @@ impl SendError {
             Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
                 SendError::Rejected { code, message }
             }
-            Code::PermissionDenied | Code::Unauthenticated => SendError::Retry {
-                code,
-                message,
-                needs_operator: true,
-            },
-            _ => SendError::Retry {
-                code,
-                message,
-                needs_operator: false,
-            },
+            Code::PermissionDenied | Code::Unauthenticated => SendError::Retry { code, message, needs_operator: true },
+            _ => SendError::Retry { code, message, needs_operator: false },
         }
     }
 }
@@ -145,10 +133,7 @@ impl ControllerClient {
     /// the TLS files but does not connect. Must run inside a tokio runtime.
     pub fn connect(config: &ControllerConfig, insecure: bool) -> Result<Self, ClientError> {
         let url = config.url.trim().to_string();
-        let setup = |reason: String| ClientError::Setup {
-            url: url.clone(),
-            reason,
-        };
+        let setup = |reason: String| ClientError::Setup { url: url.clone(), reason };
         let mut endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| setup(e.to_string()))?
             .timeout(config.timeout)
@@ -156,14 +141,9 @@ impl ControllerClient {
             .tcp_keepalive(Some(Duration::from_secs(60)));
         if !insecure {
             let tls = tls_config(config)?;
-            endpoint = endpoint
-                .tls_config(tls)
-                .map_err(|e| setup(format!("TLS setup failed: {}", error_chain(&e))))?;
+            endpoint = endpoint.tls_config(tls).map_err(|e| setup(format!("TLS setup failed: {}", error_chain(&e))))?;
         }
-        Ok(Self {
-            inner: AgentServiceClient::new(endpoint.connect_lazy()),
-            url,
-        })
+        Ok(Self { inner: AgentServiceClient::new(endpoint.connect_lazy()), url })
     }
 
     /// The controller URL, for log messages.
@@ -185,12 +165,8 @@ fn tls_config(config: &ControllerConfig) -> Result<ClientTlsConfig, ClientError>
     let ca = read_pem("controller.ca", config.ca.as_deref(), "CERTIFICATE")?;
     let cert = read_pem("controller.cert", config.cert.as_deref(), "CERTIFICATE")?;
     let key = read_pem("controller.key", config.key.as_deref(), "PRIVATE KEY")?;
-    let domain = config
-        .effective_server_name()
-        .map_err(|reason| ClientError::Setup {
-            url: config.url.clone(),
-            reason,
-        })?;
+    let domain =
+        config.effective_server_name().map_err(|reason| ClientError::Setup { url: config.url.clone(), reason })?;
     Ok(ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca))
         .identity(Identity::from_pem(cert, key))
@@ -204,11 +180,8 @@ fn read_pem(what: &'static str, path: Option<&Path>, label: &str) -> Result<Vec<
         path: PathBuf::new(),
         reason: "not configured (required for an https:// controller)".into(),
     })?;
-    let bytes = std::fs::read(path).map_err(|source| ClientError::Read {
-        what,
-        path: path.to_path_buf(),
-        cause: source,
-    })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| ClientError::Read { what, path: path.to_path_buf(), cause: source })?;
     let text = String::from_utf8_lossy(&bytes);
     let has_block = text.lines().any(|line| {
         line.trim()
@@ -243,11 +216,7 @@ mod tests {
 
     #[test]
     fn status_mapping() {
-        let rejected = [
-            Code::InvalidArgument,
-            Code::FailedPrecondition,
-            Code::OutOfRange,
-        ];
+        let rejected = [Code::InvalidArgument, Code::FailedPrecondition, Code::OutOfRange];
         for code in rejected {
             let e = SendError::from_status(&tonic::Status::new(code, "bad field ips"));
             assert!(matches!(e, SendError::Rejected { .. }), "{code:?}");
@@ -255,29 +224,12 @@ mod tests {
         }
         for code in [Code::PermissionDenied, Code::Unauthenticated] {
             let e = SendError::from_status(&tonic::Status::new(code, "x"));
-            assert!(matches!(
-                e,
-                SendError::Retry {
-                    needs_operator: true,
-                    ..
-                }
-            ));
+            assert!(matches!(e, SendError::Retry { needs_operator: true, .. }));
         }
-        for code in [
-            Code::Unavailable,
-            Code::DeadlineExceeded,
-            Code::ResourceExhausted,
-            Code::Cancelled,
-            Code::Unknown,
-        ] {
+        for code in [Code::Unavailable, Code::DeadlineExceeded, Code::ResourceExhausted, Code::Cancelled, Code::Unknown]
+        {
             let e = SendError::from_status(&tonic::Status::new(code, "x"));
-            assert!(matches!(
-                e,
-                SendError::Retry {
-                    needs_operator: false,
-                    ..
-                }
-            ));
+            assert!(matches!(e, SendError::Retry { needs_operator: false, .. }));
         }
     }
 
@@ -300,16 +252,7 @@ mod tests {
         assert!(e.to_string().contains("ca.crt"), "{e}");
         std::fs::write(dir.path().join("ca.crt"), "not pem").unwrap();
         let e = ControllerClient::connect(&controller(dir.path()), false).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                ClientError::BadPem {
-                    what: "controller.ca",
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, ClientError::BadPem { what: "controller.ca", .. }), "{e}");
     }
 
     #[tokio::test]
@@ -318,15 +261,6 @@ mod tests {
         config.url = "http://127.0.0.1:1".into();
         let mut client = ControllerClient::connect(&config, true).unwrap();
         let e = client.send(&HostReport::default()).await.unwrap_err();
-        assert!(
-            matches!(
-                e,
-                SendError::Retry {
-                    needs_operator: false,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, SendError::Retry { needs_operator: false, .. }), "{e}");
     }
 }

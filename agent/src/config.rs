@@ -180,25 +180,17 @@ fn default_retry_max() -> Duration {
 
 impl Default for ReportConfig {
     fn default() -> Self {
-        Self {
-            interval: default_interval(),
-        }
+        Self { interval: default_interval() }
     }
 }
 impl Default for OutboxConfig {
     fn default() -> Self {
-        Self {
-            dir: default_outbox_dir(),
-            max_reports: default_max_reports(),
-        }
+        Self { dir: default_outbox_dir(), max_reports: default_max_reports() }
     }
 }
 impl Default for RetryConfig {
     fn default() -> Self {
-        Self {
-            initial: default_retry_initial(),
-            max: default_retry_max(),
-        }
+        Self { initial: default_retry_initial(), max: default_retry_max() }
     }
 }
 
@@ -214,8 +206,7 @@ pub struct ControllerUrl {
 impl ControllerUrl {
     /// Whether the host is `localhost` or a loopback address.
     pub fn is_loopback(&self) -> bool {
-        self.host.eq_ignore_ascii_case("localhost")
-            || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        self.host.eq_ignore_ascii_case("localhost") || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 }
 
@@ -224,10 +215,8 @@ impl Config {
     /// paths in it are taken relative to the file's directory.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            cause: source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), cause: source })?;
         let mut config = Self::parse(&text, &path.display().to_string())?;
         if let Some(base) = path.parent() {
             config.resolve_relative_paths(base);
@@ -255,33 +244,22 @@ impl Config {
     }
 
     fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            origin: origin.to_string(),
-            message: describe_toml_error(text, &e),
-        })?;
+        let config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { origin: origin.to_string(), message: describe_toml_error(text, &e) })?;
         config.validate(origin)?;
         Ok(config)
     }
 
     /// Checks the values serde cannot: URL shape, TLS files, non-zero durations.
     fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, reason: String| ConfigError::Invalid {
-            origin: origin.to_string(),
-            key,
-            reason,
-        };
+        let invalid =
+            |key: &'static str, reason: String| ConfigError::Invalid { origin: origin.to_string(), key, reason };
         if let Some(host_id) = &self.host_id
             && (host_id.is_empty() || host_id.chars().any(|c| c.is_whitespace() || c.is_control()))
         {
-            return Err(invalid(
-                "host_id",
-                format!("{host_id:?} is not a host id (empty or contains spaces)"),
-            ));
+            return Err(invalid("host_id", format!("{host_id:?} is not a host id (empty or contains spaces)")));
         }
-        let url = self
-            .controller
-            .parsed_url()
-            .map_err(|reason| invalid("controller.url", reason))?;
+        let url = self.controller.parsed_url().map_err(|reason| invalid("controller.url", reason))?;
         if url.tls {
             for (key, value) in [
                 ("controller.ca", &self.controller.ca),
@@ -289,18 +267,12 @@ impl Config {
                 ("controller.key", &self.controller.key),
             ] {
                 if value.is_none() {
-                    return Err(invalid(
-                        key,
-                        "required for an https:// controller URL".into(),
-                    ));
+                    return Err(invalid(key, "required for an https:// controller URL".into()));
                 }
             }
         }
         if self.controller.server_name.as_deref() == Some("") {
-            return Err(invalid(
-                "controller.server_name",
-                "empty; remove the key to use the URL's host".into(),
-            ));
+            return Err(invalid("controller.server_name", "empty; remove the key to use the URL's host".into()));
         }
         for (key, value) in [
             ("controller.timeout", self.controller.timeout),
@@ -329,10 +301,7 @@ impl Config {
             if rule.private.is_ipv4() != rule.public.is_ipv4() {
                 return Err(invalid(
                     "ips.nat",
-                    format!(
-                        "{} and {} are not the same address family",
-                        rule.private, rule.public
-                    ),
+                    format!("{} and {} are not the same address family", rule.private, rule.public),
                 ));
             }
         }
@@ -370,9 +339,8 @@ impl ControllerConfig {
     /// Splits `url` into scheme and host; the error says what is wrong.
     pub fn parsed_url(&self) -> Result<ControllerUrl, String> {
         let url = self.url.trim();
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| format!("{url:?} has no scheme; write https://HOST:PORT"))?;
+        let (scheme, rest) =
+            url.split_once("://").ok_or_else(|| format!("{url:?} has no scheme; write https://HOST:PORT"))?;
         let tls = match scheme.to_ascii_lowercase().as_str() {
             "https" => true,
             "http" => false,
@@ -383,9 +351,7 @@ impl ControllerConfig {
             return Err("user information in the URL is not supported".into());
         }
         let host = if let Some(bracketed) = authority.strip_prefix('[') {
-            let (host, tail) = bracketed
-                .split_once(']')
-                .ok_or_else(|| format!("{url:?}: unclosed '[' in the host"))?;
+            let (host, tail) = bracketed.split_once(']').ok_or_else(|| format!("{url:?}: unclosed '[' in the host"))?;
             check_port(tail, url)?;
             host
         } else {
@@ -399,10 +365,7 @@ impl ControllerConfig {
         if host.is_empty() {
             return Err(format!("{url:?} has no host"));
         }
-        Ok(ControllerUrl {
-            tls,
-            host: host.to_string(),
-        })
+        Ok(ControllerUrl { tls, host: host.to_string() })
     }
 
     /// The TLS name checked on the controller's certificate.
@@ -438,9 +401,7 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let key = if line.starts_with('[') || message.starts_with("missing field") {
         None
     } else {
-        line.split_once('=')
-            .map(|(key, _)| key.trim().trim_matches('"').to_string())
-            .filter(|key| !key.is_empty())
+        line.split_once('=').map(|(key, _)| key.trim().trim_matches('"').to_string()).filter(|key| !key.is_empty())
     };
     let dotted = match (table, key) {
         _ if line.starts_with('[') => format!("{line}: "),

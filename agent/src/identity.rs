@@ -48,38 +48,28 @@ pub enum IdentityError {
 
 /// Reads a PEM certificate file and returns its host id.
 pub fn host_id_from_cert_file(path: &Path) -> Result<String, IdentityError> {
-    let pem = std::fs::read(path).map_err(|source| IdentityError::Read {
-        path: path.to_path_buf(),
-        cause: source,
-    })?;
+    let pem = std::fs::read(path).map_err(|source| IdentityError::Read { path: path.to_path_buf(), cause: source })?;
     host_id_from_cert_pem(&pem, path)
 }
 
 /// Returns the host id from the first certificate in `pem` (the leaf, when the
 /// file also holds a chain). `path` is only used in error messages.
 pub fn host_id_from_cert_pem(pem: &[u8], path: &Path) -> Result<String, IdentityError> {
-    let not_cert = |reason: String| IdentityError::NotACertificate {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let no_identity = |reason: String| IdentityError::NoAgentIdentity {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let not_cert = |reason: String| IdentityError::NotACertificate { path: path.to_path_buf(), reason };
+    let no_identity = |reason: String| IdentityError::NoAgentIdentity { path: path.to_path_buf(), reason };
     let block = Pem::iter_from_buffer(pem)
         .map(|block| block.map_err(|e| not_cert(e.to_string())))
         .find(|block| block.as_ref().map_or(true, |b| b.label == "CERTIFICATE"))
         .ok_or_else(|| not_cert("no BEGIN CERTIFICATE block".into()))??;
     let cert = block.parse_x509().map_err(|e| not_cert(e.to_string()))?;
-    let san = cert
-        .subject_alternative_name()
-        .map_err(|e| not_cert(format!("bad subjectAltName: {e}")))?
-        .ok_or_else(|| {
+    let san = cert.subject_alternative_name().map_err(|e| not_cert(format!("bad subjectAltName: {e}")))?.ok_or_else(
+        || {
             no_identity(format!(
                 "no subjectAltName; an agent certificate names its host as URI {AGENT_URI_PREFIX}HOST \
                  (issue one with `rblfleet ca issue --agent HOST`)"
             ))
-        })?;
+        },
+    )?;
     let uris: Vec<&str> = san
         .value
         .general_names
@@ -89,18 +79,13 @@ pub fn host_id_from_cert_pem(pem: &[u8], path: &Path) -> Result<String, Identity
             _ => None,
         })
         .collect();
-    let agent: Vec<&str> = uris
-        .iter()
-        .filter_map(|uri| uri.strip_prefix(AGENT_URI_PREFIX))
-        .collect();
+    let agent: Vec<&str> = uris.iter().filter_map(|uri| uri.strip_prefix(AGENT_URI_PREFIX)).collect();
     match agent.as_slice() {
         [host_id] => {
             if valid_host_id(host_id) {
                 Ok((*host_id).to_string())
             } else {
-                Err(no_identity(format!(
-                    "malformed agent identity {AGENT_URI_PREFIX}{host_id:?}"
-                )))
+                Err(no_identity(format!("malformed agent identity {AGENT_URI_PREFIX}{host_id:?}")))
             }
         }
         [] if uris.iter().any(|u| u.starts_with(ADMIN_URI_PREFIX)) => Err(no_identity(
@@ -112,10 +97,7 @@ pub fn host_id_from_cert_pem(pem: &[u8], path: &Path) -> Result<String, Identity
             "no {AGENT_URI_PREFIX}HOST URI in subjectAltName \
              (issue one with `rblfleet ca issue --agent HOST`)"
         ))),
-        _ => Err(no_identity(format!(
-            "{} agent identities in one certificate; expected exactly one",
-            agent.len()
-        ))),
+        _ => Err(no_identity(format!("{} agent identities in one certificate; expected exactly one", agent.len()))),
     }
 }
 
@@ -155,10 +137,7 @@ pub fn resolve_host_id(config: &Config, insecure: bool) -> Result<String, Identi
 
 /// A host id is non-empty and has no whitespace or control characters.
 fn valid_host_id(host_id: &str) -> bool {
-    !host_id.is_empty()
-        && !host_id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    !host_id.is_empty() && !host_id.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/')
 }
 
 #[cfg(test)]
@@ -171,9 +150,7 @@ mod tests {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
         for uri in uris {
-            params
-                .subject_alt_names
-                .push(SanType::URI((*uri).try_into().unwrap()));
+            params.subject_alt_names.push(SanType::URI((*uri).try_into().unwrap()));
         }
         let key = KeyPair::generate().unwrap();
         params.self_signed(&key).unwrap().pem()
@@ -185,10 +162,7 @@ mod tests {
 
     #[test]
     fn reads_agent_uri() {
-        let pem = cert_pem(
-            "web07.example.net",
-            &["urn:rblfleet:agent:web07.example.net"],
-        );
+        let pem = cert_pem("web07.example.net", &["urn:rblfleet:agent:web07.example.net"]);
         assert_eq!(host_id(&pem).unwrap(), "web07.example.net");
     }
 
@@ -210,30 +184,20 @@ mod tests {
         let e = host_id(&cert_pem("web07", &[])).unwrap_err().to_string();
         assert!(e.contains("/etc/rblfleet/agent.crt"), "{e}");
         assert!(e.contains("urn:rblfleet:agent:"), "{e}");
-        let e = host_id(&cert_pem("web07", &["https://example.net/"]))
-            .unwrap_err()
-            .to_string();
+        let e = host_id(&cert_pem("web07", &["https://example.net/"])).unwrap_err().to_string();
         assert!(e.contains("no urn:rblfleet:agent:"), "{e}");
     }
 
     #[test]
     fn admin_certificate_is_refused() {
-        let e = host_id(&cert_pem("alice", &["urn:rblfleet:admin:alice"]))
-            .unwrap_err()
-            .to_string();
+        let e = host_id(&cert_pem("alice", &["urn:rblfleet:admin:alice"])).unwrap_err().to_string();
         assert!(e.contains("admin certificate"), "{e}");
     }
 
     #[test]
     fn malformed_identity_is_refused() {
         assert!(host_id(&cert_pem("x", &["urn:rblfleet:agent:"])).is_err());
-        assert!(
-            host_id(&cert_pem(
-                "x",
-                &["urn:rblfleet:agent:a", "urn:rblfleet:agent:b"]
-            ))
-            .is_err()
-        );
+        assert!(host_id(&cert_pem("x", &["urn:rblfleet:agent:a", "urn:rblfleet:agent:b"])).is_err());
     }
 
     #[test]

@@ -111,8 +111,7 @@ impl Agent {
         let host_id = resolve_host_id(&config, opts.insecure)?;
         let outbox = Outbox::open(&config.outbox.dir, config.outbox.max_reports)?;
         let client = ControllerClient::connect(&config.controller, opts.insecure)?;
-        let collectors: Vec<Box<dyn Collector>> =
-            vec![Box::new(IpsCollector::new(config.ips.clone()))];
+        let collectors: Vec<Box<dyn Collector>> = vec![Box::new(IpsCollector::new(config.ips.clone()))];
         tracing::info!(
             host_id = %host_id,
             controller = %client.url(),
@@ -159,9 +158,7 @@ impl Agent {
         let interval_ms = i64::try_from(self.config.report.interval.as_millis()).unwrap_or(0);
         let mut report = HostReport {
             host_id: self.host_id.clone(),
-            period_start_ms: self
-                .last_period_end_ms
-                .unwrap_or_else(|| now.saturating_sub(interval_ms)),
+            period_start_ms: self.last_period_end_ms.unwrap_or_else(|| now.saturating_sub(interval_ms)),
             period_end_ms: now,
             agent: Some(self.info.clone()),
             ..HostReport::default()
@@ -261,9 +258,7 @@ impl Agent {
         match self.client.send(&report).await {
             Ok(ack) if ack.epoch == report.epoch && ack.seq == report.seq => {
                 self.outbox.ack(report.seq)?;
-                Ok(Step::Sent {
-                    duplicate: ack.duplicate,
-                })
+                Ok(Step::Sent { duplicate: ack.duplicate })
             }
             Ok(ack) => Err(AgentError::AckMismatch {
                 epoch: report.epoch,
@@ -288,23 +283,14 @@ impl Agent {
 /// Logs a failed send: operator problems and protocol errors at error level,
 /// an unreachable controller at warn.
 fn log_retry(e: &AgentError, retry_in: Option<Duration>, backlog: u64) {
-    let retry_in = retry_in.map(|d| {
-        humantime::format_duration(Duration::from_millis(
-            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
-        ))
-    });
+    let retry_in = retry_in
+        .map(|d| humantime::format_duration(Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))));
     let retry_in = retry_in.map(|d| d.to_string()).unwrap_or_default();
     match e {
-        AgentError::Send(SendError::Retry {
-            needs_operator: false,
-            ..
-        }) => {
+        AgentError::Send(SendError::Retry { needs_operator: false, .. }) => {
             tracing::warn!(error = %e, retry_in, backlog, "controller unreachable; reports stay in the outbox");
         }
-        AgentError::Send(SendError::Retry {
-            needs_operator: true,
-            ..
-        }) => {
+        AgentError::Send(SendError::Retry { needs_operator: true, .. }) => {
             tracing::error!(
                 error = %e, retry_in, backlog,
                 "controller refuses this agent's identity: check controller.cert/key, host_id \
@@ -318,10 +304,7 @@ fn log_retry(e: &AgentError, retry_in: Option<Duration>, backlog: u64) {
 /// Version, OS and host name, read once at start.
 fn agent_info() -> AgentInfo {
     let mut os = format!("{} {}", std::env::consts::OS, std::env::consts::ARCH);
-    if let Some(pretty) = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|text| pretty_name(&text))
-    {
+    if let Some(pretty) = std::fs::read_to_string("/etc/os-release").ok().and_then(|text| pretty_name(&text)) {
         os = format!("{os} {pretty}");
     }
     AgentInfo {

@@ -12,8 +12,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -28,10 +28,7 @@ pub const CA_KEY: &str = "ca.key";
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error(
         "{path} already exists; refusing to overwrite it (use --force to replace a leaf certificate; a CA is never replaced)"
     )]
@@ -73,10 +70,7 @@ pub fn init(dir: &Path, common_name: &str, days: i64) -> Result<Issued, CaError>
             return Err(CaError::Exists { path: path.clone() });
         }
     }
-    std::fs::create_dir_all(dir).map_err(|source| CaError::Io {
-        path: dir.into(),
-        source,
-    })?;
+    std::fs::create_dir_all(dir).map_err(|source| CaError::Io { path: dir.into(), source })?;
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
     params.distinguished_name = dn(common_name);
@@ -86,10 +80,7 @@ pub fn init(dir: &Path, common_name: &str, days: i64) -> Result<Issued, CaError>
     let cert = params.self_signed(&key)?;
     write_private(&key_path, key.serialize_pem().as_bytes(), false)?;
     write_private(&cert_path, cert.pem().as_bytes(), false)?;
-    Ok(Issued {
-        cert: cert_path,
-        key: key_path,
-    })
+    Ok(Issued { cert: cert_path, key: key_path })
 }
 
 /// Issues a leaf certificate signed by the CA in `dir`.
@@ -109,19 +100,13 @@ pub fn issue(dir: &Path, subject: &Subject, days: i64, force: bool) -> Result<Is
         }
     }
     if let Some(parent) = cert_path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| CaError::Io {
-            path: parent.into(),
-            source,
-        })?;
+        std::fs::create_dir_all(parent).map_err(|source| CaError::Io { path: parent.into(), source })?;
     }
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
     write_private(&key_path, key.serialize_pem().as_bytes(), force)?;
     write_private(&cert_path, cert.pem().as_bytes(), force)?;
-    Ok(Issued {
-        cert: cert_path,
-        key: key_path,
-    })
+    Ok(Issued { cert: cert_path, key: key_path })
 }
 
 fn load_issuer(dir: &Path) -> Result<Issuer<'static, KeyPair>, CaError> {
@@ -130,20 +115,10 @@ fn load_issuer(dir: &Path) -> Result<Issuer<'static, KeyPair>, CaError> {
     if !cert_path.exists() || !key_path.exists() {
         return Err(CaError::NoCa { dir: dir.into() });
     }
-    let read = |path: &Path| {
-        std::fs::read_to_string(path).map_err(|source| CaError::Io {
-            path: path.into(),
-            source,
-        })
-    };
-    let key = KeyPair::from_pem(&read(&key_path)?).map_err(|source| CaError::BadCa {
-        path: key_path.clone(),
-        source,
-    })?;
-    Issuer::from_ca_cert_pem(&read(&cert_path)?, key).map_err(|source| CaError::BadCa {
-        path: cert_path,
-        source,
-    })
+    let read = |path: &Path| std::fs::read_to_string(path).map_err(|source| CaError::Io { path: path.into(), source });
+    let key =
+        KeyPair::from_pem(&read(&key_path)?).map_err(|source| CaError::BadCa { path: key_path.clone(), source })?;
+    Issuer::from_ca_cert_pem(&read(&cert_path)?, key).map_err(|source| CaError::BadCa { path: cert_path, source })
 }
 
 fn leaf_params(subject: &Subject, days: i64) -> Result<(CertificateParams, String), CaError> {
@@ -154,19 +129,12 @@ fn leaf_params(subject: &Subject, days: i64) -> Result<(CertificateParams, Strin
     let stem = match subject {
         Subject::Controller { names } => {
             if names.is_empty() {
-                return Err(bad_name(
-                    "",
-                    "the controller certificate needs at least one DNS name or IP",
-                ));
+                return Err(bad_name("", "the controller certificate needs at least one DNS name or IP"));
             }
             for name in names {
                 let san = match name.parse::<IpAddr>() {
                     Ok(ip) => SanType::IpAddress(ip),
-                    Err(_) => SanType::DnsName(
-                        name.clone()
-                            .try_into()
-                            .map_err(|_| bad_name(name, "not a DNS name"))?,
-                    ),
+                    Err(_) => SanType::DnsName(name.clone().try_into().map_err(|_| bad_name(name, "not a DNS name"))?),
                 };
                 params.subject_alt_names.push(san);
             }
@@ -176,25 +144,13 @@ fn leaf_params(subject: &Subject, days: i64) -> Result<(CertificateParams, Strin
         }
         Subject::Agent { host_id } => {
             check_host_id(host_id).map_err(|reason| bad_name(host_id, &reason))?;
-            client_identity(
-                &mut params,
-                &Identity {
-                    role: Role::Agent,
-                    name: host_id.clone(),
-                },
-            )?;
+            client_identity(&mut params, &Identity { role: Role::Agent, name: host_id.clone() })?;
             format!("agents/{host_id}")
         }
         Subject::Admin { name } => {
             // Admin names share the host id alphabet: they end up in file names.
             check_host_id(name).map_err(|reason| bad_name(name, &reason))?;
-            client_identity(
-                &mut params,
-                &Identity {
-                    role: Role::Admin,
-                    name: name.clone(),
-                },
-            )?;
+            client_identity(&mut params, &Identity { role: Role::Admin, name: name.clone() })?;
             format!("admins/{name}")
         }
     };
@@ -204,20 +160,13 @@ fn leaf_params(subject: &Subject, days: i64) -> Result<(CertificateParams, Strin
 fn client_identity(params: &mut CertificateParams, identity: &Identity) -> Result<(), CaError> {
     params.distinguished_name = dn(&identity.name);
     let uri = identity.uri();
-    params.subject_alt_names = vec![SanType::URI(
-        uri.clone()
-            .try_into()
-            .map_err(|_| bad_name(&uri, "not a URI"))?,
-    )];
+    params.subject_alt_names = vec![SanType::URI(uri.clone().try_into().map_err(|_| bad_name(&uri, "not a URI"))?)];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     Ok(())
 }
 
 fn bad_name(name: &str, reason: &str) -> CaError {
-    CaError::BadName {
-        name: name.to_string(),
-        reason: reason.to_string(),
-    }
+    CaError::BadName { name: name.to_string(), reason: reason.to_string() }
 }
 
 fn dn(common_name: &str) -> DistinguishedName {
@@ -237,10 +186,7 @@ fn validity(params: &mut CertificateParams, days: i64) {
 
 /// Writes `bytes` to a new file readable by its owner only.
 fn write_private(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), CaError> {
-    let io = |source| CaError::Io {
-        path: path.into(),
-        source,
-    };
+    let io = |source| CaError::Io { path: path.into(), source };
     let mut options = OpenOptions::new();
     options.write(true);
     if overwrite {
@@ -254,8 +200,7 @@ fn write_private(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), CaErr
         options.mode(0o600);
         let mut file = options.open(path).map_err(io)?;
         // An overwritten file keeps its old mode; force 0600 either way.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(io)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
         file.write_all(bytes).map_err(io)?;
         file.sync_all().map_err(io)
     }

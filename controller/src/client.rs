@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rblfleet_proto::v1::admin_service_client::AdminServiceClient;
-use rblfleet_proto::v1::{GetHostRequest, GetHostResponse, HostSummary, ListHostsRequest};
+use rblfleet_proto::v1::{
+    GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse, HostSummary, ListHostsRequest, ListZonesRequest,
+    ListZonesResponse,
+};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// The default admin API address (`admin_api.listen`'s default).
@@ -30,10 +33,7 @@ pub enum ClientError {
     #[error("{0}")]
     Config(String),
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error(
         "cannot reach the rblfleet controller's admin API at {url} ({reason}); is it running? \
          Start it with `rblfleet serve --config /etc/rblfleet/controller.toml`, or point --controller (RBLFLEET_CONTROLLER) at it"
@@ -56,17 +56,13 @@ impl AdminClient {
     /// Connects, failing fast with a one-line reason when nothing listens.
     pub async fn connect(endpoint: &AdminEndpoint) -> Result<AdminClient, ClientError> {
         let url = endpoint.url.clone();
-        let bad_url = |reason: String| ClientError::BadUrl {
-            url: url.clone(),
-            reason,
-        };
+        let bad_url = |reason: String| ClientError::BadUrl { url: url.clone(), reason };
         let mut ep = Endpoint::from_shared(url.clone())
             .map_err(|e| bad_url(e.to_string()))?
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60));
         if url.starts_with("https://") {
-            let (Some(ca), Some(cert), Some(key)) = (&endpoint.ca, &endpoint.cert, &endpoint.key)
-            else {
+            let (Some(ca), Some(cert), Some(key)) = (&endpoint.ca, &endpoint.cert, &endpoint.key) else {
                 return Err(ClientError::Config(format!(
                     "{url} uses TLS: give --ca, --cert and --key (RBLFLEET_CA, RBLFLEET_CERT, RBLFLEET_KEY) for an admin certificate from `rblfleet ca issue --admin NAME`"
                 )));
@@ -74,41 +70,34 @@ impl AdminClient {
             let tls = ClientTlsConfig::new()
                 .ca_certificate(Certificate::from_pem(read(ca)?))
                 .identity(Identity::from_pem(read(cert)?, read(key)?));
-            ep = ep.tls_config(tls).map_err(|e| {
-                ClientError::Config(format!("TLS setup failed: {}", root_cause(&e)))
-            })?;
+            ep =
+                ep.tls_config(tls).map_err(|e| ClientError::Config(format!("TLS setup failed: {}", root_cause(&e))))?;
         } else if !url.starts_with("http://") {
-            return Err(bad_url(
-                "use http://HOST:PORT (loopback) or https://HOST:PORT".into(),
-            ));
+            return Err(bad_url("use http://HOST:PORT (loopback) or https://HOST:PORT".into()));
         }
-        let channel = ep.connect().await.map_err(|e| ClientError::Unreachable {
-            url: url.clone(),
-            reason: root_cause(&e),
-        })?;
-        Ok(AdminClient {
-            inner: AdminServiceClient::new(channel),
-            url,
-        })
+        let channel =
+            ep.connect().await.map_err(|e| ClientError::Unreachable { url: url.clone(), reason: root_cause(&e) })?;
+        Ok(AdminClient { inner: AdminServiceClient::new(channel), url })
     }
 
     pub async fn list_hosts(&mut self) -> Result<Vec<HostSummary>, ClientError> {
-        let response = self
-            .inner
-            .list_hosts(ListHostsRequest {})
-            .await
-            .map_err(|s| self.status(s))?;
+        let response = self.inner.list_hosts(ListHostsRequest {}).await.map_err(|s| self.status(s))?;
         Ok(response.into_inner().hosts)
     }
 
     pub async fn get_host(&mut self, host_id: &str) -> Result<GetHostResponse, ClientError> {
-        let response = self
-            .inner
-            .get_host(GetHostRequest {
-                host_id: host_id.to_string(),
-            })
-            .await
-            .map_err(|s| self.status(s))?;
+        let response =
+            self.inner.get_host(GetHostRequest { host_id: host_id.to_string() }).await.map_err(|s| self.status(s))?;
+        Ok(response.into_inner())
+    }
+
+    pub async fn list_zones(&mut self) -> Result<ListZonesResponse, ClientError> {
+        let response = self.inner.list_zones(ListZonesRequest {}).await.map_err(|s| self.status(s))?;
+        Ok(response.into_inner())
+    }
+
+    pub async fn get_ip(&mut self, ip: &str) -> Result<GetIpResponse, ClientError> {
+        let response = self.inner.get_ip(GetIpRequest { ip: ip.to_string() }).await.map_err(|s| self.status(s))?;
         Ok(response.into_inner())
     }
 
@@ -118,24 +107,15 @@ impl AdminClient {
             tonic::Code::Unavailable | tonic::Code::Unknown
                 if status.message().contains("transport") || status.message().is_empty() =>
             {
-                ClientError::Unreachable {
-                    url: self.url.clone(),
-                    reason: status.message().to_string(),
-                }
+                ClientError::Unreachable { url: self.url.clone(), reason: status.message().to_string() }
             }
-            code => ClientError::Refused {
-                code,
-                message: status.message().to_string(),
-            },
+            code => ClientError::Refused { code, message: status.message().to_string() },
         }
     }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
-    std::fs::read(path).map_err(|source| ClientError::Read {
-        path: path.into(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| ClientError::Read { path: path.into(), source })
 }
 
 /// The innermost cause: "Connection refused (os error 111)" rather than "transport error".

@@ -16,10 +16,7 @@ use crate::ingest::Limits;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {message}")]
@@ -36,6 +33,7 @@ pub struct Config {
     pub tls: Tls,
     pub limits: LimitsConfig,
     pub store: StoreConfig,
+    pub dnsbl: DnsblConfig,
 }
 
 impl Default for Config {
@@ -47,6 +45,7 @@ impl Default for Config {
             tls: Tls::default(),
             limits: LimitsConfig::default(),
             store: StoreConfig::default(),
+            dnsbl: DnsblConfig::default(),
         }
     }
 }
@@ -60,9 +59,7 @@ pub struct AgentApi {
 
 impl Default for AgentApi {
     fn default() -> Self {
-        AgentApi {
-            listen: SocketAddr::from(([0, 0, 0, 0], 7443)),
-        }
+        AgentApi { listen: SocketAddr::from(([0, 0, 0, 0], 7443)) }
     }
 }
 
@@ -78,10 +75,7 @@ pub struct AdminApi {
 
 impl Default for AdminApi {
     fn default() -> Self {
-        AdminApi {
-            listen: SocketAddr::from(([127, 0, 0, 1], 7444)),
-            require_cert: false,
-        }
+        AdminApi { listen: SocketAddr::from(([127, 0, 0, 1], 7444)), require_cert: false }
     }
 }
 
@@ -118,10 +112,7 @@ impl Default for LimitsConfig {
 
 impl LimitsConfig {
     pub fn ingest(&self) -> Limits {
-        Limits {
-            max_clock_skew: self.max_clock_skew,
-            max_report_age: self.max_report_age,
-        }
+        Limits { max_clock_skew: self.max_clock_skew, max_report_age: self.max_report_age }
     }
 }
 
@@ -138,24 +129,83 @@ impl Default for StoreConfig {
     }
 }
 
+/// Blocklist checks (`[dnsbl]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsblConfig {
+    /// Run blocklist checks at all.
+    pub enabled: bool,
+    /// Resolvers to ask ("IP" or "IP:PORT"); empty = the system's.
+    pub nameservers: Vec<String>,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    pub retries: usize,
+    /// Lookups in flight at once.
+    pub concurrency: usize,
+    #[serde(with = "humantime_serde")]
+    pub clean_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub listed_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub error_retry_min: Duration,
+    #[serde(with = "humantime_serde")]
+    pub error_retry_max: Duration,
+    /// Consecutive clean answers that close a listing.
+    pub clear_after: u32,
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
+    /// Ignore every zone's query budget. For benchmarks against local
+    /// servers only: public lists block resolvers that exceed their limits.
+    pub lift_budgets: bool,
+    /// Catalog overrides: `[dnsbl.catalog.zone.<id>]` and `[[dnsbl.catalog.extra]]`.
+    pub catalog: crate::dnsbl::catalog::CatalogConfig,
+}
+
+impl Default for DnsblConfig {
+    fn default() -> Self {
+        let cadence = crate::dnsbl::state::Cadence::default();
+        let health = crate::dnsbl::health::HealthPolicy::default();
+        let resolver = crate::dnsbl::lookup::ResolverSettings::default();
+        DnsblConfig {
+            enabled: true,
+            nameservers: Vec::new(),
+            timeout: resolver.timeout,
+            retries: resolver.retries,
+            concurrency: 64,
+            clean_interval: cadence.clean,
+            listed_interval: cadence.listed,
+            error_retry_min: cadence.error_min,
+            error_retry_max: cadence.error_max,
+            clear_after: cadence.clear_after,
+            probe_interval: health.probe_every,
+            lift_budgets: false,
+            catalog: Default::default(),
+        }
+    }
+}
+
+impl DnsblConfig {
+    /// The nameservers as socket addresses (port 53 when none is given).
+    pub fn nameserver_addrs(&self) -> Result<Vec<SocketAddr>, String> {
+        self.nameservers
+            .iter()
+            .map(|text| {
+                text.parse::<SocketAddr>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                    .map_err(|_| format!("dnsbl.nameservers: {text:?} is not IP or IP:PORT"))
+            })
+            .collect()
+    }
+}
+
 impl Config {
     /// Reads and checks a configuration file; `insecure` is the development mode.
     pub fn load(path: &Path, insecure: bool) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        let mut config = Config::from_toml_str(&text).map_err(|message| ConfigError::Parse {
-            path: path.into(),
-            message,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut config =
+            Config::from_toml_str(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })?;
         config.resolve_relative_paths(path.parent().unwrap_or(Path::new(".")));
-        config
-            .check(insecure)
-            .map_err(|message| ConfigError::Invalid {
-                path: path.into(),
-                message,
-            })?;
+        config.check(insecure).map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
         Ok(config)
     }
 
@@ -166,12 +216,7 @@ impl Config {
 
     /// Relative paths in the file are relative to the file's directory.
     fn resolve_relative_paths(&mut self, base: &Path) {
-        for path in [
-            &mut self.data_dir,
-            &mut self.tls.ca,
-            &mut self.tls.cert,
-            &mut self.tls.key,
-        ] {
+        for path in [&mut self.data_dir, &mut self.tls.ca, &mut self.tls.cert, &mut self.tls.key] {
             if !path.as_os_str().is_empty() && path.is_relative() {
                 *path = base.join(&*path);
             }
@@ -181,14 +226,11 @@ impl Config {
     /// Checks rules that span keys. `insecure` is the development mode.
     pub fn check(&self, insecure: bool) -> Result<(), String> {
         if insecure {
-            for (key, addr) in [
-                ("agent_api.listen", self.agent_api.listen),
-                ("admin_api.listen", self.admin_api.listen),
-            ] {
+            for (key, addr) in
+                [("agent_api.listen", self.agent_api.listen), ("admin_api.listen", self.admin_api.listen)]
+            {
                 if !addr.ip().is_loopback() {
-                    return Err(format!(
-                        "{key} = {addr}: --insecure only listens on loopback (127.0.0.1 or ::1)"
-                    ));
+                    return Err(format!("{key} = {addr}: --insecure only listens on loopback (127.0.0.1 or ::1)"));
                 }
             }
             return Ok(());
@@ -199,16 +241,16 @@ impl Config {
                 self.admin_api.listen
             ));
         }
-        for (key, path) in [
-            ("tls.ca", &self.tls.ca),
-            ("tls.cert", &self.tls.cert),
-            ("tls.key", &self.tls.key),
-        ] {
+        for (key, path) in [("tls.ca", &self.tls.ca), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)] {
             if path.as_os_str().is_empty() {
                 return Err(format!(
                     "{key} is not set; agents authenticate with mutual TLS (create the files with `rblfleet ca init` and `rblfleet ca issue --controller NAME`)"
                 ));
             }
+        }
+        self.dnsbl.nameserver_addrs()?;
+        if self.dnsbl.clear_after == 0 {
+            return Err("dnsbl.clear_after must be at least 1".into());
         }
         if self.limits.max_report_bytes < 1024 {
             return Err("limits.max_report_bytes must be at least 1024".into());
@@ -252,7 +294,8 @@ mod tests {
     fn load_names_the_file_and_resolves_relative_paths() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "data_dir = \"data\"\n[tls]\nca = \"ca.crt\"\ncert = \"c.crt\"\nkey = \"c.key\"\n").unwrap();
+        std::fs::write(&path, "data_dir = \"data\"\n[tls]\nca = \"ca.crt\"\ncert = \"c.crt\"\nkey = \"c.key\"\n")
+            .unwrap();
         let config = Config::load(&path, false).unwrap();
         assert_eq!(config.data_dir, dir.path().join("data"));
         std::fs::write(&path, "data_dir = 5").unwrap();

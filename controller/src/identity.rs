@@ -71,26 +71,17 @@ pub enum IdentityError {
 
 /// Reads the rblfleet identity from a DER certificate.
 pub fn from_der(der: &[u8]) -> Result<Identity, IdentityError> {
-    let (_, cert) =
-        X509Certificate::from_der(der).map_err(|e| IdentityError::Parse(e.to_string()))?;
-    let san = cert
-        .subject_alternative_name()
-        .map_err(|e| IdentityError::Parse(e.to_string()))?;
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| IdentityError::Parse(e.to_string()))?;
+    let san = cert.subject_alternative_name().map_err(|e| IdentityError::Parse(e.to_string()))?;
     let mut found = None;
     for name in san.iter().flat_map(|s| s.value.general_names.iter()) {
         let GeneralName::URI(uri) = name else {
             continue;
         };
         let identity = if let Some(host) = uri.strip_prefix(AGENT_URI_PREFIX) {
-            Identity {
-                role: Role::Agent,
-                name: host.to_string(),
-            }
+            Identity { role: Role::Agent, name: host.to_string() }
         } else if let Some(admin) = uri.strip_prefix(ADMIN_URI_PREFIX) {
-            Identity {
-                role: Role::Admin,
-                name: admin.to_string(),
-            }
+            Identity { role: Role::Admin, name: admin.to_string() }
         } else {
             continue;
         };

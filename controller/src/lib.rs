@@ -7,6 +7,8 @@ pub mod ca;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod daemon;
+pub mod dnsbl;
 pub mod identity;
 pub mod ingest;
 pub mod server;

@@ -3,28 +3,23 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use rblfleet_controller::cli::{Cli, Command, run};
+use rblfleet_controller::cli::{Cli, Command, Exit, run};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon logs at info; client commands stay quiet unless asked.
-    let default = if matches!(cli.command, Command::Serve(_)) {
-        "info"
-    } else {
-        "warn"
-    };
-    let filter =
-        EnvFilter::try_from_env("RBLFLEET_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let default = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_env("RBLFLEET_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let mut stdout = std::io::stdout().lock();
     match run(cli, &mut stdout).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<Exit>().is_some() => {
+            ExitCode::from(error.downcast_ref::<Exit>().map_or(1, |e| e.0))
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

@@ -9,11 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn rblfleet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rblfleet"))
-        .args(args)
-        .env_remove("RBLFLEET_CONTROLLER")
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_rblfleet")).args(args).env_remove("RBLFLEET_CONTROLLER").output().unwrap()
 }
 
 fn free_port() -> u16 {

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use rblfleet_controller::ca::{self, Subject};
 use rblfleet_controller::config::Config;
+use rblfleet_controller::daemon::build_engine;
+use rblfleet_controller::dnsbl::engine::Engine;
+use rblfleet_controller::dnsbl::zone_server::ZoneServer;
 use rblfleet_controller::server::{self, Running};
 use rblfleet_controller::store::{Store, StoreOptions};
 use rblfleet_proto::v1::agent_service_client::AgentServiceClient;
@@ -51,32 +54,31 @@ impl Pki {
     }
 }
 
-/// A controller serving on loopback.
+/// A controller serving on loopback. Its blocklist engine (when enabled)
+/// does not run on its own: tests call `engine.pass()` to control timing.
 #[derive(Debug)]
 pub struct Controller {
     pub config: Config,
     pub running: Running,
+    pub engine: Option<Engine>,
 }
 
 impl Controller {
     /// Starts on 127.0.0.1 (port 0 picks a free port) with the store in `data_dir`.
     pub async fn start(pki: &Pki, data_dir: &Path, agent_port: u16, require_admin_cert: bool) -> Controller {
-        let mut config = Config::default();
-        config.data_dir = data_dir.to_path_buf();
-        config.agent_api.listen = SocketAddr::from(([127, 0, 0, 1], agent_port));
-        config.admin_api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.admin_api.require_cert = require_admin_cert;
-        config.tls.ca = pki.ca_cert();
-        config.tls.cert = pki.dir.join("controller.crt");
-        config.tls.key = pki.dir.join("controller.key");
-        config.check(false).unwrap();
-        Controller::start_with(config).await
+        Controller::start_with(controller_config(pki, data_dir, agent_port, require_admin_cert)).await
     }
 
     pub async fn start_with(config: Config) -> Controller {
         let store = Store::open(&config.data_dir, &StoreOptions::default()).unwrap();
-        let running = server::start(&config, store, false).await.unwrap();
-        Controller { config, running }
+        let engine = config.dnsbl.enabled.then(|| build_engine(&config, store.clone()).unwrap());
+        let running = server::start(&config, store, engine.clone(), false).await.unwrap();
+        Controller { config, running, engine }
+    }
+
+    /// The blocklist engine (the config must enable it).
+    pub fn engine(&self) -> &Engine {
+        self.engine.as_ref().expect("dnsbl is enabled in this test's config")
     }
 
     /// Stops the servers and releases the store (its directory can be reopened).
@@ -102,6 +104,50 @@ impl Controller {
         rblfleet_controller::cli::run_args(argv, &mut out).await?;
         Ok(String::from_utf8(out)?)
     }
+}
+
+/// A controller configuration on loopback ports with blocklist checks off.
+pub fn controller_config(pki: &Pki, data_dir: &Path, agent_port: u16, require_admin_cert: bool) -> Config {
+    let mut config = Config::default();
+    config.data_dir = data_dir.to_path_buf();
+    config.agent_api.listen = SocketAddr::from(([127, 0, 0, 1], agent_port));
+    config.admin_api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin_api.require_cert = require_admin_cert;
+    config.tls.ca = pki.ca_cert();
+    config.tls.cert = pki.dir.join("controller.crt");
+    config.tls.key = pki.dir.join("controller.key");
+    config.dnsbl.enabled = false;
+    config.check(false).unwrap();
+    config
+}
+
+/// The test blocklist catalog (zones bl.test, v4only.test, servfail.test,
+/// silent.test, everything.test, budget.test; dead zone dead.test).
+pub fn test_catalog() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/test-zones.toml")
+}
+
+/// A zone server on 127.0.0.1 serving every zone of the test catalog, with
+/// the behaviours their names promise.
+pub async fn test_zone_server() -> ZoneServer {
+    use rblfleet_controller::dnsbl::zone_server::Behaviour;
+    let server = ZoneServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    for zone in ["bl.test", "v4only.test", "servfail.test", "silent.test", "everything.test", "budget.test"] {
+        server.add_zone(zone).unwrap();
+    }
+    server.set_behaviour("servfail.test", Behaviour::ServFail).unwrap();
+    server.set_behaviour("silent.test", Behaviour::Silent).unwrap();
+    server.set_behaviour("everything.test", Behaviour::ListsEverything(std::net::Ipv4Addr::new(127, 0, 0, 2))).unwrap();
+    server
+}
+
+/// Turns blocklist checks on, against `dns` with the test catalog.
+pub fn enable_dnsbl(config: &mut Config, dns: &ZoneServer) {
+    config.dnsbl.enabled = true;
+    config.dnsbl.nameservers = vec![dns.addr().to_string()];
+    config.dnsbl.timeout = std::time::Duration::from_millis(300);
+    config.dnsbl.retries = 0;
+    config.dnsbl.catalog.file = Some(test_catalog());
 }
 
 /// An agent configuration (TOML) for `host` reporting to `url`.
@@ -152,10 +198,7 @@ pub async fn raw_agent_client(
 
 /// A well-formed report for `host`, as an agent would send it.
 pub fn valid_report(host: &str, epoch: u64, seq: u64) -> HostReport {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     HostReport {
         host_id: host.into(),
         epoch,

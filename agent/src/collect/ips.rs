@@ -55,17 +55,10 @@ impl Collector for IpsCollector {
     }
 
     fn collect(&mut self, report: &mut HostReport) -> Result<(), CollectError> {
-        let found = if_addrs::get_if_addrs().map_err(|source| CollectError::Io {
-            what: "listing interface addresses".into(),
-            cause: source,
-        })?;
-        let found: Vec<InterfaceAddr> = found
-            .into_iter()
-            .map(|iface| InterfaceAddr {
-                ip: iface.ip(),
-                interface: iface.name,
-            })
-            .collect();
+        let found = if_addrs::get_if_addrs()
+            .map_err(|source| CollectError::Io { what: "listing interface addresses".into(), cause: source })?;
+        let found: Vec<InterfaceAddr> =
+            found.into_iter().map(|iface| InterfaceAddr { ip: iface.ip(), interface: iface.name }).collect();
         report.ips = classify(&found, &self.config);
         Ok(())
     }
@@ -95,11 +88,7 @@ pub fn classify(found: &[InterfaceAddr], config: &IpsConfig) -> Vec<HostIp> {
         .filter(|(ip, _)| !ip.is_loopback() && !is_ipv6_link_local(*ip))
         .filter(|(ip, interface)| !excluded(*ip, interface, &config.exclude))
         .map(|(ip, interface)| {
-            let nat = config
-                .nat
-                .iter()
-                .find(|rule| rule.private == ip)
-                .map(|rule| rule.public);
+            let nat = config.nat.iter().find(|rule| rule.private == ip).map(|rule| rule.public);
             let public = is_public(ip);
             let sends_mail = if config.sending.is_empty() {
                 public || nat.is_some()
@@ -182,10 +171,7 @@ mod tests {
     }
 
     fn on(interface: &str, addr: &str) -> InterfaceAddr {
-        InterfaceAddr {
-            interface: interface.into(),
-            ip: ip(addr),
-        }
+        InterfaceAddr { interface: interface.into(), ip: ip(addr) }
     }
 
     #[test]
@@ -260,27 +246,14 @@ mod tests {
             on("docker0", "172.17.0.1"),
         ];
         let ips = classify(&found, &config);
-        let got: Vec<(&str, &str)> = ips
-            .iter()
-            .map(|i| (i.address.as_str(), i.interface.as_str()))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("198.51.100.7", ""),
-                ("203.0.113.2", "eth0"),
-                ("2001:db8::5", "")
-            ]
-        );
+        let got: Vec<(&str, &str)> = ips.iter().map(|i| (i.address.as_str(), i.interface.as_str())).collect();
+        assert_eq!(got, [("198.51.100.7", ""), ("203.0.113.2", "eth0"), ("2001:db8::5", "")]);
     }
 
     #[test]
     fn nat_and_default_sending() {
         let config = IpsConfig {
-            nat: vec![NatRule {
-                private: ip("10.0.0.5"),
-                public: ip("203.0.113.5"),
-            }],
+            nat: vec![NatRule { private: ip("10.0.0.5"), public: ip("203.0.113.5") }],
             ..IpsConfig::default()
         };
         let found = [on("eth0", "10.0.0.5"), on("eth1", "192.168.0.2")];
@@ -296,37 +269,22 @@ mod tests {
     fn explicit_sending_list() {
         let config = IpsConfig {
             sending: vec![ip("203.0.113.5"), ip("198.51.100.1")],
-            nat: vec![NatRule {
-                private: ip("10.0.0.5"),
-                public: ip("203.0.113.5"),
-            }],
+            nat: vec![NatRule { private: ip("10.0.0.5"), public: ip("203.0.113.5") }],
             ..IpsConfig::default()
         };
-        let found = [
-            on("eth0", "10.0.0.5"),
-            on("eth0", "198.51.100.1"),
-            on("eth0", "198.51.100.2"),
-        ];
-        let sends: Vec<(String, bool)> = classify(&found, &config)
-            .into_iter()
-            .map(|i| (i.address, i.sends_mail))
-            .collect();
+        let found = [on("eth0", "10.0.0.5"), on("eth0", "198.51.100.1"), on("eth0", "198.51.100.2")];
+        let sends: Vec<(String, bool)> =
+            classify(&found, &config).into_iter().map(|i| (i.address, i.sends_mail)).collect();
         assert_eq!(
             sends,
-            [
-                ("10.0.0.5".to_string(), true),
-                ("198.51.100.1".to_string(), true),
-                ("198.51.100.2".to_string(), false)
-            ]
+            [("10.0.0.5".to_string(), true), ("198.51.100.1".to_string(), true), ("198.51.100.2".to_string(), false)]
         );
     }
 
     #[test]
     fn collector_runs_on_this_host() {
         let mut report = HostReport::default();
-        IpsCollector::new(IpsConfig::default())
-            .collect(&mut report)
-            .unwrap();
+        IpsCollector::new(IpsConfig::default()).collect(&mut report).unwrap();
         assert!(report.ips.iter().all(|i| i.address != "127.0.0.1"));
     }
 }

@@ -42,18 +42,12 @@ pub fn collect_all(collectors: &mut [Box<dyn Collector>], report: &mut HostRepor
         let result = collector.collect(report);
         let status = report.status.get_or_insert_with(AgentStatus::default);
         match result {
-            Ok(()) => status.collectors.push(CollectorStatus {
-                name: name.to_string(),
-                ok: true,
-                error: String::new(),
-            }),
+            Ok(()) => {
+                status.collectors.push(CollectorStatus { name: name.to_string(), ok: true, error: String::new() })
+            }
             Err(e) => {
                 tracing::warn!(collector = name, error = %e, "collector failed; report sent without its data");
-                status.collectors.push(CollectorStatus {
-                    name: name.to_string(),
-                    ok: false,
-                    error: e.to_string(),
-                });
+                status.collectors.push(CollectorStatus { name: name.to_string(), ok: false, error: e.to_string() });
             }
         }
     }

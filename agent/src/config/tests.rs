@@ -25,10 +25,7 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.retry.initial, Duration::from_secs(1));
     assert_eq!(c.retry.max, Duration::from_secs(300));
     assert_eq!(c.ips, IpsConfig::default());
-    assert_eq!(
-        c.controller.effective_server_name().unwrap(),
-        "controller.example.net"
-    );
+    assert_eq!(c.controller.effective_server_name().unwrap(), "controller.example.net");
 }
 
 #[test]
@@ -57,10 +54,7 @@ fn full_config_parses() {
     assert_eq!(c.report.interval, Duration::from_secs(150));
     assert_eq!(c.retry.initial, Duration::from_millis(250));
     assert_eq!(c.ips.nat.len(), 1);
-    assert_eq!(
-        c.ips.static_addrs,
-        vec!["203.0.113.9".parse::<IpAddr>().unwrap()]
-    );
+    assert_eq!(c.ips.static_addrs, vec!["203.0.113.9".parse::<IpAddr>().unwrap()]);
     assert_eq!(c.controller.effective_server_name().unwrap(), "ctl");
 }
 
@@ -88,9 +82,7 @@ fn missing_url_and_tls_files_are_named() {
 
 #[test]
 fn validation_errors_name_the_key() {
-    let e = err(&format!(
-        "{MINIMAL}\n[retry]\ninitial = \"1m\"\nmax = \"1s\"\n"
-    ));
+    let e = err(&format!("{MINIMAL}\n[retry]\ninitial = \"1m\"\nmax = \"1s\"\n"));
     assert!(e.contains("retry.max"), "{e}");
     let e = err(&format!("{MINIMAL}\n[outbox]\nmax_reports = 0\n"));
     assert!(e.contains("outbox.max_reports"), "{e}");
@@ -136,8 +128,7 @@ fn url_parsing() {
 
 #[test]
 fn insecure_rules() {
-    let with_url =
-        |url: &str| Config::from_toml_str(&format!("[controller]\nurl = \"{url}\"\n")).unwrap();
+    let with_url = |url: &str| Config::from_toml_str(&format!("[controller]\nurl = \"{url}\"\n")).unwrap();
     let local = with_url("http://127.0.0.1:7443");
     assert!(local.check_transport(true).is_ok());
     assert!(local.check_transport(false).is_err());

@@ -62,18 +62,11 @@ impl AgentService for Fake {
             fresh
         };
         let ack = |seq: u64, duplicate: bool| {
-            Ok(Response::new(ReportAck {
-                epoch: report.epoch,
-                seq,
-                duplicate,
-                stored_at_ms: 1,
-            }))
+            Ok(Response::new(ReportAck { epoch: report.epoch, seq, duplicate, stored_at_ms: 1 }))
         };
         match state.mode {
             Mode::Unavailable => Err(Status::unavailable("down for maintenance")),
-            Mode::RejectSeq(seq) if seq == report.seq => {
-                Err(Status::invalid_argument("ips[0].address: not an IP"))
-            }
+            Mode::RejectSeq(seq) if seq == report.seq => Err(Status::invalid_argument("ips[0].address: not an IP")),
             Mode::StoreThenFail => {
                 store(&mut state);
                 Err(Status::unavailable("lost the ack"))
@@ -103,11 +96,7 @@ impl Controller {
         Self::serve_with(listener, mode, tonic::transport::Server::builder())
     }
 
-    fn serve_with(
-        listener: tokio::net::TcpListener,
-        mode: Mode,
-        mut server: tonic::transport::Server,
-    ) -> Controller {
+    fn serve_with(listener: tokio::net::TcpListener, mode: Mode, mut server: tonic::transport::Server) -> Controller {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
             mode,
@@ -122,20 +111,13 @@ impl Controller {
         tokio::spawn(async move {
             server
                 .add_service(service)
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(listener),
-                    async {
-                        let _ = stopped.await;
-                    },
-                )
+                .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
+                    let _ = stopped.await;
+                })
                 .await
                 .unwrap();
         });
-        Controller {
-            state,
-            addr,
-            _stop: stop,
-        }
+        Controller { state, addr, _stop: stop }
     }
 
     fn set_mode(&self, mode: Mode) {
@@ -164,9 +146,7 @@ const INSECURE: RunOptions = RunOptions { insecure: true };
 #[tokio::test]
 async fn tick_builds_a_complete_report() {
     let dir = tempfile::tempdir().unwrap();
-    let mut agent = Agent::open(config("127.0.0.1:1".parse().unwrap(), dir.path()), INSECURE)
-        .await
-        .unwrap();
+    let mut agent = Agent::open(config("127.0.0.1:1".parse().unwrap(), dir.path()), INSECURE).await.unwrap();
     assert_eq!(agent.tick().unwrap(), 1);
     assert_eq!(agent.tick().unwrap(), 2);
     assert_eq!(agent.backlog(), 2);
@@ -191,18 +171,13 @@ async fn tick_builds_a_complete_report() {
 async fn flush_sends_in_order_and_counts_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let controller = Controller::start(Mode::StoreThenFail).await;
-    let mut agent = Agent::open(config(controller.addr, dir.path()), INSECURE)
-        .await
-        .unwrap();
+    let mut agent = Agent::open(config(controller.addr, dir.path()), INSECURE).await.unwrap();
     for _ in 0..3 {
         agent.tick().unwrap();
     }
     let out = agent.flush().await;
     assert_eq!((out.sent, out.duplicates, out.rejected), (0, 0, 0));
-    assert!(matches!(
-        out.last_error,
-        Some(AgentError::Send(SendError::Retry { .. }))
-    ));
+    assert!(matches!(out.last_error, Some(AgentError::Send(SendError::Retry { .. }))));
     assert_eq!(agent.backlog(), 3);
 
     controller.set_mode(Mode::Accept);
@@ -220,18 +195,13 @@ async fn flush_sends_in_order_and_counts_duplicates() {
 async fn rejected_report_is_dropped_and_the_queue_moves_on() {
     let dir = tempfile::tempdir().unwrap();
     let controller = Controller::start(Mode::RejectSeq(1)).await;
-    let mut agent = Agent::open(config(controller.addr, dir.path()), INSECURE)
-        .await
-        .unwrap();
+    let mut agent = Agent::open(config(controller.addr, dir.path()), INSECURE).await.unwrap();
     agent.tick().unwrap();
     agent.tick().unwrap();
     let out = agent.flush().await;
     assert_eq!((out.sent, out.rejected), (1, 1));
     let e = out.last_error.unwrap().to_string();
-    assert!(
-        e.contains("INVALID_ARGUMENT") && e.contains("not an IP"),
-        "{e}"
-    );
+    assert!(e.contains("INVALID_ARGUMENT") && e.contains("not an IP"), "{e}");
     assert_eq!(agent.backlog(), 0);
     assert_eq!(agent.outbox.rejected().unwrap(), 1);
 }
@@ -240,19 +210,10 @@ async fn rejected_report_is_dropped_and_the_queue_moves_on() {
 async fn wrong_ack_keeps_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let controller = Controller::start(Mode::WrongAck).await;
-    let mut agent = Agent::open(config(controller.addr, dir.path()), INSECURE)
-        .await
-        .unwrap();
+    let mut agent = Agent::open(config(controller.addr, dir.path()), INSECURE).await.unwrap();
     agent.tick().unwrap();
     let out = agent.flush().await;
-    assert!(matches!(
-        out.last_error,
-        Some(AgentError::AckMismatch {
-            seq: 1,
-            ack_seq: 1001,
-            ..
-        })
-    ));
+    assert!(matches!(out.last_error, Some(AgentError::AckMismatch { seq: 1, ack_seq: 1001, .. })));
     assert_eq!(agent.backlog(), 1);
 }
 
@@ -262,19 +223,14 @@ async fn controller_down_at_start_then_up() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let mut agent = Agent::open(config(addr, dir.path()), INSECURE)
-        .await
-        .unwrap();
+    let mut agent = Agent::open(config(addr, dir.path()), INSECURE).await.unwrap();
     agent.tick().unwrap();
     let out = agent.flush().await;
     assert!(out.last_error.is_some());
     agent.tick().unwrap();
     assert_eq!(agent.backlog(), 2);
 
-    let controller = Controller::serve(
-        tokio::net::TcpListener::bind(addr).await.unwrap(),
-        Mode::Accept,
-    );
+    let controller = Controller::serve(tokio::net::TcpListener::bind(addr).await.unwrap(), Mode::Accept);
     let mut out = agent.flush().await;
     if out.sent == 0 {
         // The channel may report the old connection failure once before reconnecting.
@@ -289,17 +245,13 @@ async fn backlog_survives_restart_with_the_same_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let controller = Controller::start(Mode::Unavailable).await;
     let epoch = {
-        let mut agent = Agent::open(config(controller.addr, dir.path()), INSECURE)
-            .await
-            .unwrap();
+        let mut agent = Agent::open(config(controller.addr, dir.path()), INSECURE).await.unwrap();
         agent.tick().unwrap();
         agent.tick().unwrap();
         agent.epoch()
     };
     controller.set_mode(Mode::Accept);
-    let mut agent = Agent::open(config(controller.addr, dir.path()), INSECURE)
-        .await
-        .unwrap();
+    let mut agent = Agent::open(config(controller.addr, dir.path()), INSECURE).await.unwrap();
     assert_eq!((agent.epoch(), agent.backlog()), (epoch, 2));
     assert_eq!(agent.tick().unwrap(), 3);
     assert_eq!(agent.flush().await.sent, 3);
@@ -327,9 +279,7 @@ async fn open_checks_the_transport() {
 async fn run_keeps_ticking_through_an_outage_and_delivers_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let controller = Controller::start(Mode::Unavailable).await;
-    let agent = Agent::open(config(controller.addr, dir.path()), INSECURE)
-        .await
-        .unwrap();
+    let agent = Agent::open(config(controller.addr, dir.path()), INSECURE).await.unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(agent.run(async {
         let _ = stopped.await;
@@ -340,10 +290,7 @@ async fn run_keeps_ticking_through_an_outage_and_delivers_in_order() {
     controller.set_mode(Mode::Accept);
     wait_for(&controller.state, "the backlog", |s| s.order.len() >= 4).await;
     stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("run returns promptly on shutdown")
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("run returns promptly on shutdown").unwrap();
 
     let order = controller.order();
     let seqs: Vec<u64> = order.iter().map(|(_, seq)| *seq).collect();

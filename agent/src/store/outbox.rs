@@ -81,21 +81,10 @@ impl Outbox {
     pub fn open(dir: &Path, max_reports: u64) -> Result<Outbox, OutboxError> {
         let path = dir.to_path_buf();
         let db = open_db(dir)?;
-        let store_err = |source| OutboxError::Store {
-            path: path.clone(),
-            cause: source,
-        };
+        let store_err = |source| OutboxError::Store { path: path.clone(), cause: source };
         let meta = db.open_tree("meta").map_err(store_err)?;
         let reports = db.open_tree("reports").map_err(store_err)?;
-        let mut outbox = Outbox {
-            path,
-            db,
-            meta,
-            reports,
-            epoch: 0,
-            max_reports: max_reports.max(1),
-            len: 0,
-        };
+        let mut outbox = Outbox { path, db, meta, reports, epoch: 0, max_reports: max_reports.max(1), len: 0 };
         outbox.init_meta()?;
         outbox.len = outbox.reports.len() as u64;
         Ok(outbox)
@@ -106,10 +95,9 @@ impl Outbox {
         match self.meta.get(K_FORMAT).map_err(|e| self.store(e))? {
             Some(v) if v.as_ref() == [STORE_FORMAT] => {}
             Some(v) => {
-                return Err(self.corrupt_meta(
-                    "format",
-                    format!("unknown store format {v:?}; written by a newer agent?"),
-                ));
+                return Err(
+                    self.corrupt_meta("format", format!("unknown store format {v:?}; written by a newer agent?"))
+                );
             }
             None => {
                 let epoch = unix_ms().max(1);
@@ -233,10 +221,7 @@ impl Outbox {
             Some((&ENTRY_V1, body)) => {
                 let report = HostReport::decode(body).map_err(|e| corrupt(e.to_string()))?;
                 if report.seq != seq || report.epoch != self.epoch {
-                    return Err(corrupt(format!(
-                        "entry says epoch {} seq {}",
-                        report.epoch, report.seq
-                    )));
+                    return Err(corrupt(format!("entry says epoch {} seq {}", report.epoch, report.seq)));
                 }
                 Ok(Some(report))
             }
@@ -248,12 +233,7 @@ impl Outbox {
     /// Removes an acknowledged report and flushes. Acking an absent seq is a
     /// no-op (it was already acked, or dropped by the cap).
     pub fn ack(&mut self, seq: u64) -> Result<(), OutboxError> {
-        if self
-            .reports
-            .remove(seq.to_be_bytes())
-            .map_err(|e| self.store(e))?
-            .is_some()
-        {
+        if self.reports.remove(seq.to_be_bytes()).map_err(|e| self.store(e))?.is_some() {
             self.len = self.len.saturating_sub(1);
         }
         self.flush()
@@ -278,6 +258,12 @@ impl Outbox {
         self.flush()
     }
 
+    /// The database, shared with the log checkpoints
+    /// ([`super::checkpoint::Checkpoints::open`]): one directory, one lock.
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// Writes everything to disk.
     pub fn flush(&self) -> Result<(), OutboxError> {
         self.db.flush().map(|_| ()).map_err(|e| self.store(e))
@@ -290,28 +276,18 @@ impl Outbox {
     }
 
     fn store(&self, source: sled::Error) -> OutboxError {
-        OutboxError::Store {
-            path: self.path.clone(),
-            cause: source,
-        }
+        OutboxError::Store { path: self.path.clone(), cause: source }
     }
 
     fn tx(&self, e: TransactionError<()>) -> OutboxError {
         match e {
             TransactionError::Storage(source) => self.store(source),
-            TransactionError::Abort(()) => {
-                self.store(sled::Error::Unsupported("transaction aborted".into()))
-            }
+            TransactionError::Abort(()) => self.store(sled::Error::Unsupported("transaction aborted".into())),
         }
     }
 
     fn corrupt_meta(&self, name: &str, reason: String) -> OutboxError {
-        OutboxError::Corrupt {
-            path: self.path.clone(),
-            what: format!("meta key {name}"),
-            reason,
-            seq: None,
-        }
+        OutboxError::Corrupt { path: self.path.clone(), what: format!("meta key {name}"), reason, seq: None }
     }
 }
 
@@ -353,18 +329,11 @@ fn open_db(dir: &Path) -> Result<sled::Db, OutboxError> {
 
 /// sled reports a held lock as an I/O error with this text.
 fn open_error(path: &Path, source: sled::Error) -> OutboxError {
-    let locked =
-        matches!(&source, sled::Error::Io(e) if e.to_string().contains("could not acquire lock"));
+    let locked = matches!(&source, sled::Error::Io(e) if e.to_string().contains("could not acquire lock"));
     if locked {
-        OutboxError::Locked {
-            path: path.to_path_buf(),
-            cause: source,
-        }
+        OutboxError::Locked { path: path.to_path_buf(), cause: source }
     } else {
-        OutboxError::Store {
-            path: path.to_path_buf(),
-            cause: source,
-        }
+        OutboxError::Store { path: path.to_path_buf(), cause: source }
     }
 }
 

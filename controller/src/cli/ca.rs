@@ -52,42 +52,18 @@ pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
     match command {
         Command::Init { dir, name, days } => {
             let issued = ca::init(&dir, &name, days)?;
-            writeln!(
-                out,
-                "created CA {} and key {}",
-                issued.cert.display(),
-                issued.key.display()
-            )?;
-            writeln!(
-                out,
-                "keep {} secret: it can issue certificates for any host",
-                issued.key.display()
-            )?;
+            writeln!(out, "created CA {} and key {}", issued.cert.display(), issued.key.display())?;
+            writeln!(out, "keep {} secret: it can issue certificates for any host", issued.key.display())?;
         }
-        Command::Issue {
-            dir,
-            agent,
-            admin,
-            controller,
-            days,
-            force,
-        } => {
-            let mut subjects: Vec<Subject> = agent
-                .into_iter()
-                .map(|host_id| Subject::Agent { host_id })
-                .collect();
+        Command::Issue { dir, agent, admin, controller, days, force } => {
+            let mut subjects: Vec<Subject> = agent.into_iter().map(|host_id| Subject::Agent { host_id }).collect();
             subjects.extend(admin.map(|name| Subject::Admin { name }));
             if !controller.is_empty() {
                 subjects.push(Subject::Controller { names: controller });
             }
             for subject in &subjects {
                 let issued = ca::issue(&dir, subject, days, force)?;
-                writeln!(
-                    out,
-                    "issued {} and {}",
-                    issued.cert.display(),
-                    issued.key.display()
-                )?;
+                writeln!(out, "issued {} and {}", issued.cert.display(), issued.key.display())?;
             }
         }
     }

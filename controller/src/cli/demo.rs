@@ -16,8 +16,7 @@ use rblfleet_agent::{Agent, Config as AgentConfig, RunOptions};
 use super::{Connect, Format, host, hosts};
 use crate::ca::{self, Subject};
 use crate::config::Config;
-use crate::server;
-use crate::store::{Store, StoreOptions};
+use crate::daemon::Daemon;
 
 const DEMO_HOST: &str = "demo-web01.example";
 
@@ -38,11 +37,10 @@ pub struct Args {
 pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let config = demo_config(tmp.path())?;
-    let store = Store::open(&config.data_dir, &StoreOptions::default())?;
-    let running = server::start(&config, store.clone(), false).await?;
-    let admin_url = format!("http://{}", running.admin_addr);
+    let daemon = Daemon::start(&config, false).await?;
+    let admin_url = format!("http://{}", daemon.servers.admin_addr);
 
-    let agent_toml = agent_toml(tmp.path(), running.agent_addr);
+    let agent_toml = agent_toml(tmp.path(), daemon.servers.agent_addr);
     let mut agent = Agent::open(AgentConfig::from_toml_str(&agent_toml)?, RunOptions::default()).await?;
     for _ in 0..args.reports {
         agent.tick()?;
@@ -71,7 +69,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     } else {
         drop(agent);
     }
-    running.shutdown().await?;
+    daemon.shutdown().await?;
     Ok(())
 }
 
@@ -87,6 +85,8 @@ fn demo_config(dir: &Path) -> anyhow::Result<Config> {
     config.tls.ca = ca_dir.join(ca::CA_CERT);
     config.tls.cert = ca_dir.join("controller.crt");
     config.tls.key = ca_dir.join("controller.key");
+    // Blocklist zones for the demo arrive with the in-process DNS server (issue 5).
+    config.dnsbl.enabled = false;
     config.check(false).map_err(anyhow::Error::msg)?;
     Ok(config)
 }

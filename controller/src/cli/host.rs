@@ -34,8 +34,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             "start": rfc3339(report.period_start_ms),
             "end": rfc3339(report.period_end_ms),
         });
-        value["hostname"] =
-            render::non_empty(report.agent.as_ref().map_or("", |a| a.hostname.as_str()));
+        value["hostname"] = render::non_empty(report.agent.as_ref().map_or("", |a| a.hostname.as_str()));
         value["outbox_backlog"] = json!(status.outbox_backlog);
         value["outbox_dropped"] = json!(status.outbox_dropped);
         value["collectors"] = status
@@ -50,12 +49,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
 
     let age = render::age_secs(summary.last_report_ms, now);
     let silent = age.is_none_or(|a| a > args.silent_after.as_secs());
-    writeln!(
-        out,
-        "host         {}{}",
-        summary.host_id,
-        if silent { "  (SILENT)" } else { "" }
-    )?;
+    writeln!(out, "host         {}{}", summary.host_id, if silent { "  (SILENT)" } else { "" })?;
     writeln!(
         out,
         "last report  {} ({} ago), epoch {} seq {}",
@@ -64,16 +58,9 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         summary.epoch,
         summary.last_seq
     )?;
-    writeln!(
-        out,
-        "first seen   {}",
-        rfc3339(summary.first_seen_ms).unwrap_or_else(|| "-".into())
-    )?;
-    let plesk = if summary.plesk_version.is_empty() {
-        String::new()
-    } else {
-        format!(", Plesk {}", summary.plesk_version)
-    };
+    writeln!(out, "first seen   {}", rfc3339(summary.first_seen_ms).unwrap_or_else(|| "-".into()))?;
+    let plesk =
+        if summary.plesk_version.is_empty() { String::new() } else { format!(", Plesk {}", summary.plesk_version) };
     writeln!(
         out,
         "agent        {} on {}, MTA {}{plesk}",
@@ -86,35 +73,19 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         "reports      {} stored, {} missing (dropped by the agent)",
         summary.reports_stored, summary.seq_gaps
     )?;
-    writeln!(
-        out,
-        "outbox       {} waiting, {} dropped",
-        status.outbox_backlog, status.outbox_dropped
-    )?;
+    writeln!(out, "outbox       {} waiting, {} dropped", status.outbox_backlog, status.outbox_dropped)?;
     for collector in status.collectors.iter().filter(|c| !c.ok) {
-        writeln!(
-            out,
-            "collector    {} FAILED: {}",
-            collector.name, collector.error
-        )?;
+        writeln!(out, "collector    {} FAILED: {}", collector.name, collector.error)?;
     }
     writeln!(out)?;
     let mut table = render::table(&["ADDRESS", "INTERFACE", "PUBLIC", "SENDS MAIL", "NAT PUBLIC"]);
     for ip in &summary.ips {
         table.add_row(vec![
             ip.address.clone(),
-            if ip.interface.is_empty() {
-                "-".into()
-            } else {
-                ip.interface.clone()
-            },
+            if ip.interface.is_empty() { "-".into() } else { ip.interface.clone() },
             yes_no(ip.public).into(),
             yes_no(ip.sends_mail).into(),
-            if ip.nat_public_address.is_empty() {
-                "-".into()
-            } else {
-                ip.nat_public_address.clone()
-            },
+            if ip.nat_public_address.is_empty() { "-".into() } else { ip.nat_public_address.clone() },
         ]);
     }
     writeln!(out, "{table}")?;

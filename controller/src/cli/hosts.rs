@@ -23,19 +23,13 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     let now = SystemTime::now();
     match args.format {
         Format::Json => {
-            let rows: Vec<_> = hosts
-                .iter()
-                .map(|h| render::host_json(h, now, args.silent_after))
-                .collect();
+            let rows: Vec<_> = hosts.iter().map(|h| render::host_json(h, now, args.silent_after)).collect();
             serde_json::to_writer_pretty(&mut *out, &rows)?;
             writeln!(out)?;
         }
         Format::Table => {
             if hosts.is_empty() {
-                writeln!(
-                    out,
-                    "No host has reported yet. Start an agent with `rblfleet-agent run --config FILE`."
-                )?;
+                writeln!(out, "No host has reported yet. Start an agent with `rblfleet-agent run --config FILE`.")?;
                 return Ok(());
             }
             let mut table = render::table(&["HOST", "LAST REPORT", "AGENT", "MTA", "IPS"]);

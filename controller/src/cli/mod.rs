@@ -4,11 +4,14 @@
 //! `ca` and `serve` work locally.
 
 mod ca;
+mod check;
 mod demo;
 mod host;
 mod hosts;
+mod ip;
 mod render;
 mod serve;
+mod zones;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,12 +25,7 @@ use crate::client::{AdminClient, AdminEndpoint, DEFAULT_ADMIN_URL};
 /// Agents on each host report their IPs and mail evidence to one controller
 /// (`rblfleet serve`); the other commands ask that controller.
 #[derive(Debug, Parser)]
-#[command(
-    name = "rblfleet",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "rblfleet", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -44,6 +42,15 @@ pub enum Command {
     Hosts(hosts::Args),
     /// Show one host in detail.
     Host(host::Args),
+    /// The blocklist catalog with each zone's health and budget use.
+    Zones(zones::Args),
+    /// One IP: hosts carrying it, status on every list, listing history.
+    Ip(ip::Args),
+    /// Check IPs against DNS blocklists now, without a controller.
+    ///
+    /// Exit status: 0 nothing listed, 2 something listed, 3 some lookups
+    /// failed (not confirmed clean), 1 usage or setup error.
+    Check(check::Args),
     /// Run a controller and a local agent on loopback, offline, and show the result.
     Demo(demo::Args),
 }
@@ -87,6 +94,12 @@ pub enum Format {
     Json,
 }
 
+/// A command's verdict as a process exit status (e.g. `check` exits 2 when
+/// something is listed); not an error to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("exit status {0}")]
+pub struct Exit(pub u8);
+
 /// Runs a parsed command, writing its output to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     match cli.command {
@@ -95,6 +108,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Hosts(args) => hosts::run(args, out).await,
         Command::Host(args) => host::run(args, out).await,
         Command::Demo(args) => demo::run(args, out).await,
+        Command::Check(args) => check::run(args, out).await,
+        Command::Zones(args) => zones::run(args, out).await,
+        Command::Ip(args) => ip::run(args, out).await,
     }
 }
 

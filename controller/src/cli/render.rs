@@ -72,11 +72,7 @@ pub fn ip_list(ips: &[HostIp]) -> String {
             }
         })
         .collect();
-    if shown.is_empty() {
-        "-".into()
-    } else {
-        shown.join(" ")
-    }
+    if shown.is_empty() { "-".into() } else { shown.join(" ") }
 }
 
 pub fn ip_json(ip: &HostIp) -> Value {
@@ -111,9 +107,5 @@ pub fn host_json(host: &HostSummary, now: SystemTime, silent_after: Duration) ->
 }
 
 pub fn non_empty(s: &str) -> Value {
-    if s.is_empty() {
-        Value::Null
-    } else {
-        Value::String(s.to_string())
-    }
+    if s.is_empty() { Value::Null } else { Value::String(s.to_string()) }
 }

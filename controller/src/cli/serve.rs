@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::server;
-use crate::store::{Store, StoreOptions};
+use crate::daemon::Daemon;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,19 +26,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("\n!!! {banner}\n");
         tracing::warn!("{banner}");
     }
-    let options = StoreOptions {
-        cache_bytes: config.store.cache_mib * 1024 * 1024,
-    };
-    let store = Store::open(&config.data_dir, &options)?;
-    let running = server::start(&config, store.clone(), args.insecure).await?;
+    let daemon = Daemon::start(&config, args.insecure).await?;
     tracing::info!(data_dir = %config.data_dir.display(), "controller started");
 
-    shutdown_signal()
-        .await
-        .context("cannot install the signal handlers")?;
+    shutdown_signal().await.context("cannot install the signal handlers")?;
     tracing::info!("shutting down");
-    running.shutdown().await?;
-    store.flush().await.context("final flush of the store")?;
+    daemon.shutdown().await?;
     Ok(())
 }
 

@@ -21,10 +21,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_clock_skew: Duration::from_secs(300),
-            max_report_age: Duration::from_secs(30 * 86_400),
-        }
+        Limits { max_clock_skew: Duration::from_secs(300), max_report_age: Duration::from_secs(30 * 86_400) }
     }
 }
 
@@ -37,10 +34,7 @@ pub struct Invalid {
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
+    Invalid { field: field.into(), reason: reason.into() }
 }
 
 const MAX_IPS: usize = 4096;
@@ -59,21 +53,13 @@ pub fn check_host_id(id: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if id.len() > MAX_NAME {
-        return Err(format!(
-            "is {} bytes long; the limit is {MAX_NAME}",
-            id.len()
-        ));
+        return Err(format!("is {} bytes long; the limit is {MAX_NAME}", id.len()));
     }
     if id.starts_with(['.', '-']) {
         return Err("must not start with '.' or '-'".into());
     }
-    if let Some(c) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "contains {c:?}; only letters, digits, '.', '_' and '-' are allowed"
-        ));
+    if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(format!("contains {c:?}; only letters, digits, '.', '_' and '-' are allowed"));
     }
     Ok(())
 }
@@ -89,26 +75,18 @@ pub fn validate(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(),
     }
     check_period(report, now_ms, limits)?;
 
-    let agent = report
-        .agent
-        .as_ref()
-        .ok_or_else(|| invalid("agent", "is missing"))?;
+    let agent = report.agent.as_ref().ok_or_else(|| invalid("agent", "is missing"))?;
     text("agent.version", &agent.version, 64, false)?;
     text("agent.os", &agent.os, 256, true)?;
     text("agent.plesk_version", &agent.plesk_version, 64, true)?;
     text("agent.hostname", &agent.hostname, MAX_NAME, true)?;
-    MtaKind::try_from(agent.mta)
-        .map_err(|_| invalid("agent.mta", format!("unknown MTA kind {}", agent.mta)))?;
+    MtaKind::try_from(agent.mta).map_err(|_| invalid("agent.mta", format!("unknown MTA kind {}", agent.mta)))?;
 
     count("ips", report.ips.len(), MAX_IPS)?;
     for (i, ip) in report.ips.iter().enumerate() {
         address(&format!("ips[{i}].address"), &ip.address, false)?;
         text(&format!("ips[{i}].interface"), &ip.interface, 64, true)?;
-        address(
-            &format!("ips[{i}].nat_public_address"),
-            &ip.nat_public_address,
-            true,
-        )?;
+        address(&format!("ips[{i}].nat_public_address"), &ip.nat_public_address, true)?;
     }
 
     if let Some(queue) = &report.queue {
@@ -116,10 +94,9 @@ pub fn validate(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(),
         for (i, c) in queue.counts.iter().enumerate() {
             text(&format!("queue.counts[{i}].queue"), &c.queue, 64, false)?;
         }
-        for (name, list) in [
-            ("queue.top_senders", &queue.top_senders),
-            ("queue.top_deferral_reasons", &queue.top_deferral_reasons),
-        ] {
+        for (name, list) in
+            [("queue.top_senders", &queue.top_senders), ("queue.top_deferral_reasons", &queue.top_deferral_reasons)]
+        {
             count(name, list.len(), MAX_SMALL_LIST)?;
             for (i, c) in list.iter().enumerate() {
                 text(&format!("{name}[{i}].name"), &c.name, 512, false)?;
@@ -148,10 +125,7 @@ pub fn validate(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(),
             Ok(SourceKind::Unspecified) => return Err(invalid(f("kind"), "is unspecified")),
             Ok(_) => {}
             Err(_) => {
-                return Err(invalid(
-                    f("kind"),
-                    format!("unknown source kind {}", s.kind),
-                ));
+                return Err(invalid(f("kind"), format!("unknown source kind {}", s.kind)));
             }
         }
         text(&f("id"), &s.id, 512, false)?;
@@ -176,25 +150,11 @@ pub fn validate(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(),
         count("status.collectors", status.collectors.len(), 64)?;
         for (i, c) in status.collectors.iter().enumerate() {
             identifier(&format!("status.collectors[{i}].name"), &c.name, 64, false)?;
-            text(
-                &format!("status.collectors[{i}].error"),
-                &c.error,
-                MAX_TEXT,
-                true,
-            )?;
+            text(&format!("status.collectors[{i}].error"), &c.error, MAX_TEXT, true)?;
         }
-        count(
-            "status.unparsed_lines",
-            status.unparsed_lines.len(),
-            MAX_SMALL_LIST * 2,
-        )?;
+        count("status.unparsed_lines", status.unparsed_lines.len(), MAX_SMALL_LIST * 2)?;
         for (i, c) in status.unparsed_lines.iter().enumerate() {
-            text(
-                &format!("status.unparsed_lines[{i}].name"),
-                &c.name,
-                128,
-                false,
-            )?;
+            text(&format!("status.unparsed_lines[{i}].name"), &c.name, 128, false)?;
         }
     }
     Ok(())
@@ -203,10 +163,7 @@ pub fn validate(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(),
 fn check_period(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(), Invalid> {
     let (start, end) = (report.period_start_ms, report.period_end_ms);
     if start <= 0 {
-        return Err(invalid(
-            "period_start_ms",
-            "must be a positive Unix time in milliseconds",
-        ));
+        return Err(invalid("period_start_ms", "must be a positive Unix time in milliseconds"));
     }
     if end < start {
         return Err(invalid("period_end_ms", "is before period_start_ms"));
@@ -240,16 +197,12 @@ fn check_period(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(),
 }
 
 fn human_ms(ms: i64) -> String {
-    humantime::format_duration(Duration::from_secs(u64::try_from(ms / 1000).unwrap_or(0)))
-        .to_string()
+    humantime::format_duration(Duration::from_secs(u64::try_from(ms / 1000).unwrap_or(0))).to_string()
 }
 
 fn count(field: &str, len: usize, max: usize) -> Result<(), Invalid> {
     if len > max {
-        return Err(invalid(
-            field,
-            format!("has {len} entries; the limit is {max}"),
-        ));
+        return Err(invalid(field, format!("has {len} entries; the limit is {max}")));
     }
     Ok(())
 }
@@ -261,16 +214,10 @@ fn text(field: &str, value: &str, max: usize, may_be_empty: bool) -> Result<(), 
         return Err(invalid(field, "must not be empty"));
     }
     if value.len() > max {
-        return Err(invalid(
-            field,
-            format!("is {} bytes long; the limit is {max}", value.len()),
-        ));
+        return Err(invalid(field, format!("is {} bytes long; the limit is {max}", value.len())));
     }
     if let Some(c) = value.chars().find(|&c| c.is_control() && c != '\t') {
-        return Err(invalid(
-            field,
-            format!("contains the control character {c:?}"),
-        ));
+        return Err(invalid(field, format!("contains the control character {c:?}")));
     }
     Ok(())
 }
@@ -278,9 +225,8 @@ fn text(field: &str, value: &str, max: usize, may_be_empty: bool) -> Result<(), 
 /// A lowercase machine identifier such as a provider id or a family.
 fn identifier(field: &str, value: &str, max: usize, may_be_empty: bool) -> Result<(), Invalid> {
     text(field, value, max, may_be_empty)?;
-    if let Some(c) = value
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
+    if let Some(c) =
+        value.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
     {
         return Err(invalid(
             field,
@@ -295,10 +241,7 @@ fn address(field: &str, value: &str, may_be_empty: bool) -> Result<(), Invalid> 
         return Ok(());
     }
     if value.len() > 64 || value.parse::<IpAddr>().is_err() {
-        return Err(invalid(
-            field,
-            format!("{:?} is not an IP address", truncate(value, 64)),
-        ));
+        return Err(invalid(field, format!("{:?} is not an IP address", truncate(value, 64))));
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use rblfleet_proto::v1::agent_service_server::AgentService;
 use rblfleet_proto::v1::{HostReport, ReportAck};
 use tonic::{Request, Response, Status};
 
+use crate::dnsbl::engine::Engine;
 use crate::identity::Role;
 use crate::ingest::validate::truncate;
 use crate::ingest::{self, Limits};
@@ -12,17 +13,14 @@ use crate::store::{Applied, Store, StoreError};
 #[derive(Debug)]
 pub(super) struct AgentApi {
     store: Store,
+    engine: Option<Engine>,
     limits: Limits,
     insecure: bool,
 }
 
 impl AgentApi {
-    pub(super) fn new(store: Store, limits: Limits, insecure: bool) -> Self {
-        AgentApi {
-            store,
-            limits,
-            insecure,
-        }
+    pub(super) fn new(store: Store, engine: Option<Engine>, limits: Limits, insecure: bool) -> Self {
+        AgentApi { store, engine, limits, insecure }
     }
 }
 
@@ -30,11 +28,7 @@ impl AgentApi {
 impl AgentService for AgentApi {
     #[tracing::instrument(skip_all, fields(host = tracing::field::Empty, seq = tracing::field::Empty))]
     async fn report(&self, request: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
-        let certified = if self.insecure {
-            None
-        } else {
-            Some(super::peer_identity(&request, Role::Agent)?)
-        };
+        let certified = if self.insecure { None } else { Some(super::peer_identity(&request, Role::Agent)?) };
         let report = request.into_inner();
         if let Some(identity) = certified
             && report.host_id != identity.name
@@ -53,29 +47,30 @@ impl AgentService for AgentApi {
         let now = super::now_ms();
         if let Err(invalid) = ingest::validate(&report, now, &self.limits) {
             tracing::warn!(%invalid, "malformed report refused");
-            return Err(Status::invalid_argument(format!(
-                "invalid report: {invalid}"
-            )));
+            return Err(Status::invalid_argument(format!("invalid report: {invalid}")));
         }
-        let applied = self
-            .store
-            .apply_report(&report, now)
-            .await
-            .map_err(|e| match e {
-                StoreError::SeqBackwards { .. } | StoreError::StaleEpoch { .. } => {
-                    tracing::warn!(error = %e, "report out of sequence refused");
-                    Status::failed_precondition(e.to_string())
-                }
-                StoreError::Conflict { .. } => {
-                    tracing::warn!(error = %e, "conflicting resend refused");
-                    Status::invalid_argument(e.to_string())
-                }
-                other => super::storage_status(&other),
-            })?;
+        let applied = self.store.apply_report(&report, now).await.map_err(|e| match e {
+            StoreError::SeqBackwards { .. } | StoreError::StaleEpoch { .. } => {
+                tracing::warn!(error = %e, "report out of sequence refused");
+                Status::failed_precondition(e.to_string())
+            }
+            StoreError::Conflict { .. } => {
+                tracing::warn!(error = %e, "conflicting resend refused");
+                Status::invalid_argument(e.to_string())
+            }
+            other => super::storage_status(&other),
+        })?;
         let duplicate = match applied {
             Applied::Stored(summary) => {
                 if summary.reports_stored == 1 {
                     tracing::info!("first report from a new host");
+                }
+                // A receiver that refused mail naming a listed IP: check it now,
+                // not at its next scheduled time.
+                if let Some(engine) = &self.engine {
+                    for ip in report.blocklist.iter().filter_map(|e| e.ip.parse().ok()) {
+                        engine.recheck(ip);
+                    }
                 }
                 false
             }
@@ -84,11 +79,6 @@ impl AgentService for AgentApi {
                 true
             }
         };
-        Ok(Response::new(ReportAck {
-            epoch: report.epoch,
-            seq: report.seq,
-            duplicate,
-            stored_at_ms: now,
-        }))
+        Ok(Response::new(ReportAck { epoch: report.epoch, seq: report.seq, duplicate, stored_at_ms: now }))
     }
 }

@@ -24,6 +24,7 @@ use tonic::transport::{Certificate, Identity as TlsIdentity, Server, ServerTlsCo
 use tonic::{Request, Status};
 
 use crate::config::Config;
+use crate::dnsbl::engine::Engine;
 use crate::identity::{self, Identity, Role};
 use crate::store::Store;
 
@@ -31,23 +32,13 @@ use crate::store::Store;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot read {path}: {source}")]
-    ReadTls {
-        path: String,
-        source: std::io::Error,
-    },
+    ReadTls { path: String, source: std::io::Error },
     #[error("TLS setup failed (check tls.cert, tls.key and tls.ca): {0}")]
     Tls(#[source] tonic::transport::Error),
     #[error("cannot listen on {addr} ({what}): {source}")]
-    Bind {
-        addr: SocketAddr,
-        what: &'static str,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, what: &'static str, source: std::io::Error },
     #[error("the {what} server failed: {source}")]
-    Serve {
-        what: &'static str,
-        source: tonic::transport::Error,
-    },
+    Serve { what: &'static str, source: tonic::transport::Error },
     #[error("the {what} server task panicked")]
     Panicked { what: &'static str },
 }
@@ -59,10 +50,7 @@ pub struct Running {
     pub agent_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     stop: watch::Sender<bool>,
-    tasks: Vec<(
-        &'static str,
-        JoinHandle<Result<(), tonic::transport::Error>>,
-    )>,
+    tasks: Vec<(&'static str, JoinHandle<Result<(), tonic::transport::Error>>)>,
 }
 
 impl Running {
@@ -86,68 +74,57 @@ impl Running {
 }
 
 /// Binds both listeners and serves until `Running::shutdown`.
-pub async fn start(config: &Config, store: Store, insecure: bool) -> Result<Running, ServerError> {
+/// `engine`, when blocklist checks are on, answers the admin API's zone and
+/// IP queries and is told about IPs named by blocklist bounces.
+pub async fn start(
+    config: &Config,
+    store: Store,
+    engine: Option<Engine>,
+    insecure: bool,
+) -> Result<Running, ServerError> {
     let (stop, stopped) = watch::channel(false);
     let agent_listener = bind(config.agent_api.listen, "agent API").await?;
     let admin_listener = bind(config.admin_api.listen, "admin API").await?;
     let agent_addr = local_addr(&agent_listener, config.agent_api.listen, "agent API")?;
     let admin_addr = local_addr(&admin_listener, config.admin_api.listen, "admin API")?;
 
-    let tls = if insecure {
-        None
-    } else {
-        Some(load_tls(config)?)
-    };
+    let tls = if insecure { None } else { Some(load_tls(config)?) };
 
-    let agent_service = agent::AgentApi::new(store.clone(), config.limits.ingest(), insecure);
+    let agent_service = agent::AgentApi::new(store.clone(), engine.clone(), config.limits.ingest(), insecure);
     let mut agent_server = base_server();
     if let Some((identity, ca)) = &tls {
-        let tls = ServerTlsConfig::new()
-            .identity(identity.clone())
-            .client_ca_root(ca.clone());
+        let tls = ServerTlsConfig::new().identity(identity.clone()).client_ca_root(ca.clone());
         agent_server = agent_server.tls_config(tls).map_err(ServerError::Tls)?;
     }
-    let agent_router = agent_server.add_service(
-        AgentServiceServer::new(agent_service)
-            .max_decoding_message_size(config.limits.max_report_bytes),
-    );
+    let agent_router = agent_server
+        .add_service(AgentServiceServer::new(agent_service).max_decoding_message_size(config.limits.max_report_bytes));
 
     let require_admin_cert = !insecure && config.admin_api.require_cert;
     let mut admin_server = base_server();
     if let (true, Some((identity, ca))) = (require_admin_cert, &tls) {
-        let tls = ServerTlsConfig::new()
-            .identity(identity.clone())
-            .client_ca_root(ca.clone());
+        let tls = ServerTlsConfig::new().identity(identity.clone()).client_ca_root(ca.clone());
         admin_server = admin_server.tls_config(tls).map_err(ServerError::Tls)?;
     }
-    let admin_router = admin_server.add_service(AdminServiceServer::new(admin::AdminApi::new(
-        store,
-        require_admin_cert,
-    )));
+    let admin_router =
+        admin_server.add_service(AdminServiceServer::new(admin::AdminApi::new(store, engine, require_admin_cert)));
 
     let tasks = vec![
         (
             "agent API",
-            tokio::spawn(agent_router.serve_with_incoming_shutdown(
-                TcpListenerStream::new(agent_listener),
-                wait_for(stopped.clone()),
-            )),
+            tokio::spawn(
+                agent_router
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(agent_listener), wait_for(stopped.clone())),
+            ),
         ),
         (
             "admin API",
-            tokio::spawn(admin_router.serve_with_incoming_shutdown(
-                TcpListenerStream::new(admin_listener),
-                wait_for(stopped),
-            )),
+            tokio::spawn(
+                admin_router.serve_with_incoming_shutdown(TcpListenerStream::new(admin_listener), wait_for(stopped)),
+            ),
         ),
     ];
     tracing::info!(%agent_addr, %admin_addr, admin_mtls = require_admin_cert, "controller listening");
-    Ok(Running {
-        agent_addr,
-        admin_addr,
-        stop,
-        tasks,
-    })
+    Ok(Running { agent_addr, admin_addr, stop, tasks })
 }
 
 fn base_server() -> Server {
@@ -164,27 +141,16 @@ async fn wait_for(mut stopped: watch::Receiver<bool>) {
 }
 
 async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, what, source })
+    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, what, source })
 }
 
-fn local_addr(
-    listener: &TcpListener,
-    addr: SocketAddr,
-    what: &'static str,
-) -> Result<SocketAddr, ServerError> {
-    listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind { addr, what, source })
+fn local_addr(listener: &TcpListener, addr: SocketAddr, what: &'static str) -> Result<SocketAddr, ServerError> {
+    listener.local_addr().map_err(|source| ServerError::Bind { addr, what, source })
 }
 
 fn load_tls(config: &Config) -> Result<(TlsIdentity, Certificate), ServerError> {
     let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| ServerError::ReadTls {
-            path: path.display().to_string(),
-            source,
-        })
+        std::fs::read(path).map_err(|source| ServerError::ReadTls { path: path.display().to_string(), source })
     };
     let identity = TlsIdentity::from_pem(read(&config.tls.cert)?, read(&config.tls.key)?);
     let ca = Certificate::from_pem(read(&config.tls.ca)?);
@@ -193,14 +159,9 @@ fn load_tls(config: &Config) -> Result<(TlsIdentity, Certificate), ServerError> 
 
 /// The rblfleet identity of the TLS peer, which must have `role`.
 fn peer_identity<T>(request: &Request<T>, role: Role) -> Result<Identity, Status> {
-    let certs = request
-        .peer_certs()
-        .ok_or_else(|| Status::unauthenticated("no client certificate was presented"))?;
-    let leaf = certs
-        .first()
-        .ok_or_else(|| Status::unauthenticated("no client certificate was presented"))?;
-    let identity =
-        identity::from_der(leaf).map_err(|e| Status::permission_denied(e.to_string()))?;
+    let certs = request.peer_certs().ok_or_else(|| Status::unauthenticated("no client certificate was presented"))?;
+    let leaf = certs.first().ok_or_else(|| Status::unauthenticated("no client certificate was presented"))?;
+    let identity = identity::from_der(leaf).map_err(|e| Status::permission_denied(e.to_string()))?;
     if identity.role != role {
         return Err(Status::permission_denied(format!(
             "this API needs an {role} certificate, but the client certificate is for {identity}"
@@ -210,16 +171,11 @@ fn peer_identity<T>(request: &Request<T>, role: Role) -> Result<Identity, Status
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// Maps a storage failure to a status the agent retries.
 fn storage_status(error: &crate::store::StoreError) -> Status {
     tracing::error!(%error, "storage error");
-    Status::unavailable(format!(
-        "the controller cannot store data right now: {error}"
-    ))
+    Status::unavailable(format!("the controller cannot store data right now: {error}"))
 }

@@ -19,10 +19,7 @@ pub(crate) fn encode<M: Message>(message: &M) -> Vec<u8> {
 }
 
 pub(crate) fn decode<M: Message + Default>(key: &[u8], raw: &[u8]) -> Result<M, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        key: printable_key(key),
-        reason,
-    };
+    let corrupt = |reason: String| StoreError::Corrupt { key: printable_key(key), reason };
     match raw.split_first() {
         Some((&FORMAT_PROTO_V1, body)) => M::decode(body).map_err(|e| corrupt(e.to_string())),
         Some((format, _)) => Err(corrupt(format!("unknown record format {format}"))),
@@ -49,13 +46,5 @@ pub(crate) fn report_prefix(host_id: &str) -> Vec<u8> {
 
 /// A key as text for error messages.
 pub(crate) fn printable_key(key: &[u8]) -> String {
-    key.iter()
-        .map(|&b| {
-            if b.is_ascii_graphic() {
-                (b as char).to_string()
-            } else {
-                format!("\\x{b:02x}")
-            }
-        })
-        .collect()
+    key.iter().map(|&b| if b.is_ascii_graphic() { (b as char).to_string() } else { format!("\\x{b:02x}") }).collect()
 }

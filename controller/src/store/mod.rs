@@ -6,12 +6,14 @@
 //! - `reports`: host id, 0x00, epoch (u64 BE), seq (u64 BE) → [`encoding`] of
 //!   the `HostReport` as received. Big-endian keys keep one host's reports in
 //!   arrival order for range scans.
+//! - `checks`, `episodes`, `zone_usage`: blocklist state (see `listings`).
 //!
 //! Every write that acknowledges something to an agent is flushed to disk
 //! before the acknowledgement leaves, so a report acked before a crash is
 //! present after it.
 
 mod encoding;
+mod listings;
 mod reports;
 
 use std::path::{Path, PathBuf};
@@ -29,41 +31,22 @@ pub enum StoreError {
         "cannot open the data directory {path}: {source} (is another `rblfleet serve` using it? a corrupt store can be moved aside and restored from a backup)"
     )]
     Open { path: PathBuf, source: sled::Error },
-    #[error(
-        "the data directory {path} has schema version {found}; this rblfleet reads version {expected}"
-    )]
-    Schema {
-        path: PathBuf,
-        found: u32,
-        expected: u32,
-    },
+    #[error("the data directory {path} has schema version {found}; this rblfleet reads version {expected}")]
+    Schema { path: PathBuf, found: u32, expected: u32 },
     #[error("storage I/O failed: {0}")]
     Io(#[from] sled::Error),
     #[error("stored record {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("report ({epoch}, {seq}) from {host_id} was already stored with different content")]
-    Conflict {
-        host_id: String,
-        epoch: u64,
-        seq: u64,
-    },
+    Conflict { host_id: String, epoch: u64, seq: u64 },
     #[error(
         "{host_id} sent sequence {seq} in epoch {epoch}, but the controller already has sequence {last_seq}; sequences must increase"
     )]
-    SeqBackwards {
-        host_id: String,
-        epoch: u64,
-        seq: u64,
-        last_seq: u64,
-    },
+    SeqBackwards { host_id: String, epoch: u64, seq: u64, last_seq: u64 },
     #[error(
         "{host_id} sent epoch {epoch}, older than the epoch {current} already stored; the agent's spool was replaced by an older one"
     )]
-    StaleEpoch {
-        host_id: String,
-        epoch: u64,
-        current: u64,
-    },
+    StaleEpoch { host_id: String, epoch: u64, current: u64 },
 }
 
 /// The controller's store.
@@ -72,6 +55,9 @@ pub struct Store {
     db: sled::Db,
     hosts: sled::Tree,
     reports: sled::Tree,
+    checks: sled::Tree,
+    episodes: sled::Tree,
+    zone_usage: sled::Tree,
 }
 
 /// How to open the store.
@@ -84,50 +70,38 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions {
-            cache_bytes: 64 * 1024 * 1024,
-        }
+        StoreOptions { cache_bytes: 64 * 1024 * 1024 }
     }
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir`, checking its schema version.
     pub fn open(dir: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open {
-            path: dir.into(),
-            source,
-        };
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(options.cache_bytes)
-            .open()
-            .map_err(open_err)?;
+        let open_err = |source| StoreError::Open { path: dir.into(), source };
+        let db = sled::Config::new().path(dir).cache_capacity(options.cache_bytes).open().map_err(open_err)?;
         let meta = db.open_tree("meta").map_err(open_err)?;
         match meta.get(SCHEMA_KEY).map_err(open_err)? {
             None => {
-                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
-                    .map_err(open_err)?;
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()).map_err(open_err)?;
                 db.flush().map_err(open_err)?;
             }
             Some(raw) => {
-                let found = <[u8; 4]>::try_from(raw.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt {
+                let found =
+                    <[u8; 4]>::try_from(raw.as_ref()).map(u32::from_be_bytes).map_err(|_| StoreError::Corrupt {
                         key: "meta/schema_version".into(),
                         reason: format!("{} bytes, expected 4", raw.len()),
                     })?;
                 if found != SCHEMA_VERSION {
-                    return Err(StoreError::Schema {
-                        path: dir.into(),
-                        found,
-                        expected: SCHEMA_VERSION,
-                    });
+                    return Err(StoreError::Schema { path: dir.into(), found, expected: SCHEMA_VERSION });
                 }
             }
         }
         let hosts = db.open_tree("hosts").map_err(open_err)?;
         let reports = db.open_tree("reports").map_err(open_err)?;
-        Ok(Store { db, hosts, reports })
+        let checks = db.open_tree("checks").map_err(open_err)?;
+        let episodes = db.open_tree("episodes").map_err(open_err)?;
+        let zone_usage = db.open_tree("zone_usage").map_err(open_err)?;
+        Ok(Store { db, hosts, reports, checks, episodes, zone_usage })
     }
 
     /// Waits until everything written so far is on disk.

@@ -22,11 +22,7 @@ impl Store {
     /// The report and the host's summary change in one transaction, and the
     /// store is flushed before this returns `Stored`, so the caller may
     /// acknowledge the report as soon as it gets the result.
-    pub async fn apply_report(
-        &self,
-        report: &HostReport,
-        now_ms: i64,
-    ) -> Result<Applied, StoreError> {
+    pub async fn apply_report(&self, report: &HostReport, now_ms: i64) -> Result<Applied, StoreError> {
         let key = report_key(&report.host_id, report.epoch, report.seq);
         let bytes = encode(report);
         let result = (&self.hosts, &self.reports).transaction(|(hosts, reports)| {
@@ -75,10 +71,7 @@ impl Store {
     }
 
     /// One host's summary and its latest report, if the host is known.
-    pub fn get_host(
-        &self,
-        host_id: &str,
-    ) -> Result<Option<(HostSummary, Option<HostReport>)>, StoreError> {
+    pub fn get_host(&self, host_id: &str) -> Result<Option<(HostSummary, Option<HostReport>)>, StoreError> {
         let Some(raw) = self.hosts.get(host_id.as_bytes())? else {
             return Ok(None);
         };
@@ -104,11 +97,7 @@ impl Store {
 }
 
 /// The host summary after accepting `report`, or why it cannot be accepted.
-fn next_summary(
-    previous: Option<HostSummary>,
-    report: &HostReport,
-    now_ms: i64,
-) -> Result<HostSummary, StoreError> {
+fn next_summary(previous: Option<HostSummary>, report: &HostReport, now_ms: i64) -> Result<HostSummary, StoreError> {
     let mut summary = previous.unwrap_or_else(|| HostSummary {
         host_id: report.host_id.clone(),
         first_seen_ms: now_ms,
@@ -117,11 +106,7 @@ fn next_summary(
     let host_id = report.host_id.clone();
     if summary.reports_stored > 0 {
         if report.epoch < summary.epoch {
-            return Err(StoreError::StaleEpoch {
-                host_id,
-                epoch: report.epoch,
-                current: summary.epoch,
-            });
+            return Err(StoreError::StaleEpoch { host_id, epoch: report.epoch, current: summary.epoch });
         }
         if report.epoch == summary.epoch && report.seq <= summary.last_seq {
             return Err(StoreError::SeqBackwards {
@@ -133,11 +118,7 @@ fn next_summary(
         }
     }
     // Reports the agent dropped from a full outbox show up as gaps.
-    let expected = if report.epoch == summary.epoch {
-        summary.last_seq + 1
-    } else {
-        1
-    };
+    let expected = if report.epoch == summary.epoch { summary.last_seq + 1 } else { 1 };
     summary.seq_gaps += report.seq.saturating_sub(expected);
     summary.epoch = report.epoch;
     summary.last_seq = report.seq;

@@ -33,7 +33,8 @@ async fn two_agents_appear_in_hosts_json() {
     }
 
     // The drill-down and the table render the same host.
-    let detail: Value = serde_json::from_str(&controller.cli(&["host", "web02.example", "--format", "json"]).await.unwrap()).unwrap();
+    let detail: Value =
+        serde_json::from_str(&controller.cli(&["host", "web02.example", "--format", "json"]).await.unwrap()).unwrap();
     assert_eq!(detail["host_id"], "web02.example");
     assert_eq!(detail["last_seq"], 1);
     let table = controller.cli(&["hosts"]).await.unwrap();

@@ -112,7 +112,9 @@ fn spoilers() -> Vec<Spoil> {
         ("ips", |r| r.ips = vec![r.ips[0].clone(); 5000]),
         ("queue.counts[0].queue", |r| r.queue.as_mut().unwrap().counts[0].queue = GARBAGE.into()),
         ("queue.top_senders[0].name", |r| r.queue.as_mut().unwrap().top_senders[0].name = long()),
-        ("queue.top_deferral_reasons[0].name", |r| r.queue.as_mut().unwrap().top_deferral_reasons[0].name = GARBAGE.into()),
+        ("queue.top_deferral_reasons[0].name", |r| {
+            r.queue.as_mut().unwrap().top_deferral_reasons[0].name = GARBAGE.into()
+        }),
         ("blocklist[0].provider", |r| r.blocklist[0].provider = "Spam Haus".into()),
         ("blocklist[0].zone", |r| r.blocklist[0].zone = GARBAGE.into()),
         ("blocklist[0].code", |r| r.blocklist[0].code = long()),
@@ -206,7 +208,11 @@ async fn sequence_going_backwards_is_refused() {
     // seq 4 was never stored: it is not a resend, it goes backwards.
     let status = client.report(full_report(4)).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(status.message().contains("sequence 4") && status.message().contains("already has sequence 5"), "{}", status.message());
+    assert!(
+        status.message().contains("sequence 4") && status.message().contains("already has sequence 5"),
+        "{}",
+        status.message()
+    );
     assert_eq!(stable(&snapshot(&controller).await), before);
     // The agent started at seq 5: four reports it dropped show as gaps.
     let host: serde_json::Value =

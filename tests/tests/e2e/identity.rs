@@ -52,10 +52,11 @@ async fn agent_with_foreign_ca_certificate_is_refused() {
     let foreign = tmp.path().join("foreign");
     ca::init(&foreign, "foreign CA", 30).unwrap();
     let issued = ca::issue(&foreign, &ca::Subject::Agent { host_id: "host-a.example".into() }, 30, false).unwrap();
-    let result = match raw_agent_client(&controller.agent_url(), &pki.ca_cert(), Some((&issued.cert, &issued.key))).await {
-        Ok(mut client) => client.report(valid_report("host-a.example", 1, 1)).await.map(|_| ()),
-        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
-    };
+    let result =
+        match raw_agent_client(&controller.agent_url(), &pki.ca_cert(), Some((&issued.cert, &issued.key))).await {
+            Ok(mut client) => client.report(valid_report("host-a.example", 1, 1)).await.map(|_| ()),
+            Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+        };
     assert!(result.is_err(), "a certificate from a foreign CA got through");
     assert_eq!(controller.cli(&["hosts", "--format", "json"]).await.unwrap().trim(), "[]");
     controller.stop().await;

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod dnsbl;
 mod fleet;
 mod hostile;
 mod identity;

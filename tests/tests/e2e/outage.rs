@@ -16,7 +16,8 @@ async fn reports_survive_controller_outage_and_agent_restart() {
     let controller = Controller::start(&pki, &data, 0, false).await;
     let port = controller.running.agent_addr.port();
     let toml = agent_toml(&pki, HOST, &controller.agent_url(), &outbox);
-    let open = || async { Agent::open(AgentConfig::from_toml_str(&toml).unwrap(), RunOptions::default()).await.unwrap() };
+    let open =
+        || async { Agent::open(AgentConfig::from_toml_str(&toml).unwrap(), RunOptions::default()).await.unwrap() };
 
     let mut agent = open().await;
     agent.tick().unwrap();

@@ -21,18 +21,11 @@ fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
     CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
 }
 
-fn leaf(
-    issuer: &CertifiedIssuer<'static, KeyPair>,
-    sans: &[&str],
-    uri: Option<&str>,
-) -> (String, String) {
-    let mut params =
-        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+fn leaf(issuer: &CertifiedIssuer<'static, KeyPair>, sans: &[&str], uri: Option<&str>) -> (String, String) {
+    let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     params.distinguished_name.push(DnType::CommonName, "leaf");
     if let Some(uri) = uri {
-        params
-            .subject_alt_names
-            .push(SanType::URI(uri.try_into().unwrap()));
+        params.subject_alt_names.push(SanType::URI(uri.try_into().unwrap()));
     }
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, issuer).unwrap();
@@ -64,10 +57,7 @@ fn tls_config(addr: SocketAddr, dir: &Path, ca_pem: &str, agent: &(String, Strin
 #[tokio::test]
 async fn mtls_round_trip_with_host_id_from_the_certificate() {
     let ca = ca("rblfleet test CA");
-    let pki = Pki {
-        ca_pem: ca.pem(),
-        server: leaf(&ca, &["127.0.0.1", "localhost"], None),
-    };
+    let pki = Pki { ca_pem: ca.pem(), server: leaf(&ca, &["127.0.0.1", "localhost"], None) };
     let controller = tls_controller(&pki).await;
     let dir = tempfile::tempdir().unwrap();
     let agent_cert = leaf(&ca, &[], Some("urn:rblfleet:agent:web07.example.net"));
@@ -86,31 +76,17 @@ async fn mtls_round_trip_with_host_id_from_the_certificate() {
 #[tokio::test]
 async fn foreign_client_certificate_fails_at_the_first_rpc_and_is_retried() {
     let ca = ca("rblfleet test CA");
-    let pki = Pki {
-        ca_pem: ca.pem(),
-        server: leaf(&ca, &["127.0.0.1"], None),
-    };
+    let pki = Pki { ca_pem: ca.pem(), server: leaf(&ca, &["127.0.0.1"], None) };
     let controller = tls_controller(&pki).await;
     let dir = tempfile::tempdir().unwrap();
-    let foreign = leaf(
-        &self::ca("someone else"),
-        &[],
-        Some("urn:rblfleet:agent:web07"),
-    );
+    let foreign = leaf(&self::ca("someone else"), &[], Some("urn:rblfleet:agent:web07"));
     let config = tls_config(controller.addr, dir.path(), &pki.ca_pem, &foreign);
 
     let mut agent = Agent::open(config, RunOptions::default()).await.unwrap();
     agent.tick().unwrap();
     let out = agent.flush().await;
     assert_eq!(out.sent, 0);
-    assert!(
-        matches!(
-            out.last_error,
-            Some(AgentError::Send(SendError::Retry { .. }))
-        ),
-        "{:?}",
-        out.last_error
-    );
+    assert!(matches!(out.last_error, Some(AgentError::Send(SendError::Retry { .. }))), "{:?}", out.last_error);
     assert_eq!(agent.backlog(), 1);
     assert_eq!(controller.state.lock().unwrap().attempts, 0);
 }
@@ -118,18 +94,13 @@ async fn foreign_client_certificate_fails_at_the_first_rpc_and_is_retried() {
 #[tokio::test]
 async fn wrong_server_name_is_refused() {
     let ca = ca("rblfleet test CA");
-    let pki = Pki {
-        ca_pem: ca.pem(),
-        server: leaf(&ca, &["controller.example.net"], None),
-    };
+    let pki = Pki { ca_pem: ca.pem(), server: leaf(&ca, &["controller.example.net"], None) };
     let controller = tls_controller(&pki).await;
     let dir = tempfile::tempdir().unwrap();
     let agent_cert = leaf(&ca, &[], Some("urn:rblfleet:agent:web07"));
     let mut config = tls_config(controller.addr, dir.path(), &pki.ca_pem, &agent_cert);
 
-    let mut agent = Agent::open(config.clone(), RunOptions::default())
-        .await
-        .unwrap();
+    let mut agent = Agent::open(config.clone(), RunOptions::default()).await.unwrap();
     agent.tick().unwrap();
     assert!(agent.flush().await.last_error.is_some());
     drop(agent);

@@ -3,10 +3,7 @@
 use super::*;
 
 fn report(host: &str) -> HostReport {
-    HostReport {
-        host_id: host.into(),
-        ..HostReport::default()
-    }
+    HostReport { host_id: host.into(), ..HostReport::default() }
 }
 
 #[test]
@@ -109,22 +106,12 @@ fn corrupt_entry_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut ob = Outbox::open(dir.path(), 10).unwrap();
     ob.push(&mut report("a")).unwrap();
-    ob.reports
-        .insert(1u64.to_be_bytes(), &[9u8, 1, 2][..])
-        .unwrap();
+    ob.reports.insert(1u64.to_be_bytes(), &[9u8, 1, 2][..]).unwrap();
     let e = ob.peek_oldest().unwrap_err();
-    assert!(
-        matches!(e, OutboxError::Corrupt { seq: Some(1), .. }),
-        "{e}"
-    );
+    assert!(matches!(e, OutboxError::Corrupt { seq: Some(1), .. }), "{e}");
     assert!(e.to_string().contains("unknown entry version 9"));
-    ob.reports
-        .insert(1u64.to_be_bytes(), &[ENTRY_V1, 0xff, 0xff][..])
-        .unwrap();
-    assert!(matches!(
-        ob.peek_oldest().unwrap_err(),
-        OutboxError::Corrupt { seq: Some(1), .. }
-    ));
+    ob.reports.insert(1u64.to_be_bytes(), &[ENTRY_V1, 0xff, 0xff][..]).unwrap();
+    assert!(matches!(ob.peek_oldest().unwrap_err(), OutboxError::Corrupt { seq: Some(1), .. }));
     ob.reject(1).unwrap();
     assert_eq!(ob.peek_oldest().unwrap(), None);
 }

@@ -1,0 +1,137 @@
+//! `rblfleet check IP...`: ad-hoc blocklist check, no controller needed.
+//!
+//! Exit status: 0 when nothing is listed and every lookup answered, 2 when
+//! something is listed, 3 when nothing is listed but some lookups failed (so
+//! "clean" could not be confirmed), 1 on usage or setup errors.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use super::{Exit, Format, render};
+use crate::dnsbl::catalog::{Catalog, CatalogConfig, ZoneOverride};
+use crate::dnsbl::lookup::{Lookups, Outcome, ResolverSettings, Status, public_resolver_warnings};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// IPv4 or IPv6 addresses to check.
+    #[arg(required = true, value_name = "IP")]
+    pub ips: Vec<IpAddr>,
+    /// Zones to ask, by catalog id or zone name (comma-separated).
+    /// Default: every zone the catalog enables.
+    #[arg(long, value_delimiter = ',', value_name = "ZONES")]
+    pub zones: Vec<String>,
+    /// DNS server to ask instead of the system's resolver (repeatable).
+    /// Use a local recursive resolver: public ones are refused by several lists.
+    #[arg(long = "nameserver", value_name = "HOST:PORT", value_parser = parse_nameserver)]
+    pub nameservers: Vec<SocketAddr>,
+    /// Key for a zone that needs one, as ID=KEY (e.g. spamhaus-zen-dqs=abc123).
+    /// Keys are never printed.
+    #[arg(long = "key", value_name = "ID=KEY", env = "RBLFLEET_ZONE_KEYS", value_delimiter = ' ')]
+    pub keys: Vec<String>,
+    /// A catalog file replacing the built-in one (same format as controller/dnsbl/zones.toml).
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+    /// Time to wait for each DNS answer.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Retries after a timeout.
+    #[arg(long, default_value_t = 1)]
+    pub retries: usize,
+    /// Lookups in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>()
+        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| format!("{text:?} is not an address (IP or IP:PORT; [v6]:PORT for IPv6)"))
+}
+
+pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut config = CatalogConfig { file: args.catalog.clone(), ..CatalogConfig::default() };
+    for pair in &args.keys {
+        let Some((id, key)) = pair.split_once('=') else {
+            bail!("--key expects ID=KEY, got {:?}", pair.split('=').next().unwrap_or(""));
+        };
+        config.zone.insert(
+            id.to_string(),
+            ZoneOverride { key: Some(key.to_string()), enabled: Some(true), ..ZoneOverride::default() },
+        );
+    }
+    let mut catalog = Catalog::embedded()?;
+    catalog.apply(&config)?;
+    let zones: Vec<_> = if args.zones.is_empty() {
+        catalog.enabled()
+    } else {
+        args.zones.iter().map(|z| catalog.resolve(z)).collect::<Result<_, _>>()?
+    };
+    if zones.is_empty() {
+        bail!("no zone to check: the catalog enables none and --zones named none");
+    }
+
+    let settings =
+        ResolverSettings { nameservers: args.nameservers.clone(), timeout: args.timeout, retries: args.retries };
+    let lookups = Lookups::new(&settings).context("cannot set up DNS lookups")?;
+    for warning in public_resolver_warnings(lookups.nameservers(), &zones) {
+        eprintln!("warning: {warning}");
+    }
+    let shared: Vec<Arc<_>> = zones.iter().map(|z| Arc::new((*z).clone())).collect();
+    let pairs = args.ips.iter().flat_map(|ip| shared.iter().map(move |z| (z.clone(), *ip))).collect();
+    let outcomes = lookups.check_all(pairs, args.concurrency).await;
+
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &outcomes)?;
+            writeln!(out)?;
+        }
+        Format::Table => write_table(&outcomes, out)?,
+    }
+    let any = |status| outcomes.iter().any(|o| o.status == status);
+    if any(Status::Listed) {
+        return Err(Exit(2).into());
+    }
+    if any(Status::Error) {
+        return Err(Exit(3).into());
+    }
+    Ok(())
+}
+
+fn write_table(outcomes: &[Outcome], out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut table = render::table(&["IP", "ZONE", "STATUS", "CODES", "MEANING / DETAIL"]);
+    for o in outcomes {
+        let detail = match o.status {
+            Status::Listed => {
+                let mut d = o.meanings.join("; ");
+                if let Some(txt) = &o.txt {
+                    d.push_str(&format!(" — {txt}"));
+                }
+                d
+            }
+            Status::Error => o.error.clone().unwrap_or_default(),
+            Status::Skipped => o.reason.clone().unwrap_or_default(),
+            Status::Clean => o.meanings.join("; "),
+        };
+        let status = if o.status == Status::Listed { "LISTED" } else { o.status.as_str() };
+        table.add_row(vec![o.ip.to_string(), o.zone.clone(), status.to_string(), o.codes.join(" "), detail]);
+    }
+    writeln!(out, "{table}")?;
+    let count = |s| outcomes.iter().filter(|o| o.status == s).count();
+    writeln!(
+        out,
+        "\n{} listed, {} clean, {} errors (not confirmed clean), {} skipped",
+        count(Status::Listed),
+        count(Status::Clean),
+        count(Status::Error),
+        count(Status::Skipped)
+    )?;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `rblfleet ip IP`: one IP across hosts and lists, with its listing history.
+
+use std::io::Write;
+
+use rblfleet_proto::v1::CheckStatus;
+use serde_json::json;
+
+use super::render::{self, rfc3339};
+use super::{Connect, Format};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The IP address.
+    pub ip: std::net::IpAddr,
+    #[command(flatten)]
+    pub connect: Connect,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub fn status_name(status: i32) -> &'static str {
+    match CheckStatus::try_from(status) {
+        Ok(CheckStatus::Listed) => "listed",
+        Ok(CheckStatus::Clean) => "clean",
+        Ok(CheckStatus::Error) => "error",
+        Ok(CheckStatus::Skipped) => "skipped",
+        Ok(CheckStatus::Unspecified) | Err(_) => "unknown",
+    }
+}
+
+pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
+    let r = args.connect.client().await?.get_ip(&args.ip.to_string()).await?;
+    if args.format == Format::Json {
+        let value = json!({
+            "ip": r.ip,
+            "hosts": r.hosts,
+            "checks": r.checks.iter().map(|c| json!({
+                "zone_id": c.zone_id, "zone": c.zone, "status": status_name(c.status),
+                "codes": c.codes, "meanings": c.meanings, "txt": render::non_empty(&c.txt),
+                "error": render::non_empty(&c.error), "checked_at": rfc3339(c.checked_ms),
+                "next_check": rfc3339(c.next_due_ms), "listed_since": rfc3339(c.listed_since_ms),
+            })).collect::<Vec<_>>(),
+            "not_covered": r.not_covered.iter().map(|n| json!({"zone": n.name, "reason": n.reason})).collect::<Vec<_>>(),
+            "episodes": r.episodes.iter().map(|e| json!({
+                "zone_id": e.zone_id, "zone": e.zone, "first_seen": rfc3339(e.first_seen_ms),
+                "last_seen": rfc3339(e.last_seen_ms), "cleared_at": rfc3339(e.cleared_ms),
+                "codes": e.codes, "meanings": e.meanings, "txt": render::non_empty(&e.txt),
+            })).collect::<Vec<_>>(),
+        });
+        serde_json::to_writer_pretty(&mut *out, &value)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let hosts = if r.hosts.is_empty() { "no host reports it".to_string() } else { r.hosts.join(", ") };
+    writeln!(out, "ip     {}\nhosts  {hosts}\n", r.ip)?;
+    let mut table = render::table(&["ZONE", "STATUS", "SINCE", "CODES", "MEANING / DETAIL"]);
+    for c in &r.checks {
+        let detail = match CheckStatus::try_from(c.status) {
+            Ok(CheckStatus::Listed) => {
+                let mut d = c.meanings.join("; ");
+                if !c.txt.is_empty() {
+                    d.push_str(&format!(" — {}", c.txt));
+                }
+                d
+            }
+            _ => c.error.clone(),
+        };
+        let status = if c.status == CheckStatus::Listed as i32 { "LISTED" } else { status_name(c.status) };
+        table.add_row(vec![
+            c.zone.clone(),
+            status.to_string(),
+            rfc3339(c.listed_since_ms).unwrap_or_else(|| "-".into()),
+            c.codes.join(" "),
+            detail,
+        ]);
+    }
+    for n in &r.not_covered {
+        table.add_row(vec![n.name.clone(), "NOT COVERED".into(), "-".into(), "-".into(), n.reason.clone()]);
+    }
+    writeln!(out, "{table}")?;
+    if !r.episodes.is_empty() {
+        writeln!(out, "\nlisting history:")?;
+        for e in &r.episodes {
+            let until = rfc3339(e.cleared_ms).map_or("still listed".to_string(), |t| format!("cleared {t}"));
+            writeln!(
+                out,
+                "  {}  {} → {}  {}",
+                e.zone,
+                rfc3339(e.first_seen_ms).unwrap_or_default(),
+                until,
+                e.codes.join(" ")
+            )?;
+        }
+    }
+    Ok(())
+}

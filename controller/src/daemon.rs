@@ -1,0 +1,99 @@
+//! The controller as one running thing: store, blocklist engine and gRPC
+//! servers, started and stopped together. `rblfleet serve`, `rblfleet demo`
+//! and the end-to-end tests all start it the same way.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::dnsbl::catalog::{Catalog, CatalogError};
+use crate::dnsbl::engine::{Engine, EngineConfig};
+use crate::dnsbl::health::HealthPolicy;
+use crate::dnsbl::lookup::{LookupError, Lookups, ResolverSettings, public_resolver_warnings};
+use crate::dnsbl::state::Cadence;
+use crate::server::{self, Running, ServerError};
+use crate::store::{Store, StoreError, StoreOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("blocklist catalog: {0}")]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A running controller.
+#[derive(Debug)]
+pub struct Daemon {
+    pub servers: Running,
+    pub store: Store,
+    pub engine: Option<Engine>,
+    stop: watch::Sender<bool>,
+    engine_task: Option<JoinHandle<()>>,
+}
+
+/// Builds the blocklist engine described by `config.dnsbl`.
+pub fn build_engine(config: &Config, store: Store) -> Result<Engine, DaemonError> {
+    let dnsbl = &config.dnsbl;
+    let mut catalog = Catalog::embedded()?;
+    catalog.apply(&dnsbl.catalog)?;
+    let settings = ResolverSettings {
+        nameservers: dnsbl.nameserver_addrs().map_err(DaemonError::Config)?,
+        timeout: dnsbl.timeout,
+        retries: dnsbl.retries,
+    };
+    let lookups = Lookups::new(&settings)?;
+    let warnings = public_resolver_warnings(lookups.nameservers(), &catalog.enabled());
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    let engine_config = EngineConfig {
+        cadence: Cadence {
+            clean: dnsbl.clean_interval,
+            listed: dnsbl.listed_interval,
+            error_min: dnsbl.error_retry_min,
+            error_max: dnsbl.error_retry_max,
+            clear_after: dnsbl.clear_after,
+        },
+        health: HealthPolicy { probe_every: dnsbl.probe_interval, ..HealthPolicy::default() },
+        concurrency: dnsbl.concurrency,
+        lift_budgets: dnsbl.lift_budgets,
+        ..EngineConfig::default()
+    };
+    if dnsbl.lift_budgets {
+        tracing::warn!("dnsbl.lift_budgets is set: zone query budgets are ignored");
+    }
+    Ok(Engine::new(Arc::new(catalog), lookups, store, engine_config, warnings)?)
+}
+
+impl Daemon {
+    /// Opens the store, starts the engine (unless `dnsbl.enabled = false`)
+    /// and the servers.
+    pub async fn start(config: &Config, insecure: bool) -> Result<Daemon, DaemonError> {
+        let store = Store::open(&config.data_dir, &StoreOptions { cache_bytes: config.store.cache_mib * 1024 * 1024 })?;
+        let engine = if config.dnsbl.enabled { Some(build_engine(config, store.clone())?) } else { None };
+        let (stop, stopped) = watch::channel(false);
+        let engine_task = engine.clone().map(|e| e.spawn(stopped));
+        let servers = server::start(config, store.clone(), engine.clone(), insecure).await?;
+        Ok(Daemon { servers, store, engine, stop, engine_task })
+    }
+
+    /// Stops the engine and the servers, then flushes the store.
+    pub async fn shutdown(self) -> Result<(), DaemonError> {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.engine_task {
+            let _ = task.await;
+        }
+        self.servers.shutdown().await?;
+        self.store.flush().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,418 @@
+//! The catalog file's schema (what serde reads) and its validation into the
+//! catalog's types. Every check names the origin and the record it refuses.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::Deserialize;
+
+use super::codes::{CodeTable, Entry, Pattern};
+use super::zone::Secret;
+use super::{Budget, CatalogError, DeadZone, Delist, DelistKind, Receiver, Zone, ZoneKind};
+
+/// The schema version this code reads (`schema = 1` at the top of the file).
+pub(crate) const SCHEMA: u32 = 1;
+
+/// The whole catalog file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileSpec {
+    pub(crate) schema: u32,
+    #[serde(default)]
+    pub(crate) as_of: String,
+    #[serde(default, rename = "zone")]
+    pub(crate) zones: Vec<ZoneSpec>,
+    #[serde(default, rename = "dead")]
+    pub(crate) dead: Vec<DeadSpec>,
+    #[serde(default, rename = "receiver")]
+    pub(crate) receivers: Vec<ReceiverSpec>,
+}
+
+/// One active zone, as written in the catalog file or in the controller
+/// config's `[[dnsbl.catalog.extra]]`.
+///
+/// ```toml
+/// [[zone]]
+/// id = "example-bl"
+/// name = "Example blocklist"
+/// zone = "bl.example.net"          # "{key}.bl.example.net" when needs_key = true
+/// kind = "ip"                      # ip | mixed | allow
+/// ipv4 = true
+/// ipv6 = false
+/// enabled = true
+/// budget = { per_second = 5, per_day = 50000 }
+/// delist = { kind = "form", url = "https://example.net/remove" }
+/// codes = [{ code = "127.0.0.2", meaning = "listed" }]
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneSpec {
+    /// Stable lowercase id: letters, digits and '-'.
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub operator: String,
+    /// The zone name; holds the label `{key}` exactly when `needs_key`.
+    pub zone: String,
+    pub kind: ZoneKind,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    #[serde(default)]
+    pub needs_key: bool,
+    #[serde(default)]
+    pub blocks_public_resolvers: bool,
+    /// A TXT record at the query name explains a listing.
+    #[serde(default)]
+    pub txt: bool,
+    /// Queried by default (for a keyed zone: once its key is configured).
+    pub enabled: bool,
+    /// false when some fact about the zone could not be confirmed (see `note`).
+    #[serde(default = "yes")]
+    pub verified: bool,
+    /// What is uncertain, and anything else worth knowing.
+    #[serde(default)]
+    pub note: String,
+    #[serde(default)]
+    pub usage_policy: String,
+    pub budget: BudgetSpec,
+    pub delist: DelistSpec,
+    pub codes: Vec<CodeSpec>,
+    #[serde(default)]
+    pub error_codes: Vec<ErrorCodeSpec>,
+    /// RFC 5782 test points, when the operator documents others than 127.0.0.2 / 127.0.0.1.
+    #[serde(default)]
+    pub test_points: Option<TestPointsSpec>,
+    /// Zone ids this zone replaces once it is usable (a DQS zone replaces the public mirror).
+    #[serde(default)]
+    pub supersedes: Vec<String>,
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A query budget; `per_day` may be left out only for keyed zones (the plan decides).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSpec {
+    pub per_second: f64,
+    #[serde(default)]
+    pub per_day: Option<u64>,
+}
+
+/// A delisting route: `expiry` is a duration such as "24h" or "7d".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelistSpec {
+    pub kind: DelistKind,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub expiry: Option<String>,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A return code: `code` is exact ("127.0.0.2"), a range ("127.0.0.5-127.0.0.7")
+/// or a last-octet bitmask ("127.0.0.0&4"). `listed` defaults to true in ip
+/// zones and false in allowlists; mixed zones must say it for every code.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeSpec {
+    pub code: String,
+    pub meaning: String,
+    #[serde(default)]
+    pub listed: Option<bool>,
+}
+
+/// A documented error answer: never a listing, never clean.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorCodeSpec {
+    pub code: String,
+    pub meaning: String,
+}
+
+/// The addresses to query to health-check a zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestPointsSpec {
+    pub listed: IpAddr,
+    pub unlisted: IpAddr,
+}
+
+/// A zone that must not be queried any more.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeadSpec {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) zone: String,
+    #[serde(default)]
+    pub(crate) aliases: Vec<String>,
+    pub(crate) dead_since: String,
+    pub(crate) reason: String,
+    #[serde(default)]
+    pub(crate) answers_everything: bool,
+    #[serde(default)]
+    pub(crate) sources: Vec<String>,
+}
+
+/// A receiver-side reputation without a DNS zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReceiverSpec {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) operator: String,
+    #[serde(default)]
+    pub(crate) lookup_url: Option<String>,
+    pub(crate) delist: DelistSpec,
+    #[serde(default)]
+    pub(crate) notes: String,
+    #[serde(default = "yes")]
+    pub(crate) verified: bool,
+    #[serde(default)]
+    pub(crate) sources: Vec<String>,
+}
+
+/// The RFC 5782 test points.
+const LISTED_V4: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const UNLISTED_V4: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+
+fn invalid(origin: &str, id: &str, reason: impl Into<String>) -> CatalogError {
+    CatalogError::Invalid { origin: origin.to_string(), zone_id: id.to_string(), reason: reason.into() }
+}
+
+pub(crate) fn check_id(origin: &str, id: &str) -> Result<(), CatalogError> {
+    let ok = !id.is_empty()
+        && id.len() <= 63
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-');
+    if ok { Ok(()) } else { Err(invalid(origin, id, "the id must be lowercase letters, digits and inner '-'")) }
+}
+
+/// Checks a zone name (lowercase DNS labels, `{key}` allowed as a whole label
+/// when `key_allowed`) and returns it without the `{key}` label.
+pub(crate) fn check_zone_name(origin: &str, id: &str, zone: &str, key_allowed: bool) -> Result<String, CatalogError> {
+    let labels: Vec<&str> = zone.split('.').collect();
+    let mut keys = 0;
+    for label in &labels {
+        if *label == "{key}" {
+            keys += 1;
+            continue;
+        }
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(invalid(
+                origin,
+                id,
+                format!("zone \"{zone}\" is not a lowercase DNS name without trailing dot (label \"{label}\")"),
+            ));
+        }
+    }
+    match (key_allowed, keys) {
+        (true, 1) | (false, 0) => {}
+        (true, _) => {
+            return Err(invalid(
+                origin,
+                id,
+                format!("zone \"{zone}\" needs a key: it must hold the label {{key}} exactly once"),
+            ));
+        }
+        (false, _) => {
+            return Err(invalid(origin, id, format!("zone \"{zone}\" has a {{key}} label but needs_key is false")));
+        }
+    }
+    let bare: Vec<&str> = labels.into_iter().filter(|l| *l != "{key}").collect();
+    if bare.len() < 2 {
+        return Err(invalid(origin, id, format!("zone \"{zone}\" is too short to be a DNSBL zone")));
+    }
+    let bare = bare.join(".");
+    if bare.len() > 120 {
+        return Err(invalid(origin, id, format!("zone \"{zone}\" is too long for IPv6 query names")));
+    }
+    Ok(bare)
+}
+
+fn check_url(origin: &str, id: &str, url: &str) -> Result<(), CatalogError> {
+    let ok =
+        ["https://", "http://", "mailto:"].iter().any(|p| url.starts_with(p)) && !url.contains(char::is_whitespace);
+    if ok { Ok(()) } else { Err(invalid(origin, id, format!("\"{url}\" is not an http(s) or mailto URL"))) }
+}
+
+pub(crate) fn delist(origin: &str, id: &str, spec: &DelistSpec) -> Result<Delist, CatalogError> {
+    let url = spec.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    if let Some(url) = url {
+        check_url(origin, id, url)?;
+    } else if spec.kind == DelistKind::Form {
+        return Err(invalid(origin, id, "delist kind \"form\" needs the form's url"));
+    }
+    let expiry = match spec.expiry.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        None => None,
+        Some(text) => Some(
+            humantime::parse_duration(text)
+                .map_err(|e| invalid(origin, id, format!("delist expiry \"{text}\" is not a duration: {e}")))?,
+        ),
+    };
+    Ok(Delist { kind: spec.kind, url: url.map(str::to_string), expiry, note: spec.note.trim().to_string() })
+}
+
+pub(crate) fn check_budget(origin: &str, id: &str, per_second: f64, per_day: Option<u64>) -> Result<(), CatalogError> {
+    if !per_second.is_finite() || per_second <= 0.0 {
+        return Err(invalid(origin, id, format!("budget per_second must be a positive number, not {per_second}")));
+    }
+    if per_day == Some(0) {
+        return Err(invalid(origin, id, "budget per_day must be positive"));
+    }
+    Ok(())
+}
+
+impl ZoneSpec {
+    /// Validates the record into a zone (without a key).
+    pub(crate) fn into_zone(self, origin: &str) -> Result<Zone, CatalogError> {
+        let id = self.id.trim().to_string();
+        check_id(origin, &id)?;
+        let err = |reason: String| invalid(origin, &id, reason);
+        if self.name.trim().is_empty() {
+            return Err(err("the name is empty".into()));
+        }
+        let zone = self.zone.trim().trim_end_matches('.').to_string();
+        check_zone_name(origin, &id, &zone, self.needs_key)?;
+        if !self.ipv4 && !self.ipv6 {
+            return Err(err("a zone must cover IPv4, IPv6 or both".into()));
+        }
+        check_budget(origin, &id, self.budget.per_second, self.budget.per_day)?;
+        if self.budget.per_day.is_none() && !self.needs_key {
+            return Err(err(
+                "budget per_day is required for a public zone (only keyed zones may leave it to the plan)".into(),
+            ));
+        }
+        let delist = delist(origin, &id, &self.delist)?;
+
+        if self.codes.is_empty() {
+            return Err(err("at least one return code is needed".into()));
+        }
+        let mut codes = Vec::with_capacity(self.codes.len());
+        for c in &self.codes {
+            let pattern = Pattern::parse(&c.code).map_err(&err)?;
+            let listed = match (self.kind, c.listed) {
+                (ZoneKind::Mixed, None) => {
+                    return Err(err(format!("code \"{}\": a mixed zone must say listed = true or false", c.code)));
+                }
+                (ZoneKind::Allow, Some(true)) => {
+                    return Err(err(format!("code \"{}\": an allowlist never lists", c.code)));
+                }
+                (ZoneKind::Ip, Some(false)) => {
+                    return Err(err(format!("code \"{}\": a 'good' answer makes this a mixed zone, not ip", c.code)));
+                }
+                (ZoneKind::Allow, _) => false,
+                (_, listed) => listed.unwrap_or(true),
+            };
+            if c.meaning.trim().is_empty() {
+                return Err(err(format!("code \"{}\" has no meaning", c.code)));
+            }
+            codes.push(Entry { pattern, meaning: c.meaning.trim().to_string(), listed });
+        }
+        if self.kind == ZoneKind::Mixed && (codes.iter().all(|c| c.listed) || codes.iter().all(|c| !c.listed)) {
+            return Err(err("a mixed zone has both listing and non-listing codes".into()));
+        }
+        let mut errors = Vec::with_capacity(self.error_codes.len());
+        for c in &self.error_codes {
+            let pattern = Pattern::parse(&c.code).map_err(&err)?;
+            errors.push(Entry { pattern, meaning: c.meaning.trim().to_string(), listed: false });
+        }
+        let codes = CodeTable::new(codes, errors).map_err(&err)?;
+
+        let test_points = match &self.test_points {
+            Some(t) => {
+                if t.listed == t.unlisted {
+                    return Err(err("the listed and unlisted test points are the same address".into()));
+                }
+                let covered = |ip: &IpAddr| if ip.is_ipv4() { self.ipv4 } else { self.ipv6 };
+                if !covered(&t.listed) || !covered(&t.unlisted) {
+                    return Err(err("a test point is of an address family the zone does not cover".into()));
+                }
+                (t.listed, t.unlisted)
+            }
+            None if self.ipv4 => (IpAddr::V4(LISTED_V4), IpAddr::V4(UNLISTED_V4)),
+            None => (IpAddr::V6(LISTED_V4.to_ipv6_mapped()), IpAddr::V6(UNLISTED_V4.to_ipv6_mapped())),
+        };
+        for url in self.sources.iter().filter(|s| s.starts_with("http")) {
+            check_url(origin, &id, url)?;
+        }
+        Ok(Zone {
+            id,
+            name: self.name.trim().to_string(),
+            operator: self.operator.trim().to_string(),
+            ipv4: self.ipv4,
+            ipv6: self.ipv6,
+            kind: self.kind,
+            needs_key: self.needs_key,
+            blocks_public_resolvers: self.blocks_public_resolvers,
+            txt: self.txt,
+            enabled: self.enabled,
+            budget: Budget { per_second: self.budget.per_second, per_day: self.budget.per_day },
+            delist,
+            usage_policy: self.usage_policy.trim().to_string(),
+            verified: self.verified,
+            template: zone,
+            key: None::<Secret>,
+            codes,
+            test_points,
+            supersedes: self.supersedes,
+            note: self.note.trim().to_string(),
+            sources: self.sources,
+        })
+    }
+}
+
+impl DeadSpec {
+    pub(crate) fn into_dead(self, origin: &str) -> Result<DeadZone, CatalogError> {
+        check_id(origin, &self.id)?;
+        let mut names = Vec::with_capacity(1 + self.aliases.len());
+        for name in std::iter::once(&self.zone).chain(&self.aliases) {
+            names.push(check_zone_name(origin, &self.id, name.trim().trim_end_matches('.'), false)?);
+        }
+        if self.dead_since.trim().is_empty() || self.reason.trim().is_empty() {
+            return Err(invalid(origin, &self.id, "a dead zone needs dead_since and reason"));
+        }
+        let zone = names.remove(0);
+        Ok(DeadZone {
+            id: self.id,
+            zone,
+            name: self.name.trim().to_string(),
+            dead_since: self.dead_since.trim().to_string(),
+            reason: self.reason.trim().to_string(),
+            answers_everything: self.answers_everything,
+            aliases: names,
+            sources: self.sources,
+        })
+    }
+}
+
+impl ReceiverSpec {
+    pub(crate) fn into_receiver(self, origin: &str) -> Result<Receiver, CatalogError> {
+        check_id(origin, &self.id)?;
+        let delist = delist(origin, &self.id, &self.delist)?;
+        let lookup_url = self.lookup_url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+        if let Some(url) = &lookup_url {
+            check_url(origin, &self.id, url)?;
+        }
+        Ok(Receiver {
+            id: self.id,
+            name: self.name.trim().to_string(),
+            delist,
+            notes: self.notes.trim().to_string(),
+            operator: self.operator.trim().to_string(),
+            lookup_url,
+            verified: self.verified,
+            sources: self.sources,
+        })
+    }
+}

@@ -1,0 +1,377 @@
+//! The blocklist engine inside `rblfleet serve`: which (IP, zone) pairs to
+//! check, when, and within which budget; and what to remember afterwards.
+//!
+//! Every IP of every host's latest report (public ones, and NAT-published
+//! addresses) is checked once however many hosts carry it. A pass probes the
+//! zones whose health check is due, then sends every due pair its zone's
+//! budget allows, with bounded concurrency; what is not allowed now stays due.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::budget::{Bucket, Refusal, utc_day};
+use super::catalog::{Catalog, Zone};
+use super::health::{self, Health, HealthPolicy};
+use super::lookup::{Lookups, Outcome, Status};
+use super::state::{self, Cadence};
+use crate::store::{Store, StoreError};
+
+mod status;
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub cadence: Cadence,
+    pub health: HealthPolicy,
+    /// Lookups in flight at once, across zones.
+    pub concurrency: usize,
+    /// Pause between passes.
+    pub tick: Duration,
+    /// Ignore the catalog's budgets (benchmarks only; production obeys them).
+    pub lift_budgets: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cadence: Cadence::default(),
+            health: HealthPolicy::default(),
+            concurrency: 64,
+            tick: Duration::from_secs(1),
+            lift_budgets: false,
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassStats {
+    pub probes: usize,
+    pub checks: usize,
+    pub listed: usize,
+    pub errors: usize,
+    /// Due pairs left for later because a budget said no.
+    pub deferred: usize,
+    pub watched_ips: usize,
+}
+
+struct ZoneRuntime {
+    zone: Arc<Zone>,
+    health: Health,
+    bucket: Bucket,
+    queries_total: u64,
+    errors_total: u64,
+    exhausted: Option<String>,
+}
+
+#[derive(Default)]
+struct EngineState {
+    zones: Vec<ZoneRuntime>,
+    /// Next due time per (IP, zone index); missing = due now.
+    due: HashMap<(IpAddr, usize), i64>,
+    forced: HashSet<IpAddr>,
+}
+
+/// The engine. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    catalog: Arc<Catalog>,
+    lookups: Lookups,
+    store: Store,
+    config: EngineConfig,
+    warnings: Vec<String>,
+    state: Mutex<EngineState>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("zones", &self.lock().zones.len()).finish_non_exhaustive()
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+}
+
+impl Engine {
+    /// Prepares checks of the catalog's enabled zones. Due times are restored
+    /// from the store, so a restart does not re-check everything at once.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        lookups: Lookups,
+        store: Store,
+        config: EngineConfig,
+        warnings: Vec<String>,
+    ) -> Result<Engine, StoreError> {
+        let now = now_ms();
+        let day = utc_day(now);
+        let started = Instant::now();
+        let mut zones = Vec::new();
+        for zone in catalog.enabled() {
+            let used = store.zone_usage(&zone.id, day)?;
+            let bucket = Bucket::new(zone.budget.per_second, zone.budget.per_day, started, day, used);
+            zones.push(ZoneRuntime {
+                zone: Arc::new(zone.clone()),
+                health: Health::default(),
+                bucket,
+                queries_total: 0,
+                errors_total: 0,
+                exhausted: None,
+            });
+        }
+        let index: HashMap<&str, usize> = zones.iter().enumerate().map(|(i, z)| (z.zone.id.as_str(), i)).collect();
+        let mut due = HashMap::new();
+        for check in store.all_checks()? {
+            if let (Ok(ip), Some(&i)) = (check.ip.parse::<IpAddr>(), index.get(check.zone_id.as_str())) {
+                due.insert((ip, i), check.next_due_ms);
+            }
+        }
+        let state = EngineState { zones, due, forced: HashSet::new() };
+        Ok(Engine { inner: Arc::new(Inner { catalog, lookups, store, config, warnings, state: Mutex::new(state) }) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, EngineState> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    pub fn lookups(&self) -> &Lookups {
+        &self.inner.lookups
+    }
+
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
+    }
+
+    /// Checks `ip` on every zone at the next pass (a blocklist bounce named it).
+    pub fn recheck(&self, ip: IpAddr) {
+        self.lock().forced.insert(ip);
+    }
+
+    /// The IPs to watch, each with the hosts whose latest report carries it.
+    pub fn watched(&self) -> Result<BTreeMap<IpAddr, Vec<String>>, StoreError> {
+        let mut watched: BTreeMap<IpAddr, Vec<String>> = BTreeMap::new();
+        for host in self.inner.store.list_hosts()? {
+            for ip in &host.ips {
+                let target = if !ip.nat_public_address.is_empty() {
+                    ip.nat_public_address.parse().ok()
+                } else if ip.public {
+                    ip.address.parse().ok()
+                } else {
+                    None
+                };
+                if let Some(target) = target {
+                    let hosts = watched.entry(target).or_default();
+                    if !hosts.contains(&host.host_id) {
+                        hosts.push(host.host_id.clone());
+                    }
+                }
+            }
+        }
+        Ok(watched)
+    }
+
+    /// Runs passes every `tick` until `stop` turns true.
+    pub fn spawn(self, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                match self.pass().await {
+                    Ok(stats) if stats.checks + stats.probes > 0 => tracing::debug!(?stats, "blocklist pass"),
+                    Ok(_) => {}
+                    Err(error) => tracing::error!(%error, "blocklist pass failed"),
+                }
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => break,
+                    () = tokio::time::sleep(self.inner.config.tick) => {}
+                }
+            }
+        })
+    }
+
+    /// One pass: due probes, then due checks within budget. Waits for them.
+    pub async fn pass(&self) -> Result<PassStats, StoreError> {
+        let mut stats = PassStats::default();
+        stats.probes = self.probe_due_zones().await?;
+        let watched = self.watched()?;
+        stats.watched_ips = watched.len();
+        let now = now_ms();
+        let day = utc_day(now);
+        let started = Instant::now();
+        let mut batch: Vec<(usize, Arc<Zone>, IpAddr)> = Vec::new();
+        {
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            let forced: HashSet<IpAddr> = std::mem::take(&mut state.forced);
+            let mut due: Vec<(i64, usize, IpAddr)> = Vec::new();
+            for (i, rt) in state.zones.iter().enumerate() {
+                if !rt.health.in_service() {
+                    continue;
+                }
+                for &ip in watched.keys() {
+                    if rt.zone.query_name(ip).is_none() {
+                        continue;
+                    }
+                    let at =
+                        if forced.contains(&ip) { i64::MIN } else { state.due.get(&(ip, i)).copied().unwrap_or(0) };
+                    if at <= now {
+                        due.push((at, i, ip));
+                    }
+                }
+            }
+            due.sort();
+            let mut deferred_forced = HashSet::new();
+            for (_, i, ip) in due {
+                let rt = &mut state.zones[i];
+                if !self.inner.config.lift_budgets {
+                    match rt.bucket.take(started, day) {
+                        Ok(()) => rt.exhausted = None,
+                        Err(refusal) => {
+                            if let Refusal::DayExhausted { used, limit } = refusal {
+                                rt.exhausted = Some(format!("daily budget spent ({used} of {limit} queries)"));
+                            }
+                            if forced.contains(&ip) {
+                                deferred_forced.insert(ip);
+                            }
+                            stats.deferred += 1;
+                            continue;
+                        }
+                    }
+                }
+                batch.push((i, rt.zone.clone(), ip));
+            }
+            // A forced IP whose check a budget deferred stays forced.
+            state.forced.extend(deferred_forced);
+        }
+        let mut per_zone: HashMap<usize, u64> = HashMap::new();
+        for (i, _, _) in &batch {
+            *per_zone.entry(*i).or_default() += 1;
+        }
+        let outcomes = self.run_batch(batch).await;
+        for (i, outcome) in outcomes {
+            stats.checks += 1;
+            match outcome.status {
+                Status::Listed => stats.listed += 1,
+                Status::Error => stats.errors += 1,
+                _ => {}
+            }
+            self.record(i, &outcome)?;
+        }
+        for (i, n) in per_zone {
+            let id = self.lock().zones[i].zone.id.clone();
+            self.inner.store.add_zone_usage(&id, day, n)?;
+        }
+        Ok(stats)
+    }
+
+    async fn run_batch(&self, batch: Vec<(usize, Arc<Zone>, IpAddr)>) -> Vec<(usize, Outcome)> {
+        let limit = Arc::new(Semaphore::new(self.inner.config.concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        for (i, zone, ip) in batch {
+            let lookups = self.inner.lookups.clone();
+            let limit = limit.clone();
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                (i, lookups.check(&zone, ip).await)
+            });
+        }
+        let mut done = Vec::with_capacity(tasks.len());
+        while let Some(result) = tasks.join_next().await {
+            if let Ok(pair) = result {
+                done.push(pair);
+            }
+        }
+        done
+    }
+
+    /// Stores one outcome: the check, its episode, the due time, zone health.
+    fn record(&self, zone_index: usize, outcome: &Outcome) -> Result<(), StoreError> {
+        let now = now_ms();
+        let ip = outcome.ip.to_string();
+        let store = &self.inner.store;
+        let prev = store.zone_check(&ip, &outcome.zone_id)?;
+        let open = match prev.as_ref().filter(|p| p.listed_since_ms != 0) {
+            Some(p) => store.episode(&ip, &outcome.zone_id, p.listed_since_ms)?,
+            None => None,
+        };
+        let (check, episode) = state::apply(prev.as_ref(), open, outcome, now, &self.inner.config.cadence);
+        store.record_check(&check, episode.as_ref())?;
+        if episode.as_ref().is_some_and(|e| e.first_seen_ms == now && e.cleared_ms == 0) {
+            tracing::warn!(ip = %ip, zone = %outcome.zone, codes = ?outcome.codes, "new listing");
+        }
+        let mut state = self.lock();
+        state.due.insert((outcome.ip, zone_index), check.next_due_ms);
+        let rt = &mut state.zones[zone_index];
+        rt.queries_total += 1;
+        if outcome.status == Status::Error {
+            rt.errors_total += 1;
+        }
+        let was_in_service = rt.health.in_service();
+        rt.health.looked_up(outcome, now, &self.inner.config.health);
+        if was_in_service && !rt.health.in_service() {
+            tracing::warn!(zone = %rt.zone.display_zone(), reason = ?rt.health.state, "zone taken out of service");
+        }
+        Ok(())
+    }
+
+    /// Probes every zone whose probe is due; returns how many were probed.
+    async fn probe_due_zones(&self) -> Result<usize, StoreError> {
+        let now = now_ms();
+        let day = utc_day(now);
+        let due: Vec<(usize, Arc<Zone>)> = {
+            let mut state = self.lock();
+            let lift = self.inner.config.lift_budgets;
+            let started = Instant::now();
+            // A probe (two queries) takes one token: a zone allowed one query
+            // per second must still be probed.
+            state
+                .zones
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, rt)| rt.health.probe_due(now))
+                .filter_map(|(i, rt)| (lift || rt.bucket.take(started, day).is_ok()).then(|| (i, rt.zone.clone())))
+                .collect()
+        };
+        let mut tasks = JoinSet::new();
+        for (i, zone) in due.iter().cloned() {
+            let lookups = self.inner.lookups.clone();
+            tasks.spawn(async move {
+                let (listed, unlisted) = zone.test_points();
+                let (a, b) = tokio::join!(lookups.probe(&zone, listed), lookups.probe(&zone, unlisted));
+                (i, health::judge(&a, &b))
+            });
+        }
+        let mut probed = 0;
+        while let Some(result) = tasks.join_next().await {
+            let Ok((i, verdict)) = result else { continue };
+            probed += 1;
+            let id = {
+                let mut state = self.lock();
+                let rt = &mut state.zones[i];
+                rt.queries_total += 2;
+                let was = rt.health.in_service();
+                if let Err(reason) = &verdict {
+                    rt.errors_total += 1;
+                    tracing::warn!(zone = %rt.zone.display_zone(), %reason, "zone failed its health probe");
+                } else if !was {
+                    tracing::info!(zone = %rt.zone.display_zone(), "zone in service");
+                }
+                rt.health.probed(verdict, now_ms(), &self.inner.config.health);
+                rt.zone.id.clone()
+            };
+            self.inner.store.add_zone_usage(&id, day, 2)?;
+        }
+        Ok(probed)
+    }
+}

@@ -1,0 +1,186 @@
+//! What one check outcome does to the stored state of an (IP, zone).
+//!
+//! Pure: previous state + outcome + time → next state and the episode to
+//! write. A listing opens an episode; it closes only after `clear_after`
+//! consecutive clean answers (one clean answer between two listed ones is
+//! usually a flapping mirror, not a delisting). An error neither opens nor
+//! closes anything: it only makes the pair due again sooner, with backoff.
+
+use std::time::Duration;
+
+use rblfleet_proto::v1::{CheckStatus, ListingEpisode, ZoneCheck};
+
+use super::lookup::{Outcome, Status};
+
+/// How often pairs are checked, by state.
+#[derive(Debug, Clone)]
+pub struct Cadence {
+    /// A clean pair is checked again after this.
+    pub clean: Duration,
+    /// A listed pair (or one being confirmed clean) is checked again after this.
+    pub listed: Duration,
+    /// First retry after an error; doubles per consecutive error up to `error_max`.
+    pub error_min: Duration,
+    pub error_max: Duration,
+    /// Consecutive clean answers that close a listing episode.
+    pub clear_after: u32,
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Cadence {
+            clean: Duration::from_secs(4 * 3600),
+            listed: Duration::from_secs(3600),
+            error_min: Duration::from_secs(300),
+            error_max: Duration::from_secs(2 * 3600),
+            clear_after: 2,
+        }
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub fn status_of(status: Status) -> CheckStatus {
+    match status {
+        Status::Listed => CheckStatus::Listed,
+        Status::Clean => CheckStatus::Clean,
+        Status::Error => CheckStatus::Error,
+        Status::Skipped => CheckStatus::Skipped,
+    }
+}
+
+/// Applies `outcome` at `now_ms`. `open` is the episode that `prev` says is
+/// open (loaded by the caller). Returns the new check and the episode to store.
+pub fn apply(
+    prev: Option<&ZoneCheck>,
+    open: Option<ListingEpisode>,
+    outcome: &Outcome,
+    now_ms: i64,
+    cadence: &Cadence,
+) -> (ZoneCheck, Option<ListingEpisode>) {
+    let mut check = prev.cloned().unwrap_or_else(|| ZoneCheck {
+        ip: outcome.ip.to_string(),
+        zone_id: outcome.zone_id.clone(),
+        ..ZoneCheck::default()
+    });
+    check.zone = outcome.zone.clone();
+    check.status = status_of(outcome.status) as i32;
+    check.checked_ms = now_ms;
+    check.codes = outcome.codes.clone();
+    check.meanings = outcome.meanings.clone();
+    check.txt = outcome.txt.clone().unwrap_or_default();
+    check.error = outcome.error.clone().or_else(|| outcome.reason.clone()).unwrap_or_default();
+    let mut episode = None;
+    match outcome.status {
+        Status::Listed => {
+            check.consecutive_clean = 0;
+            check.consecutive_errors = 0;
+            let mut e = match open {
+                Some(e) if check.listed_since_ms != 0 => e,
+                _ => {
+                    check.listed_since_ms = now_ms;
+                    ListingEpisode {
+                        ip: check.ip.clone(),
+                        zone_id: check.zone_id.clone(),
+                        first_seen_ms: now_ms,
+                        ..ListingEpisode::default()
+                    }
+                }
+            };
+            e.zone = check.zone.clone();
+            e.last_seen_ms = now_ms;
+            e.codes = check.codes.clone();
+            e.meanings = check.meanings.clone();
+            e.txt = check.txt.clone();
+            episode = Some(e);
+            check.next_due_ms = now_ms + ms(cadence.listed);
+        }
+        Status::Clean => {
+            check.consecutive_clean = check.consecutive_clean.saturating_add(1);
+            check.consecutive_errors = 0;
+            if check.listed_since_ms != 0 {
+                if check.consecutive_clean >= cadence.clear_after {
+                    if let Some(mut e) = open {
+                        e.cleared_ms = now_ms;
+                        episode = Some(e);
+                    }
+                    check.listed_since_ms = 0;
+                    check.next_due_ms = now_ms + ms(cadence.clean);
+                } else {
+                    // Confirm the delisting at the listed cadence.
+                    check.next_due_ms = now_ms + ms(cadence.listed);
+                }
+            } else {
+                check.next_due_ms = now_ms + ms(cadence.clean);
+            }
+        }
+        Status::Error => {
+            check.consecutive_errors = check.consecutive_errors.saturating_add(1);
+            let shift = check.consecutive_errors.saturating_sub(1).min(16);
+            let delay = cadence.error_min.saturating_mul(1 << shift).min(cadence.error_max);
+            check.next_due_ms = now_ms + ms(delay);
+        }
+        Status::Skipped => check.next_due_ms = now_ms + ms(cadence.clean),
+    }
+    (check, episode)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn outcome(status: Status) -> Outcome {
+        Outcome {
+            ip: "192.0.2.1".parse().unwrap(),
+            zone: "zen.example".into(),
+            zone_id: "zen".into(),
+            status,
+            codes: if status == Status::Listed { vec!["127.0.0.2".into()] } else { vec![] },
+            meanings: vec![],
+            txt: None,
+            error: (status == Status::Error).then(|| "SERVFAIL".into()),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn a_listing_opens_extends_and_closes_after_consecutive_cleans() {
+        let c = Cadence::default();
+        let (s1, e1) = apply(None, None, &outcome(Status::Listed), 1000, &c);
+        let e1 = e1.unwrap();
+        assert_eq!((s1.listed_since_ms, e1.first_seen_ms, e1.cleared_ms), (1000, 1000, 0));
+        let (s2, e2) = apply(Some(&s1), Some(e1), &outcome(Status::Listed), 2000, &c);
+        let e2 = e2.unwrap();
+        assert_eq!((e2.first_seen_ms, e2.last_seen_ms), (1000, 2000));
+        // An error in between changes nothing about the episode.
+        let (s3, e3) = apply(Some(&s2), Some(e2.clone()), &outcome(Status::Error), 3000, &c);
+        assert!(e3.is_none());
+        assert_eq!(s3.listed_since_ms, 1000);
+        let (s4, e4) = apply(Some(&s3), Some(e2.clone()), &outcome(Status::Clean), 4000, &c);
+        assert!(e4.is_none(), "one clean answer must not close the episode");
+        assert_eq!(s4.next_due_ms, 4000 + 3_600_000);
+        let (s5, e5) = apply(Some(&s4), Some(e2), &outcome(Status::Clean), 5000, &c);
+        assert_eq!(e5.unwrap().cleared_ms, 5000);
+        assert_eq!(s5.listed_since_ms, 0);
+        // Listed again: a new episode.
+        let (_, e6) = apply(Some(&s5), None, &outcome(Status::Listed), 6000, &c);
+        assert_eq!(e6.unwrap().first_seen_ms, 6000);
+    }
+
+    #[test]
+    fn errors_back_off_exponentially_up_to_the_cap() {
+        let c = Cadence::default();
+        let mut state = None;
+        let mut delays = vec![];
+        for i in 0..8 {
+            let (s, _) = apply(state.as_ref(), None, &outcome(Status::Error), i * 10, &c);
+            delays.push((s.next_due_ms - i * 10) / 1000);
+            state = Some(s);
+        }
+        assert_eq!(delays, [300, 600, 1200, 2400, 4800, 7200, 7200, 7200]);
+    }
+}
