@@ -7,10 +7,14 @@
 //! `deploy/agent.example.toml` for the configuration.
 
 pub mod backoff;
+pub mod bounce;
 pub mod client;
 pub mod collect;
 pub mod config;
 pub mod identity;
+pub mod logs;
+pub mod parse;
+pub mod queue;
 pub mod run;
 pub mod store;
 

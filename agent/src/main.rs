@@ -30,6 +30,24 @@ enum Command {
     /// Check a config file without sending anything: parse it, load the TLS
     /// files, and print the host id and the effective settings (defaults filled in).
     CheckConfig(ConfigArgs),
+    /// Classify bounce replies: read lines on stdin (a remote server's reply,
+    /// or a whole Postfix/qmail delivery log line) and write one JSON object
+    /// per input line to stdout.
+    ///
+    /// Fields (null when unknown):
+    ///   family     ip | domain | content | auth | recipient | transient | other
+    ///   provider   who said so: the list operator the text names (spamhaus,
+    ///              barracuda, …), else the receiver (microsoft, google, yahoo…)
+    ///   zone       the blocklist zone named, without any customer key label
+    ///   code       the provider's own code (S3140, TSS04, BL21, CS01, AUP#CXBL…)
+    ///   ip         the IP address the receiver names (normally the sender's)
+    ///   temporary  from the reply's SMTP code (4xx temporary, 5xx permanent),
+    ///              never from Postfix's status= (a 5xx greeting is logged as
+    ///              deferred)
+    ///
+    /// Works offline; needs no config and no controller.
+    #[command(verbatim_doc_comment)]
+    Classify,
 }
 
 #[derive(Debug, Args)]
@@ -47,10 +65,10 @@ struct ConfigArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    if let Command::Classify = cli.command {
+        return classify_stdin();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("rblfleet-agent: cannot start the async runtime: {e}");
@@ -61,6 +79,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(&args).await,
             Command::CheckConfig(args) => check_config(&args).await,
+            // Handled above, without starting a runtime.
+            Command::Classify => Ok(()),
         }
     });
     match result {
@@ -72,13 +92,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// `classify`: stdin lines to JSON lines; a closed stdout (`| head`) is not an error.
+fn classify_stdin() -> ExitCode {
+    let stdin = std::io::stdin().lock();
+    let stdout = std::io::stdout().lock();
+    match rblfleet_agent::bounce::classify_lines(stdin, stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rblfleet-agent classify: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 async fn run(args: &ConfigArgs) -> anyhow::Result<()> {
@@ -90,14 +121,9 @@ async fn run(args: &ConfigArgs) -> anyhow::Result<()> {
              use this only for development against a loopback controller"
         );
     }
-    let agent = Agent::open(
-        config,
-        RunOptions {
-            insecure: args.insecure,
-        },
-    )
-    .await
-    .with_context(|| format!("starting with {}", args.config.display()))?;
+    let agent = Agent::open(config, RunOptions { insecure: args.insecure })
+        .await
+        .with_context(|| format!("starting with {}", args.config.display()))?;
     agent.run(shutdown_signal()).await;
     Ok(())
 }
@@ -115,27 +141,15 @@ async fn check_config(args: &ConfigArgs) -> anyhow::Result<()> {
         }
     };
     ControllerClient::connect(&config.controller, args.insecure)?;
-    let server_name = config
-        .controller
-        .effective_server_name()
-        .map_err(anyhow::Error::msg)?;
+    let server_name = config.controller.effective_server_name().map_err(anyhow::Error::msg)?;
     println!("config:      {} (ok)", args.config.display());
     println!("host id:     {host_id} ({source})");
     if args.insecure {
-        println!(
-            "controller:  {} (PLAINTEXT, --insecure)",
-            config.controller.url
-        );
+        println!("controller:  {} (PLAINTEXT, --insecure)", config.controller.url);
     } else {
-        println!(
-            "controller:  {} (mutual TLS, verifying name {server_name:?})",
-            config.controller.url
-        );
+        println!("controller:  {} (mutual TLS, verifying name {server_name:?})", config.controller.url);
     }
-    println!(
-        "\n# effective settings\n{}",
-        toml::to_string_pretty(&config)?
-    );
+    println!("\n# effective settings\n{}", toml::to_string_pretty(&config)?);
     Ok(())
 }
 

@@ -1,0 +1,103 @@
+//! Bounce classification: what a remote server's reply says about us.
+//!
+//! From a reply text (or a whole delivery log line) to the family of the
+//! problem, who said so, the blocklist zone, the receiver's own code, the IP
+//! the receiver names and whether the failure is temporary. The rules are the
+//! data in `signatures.toml` (taxonomy: docs/DESIGN.md, "Bounce taxonomy");
+//! this module only interprets them.
+//!
+//! Two decisions peers get wrong: the verdict comes from the reply's own code
+//! and words, never from the MTA's `status=` (Postfix logs a 5xx greeting as
+//! `deferred`); and the provider is the list operator when the text names one
+//! (Yahoo's `[BL21] … Spamhaus's list` is a Spamhaus listing, with Yahoo's code).
+
+mod reply;
+mod table;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Serialize};
+
+pub use table::{SignatureError, Table};
+
+/// The signature table shipped with the agent.
+pub const BUILTIN_SIGNATURES: &str = include_str!("signatures.toml");
+
+/// What kind of problem a bounce reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// The sending IP is listed or has a bad reputation.
+    Ip,
+    /// A domain in the message (sender, links) is listed.
+    Domain,
+    /// The message was judged spam by its content.
+    Content,
+    /// SPF, DKIM, DMARC or reverse DNS (PTR) failed.
+    Auth,
+    /// Unknown user, mailbox full, disabled account.
+    Recipient,
+    /// Timeouts, greylisting, connection problems, throttling.
+    Transient,
+    /// Anything else, or nothing recognisable.
+    #[default]
+    Other,
+}
+
+/// The classifier's verdict on one reply. Serialised with exactly these field
+/// names (the `classify` command's JSON lines); unknown fields are `null`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Classification {
+    /// The kind of problem.
+    pub family: Family,
+    /// Who said so: the list operator when the text names one, else the receiver.
+    pub provider: Option<String>,
+    /// The blocklist zone the reply names, without any customer key label.
+    pub zone: Option<String>,
+    /// The provider's own code (`S3140`, `TSS04`, `BL21`, `CS01`, `AUP#CXBL`…).
+    pub code: Option<String>,
+    /// The IP address the receiver names (normally our sending IP).
+    pub ip: Option<IpAddr>,
+    /// From the reply's SMTP code: 4xx/4.x.x temporary, 5xx/5.x.x permanent.
+    pub temporary: Option<bool>,
+}
+
+/// The built-in table, compiled on first use. The file is embedded at build
+/// time and a unit test compiles it, so a broken table cannot ship; if it ever
+/// failed anyway the classifier would say "other" for everything rather than
+/// take the agent down, and log why once.
+static BUILTIN: LazyLock<Table> = LazyLock::new(|| match Table::from_toml(BUILTIN_SIGNATURES) {
+    Ok(table) => table,
+    Err(e) => {
+        tracing::error!(error = %e, "built-in bounce signatures do not load; every bounce classifies as other");
+        Table::empty()
+    }
+});
+
+/// Classifies a reply text or a whole delivery log line with the built-in table.
+pub fn classify(text: &str) -> Classification {
+    BUILTIN.classify(text)
+}
+
+/// The `classify` command: one JSON object (a [`Classification`]) per input
+/// line. Input bytes that are not UTF-8 are replaced, never fatal; an empty
+/// line still gets its (all-null, `other`) object so output lines match input
+/// lines one to one.
+pub fn classify_lines<R: std::io::BufRead, W: std::io::Write>(input: R, output: W) -> std::io::Result<()> {
+    let mut output = std::io::BufWriter::new(output);
+    for line in input.split(b'\n') {
+        let line = line?;
+        let text = String::from_utf8_lossy(&line);
+        let verdict = classify(text.trim_end_matches('\r'));
+        serde_json::to_writer(&mut output, &verdict)?;
+        output.write_all(b"\n")?;
+    }
+    output.flush()
+}

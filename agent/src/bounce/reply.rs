@@ -1,0 +1,211 @@
+//! Getting the remote server's reply out of whatever the caller has: a bare
+//! reply, a whole Postfix or qmail log line, a DSN `Diagnostic-Code:` line.
+//!
+//! Classification must read the receiver's words, not the MTA's: Postfix logs
+//! a 5xx greeting as `status=deferred`, so the reply is cut out of the line
+//! and its own code decides whether the failure is temporary.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::parse::qmail::unescape_report;
+use crate::parse::util::{enhanced_code, reply_code};
+
+/// A reply's SMTP codes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ReplyCodes {
+    /// The three-digit reply code (`550`).
+    pub basic: Option<u16>,
+    /// The enhanced status code (`5.7.1`), also qmail's `(#5.1.1)`.
+    pub enhanced: Option<String>,
+}
+
+impl ReplyCodes {
+    /// 4xx (or 4.x.x) is temporary, 5xx permanent; the basic code wins because
+    /// it is what the sending MTA acts on.
+    pub fn temporary(&self) -> Option<bool> {
+        match self.basic.map(|c| c / 100) {
+            Some(4) => return Some(true),
+            Some(5) => return Some(false),
+            _ => {}
+        }
+        match self.enhanced.as_deref().and_then(|e| e.bytes().next()) {
+            Some(b'4') => Some(true),
+            Some(b'5') => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// Cuts the reply out of `text`. Tried in order: a qmail `delivery N:
+/// failure|deferral|success:` report ("Remote host said: …" inside it), the
+/// text after Postfix's `said: ` or `refused to talk to me: `, a DSN
+/// `Diagnostic-Code: smtp; …`, the parenthesised text after `status=…`, the
+/// reply in a Postfix `reject:` line; else the whole text.
+pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
+    let text = text.trim();
+    if let Some(report) = qmail_report(text) {
+        let unescaped = unescape_report(report);
+        let reply = match unescaped.find("Remote host said: ") {
+            Some(at) => {
+                let said = &unescaped[at + "Remote host said: ".len()..];
+                let end = ["Giving up on", "I'm not going to try again"]
+                    .iter()
+                    .filter_map(|m| said.find(m))
+                    .min()
+                    .unwrap_or(said.len());
+                said[..end].trim().to_string()
+            }
+            None => unescaped,
+        };
+        return Cow::Owned(reply);
+    }
+    for marker in [" said: ", "refused to talk to me: "] {
+        if let Some(at) = text.find(marker) {
+            return Cow::Borrowed(strip_postfix_tail(&text[at + marker.len()..]));
+        }
+    }
+    if let Some(at) = find_ascii_ci(text, "diagnostic-code:") {
+        let rest = text[at + "diagnostic-code:".len()..].trim_start();
+        let rest = rest.split_once(';').map_or(rest, |(_, r)| r);
+        return Cow::Borrowed(rest.trim());
+    }
+    if let Some(at) = text.find(", status=")
+        && let Some(open) = text[at..].find(" (")
+    {
+        return Cow::Borrowed(strip_postfix_tail(&text[at + open + 2..]));
+    }
+    if let Some(at) = text.find("reject: ")
+        && let Some(start) = first_reply_code(&text[at..])
+    {
+        let reply = &text[at + start..];
+        return Cow::Borrowed(reply.rfind("; from=<").map_or(reply, |end| &reply[..end]));
+    }
+    let bare = text.strip_prefix("smtp;").or_else(|| text.strip_prefix("SMTP;")).unwrap_or(text);
+    Cow::Borrowed(bare.trim())
+}
+
+/// The report of a qmail `delivery N: failure|deferral|success: REPORT` line.
+fn qmail_report(text: &str) -> Option<&str> {
+    text.match_indices("delivery ").find_map(|(at, m)| {
+        let rest = &text[at + m.len()..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let rest = rest[digits..].strip_prefix(": ").filter(|_| digits > 0)?;
+        ["failure: ", "deferral: ", "success: "].iter().find_map(|w| rest.strip_prefix(w))
+    })
+}
+
+/// Drops Postfix's `(in reply to … command)` and the closing parenthesis of
+/// the status text.
+fn strip_postfix_tail(s: &str) -> &str {
+    let s = s.trim_end();
+    let s = s.strip_suffix(')').unwrap_or(s);
+    let s = match s.rfind(" (in reply to ") {
+        Some(at) => &s[..at],
+        None => s,
+    };
+    s.trim_end_matches(')').trim()
+}
+
+/// Offset of the first `4xx `/`5xx ` reply code (or, in milter rejects, a
+/// bare `5.7.1 ` enhanced code) that starts a word in `s`.
+fn first_reply_code(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    (0..b.len().saturating_sub(3)).find(|&i| {
+        let word_start = i == 0 || b[i - 1] == b' ';
+        let basic = matches!(b[i], b'4' | b'5')
+            && b[i + 1].is_ascii_digit()
+            && b[i + 2].is_ascii_digit()
+            && matches!(b.get(i + 3), Some(b' ' | b'-'));
+        word_start && (basic || (matches!(b[i], b'4' | b'5') && enhanced_code(&s[i..]).is_some()))
+    })
+}
+
+fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
+    haystack.as_bytes().windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// Continuation codes of a flattened multi-line reply (`550-5.7.1 `, `554-`)
+/// after its start: removed so that sentences read whole again.
+static CONTINUATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"\s[245]\d\d-(?:[245]\.\d{1,3}\.\d{1,3}\s+)?|\s[245]\d\d\s[245]\.\d{1,3}\.\d{1,3}\s+").ok()
+});
+
+/// Reads the codes at the start of the reply and returns them with the reply
+/// text made single-line (continuation codes removed).
+pub(crate) fn codes_and_text(reply: &str) -> (ReplyCodes, String) {
+    let reply = reply.trim_start_matches(['#', ' ']);
+    let mut codes = ReplyCodes::default();
+    let mut rest = reply;
+    if let Some(code) = reply_code(rest) {
+        codes.basic = Some(code);
+        rest = rest[3..].trim_start_matches(['-', ' ']);
+    }
+    if let Some(enhanced) = enhanced_code(rest) {
+        codes.enhanced = Some(enhanced.to_string());
+    } else if let Some(at) = reply.find("(#") {
+        codes.enhanced = enhanced_code(&reply[at + 2..]).map(str::to_string);
+    }
+    let flat = match CONTINUATION.as_ref() {
+        Some(re) => re.replace_all(reply, " ").into_owned(),
+        None => reply.to_string(),
+    };
+    (codes, flat)
+}
+
+/// The first IP address the reply names, skipping Postfix's `name[ip]`
+/// (the remote host itself, not what it says about us) and loopback or
+/// unspecified addresses (DNSBL return codes, placeholders).
+pub(crate) fn first_named_ip(text: &str) -> Option<IpAddr> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let is_token = |c: u8| c.is_ascii_hexdigit() || c == b':' || c == b'.';
+        if !is_token(b[i]) || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.' || b[i - 1] == b':')) {
+            i += 1;
+            continue;
+        }
+        let end = i + b[i..].iter().take_while(|&&c| is_token(c)).count();
+        let token = text[i..end].trim_end_matches(['.', ':']);
+        if let Some(ip) = parse_candidate(token)
+            && !is_remote_host(b, i)
+        {
+            return Some(ip);
+        }
+        i = end.max(i + 1);
+    }
+    None
+}
+
+fn parse_candidate(token: &str) -> Option<IpAddr> {
+    let ip: IpAddr = if token.contains(':') {
+        if token.matches(':').count() < 2 {
+            return None;
+        }
+        token.parse().ok()?
+    } else {
+        if token.matches('.').count() != 3 {
+            return None;
+        }
+        IpAddr::V4(token.parse::<Ipv4Addr>().ok()?)
+    };
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// Whether the address starting at `at` is written `name[ip]` with a DNS name
+/// (or `unknown`) glued to the bracket, i.e. Postfix naming a host.
+fn is_remote_host(b: &[u8], at: usize) -> bool {
+    if at == 0 || b[at - 1] != b'[' {
+        return false;
+    }
+    let name_end = at - 1;
+    let name_start = b[..name_end]
+        .iter()
+        .rposition(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-')))
+        .map_or(0, |p| p + 1);
+    let name = &b[name_start..name_end];
+    !name.is_empty() && (name.contains(&b'.') || name == b"unknown")
+}

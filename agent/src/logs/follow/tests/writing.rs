@@ -1,0 +1,122 @@
+//! Rotations while a writer thread appends numbered lines: every line must
+//! be handed out exactly once, in order.
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+const N: u32 = 30_000;
+
+fn number(line: &str) -> u32 {
+    line.strip_prefix("line ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad line {line:?}"))
+}
+
+/// Polls until all `N` lines arrived; `rotate` runs between polls.
+fn follow_all(f: &mut Follower, mut rotate: impl FnMut(&Follower, u32)) -> (Vec<u32>, PollStats) {
+    let mut got = Vec::with_capacity(N as usize);
+    let mut total = PollStats::default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut polls = 0;
+    while got.len() < N as usize {
+        assert!(Instant::now() < deadline, "stuck after {} lines", got.len());
+        let stats = f.poll(300, &mut |l| got.push(number(l))).unwrap();
+        total.add(stats);
+        polls += 1;
+        rotate(f, polls);
+        if stats.lines == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    (got, total)
+}
+
+#[test]
+fn rotation_by_rename_during_writing() {
+    let s = setup();
+    append(&s.log, "");
+    let mut f = Follower::open(&s.log, &store(&s)).unwrap();
+    // Like a syslog daemon: one open file, reopened when told (SIGHUP).
+    let reopen = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (log, reopen) = (s.log.clone(), Arc::clone(&reopen));
+        std::thread::spawn(move || {
+            let open = || OpenOptions::new().create(true).append(true).open(&log).unwrap();
+            let mut file = open();
+            for i in 0..N {
+                if reopen.load(SeqCst) {
+                    file = open();
+                    reopen.store(false, SeqCst);
+                }
+                file.write_all(format!("line {i:06}\n").as_bytes()).unwrap();
+                if i % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })
+    };
+    let mut rotations = 0;
+    let (got, seen) = follow_all(&mut f, |_, polls| {
+        if polls % 5 == 0 && rotations < 8 && !reopen.load(SeqCst) && !writer.is_finished() {
+            std::fs::rename(&s.log, s.log.with_file_name("maillog.1")).unwrap();
+            if rotations % 2 == 0 {
+                append(&s.log, ""); // logrotate's `create`; else the writer creates it
+            }
+            // The writer goes on writing to the renamed file for a while.
+            std::thread::sleep(Duration::from_micros(300));
+            reopen.store(true, SeqCst);
+            rotations += 1;
+        }
+    });
+    writer.join().unwrap();
+    assert!(rotations >= 3, "only {rotations} rotations happened during writing");
+    assert!(seen.rotations >= 3, "{seen:?}");
+    assert_eq!(got, (0..N).collect::<Vec<_>>());
+    assert_eq!(drain(&mut f, 100), Vec::<String>::new());
+}
+
+/// copytruncate loses the lines written between its copy and its truncate
+/// (they are in neither file); that window is closed here by pausing the
+/// writer, so every line must arrive.
+#[test]
+fn copytruncate_during_writing() {
+    let s = setup();
+    append(&s.log, "");
+    let mut f = Follower::open(&s.log, &store(&s)).unwrap();
+    let gate = Arc::new(Mutex::new(()));
+    let writer = {
+        let (log, gate) = (s.log.clone(), Arc::clone(&gate));
+        std::thread::spawn(move || {
+            let mut file = OpenOptions::new().append(true).open(&log).unwrap();
+            for i in 0..N {
+                {
+                    let _writing = gate.lock().unwrap();
+                    file.write_all(format!("line {i:06}\n").as_bytes()).unwrap();
+                }
+                if i % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })
+    };
+    let mut rotations = 0;
+    let (got, seen) = follow_all(&mut f, |f, polls| {
+        // Rotate once the follower is back on the live file (logrotate runs
+        // daily; two rotations before the copy is read lose its tail).
+        if polls % 5 == 0 && rotations < 8 && f.reading() == Some(s.log.as_path()) && !writer.is_finished() {
+            let _paused = gate.lock().unwrap();
+            let first = s.log.with_file_name("maillog.1");
+            if first.exists() {
+                std::fs::rename(&first, s.log.with_file_name("maillog.2")).unwrap();
+            }
+            std::fs::copy(&s.log, &first).unwrap();
+            OpenOptions::new().write(true).open(&s.log).unwrap().set_len(0).unwrap();
+            rotations += 1;
+        }
+    });
+    writer.join().unwrap();
+    assert!(rotations >= 3, "only {rotations} rotations happened during writing");
+    assert_eq!(seen.truncations, rotations, "{seen:?}");
+    assert_eq!(got, (0..N).collect::<Vec<_>>());
+}

@@ -1,0 +1,115 @@
+//! Small text helpers shared by the MTA parsers. Hand-written instead of
+//! regexes because they run on every line of multi-gigabyte logs.
+
+use std::net::IpAddr;
+
+/// Parses an address as MTAs print it: plain, or with Postfix's `IPv6:` prefix.
+pub(crate) fn parse_ip(s: &str) -> Option<IpAddr> {
+    let s = s.strip_prefix("IPv6:").unwrap_or(s);
+    s.parse().ok()
+}
+
+/// Splits Postfix's `name[ip]` or `name[ip]:port` into the name and the address.
+pub(crate) fn host_and_ip(s: &str) -> (&str, Option<IpAddr>) {
+    match s.find('[') {
+        Some(open) => {
+            let inner = &s[open + 1..];
+            let ip = inner.find(']').and_then(|close| parse_ip(&inner[..close]));
+            (&s[..open], ip)
+        }
+        None => (s, None),
+    }
+}
+
+/// For `s` starting with `<`, returns the text up to the matching `>` and the
+/// rest after it. Postfix quotes odd local parts (`<"a b"@x>`), so the
+/// closing `>` is the first one followed by the end, a comma or a space.
+pub(crate) fn take_angle(s: &str) -> Option<(&str, &str)> {
+    let inner = s.strip_prefix('<')?;
+    let bytes = inner.as_bytes();
+    let mut i = 0;
+    while let Some(off) = inner[i..].find('>') {
+        let at = i + off;
+        match bytes.get(at + 1) {
+            None | Some(b',' | b' ' | b';' | b')') => return Some((&inner[..at], &inner[at + 1..])),
+            _ => i = at + 1,
+        }
+    }
+    None
+}
+
+/// The value of `key<...>` (e.g. `from=<`) in `s`, searching from the end so
+/// that a reason quoting an address does not confuse it.
+pub(crate) fn angle_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    let at = s.rfind(key)?;
+    take_angle(&s[at + key.len() - 1..]).map(|(v, _)| v)
+}
+
+/// The value after `key` up to the next `", "` (or the end).
+pub(crate) fn comma_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    let at = s.find(key)?;
+    let v = &s[at + key.len()..];
+    Some(v.find(", ").map_or(v, |end| &v[..end]))
+}
+
+/// Splits a leading run of ASCII digits off `s` and parses it.
+pub(crate) fn leading_number<T: std::str::FromStr>(s: &str) -> Option<(T, &str)> {
+    let end = s.bytes().take_while(u8::is_ascii_digit).count();
+    if end == 0 {
+        return None;
+    }
+    Some((s[..end].parse().ok()?, &s[end..]))
+}
+
+/// The SMTP enhanced status code (`5.7.1`) at the start of `s`, if any.
+pub(crate) fn enhanced_code(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    if !matches!(b.first(), Some(b'2' | b'4' | b'5')) || b.get(1) != Some(&b'.') {
+        return None;
+    }
+    let subject = b[2..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if subject == 0 || subject > 3 || b.get(2 + subject) != Some(&b'.') {
+        return None;
+    }
+    let detail = b[3 + subject..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if detail == 0 || detail > 3 {
+        return None;
+    }
+    Some(&s[..3 + subject + detail])
+}
+
+/// The three-digit SMTP reply code at the start of `s` (`550 …`, `550-…`).
+pub(crate) fn reply_code(s: &str) -> Option<u16> {
+    let b = s.as_bytes();
+    if b.len() < 3 || !matches!(b[0], b'2'..=b'5') || !b[1].is_ascii_digit() || !b[2].is_ascii_digit() {
+        return None;
+    }
+    if b.get(3).is_some_and(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    s[..3].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn angles() {
+        assert_eq!(take_angle("<a@b>, relay=x"), Some(("a@b", ", relay=x")));
+        assert_eq!(take_angle("<\"x>y\"@b>, r"), Some(("\"x>y\"@b", ", r")));
+        assert_eq!(take_angle("<>"), Some(("", "")));
+        assert_eq!(angle_value("x; from=<a@b> to=<c@d> proto=ESMTP", "to=<"), Some("c@d"));
+    }
+
+    #[test]
+    fn codes() {
+        assert_eq!(enhanced_code("5.7.1 x"), Some("5.7.1"));
+        assert_eq!(enhanced_code("4.7.650 x"), Some("4.7.650"));
+        assert_eq!(enhanced_code("5.x"), None);
+        assert_eq!(reply_code("550-5.7.1"), Some(550));
+        assert_eq!(reply_code("5501"), None);
+        assert_eq!(host_and_ip("mx.example[192.0.2.1]:25"), ("mx.example", Some("192.0.2.1".parse().unwrap())));
+    }
+}
