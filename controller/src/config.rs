@@ -275,6 +275,7 @@ mod tests {
         assert_eq!(format!("{:?}", example.limits), format!("{:?}", default.limits));
         assert_eq!(format!("{:?}", example.store), format!("{:?}", default.store));
         assert_eq!(example.data_dir, default.data_dir);
+        assert_eq!(format!("{:?}", example.dnsbl), format!("{:?}", default.dnsbl));
         example.check(false).unwrap();
     }
 

@@ -108,8 +108,7 @@ impl Controller {
 
 /// A controller configuration on loopback ports with blocklist checks off.
 pub fn controller_config(pki: &Pki, data_dir: &Path, agent_port: u16, require_admin_cert: bool) -> Config {
-    let mut config = Config::default();
-    config.data_dir = data_dir.to_path_buf();
+    let mut config = Config { data_dir: data_dir.to_path_buf(), ..Config::default() };
     config.agent_api.listen = SocketAddr::from(([127, 0, 0, 1], agent_port));
     config.admin_api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.admin_api.require_cert = require_admin_cert;

@@ -78,8 +78,7 @@ fn demo_config(dir: &Path) -> anyhow::Result<Config> {
     ca::init(&ca_dir, "rblfleet demo CA", 1)?;
     ca::issue(&ca_dir, &Subject::Controller { names: vec!["localhost".into(), "127.0.0.1".into()] }, 1, false)?;
     ca::issue(&ca_dir, &Subject::Agent { host_id: DEMO_HOST.into() }, 1, false)?;
-    let mut config = Config::default();
-    config.data_dir = dir.join("data");
+    let mut config = Config { data_dir: dir.join("data"), ..Config::default() };
     config.agent_api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.admin_api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.tls.ca = ca_dir.join(ca::CA_CERT);

@@ -247,14 +247,7 @@ impl DeadZone {
     }
 
     fn refusal(&self) -> CatalogError {
-        CatalogError::Dead {
-            id: self.id.clone(),
-            zone: self.zone.clone(),
-            name: self.name.clone(),
-            dead_since: self.dead_since.clone(),
-            reason: self.reason.clone(),
-            answers_everything: self.answers_everything,
-        }
+        CatalogError::Dead { zone: Box::new(self.clone()) }
     }
 }
 
@@ -302,11 +295,14 @@ pub enum CatalogError {
     Parse { origin: String, message: String },
     #[error("{origin}: zone {zone_id}: {reason}")]
     Invalid { origin: String, zone_id: String, reason: String },
+    /// The zone is known to be dead; `zone` says since when, why, and whether
+    /// it now answers "listed" for everything.
     #[error(
-        "{zone} ({name}, id {id}) is dead since {dead_since}: {reason}; it is not queried{}",
-        if *answers_everything { " (it now answers \"listed\" for every address)" } else { "" }
+        "{} ({}, id {}) is dead since {}: {}; it is not queried{}",
+        zone.zone, zone.name, zone.id, zone.dead_since, zone.reason,
+        if zone.answers_everything { " (it now answers \"listed\" for every address)" } else { "" }
     )]
-    Dead { id: String, zone: String, name: String, dead_since: String, reason: String, answers_everything: bool },
+    Dead { zone: Box<DeadZone> },
     #[error("unknown zone \"{selector}\"{}", suggest(suggestions))]
     Unknown { selector: String, suggestions: Vec<String> },
     #[error("[dnsbl.catalog.zone.{id}]: no zone has the id \"{id}\"{}", suggest(suggestions))]

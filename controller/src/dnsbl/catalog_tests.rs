@@ -39,6 +39,12 @@ fn embedded_catalog_loads_with_enough_zones() {
 }
 
 #[test]
+fn errors_stay_small() {
+    // Callers wrap CatalogError in their own errors (clippy's result_large_err).
+    assert!(std::mem::size_of::<CatalogError>() <= 80, "{}", std::mem::size_of::<CatalogError>());
+}
+
+#[test]
 fn ids_and_zone_names_are_unique() {
     let c = catalog();
     let mut ids = HashSet::new();

@@ -159,7 +159,8 @@ async fn engine_dedups_decodes_stores_episodes_and_reports_zones() {
             .all(|c| c["zone_id"] != "everything" && c["zone_id"] != "servfail")
     );
 
-    let zones: Value = serde_json::from_str(&controller.cli(&["zones", "--all", "--format", "json"]).await.unwrap()).unwrap();
+    let zones: Value =
+        serde_json::from_str(&controller.cli(&["zones", "--all", "--format", "json"]).await.unwrap()).unwrap();
     let state = |id: &str| zones["zones"].as_array().unwrap().iter().find(|z| z["id"] == id).unwrap()["state"].clone();
     assert_eq!(
         (state("bl"), state("everything"), state("budget")),

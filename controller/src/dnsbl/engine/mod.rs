@@ -202,8 +202,7 @@ impl Engine {
 
     /// One pass: due probes, then due checks within budget. Waits for them.
     pub async fn pass(&self) -> Result<PassStats, StoreError> {
-        let mut stats = PassStats::default();
-        stats.probes = self.probe_due_zones().await?;
+        let mut stats = PassStats { probes: self.probe_due_zones().await?, ..PassStats::default() };
         let watched = self.watched()?;
         stats.watched_ips = watched.len();
         let now = now_ms();
