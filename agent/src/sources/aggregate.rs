@@ -1,0 +1,378 @@
+//! The aggregator: delivery totals, blocklist evidence and per-source
+//! figures for one report period (or one `scan`).
+//!
+//! It knows no log format: the tracker hands it one [`Attempt`] per
+//! delivery attempt, with the [`Origin`] of the message when the message's
+//! earlier lines were seen. Every structure is bounded: at most
+//! `max_sources` sources (the least suspicious half is dropped when full, so
+//! a hijacked mailbox that starts late in a busy period still gets in), at
+//! most `max_evidence` evidence groups, distinct counts capped per source.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use rblfleet_proto::v1::{BlocklistEvidence, DeliveryTotals, SourceKind, SourceStats};
+
+use super::distinct::{Distinct, hash_ip, hash_lowercase};
+use super::evidence::{EvidenceBook, is_evidence};
+use super::passwd::UserMap;
+use super::suspicion::{self, Figures, Suspicion};
+use crate::bounce::{Family, classify};
+use crate::parse::DeliveryStatus;
+
+/// Scripts listed per source at most.
+pub const MAX_SCRIPTS: usize = 8;
+
+/// Bounds of one aggregator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Sources tracked at once.
+    pub max_sources: usize,
+    /// Blocklist evidence groups.
+    pub max_evidence: usize,
+    /// Distinct recipient domains / client IPs counted exactly per source.
+    pub distinct_cap: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_sources: 10_000, max_evidence: 500, distinct_cap: super::distinct::DEFAULT_CAP }
+    }
+}
+
+/// One source: its kind, its id (login, uid, script, address) and, for
+/// scripts, the uid that owns it (the same script name under two
+/// subscriptions is two sources).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SourceKey {
+    /// What kind of sender.
+    pub kind: SourceKind,
+    /// Login, uid (decimal), script path or envelope address.
+    pub id: String,
+    /// The local uid (local users and scripts).
+    pub uid: Option<u32>,
+}
+
+/// Who sent one message, as far as its lines told.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// Every source the message is attributed to.
+    pub keys: Vec<SourceKey>,
+    /// The SMTP client it came from.
+    pub client_ip: Option<IpAddr>,
+    /// The PHP script that submitted it, listed on its other sources.
+    pub script: Option<String>,
+}
+
+/// One delivery attempt to one recipient.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    /// When (Unix ms).
+    pub ts_ms: Option<i64>,
+    /// The recipient; empty when the log does not say.
+    pub to: &'a str,
+    /// The MTA's verdict.
+    pub status: DeliveryStatus,
+    /// The remote reply or local reason.
+    pub reply: &'a str,
+    /// First outgoing attempt of its message (counts a message).
+    pub new_message: bool,
+    /// First attempt to this recipient within its message (counts a recipient).
+    pub new_recipient: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SourceAcc {
+    messages: u64,
+    recipients: u64,
+    domains: Distinct,
+    sent: u64,
+    deferred: u64,
+    bounced: u64,
+    blocklisted: u64,
+    limit_hits: u64,
+    ips: Distinct,
+    scripts: Vec<String>,
+    first_ms: i64,
+    last_ms: i64,
+}
+
+impl SourceAcc {
+    fn new(cap: usize) -> Self {
+        SourceAcc { domains: Distinct::with_cap(cap), ips: Distinct::with_cap(cap), ..SourceAcc::default() }
+    }
+
+    fn seen(&mut self, ts_ms: Option<i64>) {
+        if let Some(ts) = ts_ms.filter(|&t| t > 0) {
+            if self.first_ms == 0 || ts < self.first_ms {
+                self.first_ms = ts;
+            }
+            self.last_ms = self.last_ms.max(ts);
+        }
+    }
+
+    fn figures(&self) -> Figures {
+        Figures {
+            messages: self.messages,
+            recipients: self.recipients,
+            recipient_domains: self.domains.count(),
+            domains_capped: self.domains.saturated(),
+            sent: self.sent,
+            deferred: self.deferred,
+            bounced: self.bounced,
+            blocklisted: self.blocklisted,
+            client_ips: self.ips.count(),
+            ips_capped: self.ips.saturated(),
+            limit_hits: self.limit_hits,
+            first_seen_ms: self.first_ms,
+            last_seen_ms: self.last_ms,
+        }
+    }
+}
+
+/// A source with its figures and score, ready to report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedSource {
+    /// Which source.
+    pub key: SourceKey,
+    /// The Plesk subscription, when known.
+    pub subscription: Option<String>,
+    /// Its counters.
+    pub figures: Figures,
+    /// PHP scripts seen sending as this source.
+    pub scripts: Vec<String>,
+    /// Its score and reasons.
+    pub suspicion: Suspicion,
+}
+
+impl RankedSource {
+    /// The wire form.
+    pub fn to_proto(&self) -> SourceStats {
+        let f = &self.figures;
+        SourceStats {
+            kind: self.key.kind as i32,
+            id: self.key.id.clone(),
+            uid: self.key.uid,
+            subscription: self.subscription.clone().unwrap_or_default(),
+            messages: f.messages,
+            recipients: f.recipients,
+            recipient_domains: f.recipient_domains,
+            sent: f.sent,
+            deferred: f.deferred,
+            bounced: f.bounced,
+            blocklisted: f.blocklisted,
+            client_ips: f.client_ips,
+            scripts: self.scripts.clone(),
+            first_seen_ms: f.first_seen_ms,
+            last_seen_ms: f.last_seen_ms,
+            suspicion: self.suspicion.score,
+            reasons: self.suspicion.reasons.clone(),
+        }
+    }
+}
+
+/// Totals, evidence and sources of one period; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Aggregator {
+    limits: Limits,
+    totals: DeliveryTotals,
+    evidence: EvidenceBook,
+    sources: HashMap<SourceKey, SourceAcc>,
+    /// Sources forgotten because `max_sources` was reached.
+    pub sources_dropped: u64,
+}
+
+impl Aggregator {
+    /// An empty aggregator.
+    pub fn new(limits: Limits) -> Self {
+        Aggregator {
+            limits,
+            totals: DeliveryTotals::default(),
+            evidence: EvidenceBook::new(limits.max_evidence),
+            sources: HashMap::new(),
+            sources_dropped: 0,
+        }
+    }
+
+    /// Returns everything gathered so far and starts a new period.
+    pub fn take(&mut self) -> Aggregator {
+        std::mem::replace(self, Aggregator::new(self.limits))
+    }
+
+    /// Accounts one outgoing delivery attempt. The reply of an attempt that
+    /// was not accepted is classified (never the MTA's `status=`: a 5xx
+    /// greeting is logged as deferred); "blocklisted" means family `ip`.
+    pub fn delivery(&mut self, a: &Attempt<'_>, origin: Option<&Origin>) {
+        let blocklisted = match a.status {
+            DeliveryStatus::Sent => {
+                self.totals.sent += 1;
+                false
+            }
+            DeliveryStatus::Deferred | DeliveryStatus::Bounced | DeliveryStatus::Expired => {
+                if a.status == DeliveryStatus::Deferred {
+                    self.totals.deferred += 1;
+                } else {
+                    self.totals.bounced += 1;
+                }
+                let c = classify(a.reply);
+                if is_evidence(&c) {
+                    self.evidence.record(&c, a.ts_ms, a.reply);
+                }
+                let listed = c.family == Family::Ip;
+                self.totals.blocklisted += u64::from(listed);
+                listed
+            }
+        };
+        let Some(origin) = origin else { return };
+        let domain = a.to.rsplit_once('@').map(|(_, d)| d).filter(|d| !d.is_empty());
+        for key in &origin.keys {
+            let Some(acc) = self.source(key) else { continue };
+            acc.seen(a.ts_ms);
+            match a.status {
+                DeliveryStatus::Sent => acc.sent += 1,
+                DeliveryStatus::Deferred => acc.deferred += 1,
+                DeliveryStatus::Bounced | DeliveryStatus::Expired => acc.bounced += 1,
+            }
+            acc.blocklisted += u64::from(blocklisted);
+            if a.new_message {
+                acc.messages += 1;
+                if key.kind == SourceKind::SaslUser
+                    && let Some(ip) = origin.client_ip
+                {
+                    acc.ips.insert(hash_ip(ip));
+                }
+                if key.kind != SourceKind::Script
+                    && let Some(script) = &origin.script
+                    && acc.scripts.len() < MAX_SCRIPTS
+                    && !acc.scripts.contains(script)
+                {
+                    acc.scripts.push(script.clone());
+                }
+            }
+            if a.new_recipient {
+                acc.recipients += 1;
+                if let Some(domain) = domain {
+                    acc.domains.insert(hash_lowercase(domain));
+                }
+            }
+        }
+    }
+
+    /// A successful SMTP login that no message line ties to a message
+    /// (qmail's `smtp_auth`): it still counts the user's client IPs.
+    pub fn login(&mut self, ts_ms: Option<i64>, user: &str, client_ip: Option<IpAddr>) {
+        let key = SourceKey { kind: SourceKind::SaslUser, id: user.to_string(), uid: None };
+        if let Some(acc) = self.source(&key) {
+            acc.seen(ts_ms);
+            if let Some(ip) = client_ip {
+                acc.ips.insert(hash_ip(ip));
+            }
+        }
+    }
+
+    /// A message refused by Plesk's outgoing-mail limit, charged to `keys`.
+    pub fn limit_hit(&mut self, ts_ms: Option<i64>, keys: &[SourceKey]) {
+        for key in keys {
+            if let Some(acc) = self.source(key) {
+                acc.seen(ts_ms);
+                acc.limit_hits += 1;
+            }
+        }
+    }
+
+    /// The source's accumulator, created if there is room (made by dropping
+    /// the less suspicious half when full).
+    fn source(&mut self, key: &SourceKey) -> Option<&mut SourceAcc> {
+        if !self.sources.contains_key(key) {
+            if self.sources.len() >= self.limits.max_sources {
+                self.prune();
+            }
+            self.sources.insert(key.clone(), SourceAcc::new(self.limits.distinct_cap));
+        }
+        self.sources.get_mut(key)
+    }
+
+    /// Keeps the more suspicious half of the sources (ties: more messages).
+    fn prune(&mut self) {
+        let mut scored: Vec<(f64, u64, SourceKey)> = self
+            .sources
+            .iter()
+            .map(|(k, acc)| (suspicion::score(&acc.figures()).score, acc.messages, k.clone()))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        let keep = self.limits.max_sources / 2;
+        for (_, _, key) in scored.into_iter().skip(keep) {
+            self.sources.remove(&key);
+            self.sources_dropped += 1;
+        }
+    }
+
+    /// Delivery attempts so far.
+    pub fn totals(&self) -> DeliveryTotals {
+        self.totals
+    }
+
+    /// Evidence groups, most frequent first, at most `max`.
+    pub fn evidence(&self, max: usize) -> Vec<BlocklistEvidence> {
+        let mut all = self.evidence.sorted();
+        all.truncate(max);
+        all
+    }
+
+    /// Refusals not grouped because the evidence book was full.
+    pub fn evidence_dropped(&self) -> u64 {
+        self.evidence.dropped
+    }
+
+    /// Sources currently tracked.
+    pub fn source_count(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// The `top` most suspicious sources, most suspicious first (ties: more
+    /// deliveries, then kind and id), with subscriptions from `users`.
+    pub fn ranked(&self, users: &UserMap, top: usize) -> Vec<RankedSource> {
+        let mut all: Vec<RankedSource> = self
+            .sources
+            .iter()
+            .map(|(key, acc)| {
+                let figures = acc.figures();
+                RankedSource {
+                    key: key.clone(),
+                    subscription: subscription(key, users),
+                    figures,
+                    scripts: acc.scripts.clone(),
+                    suspicion: suspicion::score(&figures),
+                }
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            let volume = |s: &RankedSource| s.figures.sent + s.figures.deferred + s.figures.bounced;
+            b.suspicion
+                .score
+                .total_cmp(&a.suspicion.score)
+                .then_with(|| volume(b).cmp(&volume(a)))
+                .then_with(|| a.key.kind.cmp(&b.key.kind))
+                .then_with(|| a.key.id.cmp(&b.key.id))
+        });
+        all.truncate(top);
+        all
+    }
+}
+
+/// The subscription a source belongs to: the uid's home for local users and
+/// scripts; the mailbox's domain for a SASL user (a domain hosted here,
+/// possibly an add-on domain of a subscription); unknown for sender
+/// addresses, which anyone can write.
+fn subscription(key: &SourceKey, users: &UserMap) -> Option<String> {
+    match key.kind {
+        SourceKind::LocalUser | SourceKind::Script => {
+            key.uid.and_then(|uid| users.subscription(uid)).map(str::to_string)
+        }
+        SourceKind::SaslUser => key.id.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).filter(|d| !d.is_empty()),
+        SourceKind::Sender | SourceKind::Unspecified => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+//! Blocklist evidence: refusals grouped by (provider, zone, code, IP).
+//!
+//! One group per listing as the receivers describe it ("spamhaus /
+//! zen.spamhaus.org / — / 203.0.113.5"), with how often, when first and
+//! last, and one reply as a sample, so that the controller can tie a
+//! listing it sees in DNS to the bounces that show its effect, and trigger
+//! an immediate recheck of the IP a receiver names.
+
+use std::collections::HashMap;
+
+use rblfleet_proto::v1::BlocklistEvidence;
+
+use crate::bounce::{Classification, Family};
+
+/// Longest sample kept, in characters.
+pub const SAMPLE_CHARS: usize = 300;
+
+/// The provider id used when a reply names none (the controller requires one).
+pub const UNKNOWN_PROVIDER: &str = "unknown";
+
+/// Whether a refusal is blocklist evidence: the sending IP or a domain in
+/// the message is listed, or the reply names a blocklist zone.
+pub fn is_evidence(c: &Classification) -> bool {
+    matches!(c.family, Family::Ip | Family::Domain) || c.zone.is_some()
+}
+
+/// `(provider, zone, code, ip)`; empty strings for unknown parts.
+type Key = (String, String, String, String);
+
+/// Evidence groups of one period (or one scan), at most `max` of them.
+#[derive(Debug, Clone)]
+pub struct EvidenceBook {
+    groups: HashMap<Key, BlocklistEvidence>,
+    max: usize,
+    /// Refusals not recorded because `max` groups existed already.
+    pub dropped: u64,
+}
+
+impl EvidenceBook {
+    /// An empty book of at most `max` groups.
+    pub fn new(max: usize) -> Self {
+        EvidenceBook { groups: HashMap::new(), max: max.max(1), dropped: 0 }
+    }
+
+    /// Records one refusal classified as `c`, seen at `ts_ms`, with its reply.
+    pub fn record(&mut self, c: &Classification, ts_ms: Option<i64>, reply: &str) {
+        let key: Key = (
+            c.provider.clone().unwrap_or_else(|| UNKNOWN_PROVIDER.to_string()),
+            c.zone.clone().unwrap_or_default(),
+            c.code.clone().unwrap_or_default(),
+            c.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        );
+        let ts = ts_ms.unwrap_or(0);
+        if let Some(group) = self.groups.get_mut(&key) {
+            group.count += 1;
+            if ts > 0 {
+                if group.first_seen_ms == 0 || ts < group.first_seen_ms {
+                    group.first_seen_ms = ts;
+                }
+                group.last_seen_ms = group.last_seen_ms.max(ts);
+            }
+            return;
+        }
+        if self.groups.len() >= self.max {
+            self.dropped += 1;
+            return;
+        }
+        let group = BlocklistEvidence {
+            provider: key.0.clone(),
+            zone: key.1.clone(),
+            code: key.2.clone(),
+            ip: key.3.clone(),
+            family: family_name(c.family).to_string(),
+            count: 1,
+            first_seen_ms: ts,
+            last_seen_ms: ts,
+            sample: sample(reply),
+            temporary: c.temporary.unwrap_or(false),
+        };
+        self.groups.insert(key, group);
+    }
+
+    /// The groups, most frequent first (ties: provider, zone, code, ip).
+    pub fn sorted(&self) -> Vec<BlocklistEvidence> {
+        let mut all: Vec<BlocklistEvidence> = self.groups.values().cloned().collect();
+        all.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.provider.cmp(&b.provider))
+                .then_with(|| a.zone.cmp(&b.zone))
+                .then_with(|| a.code.cmp(&b.code))
+                .then_with(|| a.ip.cmp(&b.ip))
+        });
+        all
+    }
+
+    /// Number of groups.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// True when no refusal was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+}
+
+/// The taxonomy's lowercase family name.
+pub fn family_name(family: Family) -> &'static str {
+    match family {
+        Family::Ip => "ip",
+        Family::Domain => "domain",
+        Family::Content => "content",
+        Family::Auth => "auth",
+        Family::Recipient => "recipient",
+        Family::Transient => "transient",
+        Family::Other => "other",
+    }
+}
+
+/// A reply as a sample: control characters become spaces (it is shown in
+/// terminals and stored by the controller), cut at [`SAMPLE_CHARS`].
+pub fn sample(reply: &str) -> String {
+    let mut out: String =
+        reply.trim().chars().take(SAMPLE_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if reply.trim().chars().nth(SAMPLE_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bounce::classify;
+
+    #[test]
+    fn groups_by_provider_zone_code_and_ip() {
+        let mut book = EvidenceBook::new(10);
+        let zen = "554 5.7.1 Service unavailable; Client host [203.0.113.5] blocked using zen.spamhaus.org";
+        let c = classify(zen);
+        assert!(is_evidence(&c));
+        book.record(&c, Some(2_000), zen);
+        book.record(&c, Some(1_000), zen);
+        book.record(&c, None, zen);
+        let tss = "421 4.7.0 [TSS04] Messages from 203.0.113.5 temporarily deferred due to user complaints";
+        book.record(&classify(tss), Some(3_000), tss);
+        let all = book.sorted();
+        assert_eq!(all.len(), 2);
+        let first = &all[0];
+        assert_eq!(
+            (first.provider.as_str(), first.zone.as_str(), first.code.as_str(), first.ip.as_str()),
+            ("spamhaus", "zen.spamhaus.org", "", "203.0.113.5")
+        );
+        assert_eq!((first.count, first.first_seen_ms, first.last_seen_ms), (3, 1_000, 2_000));
+        assert_eq!(first.family, "ip");
+        assert!(!first.temporary);
+        assert_eq!((all[1].provider.as_str(), all[1].code.as_str(), all[1].temporary), ("yahoo", "TSS04", true));
+    }
+
+    #[test]
+    fn the_number_of_groups_is_bounded() {
+        let mut book = EvidenceBook::new(1);
+        book.record(&classify("554 blocked using zen.spamhaus.org [192.0.2.1]"), None, "a");
+        book.record(&classify("554 blocked using bl.spamcop.net [192.0.2.1]"), None, "b");
+        assert_eq!((book.len(), book.dropped), (1, 1));
+    }
+
+    #[test]
+    fn samples_are_printable_and_short() {
+        assert_eq!(sample(" a\tb\u{7}c "), "a b c");
+        let long = "x".repeat(1000);
+        assert_eq!(sample(&long).chars().count(), SAMPLE_CHARS + 1);
+    }
+
+    #[test]
+    fn a_user_unknown_is_not_evidence() {
+        assert!(!is_evidence(&classify("550 5.1.1 <a@b.example> User unknown")));
+    }
+}
