@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use rblfleet_proto::v1::admin_service_client::AdminServiceClient;
 use rblfleet_proto::v1::{
-    GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse, HostSummary, ListHostsRequest, ListZonesRequest,
-    ListZonesResponse,
+    Case, GetCaseRequest, GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse, HostSummary, ListCasesRequest,
+    ListHostsRequest, ListZonesRequest, ListZonesResponse, ReportRequest, ReportResponse, UpdateCaseRequest,
 };
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -98,6 +98,26 @@ impl AdminClient {
 
     pub async fn get_ip(&mut self, ip: &str) -> Result<GetIpResponse, ClientError> {
         let response = self.inner.get_ip(GetIpRequest { ip: ip.to_string() }).await.map_err(|s| self.status(s))?;
+        Ok(response.into_inner())
+    }
+
+    pub async fn report(&mut self, request: ReportRequest) -> Result<ReportResponse, ClientError> {
+        let response = self.inner.report(request).await.map_err(|s| self.status(s))?;
+        Ok(response.into_inner())
+    }
+
+    pub async fn list_cases(&mut self, request: ListCasesRequest) -> Result<Vec<Case>, ClientError> {
+        let response = self.inner.list_cases(request).await.map_err(|s| self.status(s))?;
+        Ok(response.into_inner().cases)
+    }
+
+    pub async fn get_case(&mut self, id: u64) -> Result<Case, ClientError> {
+        let response = self.inner.get_case(GetCaseRequest { id }).await.map_err(|s| self.status(s))?;
+        Ok(response.into_inner())
+    }
+
+    pub async fn update_case(&mut self, request: UpdateCaseRequest) -> Result<Case, ClientError> {
+        let response = self.inner.update_case(request).await.map_err(|s| self.status(s))?;
         Ok(response.into_inner())
     }
 

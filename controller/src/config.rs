@@ -34,6 +34,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub store: StoreConfig,
     pub dnsbl: DnsblConfig,
+    pub receivers: ReceiversConfig,
+    pub retention: RetentionConfig,
 }
 
 impl Default for Config {
@@ -46,6 +48,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             store: StoreConfig::default(),
             dnsbl: DnsblConfig::default(),
+            receivers: ReceiversConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -126,6 +130,73 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig { cache_mib: 64 }
+    }
+}
+
+/// Receiver-side listings inferred from bounces (`[receivers]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiversConfig {
+    /// Refusals within `window` that open a listing.
+    pub open_after: u64,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Accepted deliveries over at least `clear_after` that close it.
+    pub clear_after_accepted: u64,
+    #[serde(with = "humantime_serde")]
+    pub clear_after: Duration,
+    /// For agents without per-receiver counts: quiet time that closes it.
+    #[serde(with = "humantime_serde")]
+    pub fallback_clear_after: Duration,
+}
+
+impl Default for ReceiversConfig {
+    fn default() -> Self {
+        let p = crate::receivers::ReceiverPolicy::default();
+        ReceiversConfig {
+            open_after: p.open_after,
+            window: p.window,
+            clear_after_accepted: p.clear_after_accepted,
+            clear_after: p.clear_after,
+            fallback_clear_after: p.fallback_clear_after,
+        }
+    }
+}
+
+impl ReceiversConfig {
+    pub fn policy(&self) -> crate::receivers::ReceiverPolicy {
+        crate::receivers::ReceiverPolicy {
+            open_after: self.open_after.max(1),
+            window: self.window,
+            clear_after_accepted: self.clear_after_accepted,
+            clear_after: self.clear_after,
+            fallback_clear_after: self.fallback_clear_after,
+        }
+    }
+}
+
+/// How long evidence is kept (`[retention]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Raw reports (full resolution).
+    #[serde(with = "humantime_serde")]
+    pub raw: Duration,
+    /// Hourly roll-ups.
+    #[serde(with = "humantime_serde")]
+    pub rollups: Duration,
+    /// How often old evidence is deleted.
+    #[serde(with = "humantime_serde")]
+    pub prune_every: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            raw: Duration::from_secs(48 * 3600),
+            rollups: Duration::from_secs(90 * 86_400),
+            prune_every: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -276,6 +347,8 @@ mod tests {
         assert_eq!(format!("{:?}", example.store), format!("{:?}", default.store));
         assert_eq!(example.data_dir, default.data_dir);
         assert_eq!(format!("{:?}", example.dnsbl), format!("{:?}", default.dnsbl));
+        assert_eq!(format!("{:?}", example.receivers), format!("{:?}", default.receivers));
+        assert_eq!(format!("{:?}", example.retention), format!("{:?}", default.retention));
         example.check(false).unwrap();
     }
 

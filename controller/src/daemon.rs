@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, RetentionConfig};
 use crate::dnsbl::catalog::{Catalog, CatalogError};
 use crate::dnsbl::engine::{Engine, EngineConfig};
 use crate::dnsbl::health::HealthPolicy;
@@ -38,13 +38,44 @@ pub struct Daemon {
     pub engine: Option<Engine>,
     stop: watch::Sender<bool>,
     engine_task: Option<JoinHandle<()>>,
+    prune_task: JoinHandle<()>,
+}
+
+/// Deletes raw reports and roll-ups past their retention, now and every
+/// `prune_every`.
+fn spawn_pruning(store: Store, retention: RetentionConfig, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let now = crate::dnsbl::engine::now_ms();
+            let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+            let store = store.clone();
+            let (raw, rollups) = (now.saturating_sub(ms(retention.raw)), now.saturating_sub(ms(retention.rollups)));
+            match tokio::task::spawn_blocking(move || store.prune(raw, rollups)).await {
+                Ok(Ok(pruned)) if pruned.reports + pruned.rollups > 0 => {
+                    tracing::info!(reports = pruned.reports, rollups = pruned.rollups, "old evidence pruned")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::error!(%error, "pruning old evidence failed"),
+                Err(error) => tracing::error!(%error, "pruning task failed"),
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                () = tokio::time::sleep(retention.prune_every) => {}
+            }
+        }
+    })
+}
+
+/// The catalog described by `config.dnsbl.catalog` (built in, overridden).
+pub fn build_catalog(config: &Config) -> Result<Arc<Catalog>, DaemonError> {
+    let mut catalog = Catalog::embedded()?;
+    catalog.apply(&config.dnsbl.catalog)?;
+    Ok(Arc::new(catalog))
 }
 
 /// Builds the blocklist engine described by `config.dnsbl`.
-pub fn build_engine(config: &Config, store: Store) -> Result<Engine, DaemonError> {
+pub fn build_engine(config: &Config, store: Store, catalog: Arc<Catalog>) -> Result<Engine, DaemonError> {
     let dnsbl = &config.dnsbl;
-    let mut catalog = Catalog::embedded()?;
-    catalog.apply(&dnsbl.catalog)?;
     let settings = ResolverSettings {
         nameservers: dnsbl.nameserver_addrs().map_err(DaemonError::Config)?,
         timeout: dnsbl.timeout,
@@ -71,7 +102,7 @@ pub fn build_engine(config: &Config, store: Store) -> Result<Engine, DaemonError
     if dnsbl.lift_budgets {
         tracing::warn!("dnsbl.lift_budgets is set: zone query budgets are ignored");
     }
-    Ok(Engine::new(Arc::new(catalog), lookups, store, engine_config, warnings)?)
+    Ok(Engine::new(catalog, lookups, store, engine_config, warnings)?)
 }
 
 impl Daemon {
@@ -79,11 +110,14 @@ impl Daemon {
     /// and the servers.
     pub async fn start(config: &Config, insecure: bool) -> Result<Daemon, DaemonError> {
         let store = Store::open(&config.data_dir, &StoreOptions { cache_bytes: config.store.cache_mib * 1024 * 1024 })?;
-        let engine = if config.dnsbl.enabled { Some(build_engine(config, store.clone())?) } else { None };
+        let catalog = build_catalog(config)?;
+        let engine =
+            if config.dnsbl.enabled { Some(build_engine(config, store.clone(), catalog.clone())?) } else { None };
         let (stop, stopped) = watch::channel(false);
-        let engine_task = engine.clone().map(|e| e.spawn(stopped));
-        let servers = server::start(config, store.clone(), engine.clone(), insecure).await?;
-        Ok(Daemon { servers, store, engine, stop, engine_task })
+        let engine_task = engine.clone().map(|e| e.spawn(stopped.clone()));
+        let prune_task = spawn_pruning(store.clone(), config.retention.clone(), stopped);
+        let servers = server::start(config, store.clone(), engine.clone(), catalog, insecure).await?;
+        Ok(Daemon { servers, store, engine, stop, engine_task, prune_task })
     }
 
     /// Stops the engine and the servers, then flushes the store.
@@ -92,6 +126,7 @@ impl Daemon {
         if let Some(task) = self.engine_task {
             let _ = task.await;
         }
+        let _ = self.prune_task.await;
         self.servers.shutdown().await?;
         self.store.flush().await?;
         Ok(())

@@ -4,12 +4,18 @@
 //! a library so the end-to-end tests drive the same code in-process.
 
 pub mod ca;
+pub mod cases;
+pub mod casework;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod correlate;
 pub mod daemon;
 pub mod dnsbl;
+pub mod history;
 pub mod identity;
 pub mod ingest;
+pub mod receivers;
 pub mod server;
 pub mod store;
+pub mod views;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rblfleet_controller::ca::{self, Subject};
 use rblfleet_controller::config::Config;
-use rblfleet_controller::daemon::build_engine;
+use rblfleet_controller::daemon::{build_catalog, build_engine};
 use rblfleet_controller::dnsbl::engine::Engine;
 use rblfleet_controller::dnsbl::zone_server::ZoneServer;
 use rblfleet_controller::server::{self, Running};
@@ -71,8 +71,9 @@ impl Controller {
 
     pub async fn start_with(config: Config) -> Controller {
         let store = Store::open(&config.data_dir, &StoreOptions::default()).unwrap();
-        let engine = config.dnsbl.enabled.then(|| build_engine(&config, store.clone()).unwrap());
-        let running = server::start(&config, store, engine.clone(), false).await.unwrap();
+        let catalog = build_catalog(&config).unwrap();
+        let engine = config.dnsbl.enabled.then(|| build_engine(&config, store.clone(), catalog.clone()).unwrap());
+        let running = server::start(&config, store, engine.clone(), catalog, false).await.unwrap();
         Controller { config, running, engine }
     }
 

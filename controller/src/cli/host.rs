@@ -26,6 +26,8 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     let response = args.connect.client().await?.get_host(&args.name).await?;
     let summary = response.summary.unwrap_or_default();
     let report = response.last_report.unwrap_or_default();
+    let (trend, blocklist_24h, suspects, listings, open_cases) =
+        (response.trend, response.blocklist_24h, response.suspects, response.listings, response.open_cases);
     let status = report.status.clone().unwrap_or_default();
     let now = SystemTime::now();
     if args.format == Format::Json {
@@ -42,6 +44,25 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             .iter()
             .map(|c| json!({"name": c.name, "ok": c.ok, "error": render::non_empty(&c.error)}))
             .collect();
+        value["queue"] = json!(report.queue.as_ref().map(|q| json!({
+            "total": q.total, "oldest_age_secs": q.oldest_age_secs,
+            "counts": q.counts.iter().map(|c| json!({"queue": c.queue, "messages": c.messages})).collect::<Vec<_>>(),
+            "top_senders": q.top_senders.iter().map(|c| json!({"sender": c.name, "messages": c.count})).collect::<Vec<_>>(),
+        })));
+        value["trend_24h"] = trend
+            .iter()
+            .map(|p| json!({"hour": rfc3339(p.hour_ms), "queue": p.queue_total, "sent": p.sent, "deferred": p.deferred, "bounced": p.bounced, "blocklisted": p.blocklisted}))
+            .collect();
+        value["blocklist_24h"] = blocklist_24h
+            .iter()
+            .map(|e| json!({"provider": e.provider, "zone": render::non_empty(&e.zone), "code": render::non_empty(&e.code), "ip": render::non_empty(&e.ip), "count": e.count, "last_seen": rfc3339(e.last_seen_ms), "sample": e.sample}))
+            .collect();
+        value["suspects"] = suspects.iter().map(render::suspect_json).collect();
+        value["listings"] = listings
+            .iter()
+            .map(|r| json!({"ip": r.ip, "list": r.list, "since": rfc3339(r.since_ms), "meanings": r.meanings, "case_id": r.case_id, "case_state": render::case_state(r.case_state)}))
+            .collect();
+        value["open_cases"] = open_cases.iter().map(super::case::case_json).collect();
         serde_json::to_writer_pretty(&mut *out, &value)?;
         writeln!(out)?;
         return Ok(());
@@ -89,7 +110,81 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         ]);
     }
     writeln!(out, "{table}")?;
+
+    if let Some(q) = &report.queue {
+        let peak = trend.iter().map(|p| p.queue_total).max().unwrap_or(q.total);
+        writeln!(
+            out,
+            "\nqueue        {} now (peak {} over 24 h), oldest {}",
+            q.total,
+            peak,
+            short_age(q.oldest_age_secs)
+        )?;
+    }
+    let sum = |f: fn(&rblfleet_proto::v1::HourPoint) -> u64| trend.iter().map(f).sum::<u64>();
+    writeln!(
+        out,
+        "24 h         {} sent, {} deferred, {} bounced, {} refused by blocklists",
+        sum(|p| p.sent),
+        sum(|p| p.deferred),
+        sum(|p| p.bounced),
+        sum(|p| p.blocklisted)
+    )?;
+    if !blocklist_24h.is_empty() {
+        let mut t = render::table(&["PROVIDER", "ZONE", "CODE", "IP", "BOUNCES", "LAST"]);
+        for e in blocklist_24h.iter().take(10) {
+            t.add_row(vec![
+                e.provider.clone(),
+                dash(&e.zone),
+                dash(&e.code),
+                dash(&e.ip),
+                e.count.to_string(),
+                render::short_time(e.last_seen_ms),
+            ]);
+        }
+        writeln!(out, "\nblocklist bounces (24 h):\n{t}")?;
+    }
+    if !listings.is_empty() {
+        writeln!(out, "\nlistings:")?;
+        for r in &listings {
+            let case = if r.case_id == 0 {
+                String::new()
+            } else {
+                format!("  case #{} {}", r.case_id, render::case_state(r.case_state))
+            };
+            writeln!(
+                out,
+                "  {}  {}  since {}  {}{case}",
+                r.ip,
+                r.list,
+                render::short_time(r.since_ms),
+                r.meanings.join("; ")
+            )?;
+        }
+    }
+    if !suspects.is_empty() {
+        writeln!(out, "\ntop suspects (24 h):")?;
+        for s in suspects.iter().take(5) {
+            writeln!(out, "  {}  (score {:.1})", render::suspect_short(s), s.score)?;
+            for reason in &s.reasons {
+                writeln!(out, "      - {reason}")?;
+            }
+            for hint in s.hints.iter().take(3) {
+                writeln!(out, "      > {hint}")?;
+            }
+        }
+    }
+    if !open_cases.is_empty() {
+        writeln!(out, "\nopen cases:")?;
+        for c in &open_cases {
+            writeln!(out, "  #{}  {} on {}  {}", c.id, c.ip, c.list, render::case_state(c.state))?;
+        }
+    }
     Ok(())
+}
+
+fn dash(s: &str) -> String {
+    if s.is_empty() { "-".into() } else { s.to_string() }
 }
 
 fn yes_no(b: bool) -> &'static str {

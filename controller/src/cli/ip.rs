@@ -42,6 +42,12 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                 "next_check": rfc3339(c.next_due_ms), "listed_since": rfc3339(c.listed_since_ms),
             })).collect::<Vec<_>>(),
             "not_covered": r.not_covered.iter().map(|n| json!({"zone": n.name, "reason": n.reason})).collect::<Vec<_>>(),
+            "cases": r.cases.iter().map(super::case::case_json).collect::<Vec<_>>(),
+            "receiver_episodes": r.receiver_episodes.iter().map(|e| json!({
+                "receiver": e.zone_id, "name": e.zone, "first_seen": rfc3339(e.first_seen_ms),
+                "last_seen": rfc3339(e.last_seen_ms), "cleared_at": rfc3339(e.cleared_ms),
+                "codes": e.codes, "sample": render::non_empty(&e.txt),
+            })).collect::<Vec<_>>(),
             "episodes": r.episodes.iter().map(|e| json!({
                 "zone_id": e.zone_id, "zone": e.zone, "first_seen": rfc3339(e.first_seen_ms),
                 "last_seen": rfc3339(e.last_seen_ms), "cleared_at": rfc3339(e.cleared_ms),
@@ -79,6 +85,22 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         table.add_row(vec![n.name.clone(), "NOT COVERED".into(), "-".into(), "-".into(), n.reason.clone()]);
     }
     writeln!(out, "{table}")?;
+    for e in r.receiver_episodes.iter().filter(|e| e.cleared_ms == 0) {
+        writeln!(
+            out,
+            "receiver-side: {} refuses mail from this IP since {} ({})",
+            e.zone,
+            render::short_time(e.first_seen_ms),
+            e.codes.join(" ")
+        )?;
+    }
+    if !r.cases.is_empty() {
+        writeln!(out, "\ncases:")?;
+        for c in &r.cases {
+            let relisting = if c.relisting { " (relisting)" } else { "" };
+            writeln!(out, "  #{}  {}  {}{relisting}", c.id, c.list, render::case_state(c.state))?;
+        }
+    }
     if !r.episodes.is_empty() {
         writeln!(out, "\nlisting history:")?;
         for e in &r.episodes {

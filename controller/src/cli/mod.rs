@@ -4,12 +4,15 @@
 //! `ca` and `serve` work locally.
 
 mod ca;
+mod case;
+mod cases;
 mod check;
 mod demo;
 mod host;
 mod hosts;
 mod ip;
 mod render;
+mod report;
 mod serve;
 mod zones;
 
@@ -42,6 +45,14 @@ pub enum Command {
     Hosts(hosts::Args),
     /// Show one host in detail.
     Host(host::Args),
+    /// The fleet-wide listing report: every listing, worst first, with its
+    /// case, top suspect and delisting route.
+    Report(report::Args),
+    /// Delisting cases (default: the ones still open).
+    Cases(cases::Args),
+    /// Show a delisting case, or move it: investigate, remediated,
+    /// requested, ignore, note.
+    Case(case::Args),
     /// The blocklist catalog with each zone's health and budget use.
     Zones(zones::Args),
     /// One IP: hosts carrying it, status on every list, listing history.
@@ -94,6 +105,11 @@ pub enum Format {
     Json,
 }
 
+/// Parses a case state name for `--state`.
+fn parse_state(text: &str) -> Result<i32, String> {
+    crate::cases::parse_state(text).map(|s| s as i32)
+}
+
 /// A command's verdict as a process exit status (e.g. `check` exits 2 when
 /// something is listed); not an error to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +126,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args, out).await,
         Command::Check(args) => check::run(args, out).await,
         Command::Zones(args) => zones::run(args, out).await,
+        Command::Report(args) => report::run(args, out).await,
+        Command::Cases(args) => cases::run(args, out).await,
+        Command::Case(args) => case::run(args, out).await,
         Command::Ip(args) => ip::run(args, out).await,
     }
 }

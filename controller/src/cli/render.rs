@@ -48,9 +48,8 @@ pub fn table(header: &[&str]) -> Table {
         .load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.iter().copied());
-    if let Some((width, _)) = terminal_width() {
-        table.set_width(width);
-    }
+    // Fit the terminal, or 120 columns when piped: wrapped cells stay readable.
+    table.set_width(terminal_width().map_or(120, |(width, _)| width));
     table
 }
 
@@ -108,4 +107,53 @@ pub fn host_json(host: &HostSummary, now: SystemTime, silent_after: Duration) ->
 
 pub fn non_empty(s: &str) -> Value {
     if s.is_empty() { Value::Null } else { Value::String(s.to_string()) }
+}
+
+/// "2026-11-27 14:03" (UTC, minutes) for table cells; "-" when unknown.
+pub fn short_time(ms: i64) -> String {
+    rfc3339(ms).map_or_else(|| "-".into(), |t| t.replace('T', " ").trim_end_matches('Z').chars().take(16).collect())
+}
+
+/// A case state's name as the CLI shows and accepts it.
+pub fn case_state(state: i32) -> &'static str {
+    rblfleet_proto::v1::CaseState::try_from(state).map_or("unknown", crate::cases::state_name)
+}
+
+/// How to get off a list, in one cell.
+pub fn delist_route(route: Option<&rblfleet_proto::v1::DelistRoute>) -> String {
+    let Some(r) = route else { return "-".into() };
+    match r.kind.as_str() {
+        "auto_expire" if r.expiry_secs > 0 => {
+            format!("expires by itself (~{})", humantime::format_duration(Duration::from_secs(r.expiry_secs)))
+        }
+        "auto_expire" => "expires by itself".into(),
+        _ if !r.url.is_empty() => format!("{}: {}", r.kind.replace('_', " "), r.url),
+        "" => "-".into(),
+        kind => kind.replace('_', " "),
+    }
+}
+
+/// A suspect in one short phrase: "sasl_user info@shop.example on web07".
+pub fn suspect_short(s: &rblfleet_proto::v1::Suspect) -> String {
+    format!("{} {} on {}", source_kind(s.kind), s.id, s.host_id)
+}
+
+pub fn source_kind(kind: i32) -> &'static str {
+    use rblfleet_proto::v1::SourceKind;
+    match SourceKind::try_from(kind) {
+        Ok(SourceKind::SaslUser) => "mailbox",
+        Ok(SourceKind::LocalUser) => "local_user",
+        Ok(SourceKind::Script) => "script",
+        Ok(SourceKind::Sender) => "sender",
+        _ => "source",
+    }
+}
+
+pub fn suspect_json(s: &rblfleet_proto::v1::Suspect) -> Value {
+    json!({
+        "host": s.host_id, "kind": source_kind(s.kind), "id": s.id, "uid": s.uid,
+        "subscription": non_empty(&s.subscription), "score": s.score, "reasons": s.reasons, "hints": s.hints,
+        "messages": s.messages, "bounced": s.bounced, "blocklisted": s.blocklisted,
+        "recipient_domains": s.recipient_domains, "client_ips": s.client_ips, "scripts": s.scripts,
+    })
 }

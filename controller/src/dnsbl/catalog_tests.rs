@@ -350,7 +350,7 @@ fn delist_routes() {
     assert_eq!(c.resolve("uceprotect-1").unwrap().delist.expiry, Some(Duration::from_secs(7 * 86400)));
     assert_eq!(c.resolve("spamhaus-zen").unwrap().delist.kind.as_str(), "form");
     assert_eq!(c.resolve("nordspam-bl").unwrap().delist.kind.as_str(), "contact");
-    let gmail = c.receivers().iter().find(|r| r.id == "gmail").unwrap();
+    let gmail = c.receivers().iter().find(|r| r.id == "google").unwrap();
     assert_eq!(gmail.delist.kind, DelistKind::Form);
     assert!(gmail.lookup_url().is_some());
 }

@@ -2,26 +2,33 @@
 
 use rblfleet_proto::v1::admin_service_server::AdminService;
 use rblfleet_proto::v1::{
-    GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse, ListHostsRequest, ListHostsResponse,
-    ListZonesRequest, ListZonesResponse, NamedReason,
+    Case, GetCaseRequest, GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse, ListCasesRequest,
+    ListCasesResponse, ListHostsRequest, ListHostsResponse, ListZonesRequest, ListZonesResponse, NamedReason,
+    ReportRequest, ReportResponse, UpdateCaseRequest,
 };
 use tonic::{Request, Response, Status};
 
+use std::sync::Arc;
+
+use crate::cases::{self, Action, CaseError, Change};
+use crate::dnsbl::catalog::Catalog;
 use crate::dnsbl::engine::Engine;
 use crate::identity::Role;
 use crate::ingest::validate::{check_host_id, truncate};
 use crate::store::Store;
+use crate::views::{self, Context};
 
 #[derive(Debug)]
 pub(super) struct AdminApi {
     store: Store,
     engine: Option<Engine>,
+    catalog: Arc<Catalog>,
     require_cert: bool,
 }
 
 impl AdminApi {
-    pub(super) fn new(store: Store, engine: Option<Engine>, require_cert: bool) -> Self {
-        AdminApi { store, engine, require_cert }
+    pub(super) fn new(store: Store, engine: Option<Engine>, catalog: Arc<Catalog>, require_cert: bool) -> Self {
+        AdminApi { store, engine, catalog, require_cert }
     }
 
     fn engine(&self) -> Result<&Engine, Status> {
@@ -30,11 +37,17 @@ impl AdminApi {
         })
     }
 
-    fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
+    /// Checks the caller and returns who it is: the admin certificate's name,
+    /// or "local" on the loopback plaintext API.
+    fn authorize<T>(&self, request: &Request<T>) -> Result<String, Status> {
         if self.require_cert {
-            super::peer_identity(request, Role::Admin)?;
+            return Ok(super::peer_identity(request, Role::Admin)?.name);
         }
-        Ok(())
+        Ok("local".into())
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context { store: &self.store, catalog: &self.catalog, engine: self.engine.as_ref(), now_ms: super::now_ms() }
     }
 }
 
@@ -51,8 +64,8 @@ impl AdminService for AdminApi {
         let host_id = request.into_inner().host_id;
         check_host_id(&host_id)
             .map_err(|reason| Status::invalid_argument(format!("host id {:?} {reason}", truncate(&host_id, 64))))?;
-        match self.store.get_host(&host_id).map_err(|e| super::storage_status(&e))? {
-            Some((summary, last_report)) => Ok(Response::new(GetHostResponse { summary: Some(summary), last_report })),
+        match views::host_view(&self.context(), &host_id).map_err(|e| super::storage_status(&e))? {
+            Some(view) => Ok(Response::new(view)),
             None => Err(Status::not_found(format!("no host {host_id:?} has reported to this controller"))),
         }
     }
@@ -69,19 +82,90 @@ impl AdminService for AdminApi {
 
     async fn get_ip(&self, request: Request<GetIpRequest>) -> Result<Response<GetIpResponse>, Status> {
         self.authorize(&request)?;
-        let engine = self.engine()?;
         let text = request.into_inner().ip;
         let ip: std::net::IpAddr = text
             .parse()
             .map_err(|_| Status::invalid_argument(format!("{:?} is not an IP address", truncate(&text, 64))))?;
         let key = ip.to_string();
         let storage = |e: crate::store::StoreError| super::storage_status(&e);
-        let hosts = engine.watched().map_err(storage)?.remove(&ip).unwrap_or_default();
+        let all_hosts = self.store.list_hosts().map_err(storage)?;
+        let hosts = views::watched_ips(&all_hosts).remove(&ip).unwrap_or_default();
         let checks = self.store.ip_checks(&key).map_err(storage)?;
         let mut episodes = self.store.ip_episodes(&key).map_err(storage)?;
         episodes.sort_by_key(|e| std::cmp::Reverse(e.first_seen_ms));
-        let not_covered =
-            engine.not_covered(ip).into_iter().map(|(name, reason)| NamedReason { name, reason }).collect();
-        Ok(Response::new(GetIpResponse { ip: key, hosts, checks, episodes, not_covered }))
+        let not_covered = match &self.engine {
+            Some(engine) => {
+                engine.not_covered(ip).into_iter().map(|(name, reason)| NamedReason { name, reason }).collect()
+            }
+            None => vec![NamedReason {
+                name: "all DNS zones".into(),
+                reason: "blocklist checks are disabled on this controller (dnsbl.enabled = false)".into(),
+            }],
+        };
+        let ctx = self.context();
+        let cases = views::ip_cases(&ctx, &key).map_err(storage)?;
+        let (receiver_episodes, episodes): (Vec<_>, Vec<_>) =
+            episodes.into_iter().partition(|e| self.catalog.receivers().iter().any(|r| r.id == e.zone_id));
+        Ok(Response::new(GetIpResponse { ip: key, hosts, checks, episodes, not_covered, cases, receiver_episodes }))
+    }
+
+    async fn report(&self, request: Request<ReportRequest>) -> Result<Response<ReportResponse>, Status> {
+        self.authorize(&request)?;
+        let report = views::fleet_report(&self.context(), request.get_ref()).map_err(|e| super::storage_status(&e))?;
+        Ok(Response::new(report))
+    }
+
+    async fn list_cases(&self, request: Request<ListCasesRequest>) -> Result<Response<ListCasesResponse>, Status> {
+        self.authorize(&request)?;
+        let r = request.into_inner();
+        let storage = |e: crate::store::StoreError| super::storage_status(&e);
+        let host_ips: Option<Vec<String>> = if r.host.is_empty() {
+            None
+        } else {
+            let hosts = self.store.list_hosts().map_err(storage)?;
+            let watched = views::watched_ips(&hosts);
+            Some(watched.iter().filter(|(_, hs)| hs.contains(&r.host)).map(|(ip, _)| ip.to_string()).collect())
+        };
+        let cases = self
+            .store
+            .all_cases()
+            .map_err(storage)?
+            .into_iter()
+            .filter(|c| r.states.is_empty() || r.states.contains(&c.state))
+            .filter(|c| {
+                r.list.is_empty() || c.list_id.eq_ignore_ascii_case(&r.list) || c.list.eq_ignore_ascii_case(&r.list)
+            })
+            .filter(|c| host_ips.as_ref().is_none_or(|ips| ips.contains(&c.ip)))
+            .collect();
+        Ok(Response::new(ListCasesResponse { cases }))
+    }
+
+    async fn get_case(&self, request: Request<GetCaseRequest>) -> Result<Response<Case>, Status> {
+        self.authorize(&request)?;
+        let id = request.into_inner().id;
+        match self.store.case(id).map_err(|e| super::storage_status(&e))? {
+            Some(case) => Ok(Response::new(case)),
+            None => Err(Status::not_found(format!("no case {id}"))),
+        }
+    }
+
+    async fn update_case(&self, request: Request<UpdateCaseRequest>) -> Result<Response<Case>, Status> {
+        let who = self.authorize(&request)?;
+        let r = request.into_inner();
+        let action: Action = r.action.parse().map_err(|e: CaseError| Status::invalid_argument(e.to_string()))?;
+        let case = self
+            .store
+            .case(r.id)
+            .map_err(|e| super::storage_status(&e))?
+            .ok_or_else(|| Status::not_found(format!("no case {}", r.id)))?;
+        let some = |s: &str| (!s.trim().is_empty()).then_some(s.to_string());
+        let (note, reference, reason) = (some(&r.note), some(&r.r#ref), some(&r.reason));
+        let change =
+            Change { who: &who, note: note.as_deref(), reference: reference.as_deref(), reason: reason.as_deref() };
+        let updated = cases::apply(&case, action, &change, super::now_ms())
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        self.store.put_case(&updated).map_err(|e| super::storage_status(&e))?;
+        tracing::info!(case = updated.id, %who, action = %r.action, "case updated");
+        Ok(Response::new(updated))
     }
 }

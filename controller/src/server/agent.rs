@@ -4,23 +4,37 @@ use rblfleet_proto::v1::agent_service_server::AgentService;
 use rblfleet_proto::v1::{HostReport, ReportAck};
 use tonic::{Request, Response, Status};
 
+use std::sync::Arc;
+
+use crate::casework;
+use crate::dnsbl::catalog::Catalog;
 use crate::dnsbl::engine::Engine;
 use crate::identity::Role;
 use crate::ingest::validate::truncate;
 use crate::ingest::{self, Limits};
+use crate::receivers::ReceiverPolicy;
 use crate::store::{Applied, Store, StoreError};
 
 #[derive(Debug)]
 pub(super) struct AgentApi {
     store: Store,
     engine: Option<Engine>,
+    catalog: Arc<Catalog>,
+    receivers: ReceiverPolicy,
     limits: Limits,
     insecure: bool,
 }
 
 impl AgentApi {
-    pub(super) fn new(store: Store, engine: Option<Engine>, limits: Limits, insecure: bool) -> Self {
-        AgentApi { store, engine, limits, insecure }
+    pub(super) fn new(
+        store: Store,
+        engine: Option<Engine>,
+        catalog: Arc<Catalog>,
+        receivers: ReceiverPolicy,
+        limits: Limits,
+        insecure: bool,
+    ) -> Self {
+        AgentApi { store, engine, catalog, receivers, limits, insecure }
     }
 }
 
@@ -64,6 +78,11 @@ impl AgentService for AgentApi {
             Applied::Stored(summary) => {
                 if summary.reports_stored == 1 {
                     tracing::info!("first report from a new host");
+                }
+                // Receiver-side listings follow the bounces. The report is
+                // already stored: a failure here is logged, not returned.
+                if let Err(error) = casework::report_stored(&self.store, &self.catalog, &report, now, &self.receivers) {
+                    tracing::error!(%error, "could not apply the report's receiver evidence");
                 }
                 // A receiver that refused mail naming a listed IP: check it now,
                 // not at its next scheduled time.

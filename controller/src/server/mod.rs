@@ -12,6 +12,7 @@ mod agent;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rblfleet_proto::v1::admin_service_server::AdminServiceServer;
@@ -24,6 +25,7 @@ use tonic::transport::{Certificate, Identity as TlsIdentity, Server, ServerTlsCo
 use tonic::{Request, Status};
 
 use crate::config::Config;
+use crate::dnsbl::catalog::Catalog;
 use crate::dnsbl::engine::Engine;
 use crate::identity::{self, Identity, Role};
 use crate::store::Store;
@@ -80,6 +82,7 @@ pub async fn start(
     config: &Config,
     store: Store,
     engine: Option<Engine>,
+    catalog: Arc<Catalog>,
     insecure: bool,
 ) -> Result<Running, ServerError> {
     let (stop, stopped) = watch::channel(false);
@@ -90,7 +93,14 @@ pub async fn start(
 
     let tls = if insecure { None } else { Some(load_tls(config)?) };
 
-    let agent_service = agent::AgentApi::new(store.clone(), engine.clone(), config.limits.ingest(), insecure);
+    let agent_service = agent::AgentApi::new(
+        store.clone(),
+        engine.clone(),
+        catalog.clone(),
+        config.receivers.policy(),
+        config.limits.ingest(),
+        insecure,
+    );
     let mut agent_server = base_server();
     if let Some((identity, ca)) = &tls {
         let tls = ServerTlsConfig::new().identity(identity.clone()).client_ca_root(ca.clone());
@@ -105,8 +115,12 @@ pub async fn start(
         let tls = ServerTlsConfig::new().identity(identity.clone()).client_ca_root(ca.clone());
         admin_server = admin_server.tls_config(tls).map_err(ServerError::Tls)?;
     }
-    let admin_router =
-        admin_server.add_service(AdminServiceServer::new(admin::AdminApi::new(store, engine, require_admin_cert)));
+    let admin_router = admin_server.add_service(AdminServiceServer::new(admin::AdminApi::new(
+        store,
+        engine,
+        catalog,
+        require_admin_cert,
+    )));
 
     let tasks = vec![
         (

@@ -102,6 +102,12 @@ impl Store {
             })
     }
 
+    /// Stores an episode on its own (receiver-side listings have no check).
+    pub fn put_episode(&self, episode: &ListingEpisode) -> Result<(), StoreError> {
+        self.episodes.insert(episode_key(episode), encode(episode))?;
+        Ok(())
+    }
+
     /// Adds `n` queries to a zone's count for `day` and returns the new total.
     pub fn add_zone_usage(&self, zone_id: &str, day: u32, n: u64) -> Result<u64, StoreError> {
         let key = usage_key(zone_id, day);

@@ -7,17 +7,23 @@
 //!   the `HostReport` as received. Big-endian keys keep one host's reports in
 //!   arrival order for range scans.
 //! - `checks`, `episodes`, `zone_usage`: blocklist state (see `listings`).
+//! - `rollups`: hourly evidence per host (see `history`).
+//! - `cases`, `case_index`, `receivers`: delisting cases and receiver-side
+//!   listing state (see `cases`).
 //!
 //! Every write that acknowledges something to an agent is flushed to disk
 //! before the acknowledgement leaves, so a report acked before a crash is
 //! present after it.
 
+mod cases;
 mod encoding;
+mod history;
 mod listings;
 mod reports;
 
 use std::path::{Path, PathBuf};
 
+pub use history::Pruned;
 pub use reports::Applied;
 
 /// The on-disk layout this binary reads and writes.
@@ -55,9 +61,14 @@ pub struct Store {
     db: sled::Db,
     hosts: sled::Tree,
     reports: sled::Tree,
+    meta: sled::Tree,
     checks: sled::Tree,
     episodes: sled::Tree,
     zone_usage: sled::Tree,
+    rollups: sled::Tree,
+    cases: sled::Tree,
+    case_index: sled::Tree,
+    receivers: sled::Tree,
 }
 
 /// How to open the store.
@@ -101,7 +112,11 @@ impl Store {
         let checks = db.open_tree("checks").map_err(open_err)?;
         let episodes = db.open_tree("episodes").map_err(open_err)?;
         let zone_usage = db.open_tree("zone_usage").map_err(open_err)?;
-        Ok(Store { db, hosts, reports, checks, episodes, zone_usage })
+        let rollups = db.open_tree("rollups").map_err(open_err)?;
+        let cases = db.open_tree("cases").map_err(open_err)?;
+        let case_index = db.open_tree("case_index").map_err(open_err)?;
+        let receivers = db.open_tree("receivers").map_err(open_err)?;
+        Ok(Store { db, hosts, reports, meta, checks, episodes, zone_usage, rollups, cases, case_index, receivers })
     }
 
     /// Waits until everything written so far is on disk.

@@ -1,11 +1,13 @@
 //! Host reports and the per-host summary derived from them.
 
-use rblfleet_proto::v1::{HostReport, HostSummary};
+use rblfleet_proto::v1::{HostReport, HostSummary, HourRollup};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::encoding::{decode, encode, report_key, report_prefix};
+use super::history::rollup_key;
 use super::{Store, StoreError};
+use crate::history;
 
 /// What storing a report did.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +27,7 @@ impl Store {
     pub async fn apply_report(&self, report: &HostReport, now_ms: i64) -> Result<Applied, StoreError> {
         let key = report_key(&report.host_id, report.epoch, report.seq);
         let bytes = encode(report);
-        let result = (&self.hosts, &self.reports).transaction(|(hosts, reports)| {
+        let result = (&self.hosts, &self.reports, &self.rollups).transaction(|(hosts, reports, rollups)| {
             let abort = ConflictableTransactionError::Abort;
             let host_key = report.host_id.as_bytes();
             let previous = match hosts.get(host_key)? {
@@ -47,6 +49,14 @@ impl Store {
             let summary = next_summary(previous, report, now_ms).map_err(abort)?;
             reports.insert(key.as_slice(), bytes.as_slice())?;
             hosts.insert(host_key, encode(&summary))?;
+            // The hour's roll-up changes with the report, so it counts each report once.
+            let hour_key = rollup_key(&report.host_id, history::hour_of(report.period_end_ms));
+            let mut rollup: HourRollup = match rollups.get(&hour_key)? {
+                Some(raw) => decode(&hour_key, &raw).map_err(abort)?,
+                None => HourRollup::default(),
+            };
+            history::merge(&mut rollup, report);
+            rollups.insert(hour_key, encode(&rollup))?;
             Ok(Applied::Stored(summary))
         });
         let applied = result.map_err(|e| match e {

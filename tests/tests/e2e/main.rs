@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod cases;
 mod dnsbl;
 mod fleet;
 mod hostile;

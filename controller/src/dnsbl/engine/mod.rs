@@ -19,6 +19,7 @@ use super::catalog::{Catalog, Zone};
 use super::health::{self, Health, HealthPolicy};
 use super::lookup::{Lookups, Outcome, Status};
 use super::state::{self, Cadence};
+use crate::casework::{self, ListInfo};
 use crate::store::{Store, StoreError};
 
 mod status;
@@ -162,25 +163,7 @@ impl Engine {
 
     /// The IPs to watch, each with the hosts whose latest report carries it.
     pub fn watched(&self) -> Result<BTreeMap<IpAddr, Vec<String>>, StoreError> {
-        let mut watched: BTreeMap<IpAddr, Vec<String>> = BTreeMap::new();
-        for host in self.inner.store.list_hosts()? {
-            for ip in &host.ips {
-                let target = if !ip.nat_public_address.is_empty() {
-                    ip.nat_public_address.parse().ok()
-                } else if ip.public {
-                    ip.address.parse().ok()
-                } else {
-                    None
-                };
-                if let Some(target) = target {
-                    let hosts = watched.entry(target).or_default();
-                    if !hosts.contains(&host.host_id) {
-                        hosts.push(host.host_id.clone());
-                    }
-                }
-            }
-        }
-        Ok(watched)
+        Ok(crate::views::watched_ips(&self.inner.store.list_hosts()?))
     }
 
     /// Runs passes every `tick` until `stop` turns true.
@@ -306,8 +289,16 @@ impl Engine {
         };
         let (check, episode) = state::apply(prev.as_ref(), open, outcome, now, &self.inner.config.cadence);
         store.record_check(&check, episode.as_ref())?;
-        if episode.as_ref().is_some_and(|e| e.first_seen_ms == now && e.cleared_ms == 0) {
-            tracing::warn!(ip = %ip, zone = %outcome.zone, codes = ?outcome.codes, "new listing");
+        if let Some(e) = &episode {
+            if e.first_seen_ms == now && e.cleared_ms == 0 {
+                tracing::warn!(ip = %ip, zone = %outcome.zone, codes = ?outcome.codes, "new listing");
+                let list = ListInfo::of(self.catalog(), &outcome.zone_id);
+                casework::listing_opened(store, &list, &ip, now, now)?;
+            } else if e.cleared_ms == now {
+                tracing::info!(ip = %ip, zone = %outcome.zone, "listing cleared");
+                let why = format!("{} consecutive clean checks", self.inner.config.cadence.clear_after);
+                casework::listing_cleared(store, &outcome.zone_id, &ip, &why, now)?;
+            }
         }
         let mut state = self.lock();
         state.due.insert((outcome.ip, zone_index), check.next_due_ms);

@@ -1,0 +1,199 @@
+//! What happens around a listing: cases opened, reopened and resolved as
+//! episodes begin and end, and the evidence an agent report carries
+//! (hourly roll-up, receiver-side listings) applied after it is stored.
+//!
+//! The decisions are in pure modules (`cases`, `receivers`, `history`); this
+//! module only loads, applies and stores.
+
+use std::collections::HashSet;
+
+use rblfleet_proto::v1::{DelistRoute, HostReport, ListingEpisode, ReceiverState};
+
+use crate::cases::{self, NewListing};
+use crate::dnsbl::catalog::{Catalog, Delist};
+use crate::receivers::{self, Change, ReceiverPolicy, Refusals};
+use crate::store::{Store, StoreError};
+
+pub fn delist_route(delist: &Delist) -> DelistRoute {
+    DelistRoute {
+        kind: delist.kind.as_str().to_string(),
+        url: delist.url.clone().unwrap_or_default(),
+        expiry_secs: delist.expiry.map_or(0, |d| d.as_secs()),
+        note: delist.note.clone(),
+    }
+}
+
+/// The list an episode belongs to, as cases show it.
+#[derive(Debug, Clone)]
+pub struct ListInfo {
+    pub id: String,
+    pub name: String,
+    /// "dns" or "receiver".
+    pub kind: &'static str,
+    pub delist: DelistRoute,
+}
+
+impl ListInfo {
+    /// A catalog zone or receiver by id; unknown ids still get a case.
+    pub fn of(catalog: &Catalog, id: &str) -> ListInfo {
+        if let Some(zone) = catalog.zones().iter().find(|z| z.id == id) {
+            return ListInfo {
+                id: id.into(),
+                name: zone.display_zone(),
+                kind: "dns",
+                delist: delist_route(&zone.delist),
+            };
+        }
+        if let Some(r) = catalog.receivers().iter().find(|r| r.id == id) {
+            return ListInfo { id: id.into(), name: r.name.clone(), kind: "receiver", delist: delist_route(&r.delist) };
+        }
+        ListInfo { id: id.into(), name: id.into(), kind: "dns", delist: DelistRoute::default() }
+    }
+}
+
+/// A listing episode began: open (or reopen) the case of (ip, list).
+pub fn listing_opened(store: &Store, list: &ListInfo, ip: &str, since_ms: i64, now_ms: i64) -> Result<(), StoreError> {
+    let existing = store.case_for(ip, &list.id)?;
+    let id = match &existing {
+        Some(c) => c.id,
+        None => store.next_case_id()?,
+    };
+    let new = NewListing {
+        id,
+        ip: ip.to_string(),
+        list_id: list.id.clone(),
+        list: list.name.clone(),
+        list_kind: list.kind.to_string(),
+        listed_since_ms: since_ms,
+        delist: list.delist.clone(),
+    };
+    let case = cases::on_listed(existing.as_ref(), new, now_ms, cases::RELIST_WINDOW_MS);
+    if case.relisting && existing.as_ref().is_some_and(|e| !e.relisting || e.state != case.state) {
+        tracing::warn!(ip, list = %list.name, case = case.id, "relisting within 30 days: case reopened");
+    }
+    store.put_case(&case)
+}
+
+/// A listing episode ended: resolve the case (the engine's own verdict).
+pub fn listing_cleared(store: &Store, list_id: &str, ip: &str, why: &str, now_ms: i64) -> Result<(), StoreError> {
+    if let Some(case) = store.case_for(ip, list_id)? {
+        store.put_case(&cases::on_cleared(&case, why, now_ms))?;
+    }
+    Ok(())
+}
+
+/// The addresses a host sends mail from (NAT-published address when set).
+pub fn sending_ips(report: &HostReport) -> Vec<String> {
+    report
+        .ips
+        .iter()
+        .filter(|ip| ip.sends_mail)
+        .map(|ip| if ip.nat_public_address.is_empty() { ip.address.clone() } else { ip.nat_public_address.clone() })
+        .collect()
+}
+
+/// Applies a freshly stored report to receiver-side listings (its roll-up
+/// was written with the report itself).
+pub fn report_stored(
+    store: &Store,
+    catalog: &Catalog,
+    report: &HostReport,
+    now_ms: i64,
+    policy: &ReceiverPolicy,
+) -> Result<(), StoreError> {
+    let receivers: HashSet<&str> = catalog.receivers().iter().map(|r| r.id.as_str()).collect();
+    let sending = sending_ips(report);
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    for e in report.blocklist.iter().filter(|e| e.family == "ip" && receivers.contains(e.provider.as_str())) {
+        let ips = if e.ip.is_empty() { sending.clone() } else { vec![e.ip.clone()] };
+        for ip in ips {
+            let state = store.receiver_state(&ip, &e.provider)?;
+            let refusals = Refusals {
+                count: e.count,
+                first_ms: e.first_seen_ms,
+                at_ms: e.last_seen_ms,
+                code: &e.code,
+                sample: &e.sample,
+            };
+            let (state, change) = receivers::refused(state, &ip, &e.provider, refusals, policy);
+            apply_change(store, catalog, &state, change, now_ms)?;
+            seen.insert((ip, e.provider.clone()));
+        }
+    }
+    for r in report.receivers.iter().filter(|r| receivers.contains(r.provider.as_str()) && r.sent > 0) {
+        let ips = if r.ip.is_empty() { sending.clone() } else { vec![r.ip.clone()] };
+        for ip in ips {
+            if seen.contains(&(ip.clone(), r.provider.clone())) {
+                continue;
+            }
+            if let Some(state) = store.receiver_state(&ip, &r.provider)? {
+                let (state, change) = receivers::accepted(state, r.sent, report.period_end_ms, policy);
+                apply_change(store, catalog, &state, change, now_ms)?;
+            }
+        }
+    }
+    // Agents without per-receiver counts: fall back to quiet time.
+    if report.receivers.is_empty() {
+        let sent = report.deliveries.as_ref().map_or(0, |d| d.sent);
+        for ip in &sending {
+            for provider in &receivers {
+                if seen.contains(&(ip.clone(), provider.to_string())) {
+                    continue;
+                }
+                if let Some(state) = store.receiver_state(ip, provider)?.filter(|s| s.listed_since_ms != 0) {
+                    let (state, change) = receivers::quiet(state, sent, now_ms, policy);
+                    apply_change(store, catalog, &state, change, now_ms)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_change(
+    store: &Store,
+    catalog: &Catalog,
+    state: &ReceiverState,
+    change: Change,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let list = ListInfo::of(catalog, &state.provider);
+    let episode_since = match change {
+        Change::Opened => state.listed_since_ms,
+        _ => store.receiver_state(&state.ip, &state.provider)?.map_or(0, |old| old.listed_since_ms),
+    };
+    store.put_receiver_state(state)?;
+    let mut episode = ListingEpisode {
+        ip: state.ip.clone(),
+        zone_id: state.provider.clone(),
+        zone: list.name.clone(),
+        first_seen_ms: episode_since,
+        last_seen_ms: state.last_refusal_ms,
+        codes: if state.code.is_empty() { vec![] } else { vec![state.code.clone()] },
+        meanings: vec![format!("{} refuses mail from this IP", list.name)],
+        txt: state.sample.clone(),
+        cleared_ms: 0,
+    };
+    match change {
+        Change::Opened => {
+            tracing::warn!(ip = %state.ip, receiver = %list.name, "receiver-side listing opened from bounces");
+            store.put_episode(&episode)?;
+            listing_opened(store, &list, &state.ip, state.listed_since_ms, now_ms)
+        }
+        Change::Closed => {
+            episode.cleared_ms = now_ms;
+            if episode.first_seen_ms != 0 {
+                store.put_episode(&episode)?;
+            }
+            listing_cleared(store, &state.provider, &state.ip, "the receiver accepts mail from this IP again", now_ms)
+        }
+        Change::None => {
+            // Keep an open episode's last-seen and sample current.
+            if state.listed_since_ms != 0 {
+                episode.first_seen_ms = state.listed_since_ms;
+                store.put_episode(&episode)?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! `rblfleet report`: every current listing in the fleet, worst first.
+
+use std::io::Write;
+
+use rblfleet_proto::v1::{ListingRow, ReportRequest};
+use serde_json::{Value, json};
+
+use super::Connect;
+use super::render::{self, case_state, delist_route, rfc3339, short_time, suspect_short};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub connect: Connect,
+    /// Only these lists (catalog id, zone or receiver name; comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub list: Vec<String>,
+    /// Only listings of IPs these hosts carry (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "HOST")]
+    pub host: Vec<String>,
+    /// Only listings whose case is in these states: open, investigating,
+    /// remediated, delist_requested, resolved, ignored.
+    #[arg(long, value_delimiter = ',', value_name = "STATE", value_parser = super::parse_state)]
+    pub state: Vec<i32>,
+    /// Agents silent longer than this are named in the summary.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub silent_after: std::time::Duration,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
+    let request = ReportRequest {
+        lists: args.list,
+        hosts: args.host,
+        states: args.state,
+        silent_after_secs: args.silent_after.as_secs(),
+    };
+    let report = args.connect.client().await?.report(request).await?;
+    let summary = report.summary.unwrap_or_default();
+    match args.format {
+        ReportFormat::Json => {
+            let value = json!({
+                "summary": {
+                    "hosts": summary.hosts, "ips_watched": summary.ips_watched, "ips_listed": summary.ips_listed,
+                    "lists_involved": summary.lists_involved, "relistings": summary.relistings,
+                    "cases_waiting_delisting": summary.cases_waiting_delisting,
+                    "zones_not_covering": summary.zones_not_covering.iter().map(|g| json!({"zone": g.zone, "reason": g.reason})).collect::<Vec<_>>(),
+                    "silent_agents": summary.silent_agents,
+                },
+                "listings": report.rows.iter().map(row_json).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer_pretty(&mut *out, &value)?;
+            writeln!(out)?;
+        }
+        ReportFormat::Csv => {
+            writeln!(out, "ip,hosts,list_id,list,kind,since,meaning,case_id,case_state,relisting,top_suspect,delist")?;
+            for r in &report.rows {
+                let fields = [
+                    r.ip.clone(),
+                    r.hosts.join(" "),
+                    r.list_id.clone(),
+                    r.list.clone(),
+                    r.list_kind.clone(),
+                    rfc3339(r.since_ms).unwrap_or_default(),
+                    r.meanings.join("; "),
+                    r.case_id.to_string(),
+                    case_state(r.case_state).into(),
+                    r.relisting.to_string(),
+                    r.top_suspect.as_ref().map(suspect_short).unwrap_or_default(),
+                    delist_route(r.delist.as_ref()),
+                ];
+                writeln!(out, "{}", fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","))?;
+            }
+        }
+        ReportFormat::Table => {
+            writeln!(
+                out,
+                "{} of {} IPs listed on {} lists; {} relistings; {} cases waiting on delisting; {} of {} agents silent",
+                summary.ips_listed,
+                summary.ips_watched,
+                summary.lists_involved,
+                summary.relistings,
+                summary.cases_waiting_delisting,
+                summary.silent_agents.len(),
+                summary.hosts
+            )?;
+            for gap in &summary.zones_not_covering {
+                writeln!(out, "not covering: {} ({})", gap.zone, gap.reason)?;
+            }
+            if !summary.silent_agents.is_empty() {
+                writeln!(out, "silent agents: {}", summary.silent_agents.join(", "))?;
+            }
+            if report.rows.is_empty() {
+                writeln!(out, "\nNo listings.")?;
+                return Ok(());
+            }
+            let mut table =
+                render::table(&["IP", "HOSTS", "LIST", "SINCE", "MEANING", "CASE", "TOP SUSPECT", "DELISTING"]);
+            for r in &report.rows {
+                let case = if r.case_id == 0 {
+                    "-".to_string()
+                } else {
+                    format!("#{} {}{}", r.case_id, case_state(r.case_state), if r.relisting { " RELISTED" } else { "" })
+                };
+                table.add_row(vec![
+                    r.ip.clone(),
+                    r.hosts.join(" "),
+                    r.list.clone(),
+                    short_time(r.since_ms),
+                    r.meanings.join("; "),
+                    case,
+                    r.top_suspect.as_ref().map_or("-".into(), suspect_short),
+                    delist_route(r.delist.as_ref()),
+                ]);
+            }
+            writeln!(out, "\n{table}")?;
+        }
+    }
+    Ok(())
+}
+
+fn row_json(r: &ListingRow) -> Value {
+    json!({
+        "ip": r.ip, "hosts": r.hosts, "list_id": r.list_id, "list": r.list, "kind": r.list_kind,
+        "since": rfc3339(r.since_ms), "codes": r.codes, "meanings": r.meanings, "txt": render::non_empty(&r.txt),
+        "severity": r.severity,
+        "case": (r.case_id != 0).then(|| json!({"id": r.case_id, "state": case_state(r.case_state), "relisting": r.relisting})),
+        "top_suspect": r.top_suspect.as_ref().map(render::suspect_json),
+        "delist": r.delist.as_ref().map(|d| json!({"kind": d.kind, "url": render::non_empty(&d.url), "expiry_secs": (d.expiry_secs > 0).then_some(d.expiry_secs), "note": render::non_empty(&d.note)})),
+        "expected_drop": rfc3339(r.expected_drop_ms),
+    })
+}
+
+/// RFC 4180: quote fields with commas, quotes or line breaks.
+fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}

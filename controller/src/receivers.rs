@@ -1,0 +1,166 @@
+//! Receiver-side listings: providers without a DNS zone (Microsoft, Google,
+//! Yahoo, ...) tell us an IP is listed only through their refusals.
+//!
+//! Pure. A listing opens when refusals naming the IP pass a threshold within
+//! a window, and closes when the provider accepts mail from that IP again for
+//! a sustained period (enough accepted deliveries over enough time). Agents
+//! that report no per-receiver deliveries fall back to "no refusal for a
+//! day while the host kept sending".
+
+use std::time::Duration;
+
+use rblfleet_proto::v1::ReceiverState;
+
+/// Thresholds of receiver-side listings.
+#[derive(Debug, Clone)]
+pub struct ReceiverPolicy {
+    /// Refusals within `window` that open a listing.
+    pub open_after: u64,
+    pub window: Duration,
+    /// Accepted deliveries, over at least `clear_after`, that close it.
+    pub clear_after_accepted: u64,
+    pub clear_after: Duration,
+    /// Without per-receiver counts: quiet time (host sending, no refusal) that closes it.
+    pub fallback_clear_after: Duration,
+}
+
+impl Default for ReceiverPolicy {
+    fn default() -> Self {
+        ReceiverPolicy {
+            open_after: 5,
+            window: Duration::from_secs(3600),
+            clear_after_accepted: 20,
+            clear_after: Duration::from_secs(6 * 3600),
+            fallback_clear_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// What an observation did to the listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    None,
+    Opened,
+    Closed,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn fresh(ip: &str, provider: &str) -> ReceiverState {
+    ReceiverState { ip: ip.into(), provider: provider.into(), ..ReceiverState::default() }
+}
+
+/// Refusals of one provider naming one IP, from one report.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusals<'a> {
+    pub count: u64,
+    pub first_ms: i64,
+    pub at_ms: i64,
+    pub code: &'a str,
+    pub sample: &'a str,
+}
+
+/// `r.count` refusals from `provider` naming `ip`.
+pub fn refused(
+    state: Option<ReceiverState>,
+    ip: &str,
+    provider: &str,
+    r: Refusals<'_>,
+    policy: &ReceiverPolicy,
+) -> (ReceiverState, Change) {
+    let Refusals { count, first_ms, at_ms, code, sample } = r;
+    let mut s = state.unwrap_or_else(|| fresh(ip, provider));
+    if s.window_start_ms == 0 || first_ms - s.window_start_ms > ms(policy.window) {
+        s.window_start_ms = first_ms;
+        s.refusals_in_window = 0;
+    }
+    s.refusals_in_window += count;
+    s.last_refusal_ms = s.last_refusal_ms.max(at_ms);
+    s.accepted = 0;
+    s.accepted_since_ms = 0;
+    s.code = code.to_string();
+    s.sample = sample.to_string();
+    if s.listed_since_ms == 0 && s.refusals_in_window >= policy.open_after {
+        s.listed_since_ms = s.window_start_ms;
+        return (s, Change::Opened);
+    }
+    (s, Change::None)
+}
+
+/// `provider` accepted `accepted` deliveries from `ip` in a report ending at `at_ms`.
+pub fn accepted(state: ReceiverState, accepted: u64, at_ms: i64, policy: &ReceiverPolicy) -> (ReceiverState, Change) {
+    let mut s = state;
+    if accepted == 0 || at_ms <= s.last_refusal_ms {
+        return (s, Change::None);
+    }
+    if s.accepted_since_ms == 0 {
+        s.accepted_since_ms = at_ms;
+    }
+    s.accepted += accepted;
+    if s.listed_since_ms != 0
+        && s.accepted >= policy.clear_after_accepted
+        && at_ms - s.accepted_since_ms >= ms(policy.clear_after)
+    {
+        s.listed_since_ms = 0;
+        s.refusals_in_window = 0;
+        return (s, Change::Closed);
+    }
+    (s, Change::None)
+}
+
+/// The host sent `host_sent` deliveries without per-receiver counts: close a
+/// listing that has been quiet for `fallback_clear_after`.
+pub fn quiet(state: ReceiverState, host_sent: u64, now_ms: i64, policy: &ReceiverPolicy) -> (ReceiverState, Change) {
+    let mut s = state;
+    if s.listed_since_ms != 0 && host_sent > 0 && now_ms - s.last_refusal_ms >= ms(policy.fallback_clear_after) {
+        s.listed_since_ms = 0;
+        s.refusals_in_window = 0;
+        return (s, Change::Closed);
+    }
+    (s, Change::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    #[test]
+    fn refusals_open_and_sustained_acceptance_closes() {
+        let p = ReceiverPolicy::default();
+        let r = |count, first_ms, at_ms| Refusals { count, first_ms, at_ms, code: "S3140", sample: "550 5.7.1" };
+        let (s, c) = refused(None, "203.0.113.5", "microsoft", r(3, H, H + 60_000), &p);
+        assert_eq!(c, Change::None);
+        let (s, c) = refused(Some(s), "203.0.113.5", "microsoft", r(2, H + 120_000, H + 180_000), &p);
+        assert_eq!((c, s.listed_since_ms), (Change::Opened, H));
+        // Accepted mail, but not for long enough yet.
+        let (s, c) = accepted(s, 30, 2 * H, &p);
+        assert_eq!(c, Change::None);
+        let (s, c) = accepted(s, 30, 9 * H, &p);
+        assert_eq!(c, Change::Closed);
+        assert_eq!(s.listed_since_ms, 0);
+    }
+
+    #[test]
+    fn refusals_spread_over_hours_do_not_open_and_a_refusal_resets_acceptance() {
+        let p = ReceiverPolicy::default();
+        let r = |count, at_ms| Refusals { count, first_ms: at_ms, at_ms, code: "", sample: "" };
+        let mut s = None;
+        for hour in 0..6 {
+            let (st, c) = refused(s, "ip", "google", r(1, hour * H), &p);
+            assert_eq!(c, Change::None);
+            s = Some(st);
+        }
+        let (st, _) = refused(s, "ip", "google", r(5, 7 * H), &p);
+        let (st, _) = accepted(st, 100, 8 * H, &p);
+        let (st, _) = refused(Some(st), "ip", "google", r(1, 9 * H), &p);
+        assert_eq!(st.accepted, 0);
+        let (_, c) = quiet(st.clone(), 10, 20 * H, &p);
+        assert_eq!(c, Change::None, "quiet for 11 h only");
+        let (_, c) = quiet(st, 10, 34 * H, &p);
+        assert_eq!(c, Change::Closed);
+    }
+}

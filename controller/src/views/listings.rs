@@ -1,0 +1,105 @@
+//! The current listings of the fleet, DNS and receiver-side side by side.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use rblfleet_proto::v1::{CaseState, CheckStatus, ListingRow};
+
+use super::Context;
+use crate::cases;
+use crate::casework::ListInfo;
+use crate::store::StoreError;
+
+/// Lists whose listing blocks most of a host's mail: the big mailbox
+/// providers and the DNSBLs most receivers consult.
+const HIGH: &[&str] = &[
+    "spamhaus-zen",
+    "spamhaus-zen-dqs",
+    "spamhaus-sbl",
+    "spamhaus-xbl",
+    "barracuda-brbl",
+    "spamcop",
+    "microsoft",
+    "google",
+    "yahoo",
+    "apple",
+    "proofpoint",
+    "cloudmark",
+    "mimecast",
+    "gmx",
+    "t-online",
+    "comcast",
+    "att",
+    "cox",
+];
+
+/// 3 = blocks mail at the big receivers, 2 = a list some receivers use,
+/// 1 = policy only (PBL: an end-user range, not a spam verdict).
+pub fn severity(list_id: &str, meanings: &[String]) -> u32 {
+    if !meanings.is_empty() && meanings.iter().all(|m| m.starts_with("PBL")) {
+        return 1;
+    }
+    if HIGH.contains(&list_id) { 3 } else { 2 }
+}
+
+/// Every open listing as a report row (no suspect yet), sorted by severity
+/// then age.
+pub fn current_listings(
+    ctx: &Context<'_>,
+    watched: &BTreeMap<IpAddr, Vec<String>>,
+) -> Result<Vec<ListingRow>, StoreError> {
+    let mut rows = Vec::new();
+    let hosts_of = |ip: &str| ip.parse::<IpAddr>().ok().and_then(|ip| watched.get(&ip).cloned()).unwrap_or_default();
+    for check in ctx.store.all_checks()? {
+        if check.status != CheckStatus::Listed as i32 || check.listed_since_ms == 0 {
+            continue;
+        }
+        let list = ListInfo::of(ctx.catalog, &check.zone_id);
+        rows.push(ListingRow {
+            hosts: hosts_of(&check.ip),
+            list: if check.zone.is_empty() { list.name } else { check.zone.clone() },
+            list_id: check.zone_id.clone(),
+            list_kind: list.kind.into(),
+            since_ms: check.listed_since_ms,
+            severity: severity(&check.zone_id, &check.meanings),
+            codes: check.codes.clone(),
+            meanings: check.meanings.clone(),
+            txt: check.txt.clone(),
+            delist: Some(list.delist),
+            ip: check.ip,
+            ..ListingRow::default()
+        });
+    }
+    for state in ctx.store.all_receiver_states()? {
+        if state.listed_since_ms == 0 {
+            continue;
+        }
+        let list = ListInfo::of(ctx.catalog, &state.provider);
+        rows.push(ListingRow {
+            hosts: hosts_of(&state.ip),
+            meanings: vec![format!("{} refuses mail from this IP", list.name)],
+            list: list.name,
+            list_kind: list.kind.into(),
+            since_ms: state.listed_since_ms,
+            severity: severity(&state.provider, &[]),
+            codes: if state.code.is_empty() { vec![] } else { vec![state.code.clone()] },
+            txt: state.sample.clone(),
+            delist: Some(list.delist),
+            list_id: state.provider,
+            ip: state.ip,
+            ..ListingRow::default()
+        });
+    }
+    for row in &mut rows {
+        if let Some(case) = ctx.store.case_for(&row.ip, &row.list_id)? {
+            row.case_id = case.id;
+            row.case_state = case.state;
+            row.relisting = case.relisting;
+            row.expected_drop_ms = cases::expected_drop_ms(&case, ctx.now_ms);
+        } else {
+            row.case_state = CaseState::Unspecified as i32;
+        }
+    }
+    rows.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.since_ms.cmp(&b.since_ms)).then(a.ip.cmp(&b.ip)));
+    Ok(rows)
+}
