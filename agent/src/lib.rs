@@ -16,6 +16,7 @@ pub mod logs;
 pub mod parse;
 pub mod queue;
 pub mod run;
+pub mod scan;
 pub mod sources;
 pub mod store;
 

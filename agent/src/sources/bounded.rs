@@ -8,15 +8,20 @@
 //! ("stale", recognised by its sequence number) until it reaches the front,
 //! and the queue is compacted when stale keys outnumber live ones, so both
 //! structures stay within a small factor of the limit.
+//!
+//! Keys are MTA-made (queue ids, message numbers), so the map uses the fast
+//! [`FxHasher`] rather than SipHash.
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash};
+
+use super::distinct::FxHasher;
 
 /// A map of at most `cap` entries; inserting beyond evicts the oldest.
 #[derive(Debug)]
 pub struct BoundedMap<K, V> {
-    map: HashMap<K, (u64, V)>,
+    map: HashMap<K, (u64, V), BuildHasherDefault<FxHasher>>,
     order: VecDeque<(u64, K)>,
     next_seq: u64,
     cap: usize,
@@ -25,7 +30,7 @@ pub struct BoundedMap<K, V> {
 impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     /// An empty map holding at most `cap` entries (at least 1).
     pub fn new(cap: usize) -> Self {
-        BoundedMap { map: HashMap::new(), order: VecDeque::new(), next_seq: 0, cap: cap.max(1) }
+        BoundedMap { map: HashMap::default(), order: VecDeque::new(), next_seq: 0, cap: cap.max(1) }
     }
 
     /// Entries held.

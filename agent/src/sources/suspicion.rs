@@ -12,7 +12,7 @@
 //!   multiplied by a confidence `n / (n + 20)` in the number of deliveries,
 //!   so one unlucky bounce is not a pattern;
 //! - **logins**: a SASL user seen from many client IPs (a password sold to a
-//!   botnet): `log2(ips / 3)`, from 0 at 3 IPs to 5 at 96 and more;
+//!   botnet): `log2(ips / 4)`, from 0 at 4 IPs to 5 at 128 and more;
 //! - **spread**: recipient domains per recipient, counted only from 20
 //!   domains on. Mass mailings to many domains are normal for a newsletter,
 //!   so spread never raises a source on its own: it amplifies the two
@@ -69,8 +69,9 @@ const NORMAL_BOUNCE_RATE: f64 = 0.02;
 const NORMAL_DEFER_RATE: f64 = 0.05;
 /// Spread counts only from this many recipient domains on.
 const SPREAD_MIN_DOMAINS: u64 = 20;
-/// Logins from more IPs than this are unusual for one person.
-const NORMAL_IPS: u64 = 3;
+/// Logins from more IPs than this are unusual for one person (office,
+/// home, a phone moving between networks).
+const NORMAL_IPS: u64 = 4;
 
 /// Scores one source; see the module documentation.
 pub fn score(f: &Figures) -> Suspicion {

@@ -1,0 +1,76 @@
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write as _;
+
+use super::read::BLOCK;
+use super::*;
+
+const LINES: &str = "\
+Jan  1 10:00:00 web postfix/pickup[1]: AAAA1: uid=0 from=<root>\r
+Jan  1 10:00:00 web postfix/qmgr[2]: AAAA1: from=<root@web.example>, size=900, nrcpt=1 (queue active)\r
+Jan  1 10:00:01 web postfix/smtp[3]: AAAA1: to=<a@a.example>, relay=mx.a.example[198.51.100.8]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 OK)\r
+something nobody logs
+Jan  1 10:00:02 web postfix/qmgr[2]: AAAA1: removed";
+
+fn options() -> ScanOptions {
+    ScanOptions { reference_ms: 1_767_312_000_000, ..ScanOptions::default() }
+}
+
+#[test]
+fn reads_crlf_lines_and_an_unterminated_last_line() {
+    let mut scanner = Scanner::new(options());
+    scanner.read(LINES.as_bytes()).unwrap();
+    let summary = scanner.finish(10);
+    assert_eq!(summary.stats.lines, 5);
+    assert_eq!(summary.stats.bytes, LINES.len() as u64);
+    assert_eq!(summary.stats.unparsed_lines, 1);
+    assert_eq!(summary.totals.sent, 1);
+    assert_eq!(summary.stats.messages, 1);
+    let kinds: Vec<&str> = summary.sources.iter().map(|s| crate::sources::kind_name(s.key.kind)).collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(kinds.contains(&"local_user") && kinds.contains(&"sender"));
+}
+
+#[test]
+fn an_overlong_line_is_taken_in_pieces_and_the_rest_still_read() {
+    let mut text = "x".repeat(BLOCK + 10);
+    text.push('\n');
+    text.push_str(LINES);
+    let mut scanner = Scanner::new(options());
+    scanner.read(text.as_bytes()).unwrap();
+    let summary = scanner.finish(10);
+    assert_eq!(summary.totals.sent, 1);
+    assert_eq!(summary.stats.lines, 7);
+}
+
+#[test]
+fn files_are_read_in_order_and_a_missing_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("maillog.1"), dir.path().join("maillog"));
+    let (head, tail) = LINES.split_at(LINES.find("Jan  1 10:00:01").unwrap());
+    std::fs::File::create(&first).unwrap().write_all(head.as_bytes()).unwrap();
+    std::fs::File::create(&second).unwrap().write_all(tail.as_bytes()).unwrap();
+    let summary = scan_files(&[first, second.clone()], options(), 10).unwrap();
+    assert_eq!(summary.stats.files, 2);
+    assert_eq!(summary.stats.unattributed_deliveries, 0, "the message spans both files");
+    let missing = dir.path().join("nope");
+    let e = scan_files(&[second, missing.clone()], options(), 10).unwrap_err();
+    assert_eq!(e.path, missing);
+    assert!(e.to_string().starts_with(&missing.display().to_string()), "{e}");
+}
+
+#[test]
+fn json_has_the_documented_shape() {
+    let mut scanner = Scanner::new(options());
+    scanner.read(LINES.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    render::json(&scanner.finish(10), &mut out).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["totals"], serde_json::json!({"sent": 1, "deferred": 0, "bounced": 0, "blocklisted": 0}));
+    let user = v["sources"].as_array().unwrap().iter().find(|s| s["kind"] == "local_user").unwrap();
+    assert_eq!(user["id"], "0");
+    assert_eq!(user["uid"], 0);
+    assert_eq!(user["first_seen"], "2026-01-01T10:00:01Z");
+    let sender = v["sources"].as_array().unwrap().iter().find(|s| s["kind"] == "sender").unwrap();
+    assert!(sender.get("uid").is_none(), "uid only where known");
+}
