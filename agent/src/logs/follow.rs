@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use file::{OpenFile, find_rotated};
 
 use super::{LogError, PollStats};
-use crate::store::checkpoint::{Checkpoint, Checkpoints};
+use crate::store::checkpoint::{Checkpoint, CheckpointWrite, Checkpoints};
 
 /// Lines longer than this are handed out in pieces of this size.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -269,6 +269,20 @@ impl Follower {
             Some(cur) => cur.checkpoint(),
             None => self.committed.clone(),
         }
+    }
+
+    /// The checkpoint write that [`Follower::commit`] would do, for a
+    /// transaction that also stores what was derived from the lines; `None`
+    /// when nothing was read since the last commit. Follow a successful
+    /// write with [`Follower::mark_committed`], with no poll in between.
+    pub fn pending_commit(&self) -> Option<CheckpointWrite> {
+        let cp = self.checkpoint();
+        (cp != self.committed).then(|| CheckpointWrite::file(&self.path, &cp))
+    }
+
+    /// Records that the write from [`Follower::pending_commit`] is durable.
+    pub fn mark_committed(&mut self) {
+        self.committed = self.checkpoint();
     }
 
     /// Persists [`Follower::checkpoint`]. Call it only once what was derived

@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 use super::{LogError, LogsConfig, PollStats};
 use crate::queue::command::{self, StderrLine};
-use crate::store::checkpoint::Checkpoints;
+use crate::store::checkpoint::{CheckpointWrite, Checkpoints};
 
 /// Wait before starting journalctl again after it failed or exited.
 pub const RESTART_DELAY: Duration = Duration::from_secs(10);
@@ -147,6 +147,18 @@ impl Journal {
         }
         stats.more = true;
         Ok(stats)
+    }
+
+    /// The cursor write [`Journal::commit`] would do (see
+    /// [`super::Follower::pending_commit`]).
+    pub fn pending_commit(&self) -> Option<CheckpointWrite> {
+        let cursor = self.emitted.as_ref()?;
+        (self.committed.as_ref() != Some(cursor)).then(|| CheckpointWrite::cursor(CURSOR_KEY, cursor))
+    }
+
+    /// Records that the write from [`Journal::pending_commit`] is durable.
+    pub fn mark_committed(&mut self) {
+        self.committed.clone_from(&self.emitted);
     }
 
     /// Stores the cursor of the last entry handed out (see

@@ -8,7 +8,9 @@
 //! the lines' effects are durable ([`LogSource::commit`]). A crash between
 //! the two re-reads those lines instead of losing them; since the caller's
 //! aggregation is persisted in the same step as the commit, nothing is
-//! counted twice.
+//! counted twice. The agent goes one step further: it takes the sources'
+//! pending checkpoint writes ([`LogSources::pending_commit`]) and stores them
+//! in the same sled transaction as the report.
 //!
 //! Source selection ([`plan`]): `logs.paths` when set; else the first of
 //! [`DEFAULT_PATHS`] that exists; else, unless `journald = "never"`, the
@@ -24,7 +26,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::store::checkpoint::{Checkpoint, CheckpointError, Checkpoints};
+pub use crate::store::checkpoint::{Checkpoint, CheckpointError, CheckpointWrite, Checkpoints};
 pub use follow::{FollowOptions, Follower};
 pub use journald::Journal;
 
@@ -229,6 +231,22 @@ impl LogSource {
         }
     }
 
+    /// The checkpoint write a commit would do; see [`Follower::pending_commit`].
+    pub fn pending_commit(&self) -> Option<CheckpointWrite> {
+        match self {
+            LogSource::File(f) => f.pending_commit(),
+            LogSource::Journal(j) => j.pending_commit(),
+        }
+    }
+
+    /// Records that the pending write is durable.
+    pub fn mark_committed(&mut self) {
+        match self {
+            LogSource::File(f) => f.mark_committed(),
+            LogSource::Journal(j) => j.mark_committed(),
+        }
+    }
+
     /// For status and logs, e.g. "/var/log/maillog" or "journalctl".
     pub fn describe(&self) -> String {
         match self {
@@ -283,6 +301,19 @@ impl LogSources {
             }
         }
         (total, errors)
+    }
+
+    /// The checkpoint writes of every source that read lines since its last
+    /// commit, to store in one transaction with the report built from them
+    /// ([`crate::store::Outbox::push_with_checkpoints`]).
+    pub fn pending_commit(&self) -> Vec<CheckpointWrite> {
+        self.sources.iter().filter_map(LogSource::pending_commit).collect()
+    }
+
+    /// Records that the writes of [`LogSources::pending_commit`] are durable;
+    /// nothing may be polled in between.
+    pub fn mark_committed(&mut self) {
+        self.sources.iter_mut().for_each(LogSource::mark_committed);
     }
 
     /// Commits every source; stops at the first failure.

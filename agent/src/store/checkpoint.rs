@@ -15,6 +15,12 @@
 //!
 //! Every save is flushed before it returns: a checkpoint is the promise that
 //! the lines before it were accounted for, so it must survive `kill -9`.
+//!
+//! The running agent does not save checkpoints on their own: it asks for the
+//! [`CheckpointWrite`]s of what it read and has the outbox apply them in the
+//! same sled transaction that stores the report built from those lines
+//! ([`super::Outbox::push_with_checkpoints`]), so a crash can neither lose a
+//! period nor count it twice.
 
 use std::path::{Path, PathBuf};
 
@@ -62,6 +68,29 @@ pub struct Checkpoint {
     pub offset: u64,
     /// The file's first bytes (at most [`MAX_FINGERPRINT`]).
     pub fingerprint: Vec<u8>,
+}
+
+/// One checkpoint entry to write, encoded, for a transaction that also
+/// writes other trees of the same database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointWrite {
+    pub(crate) key: String,
+    pub(crate) value: Vec<u8>,
+}
+
+impl CheckpointWrite {
+    /// The checkpoint of the file followed at `path`.
+    pub fn file(path: &Path, checkpoint: &Checkpoint) -> Self {
+        CheckpointWrite { key: file_key(path), value: encode_file(checkpoint) }
+    }
+
+    /// The journald cursor saved under `name`.
+    pub fn cursor(name: &str, cursor: &str) -> Self {
+        let mut value = Vec::with_capacity(1 + cursor.len());
+        value.push(ENTRY_V1);
+        value.extend_from_slice(cursor.as_bytes());
+        CheckpointWrite { key: format!("journal:{name}"), value }
+    }
 }
 
 /// The checkpoint tree. Cheap to clone (sled trees are shared handles).
@@ -138,10 +167,13 @@ impl Checkpoints {
 
     /// Saves (and flushes) the journald cursor under `name`.
     pub fn save_cursor(&self, name: &str, cursor: &str) -> Result<(), CheckpointError> {
-        let mut value = Vec::with_capacity(1 + cursor.len());
-        value.push(ENTRY_V1);
-        value.extend_from_slice(cursor.as_bytes());
-        self.put(&format!("journal:{name}"), &value)
+        let write = CheckpointWrite::cursor(name, cursor);
+        self.put(&write.key, &write.value)
+    }
+
+    /// The sled tree, for a transaction spanning it and the outbox's trees.
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
     }
 
     fn get(&self, key: &str) -> Result<Option<sled::IVec>, CheckpointError> {

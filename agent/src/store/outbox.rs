@@ -1,6 +1,6 @@
 //! The outbox: a durable FIFO of reports waiting for the controller's ack.
 //!
-//! This is the only file that knows sled. Layout (format version 1):
+//! Layout (format version 1):
 //!
 //! - tree `meta`: `format` = [1]; `epoch`, `next_seq`, `dropped`, `rejected`
 //!   = u64 big-endian. The epoch (Unix ms at creation) names this spool to
@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use rblfleet_proto::v1::HostReport;
 use sled::Transactional;
+
+use super::checkpoint::{CheckpointWrite, Checkpoints};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 const STORE_FORMAT: u8 = 1;
@@ -150,6 +152,19 @@ impl Outbox {
     /// Numbers `report` (sets `epoch` and `seq`), stores it, drops the oldest
     /// reports beyond `max_reports`, flushes, and returns the seq.
     pub fn push(&mut self, report: &mut HostReport) -> Result<u64, OutboxError> {
+        self.push_with_checkpoints(report, None)
+    }
+
+    /// [`Self::push`], writing the log checkpoints of the lines the report
+    /// was built from in the same transaction: after a crash, either both
+    /// the report and the positions are stored, or neither (and the lines
+    /// are read again). `checkpoints` must be the tree in this outbox's
+    /// database ([`super::checkpoint::Checkpoints::in_outbox`]).
+    pub fn push_with_checkpoints(
+        &mut self,
+        report: &mut HostReport,
+        checkpoints: Option<(&Checkpoints, &[CheckpointWrite])>,
+    ) -> Result<u64, OutboxError> {
         let seq = self.meta_u64(K_NEXT_SEQ, "next_seq")?;
         report.epoch = self.epoch;
         report.seq = seq;
@@ -157,13 +172,25 @@ impl Outbox {
         let mut value = Vec::with_capacity(1 + body.len());
         value.push(ENTRY_V1);
         value.extend_from_slice(&body);
-        (&self.meta, &self.reports)
-            .transaction(|(m, r)| {
-                r.insert(&seq.to_be_bytes(), value.as_slice())?;
-                m.insert(K_NEXT_SEQ, &(seq + 1).to_be_bytes())?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| self.tx(e))?;
+        match checkpoints {
+            Some((tree, writes)) if !writes.is_empty() => (&self.meta, &self.reports, tree.tree())
+                .transaction(|(m, r, c)| {
+                    r.insert(&seq.to_be_bytes(), value.as_slice())?;
+                    m.insert(K_NEXT_SEQ, &(seq + 1).to_be_bytes())?;
+                    for write in writes {
+                        c.insert(write.key.as_bytes(), write.value.as_slice())?;
+                    }
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e| self.tx(e))?,
+            _ => (&self.meta, &self.reports)
+                .transaction(|(m, r)| {
+                    r.insert(&seq.to_be_bytes(), value.as_slice())?;
+                    m.insert(K_NEXT_SEQ, &(seq + 1).to_be_bytes())?;
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e| self.tx(e))?,
+        }
         self.len += 1;
         self.enforce_cap()?;
         self.flush()?;
