@@ -12,6 +12,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod sections;
+
+pub use crate::logs::LogsConfig;
+pub use crate::queue::QueueConfig;
+pub use sections::{IpsConfig, MAX_TOP_SOURCES, NatRule, OutboxConfig, ReportConfig, RetryConfig, SourcesConfig};
+
 /// A configuration that could not be read, parsed or accepted.
 ///
 /// Every variant names where the configuration came from (`origin`: the file
@@ -73,6 +79,15 @@ pub struct Config {
     /// Which addresses are reported and how they are classified.
     #[serde(default)]
     pub ips: IpsConfig,
+    /// The mail log: where it is and how it is followed.
+    #[serde(default)]
+    pub logs: LogsConfig,
+    /// The outgoing queue's collector.
+    #[serde(default)]
+    pub queue: QueueConfig,
+    /// Attribution of deliveries to sending sources.
+    #[serde(default)]
+    pub sources: SourcesConfig,
 }
 
 /// `[controller]`
@@ -98,102 +113,9 @@ pub struct ControllerConfig {
     pub timeout: Duration,
 }
 
-/// `[report]`
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReportConfig {
-    /// Time between two reports.
-    #[serde(default = "default_interval", with = "humantime_serde")]
-    pub interval: Duration,
-}
-
-/// `[outbox]`
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutboxConfig {
-    /// Directory of the sled spool; one agent per directory.
-    #[serde(default = "default_outbox_dir")]
-    pub dir: PathBuf,
-    /// Reports kept while the controller is unreachable; the oldest are dropped beyond.
-    #[serde(default = "default_max_reports")]
-    pub max_reports: u64,
-}
-
-/// `[retry]`
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryConfig {
-    /// First backoff ceiling after a failed send.
-    #[serde(default = "default_retry_initial", with = "humantime_serde")]
-    pub initial: Duration,
-    /// Largest backoff ceiling.
-    #[serde(default = "default_retry_max", with = "humantime_serde")]
-    pub max: Duration,
-}
-
-/// `[ips]`
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IpsConfig {
-    /// Addresses or interface names never reported.
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    /// Extra addresses to report (e.g. Plesk IPs not configured on an interface).
-    #[serde(default, rename = "static")]
-    pub static_addrs: Vec<IpAddr>,
-    /// Addresses that send mail; empty means every public or NAT-published address.
-    #[serde(default)]
-    pub sending: Vec<IpAddr>,
-    /// Private interface addresses published as public ones.
-    #[serde(default)]
-    pub nat: Vec<NatRule>,
-}
-
-/// One `[[ips.nat]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NatRule {
-    /// The address on the interface.
-    pub private: IpAddr,
-    /// The address receivers see.
-    pub public: IpAddr,
-}
-
 fn default_timeout() -> Duration {
     Duration::from_secs(10)
 }
-fn default_interval() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_outbox_dir() -> PathBuf {
-    PathBuf::from("/var/lib/rblfleet-agent")
-}
-fn default_max_reports() -> u64 {
-    10_080
-}
-fn default_retry_initial() -> Duration {
-    Duration::from_secs(1)
-}
-fn default_retry_max() -> Duration {
-    Duration::from_secs(300)
-}
-
-impl Default for ReportConfig {
-    fn default() -> Self {
-        Self { interval: default_interval() }
-    }
-}
-impl Default for OutboxConfig {
-    fn default() -> Self {
-        Self { dir: default_outbox_dir(), max_reports: default_max_reports() }
-    }
-}
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self { initial: default_retry_initial(), max: default_retry_max() }
-    }
-}
-
 /// The parts of `controller.url` the agent needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControllerUrl {
@@ -233,8 +155,13 @@ impl Config {
                 *path = base.join(&*path);
             }
         }
-        if self.outbox.dir.is_relative() {
-            self.outbox.dir = base.join(&self.outbox.dir);
+        for path in std::iter::once(&mut self.outbox.dir)
+            .chain(self.logs.paths.iter_mut())
+            .chain(std::iter::once(&mut self.sources.passwd))
+        {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
         }
     }
 
@@ -279,6 +206,8 @@ impl Config {
             ("report.interval", self.report.interval),
             ("retry.initial", self.retry.initial),
             ("retry.max", self.retry.max),
+            ("logs.poll_interval", self.logs.poll_interval),
+            ("queue.timeout", self.queue.timeout),
         ] {
             if value.is_zero() {
                 return Err(invalid(key, "must be greater than zero".into()));
@@ -296,6 +225,27 @@ impl Config {
         }
         if self.outbox.max_reports == 0 {
             return Err(invalid("outbox.max_reports", "must be at least 1".into()));
+        }
+        if self.logs.max_lines_per_poll == 0 {
+            return Err(invalid("logs.max_lines_per_poll", "must be at least 1".into()));
+        }
+        if !(1..=MAX_TOP_SOURCES).contains(&self.sources.top_sources) {
+            return Err(invalid(
+                "sources.top_sources",
+                format!(
+                    "{} is outside 1..={MAX_TOP_SOURCES} (the controller refuses longer lists)",
+                    self.sources.top_sources
+                ),
+            ));
+        }
+        if self.sources.max_tracked_messages < 100 {
+            return Err(invalid(
+                "sources.max_tracked_messages",
+                format!(
+                    "{} is too small to join the lines of a busy minute; use at least 100",
+                    self.sources.max_tracked_messages
+                ),
+            ));
         }
         for rule in &self.ips.nat {
             if rule.private.is_ipv4() != rule.public.is_ipv4() {

@@ -18,7 +18,12 @@ use crate::collect::ips::IpsCollector;
 use crate::collect::{Collector, collect_all};
 use crate::config::{Config, ConfigError};
 use crate::identity::{IdentityError, resolve_host_id};
+use crate::store::checkpoint::{CheckpointError, Checkpoints};
 use crate::store::outbox::{Outbox, OutboxError, unix_ms};
+
+mod evidence;
+
+use evidence::Evidence;
 
 /// How the agent talks to the controller.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,6 +59,9 @@ pub enum AgentError {
     /// The outbox failed.
     #[error(transparent)]
     Outbox(#[from] OutboxError),
+    /// The log checkpoints in the outbox could not be opened.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     /// The controller client could not be set up.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -89,7 +97,8 @@ enum Step {
     Rejected(AgentError),
 }
 
-/// A running agent: config, identity, outbox, client and collectors.
+/// A running agent: config, identity, outbox, client, collectors and the
+/// mail-log evidence.
 #[derive(Debug)]
 pub struct Agent {
     config: Config,
@@ -97,6 +106,7 @@ pub struct Agent {
     outbox: Outbox,
     client: ControllerClient,
     collectors: Vec<Box<dyn Collector>>,
+    evidence: Evidence,
     info: AgentInfo,
     last_period_end_ms: Option<i64>,
     backoff: Backoff,
@@ -110,23 +120,31 @@ impl Agent {
         config.check_transport(opts.insecure)?;
         let host_id = resolve_host_id(&config, opts.insecure)?;
         let outbox = Outbox::open(&config.outbox.dir, config.outbox.max_reports)?;
+        let checkpoints = Checkpoints::in_outbox(&outbox, &config.outbox.dir)?;
         let client = ControllerClient::connect(&config.controller, opts.insecure)?;
-        let collectors: Vec<Box<dyn Collector>> = vec![Box::new(IpsCollector::new(config.ips.clone()))];
+        let mut collectors: Vec<Box<dyn Collector>> = vec![Box::new(IpsCollector::new(config.ips.clone()))];
+        let (mta, queue) = crate::queue::detect(&config.queue);
+        collectors.extend(queue);
+        let mut info = agent_info();
+        info.mta = mta as i32;
+        let evidence = Evidence::open(&config, checkpoints);
         tracing::info!(
             host_id = %host_id,
             controller = %client.url(),
             epoch = outbox.epoch(),
             backlog = outbox.len(),
+            mta = mta.as_str_name(),
             "agent ready"
         );
         Ok(Agent {
             backoff: Backoff::new(config.retry.initial, config.retry.max),
-            info: agent_info(),
+            info,
             config,
             host_id,
             outbox,
             client,
             collectors,
+            evidence,
             last_period_end_ms: None,
         })
     }
@@ -151,9 +169,13 @@ impl Agent {
         Ok(self.outbox.dropped()?)
     }
 
-    /// Runs the collectors, builds a report for the period since the last
-    /// tick and pushes it to the outbox. Returns its seq.
+    /// Reads the mail log to its end, runs the collectors, builds a report
+    /// for the period since the last stored one and pushes it to the outbox
+    /// together with the log positions it covers (one transaction). Returns
+    /// its seq. When the push fails, the period's evidence is kept for the
+    /// next report.
     pub fn tick(&mut self) -> Result<u64, AgentError> {
+        self.evidence.drain();
         let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
         let interval_ms = i64::try_from(self.config.report.interval.as_millis()).unwrap_or(0);
         let mut report = HostReport {
@@ -164,10 +186,13 @@ impl Agent {
             ..HostReport::default()
         };
         collect_all(&mut self.collectors, &mut report);
+        self.evidence.fill(&mut report);
         let status = report.status.get_or_insert_with(AgentStatus::default);
         status.outbox_backlog = self.outbox.len();
         status.outbox_dropped = self.outbox.dropped()?;
-        let seq = self.outbox.push(&mut report)?;
+        let positions = self.evidence.pending_commit();
+        let seq = self.outbox.push_with_checkpoints(&mut report, Some((self.evidence.checkpoints(), &positions)))?;
+        self.evidence.committed();
         self.last_period_end_ms = Some(now);
         tracing::debug!(seq, ips = report.ips.len(), "report recorded");
         Ok(seq)
@@ -197,9 +222,11 @@ impl Agent {
     }
 
     /// Ticks every `report.interval` and delivers the outbox until `shutdown`
-    /// completes. Collection never waits for the controller: while it is
-    /// unreachable, sends back off from `retry.initial` to `retry.max` with
-    /// full jitter and reports accumulate in the outbox.
+    /// completes; in between, while nothing is being sent, reads the mail
+    /// log every `logs.poll_interval`. Collection never waits for the
+    /// controller: while it is unreachable, sends back off from
+    /// `retry.initial` to `retry.max` with full jitter and reports accumulate
+    /// in the outbox.
     ///
     /// A send still in flight when a tick or shutdown arrives is abandoned;
     /// the report stays in the outbox and, if the controller did store it,
@@ -208,6 +235,8 @@ impl Agent {
         tokio::pin!(shutdown);
         let mut ticker = tokio::time::interval(self.config.report.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut poller = tokio::time::interval(self.config.logs.poll_interval);
+        poller.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut retry_at: Option<Instant> = None;
         loop {
             let can_send = retry_at.is_none() && !self.outbox.is_empty();
@@ -219,6 +248,12 @@ impl Agent {
                     if let Err(e) = self.tick() {
                         tracing::error!(error = %e, "could not record a report");
                     }
+                }
+                // Never while a send is in flight: a branch that completes
+                // first drops the others' futures, and a poll every second
+                // would abandon any send slower than that.
+                _ = poller.tick(), if !can_send => {
+                    self.evidence.poll();
                 }
                 () = tokio::time::sleep_until(wake_at), if retry_at.is_some() => retry_at = None,
                 step = self.send_oldest(), if can_send => match step {

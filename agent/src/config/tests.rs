@@ -37,6 +37,78 @@ fn example_file_parses_and_matches_defaults() {
     assert_eq!(c.outbox, d.outbox);
     assert_eq!(c.retry, d.retry);
     assert_eq!(c.controller.timeout, d.controller.timeout);
+    assert_eq!(c.logs, d.logs);
+    assert_eq!(c.queue, d.queue);
+    assert_eq!(c.sources, d.sources);
+}
+
+/// Every key of the sections the agent reads is documented in the example,
+/// commented out with its default: uncommenting any of them changes nothing.
+#[test]
+fn example_file_shows_every_key_with_its_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let evidence = &text[text.find("\n[logs]").unwrap()..];
+    let uncommented: String = evidence
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest)
+                if rest
+                    .split_once(" = ")
+                    .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_')) =>
+            {
+                rest
+            }
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let c = Config::from_toml_str(&format!("{MINIMAL}{uncommented}")).unwrap();
+    let d = Config::from_toml_str(MINIMAL).unwrap();
+    assert_eq!((c.logs, c.queue, c.sources), (d.logs, d.queue, d.sources));
+    for key in [
+        "paths",
+        "journald",
+        "poll_interval",
+        "max_lines_per_poll",
+        "read_existing",
+        "journalctl",
+        "journal_matches",
+        "mta",
+        "postqueue",
+        "qmail_qstat",
+        "qmail_qread",
+        "postfix_spool",
+        "mailenable_root",
+        "passwd",
+        "top_sources",
+        "max_tracked_messages",
+    ] {
+        assert!(text.contains(&format!("# {key} = ")), "{key} is not documented");
+    }
+}
+
+#[test]
+fn evidence_sections_are_checked() {
+    let e = err(&format!("{MINIMAL}\n[sources]\ntop_sources = 5000\n"));
+    assert!(e.contains("sources.top_sources") && e.contains("1000"), "{e}");
+    let e = err(&format!("{MINIMAL}\n[sources]\nmax_tracked_messages = 10\n"));
+    assert!(e.contains("sources.max_tracked_messages"), "{e}");
+    let e = err(&format!("{MINIMAL}\n[logs]\nmax_lines_per_poll = 0\n"));
+    assert!(e.contains("logs.max_lines_per_poll"), "{e}");
+    let e = err(&format!("{MINIMAL}\n[queue]\nmta = \"exim\"\n"));
+    assert!(e.contains("mta"), "{e}");
+}
+
+#[test]
+fn relative_log_and_passwd_paths_follow_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, format!("{MINIMAL}\n[logs]\npaths = [\"mail.log\"]\n[sources]\npasswd = \"passwd\"\n"))
+        .unwrap();
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.logs.paths, [dir.path().join("mail.log")]);
+    assert_eq!(c.sources.passwd, dir.path().join("passwd"));
 }
 
 #[test]

@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 
 use super::*;
 
+mod logs;
 mod tls;
 
 /// How the scripted controller answers.
@@ -135,8 +136,13 @@ fn config(addr: SocketAddr, dir: &std::path::Path) -> Config {
          [controller]\nurl = \"http://{addr}\"\ntimeout = \"2s\"\n\
          [report]\ninterval = \"100ms\"\n\
          [outbox]\ndir = \"{}\"\nmax_reports = 50\n\
-         [retry]\ninitial = \"10ms\"\nmax = \"50ms\"\n",
-        dir.display()
+         [retry]\ninitial = \"10ms\"\nmax = \"50ms\"\n\
+         [logs]\npaths = [\"{}\"]\nread_existing = true\n\
+         [queue]\nmta = \"none\"\n\
+         [sources]\npasswd = \"{}\"\n",
+        dir.join("outbox").display(),
+        dir.join("mail.log").display(),
+        dir.join("passwd").display(),
     ))
     .unwrap()
 }
@@ -157,10 +163,12 @@ async fn tick_builds_a_complete_report() {
     let info = first.agent.unwrap();
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
     assert!(info.os.starts_with(std::env::consts::OS));
-    assert_eq!(info.mta, MtaKind::Unspecified as i32);
+    assert_eq!(info.mta, MtaKind::None as i32, "queue.mta = none");
     let status = first.status.unwrap();
     assert_eq!(status.outbox_backlog, 0);
     assert!(status.collectors.iter().any(|c| c.name == "ips" && c.ok));
+    assert!(status.collectors.iter().any(|c| c.name == "logs" && c.ok), "a missing log file is waited for");
+    assert_eq!(first.deliveries, Some(Default::default()));
     agent.outbox.ack(1).unwrap();
     let second = agent.outbox.peek_oldest().unwrap().unwrap();
     assert_eq!(second.period_start_ms, first.period_end_ms);

@@ -16,6 +16,7 @@ use rblfleet_proto::v1::{BlocklistEvidence, DeliveryTotals, SourceKind, SourceSt
 use super::distinct::{Distinct, hash_ip, hash_lowercase};
 use super::evidence::{EvidenceBook, is_evidence};
 use super::passwd::UserMap;
+use super::printable;
 use super::suspicion::{self, Figures, Suspicion};
 use crate::bounce::{Family, classify};
 use crate::parse::DeliveryStatus;
@@ -146,14 +147,16 @@ pub struct RankedSource {
 }
 
 impl RankedSource {
-    /// The wire form.
+    /// The wire form, every text made printable and cut to the controller's
+    /// limits (id 512 bytes, subscription 253, scripts 1024).
     pub fn to_proto(&self) -> SourceStats {
         let f = &self.figures;
+        let id = printable(&self.key.id, 512);
         SourceStats {
             kind: self.key.kind as i32,
-            id: self.key.id.clone(),
+            id: if id.is_empty() { "?".to_string() } else { id },
             uid: self.key.uid,
-            subscription: self.subscription.clone().unwrap_or_default(),
+            subscription: self.subscription.as_deref().map(|s| printable(s, 253)).unwrap_or_default(),
             messages: f.messages,
             recipients: f.recipients,
             recipient_domains: f.recipient_domains,
@@ -162,7 +165,7 @@ impl RankedSource {
             bounced: f.bounced,
             blocklisted: f.blocklisted,
             client_ips: f.client_ips,
-            scripts: self.scripts.clone(),
+            scripts: self.scripts.iter().map(|s| printable(s, 1024)).filter(|s| !s.is_empty()).collect(),
             first_seen_ms: f.first_seen_ms,
             last_seen_ms: f.last_seen_ms,
             suspicion: self.suspicion.score,

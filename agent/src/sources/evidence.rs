@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use rblfleet_proto::v1::BlocklistEvidence;
 
+use super::printable;
 use crate::bounce::{Classification, Family};
 
 /// Longest sample kept, in characters.
@@ -46,8 +47,8 @@ impl EvidenceBook {
     pub fn record(&mut self, c: &Classification, ts_ms: Option<i64>, reply: &str) {
         let key: Key = (
             c.provider.clone().unwrap_or_else(|| UNKNOWN_PROVIDER.to_string()),
-            c.zone.clone().unwrap_or_default(),
-            c.code.clone().unwrap_or_default(),
+            c.zone.as_deref().map(|z| printable(z, 253)).unwrap_or_default(),
+            c.code.as_deref().map(|code| printable(code, 64)).unwrap_or_default(),
             c.ip.map(|ip| ip.to_string()).unwrap_or_default(),
         );
         let ts = ts_ms.unwrap_or(0);

@@ -39,3 +39,28 @@ pub fn kind_name(kind: SourceKind) -> &'static str {
         SourceKind::Unspecified => "unspecified",
     }
 }
+
+/// `s` made safe to report: control characters (tabs excepted) become `?`,
+/// and it is cut at a character boundary to at most `max_bytes`. Log text is
+/// whatever a client sent; the controller refuses a whole report for one
+/// unprintable or overlong field.
+pub fn printable(s: &str, max_bytes: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max_bytes));
+    for c in s.chars() {
+        let c = if c.is_control() && c != '\t' { '?' } else { c };
+        if out.len() + c.len_utf8() > max_bytes {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_replaces_controls_and_cuts_at_a_char_boundary() {
+        assert_eq!(super::printable("a\tb\u{1b}[31mc", 100), "a\tb?[31mc");
+        assert_eq!(super::printable("ééé", 5), "éé");
+    }
+}

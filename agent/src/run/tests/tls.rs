@@ -48,7 +48,8 @@ fn tls_config(addr: SocketAddr, dir: &Path, ca_pem: &str, agent: &(String, Strin
     Config::from_toml_str(&format!(
         "[controller]\nurl = \"https://{addr}\"\nca = \"{d}/ca.crt\"\n\
          cert = \"{d}/agent.crt\"\nkey = \"{d}/agent.key\"\ntimeout = \"2s\"\n\
-         [outbox]\ndir = \"{d}/outbox\"\n",
+         [outbox]\ndir = \"{d}/outbox\"\n\
+         [logs]\npaths = [\"{d}/mail.log\"]\n[queue]\nmta = \"none\"\n",
         d = dir.display()
     ))
     .unwrap()

@@ -1,0 +1,196 @@
+//! The mail-log part of the agent: follow the log, parse, join, attribute,
+//! and fill each report with the period's totals, blocklist evidence, top
+//! sources and unparsed-line counts.
+//!
+//! State lives at two time scales. The tracker (messages in flight) lives as
+//! long as the process: a message's lines span report periods. The
+//! aggregator and the unparsed counts cover one period and are reset only
+//! once the report holding them is stored — together with the log positions
+//! of the lines they came from, in one sled transaction — so that a failed
+//! store carries the period over into the next report instead of losing it.
+//! A restart loses only the tracker's joins: deliveries of messages that
+//! began before it are counted, without a source ([`TrackerStats`]).
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use rblfleet_proto::v1::{AgentStatus, CollectorStatus, HostReport, NamedCount};
+
+use crate::config::Config;
+use crate::logs::{CheckpointWrite, Checkpoints, LogSources, LogsConfig, PollStats};
+use crate::parse::{Event, Parser};
+use crate::sources::{Aggregator, Limits, Tracker, TrackerStats, UserMap, printable};
+use crate::store::outbox::unix_ms;
+
+/// Blocklist evidence groups per report (the controller accepts 1000).
+const MAX_EVIDENCE: usize = 500;
+/// Polls per tick at most when the log has more to read: with the default
+/// 10,000 lines per poll, a tick catches up on 640,000 lines and leaves the
+/// rest to the polls in between.
+const DRAIN_ROUNDS: usize = 64;
+/// Read errors kept per period for the status.
+const MAX_ERRORS: usize = 4;
+/// The collector name in `status.collectors`.
+const NAME: &str = "logs";
+
+/// See the module documentation.
+#[derive(Debug)]
+pub(crate) struct Evidence {
+    config: LogsConfig,
+    checkpoints: Checkpoints,
+    logs: Option<LogSources>,
+    /// Why the log could not be opened or read during this period.
+    errors: Vec<String>,
+    parser: Parser,
+    events: Vec<Event>,
+    tracker: Tracker,
+    agg: Aggregator,
+    passwd: PathBuf,
+    passwd_seen: Option<SystemTime>,
+    top: usize,
+    logged: TrackerStats,
+}
+
+impl Evidence {
+    /// Prepares the evidence; a log that cannot be opened yet is retried
+    /// at every poll and reported in the status meanwhile.
+    pub(crate) fn open(config: &Config, checkpoints: Checkpoints) -> Evidence {
+        let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
+        let mut evidence = Evidence {
+            config: config.logs.clone(),
+            checkpoints,
+            logs: None,
+            errors: Vec::new(),
+            parser: Parser::new(now),
+            events: Vec::new(),
+            tracker: Tracker::new(config.sources.max_tracked_messages, UserMap::default()),
+            agg: Aggregator::new(Limits { max_evidence: MAX_EVIDENCE, ..Limits::default() }),
+            passwd: config.sources.passwd.clone(),
+            passwd_seen: None,
+            top: config.sources.top_sources,
+            logged: TrackerStats::default(),
+        };
+        evidence.reload_users();
+        evidence.open_logs();
+        evidence
+    }
+
+    /// The checkpoint tree the report's transaction writes to.
+    pub(crate) fn checkpoints(&self) -> &Checkpoints {
+        &self.checkpoints
+    }
+
+    fn open_logs(&mut self) {
+        if self.logs.is_some() {
+            return;
+        }
+        match LogSources::open(&self.config, &self.checkpoints) {
+            Ok(logs) => self.logs = Some(logs),
+            Err(e) => self.error(format!("opening the mail log: {e}")),
+        }
+    }
+
+    fn error(&mut self, message: String) {
+        if self.errors.len() < MAX_ERRORS && !self.errors.contains(&message) {
+            tracing::warn!(error = %message, "mail log");
+            self.errors.push(message);
+        }
+    }
+
+    /// Re-reads the passwd file when it changed; a missing one only costs
+    /// the subscription names.
+    fn reload_users(&mut self) {
+        let modified = std::fs::metadata(&self.passwd).and_then(|m| m.modified()).ok();
+        if modified.is_none() || modified == self.passwd_seen {
+            return;
+        }
+        match std::fs::read_to_string(&self.passwd) {
+            Ok(text) => {
+                self.tracker.set_users(UserMap::from_passwd(&text));
+                self.passwd_seen = modified;
+            }
+            Err(e) => tracing::warn!(path = %self.passwd.display(), error = %e, "cannot read the passwd file"),
+        }
+    }
+
+    /// Reads what the log sources have now (one bounded round) into the
+    /// tracker and the period's aggregator.
+    pub(crate) fn poll(&mut self) -> PollStats {
+        self.open_logs();
+        let Evidence { logs, parser, events, tracker, agg, .. } = self;
+        let Some(logs) = logs.as_mut() else { return PollStats::default() };
+        parser.set_reference_ms(i64::try_from(unix_ms()).unwrap_or(i64::MAX));
+        let (stats, errors) = logs.poll(&mut |line: &str| {
+            parser.parse_line(line, events);
+            for event in events.drain(..) {
+                tracker.event(event, agg);
+            }
+        });
+        for (source, e) in errors {
+            self.error(format!("{source}: {e}"));
+        }
+        stats
+    }
+
+    /// Polls until the sources are read to their end (or for
+    /// [`DRAIN_ROUNDS`] rounds), before a report.
+    pub(crate) fn drain(&mut self) {
+        for _ in 0..DRAIN_ROUNDS {
+            if !self.poll().more {
+                break;
+            }
+        }
+    }
+
+    /// Fills the report's evidence fields and the `logs` collector status.
+    pub(crate) fn fill(&mut self, report: &mut HostReport) {
+        self.reload_users();
+        report.deliveries = Some(self.agg.totals());
+        report.blocklist = self.agg.evidence(MAX_EVIDENCE);
+        report.sources = self.agg.ranked(self.tracker.users(), self.top).iter().map(|s| s.to_proto()).collect();
+        let status = report.status.get_or_insert_with(AgentStatus::default);
+        let mut unparsed: Vec<NamedCount> = self
+            .parser
+            .unparsed()
+            .iter()
+            .map(|(name, &count)| NamedCount { name: printable(name, 128), count })
+            .filter(|c| !c.name.is_empty())
+            .collect();
+        unparsed.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+        status.unparsed_lines = unparsed;
+        let error = printable(&self.errors.join("; "), 2048);
+        status.collectors.push(CollectorStatus { name: NAME.to_string(), ok: error.is_empty(), error });
+    }
+
+    /// The log positions of every line read since the last stored report.
+    pub(crate) fn pending_commit(&self) -> Vec<CheckpointWrite> {
+        self.logs.as_ref().map(LogSources::pending_commit).unwrap_or_default()
+    }
+
+    /// The report and the positions are stored: start a new period.
+    pub(crate) fn committed(&mut self) {
+        if let Some(logs) = self.logs.as_mut() {
+            logs.mark_committed();
+        }
+        self.agg.take();
+        self.parser.take_unparsed();
+        self.errors.clear();
+        let stats = self.tracker.stats();
+        if stats.evicted > self.logged.evicted {
+            tracing::info!(
+                evicted = stats.evicted - self.logged.evicted,
+                in_flight = self.tracker.in_flight(),
+                "messages forgotten before their last log line (sources.max_tracked_messages); \
+                 their later deliveries are reported without a source"
+            );
+        }
+        if stats.unattributed > self.logged.unattributed {
+            tracing::debug!(
+                deliveries = stats.unattributed - self.logged.unattributed,
+                "deliveries of messages whose first lines were not read (before the agent started, or \
+                 forgotten): counted in the totals without a source"
+            );
+        }
+        self.logged = stats;
+    }
+}
