@@ -378,6 +378,38 @@ impl<W: Write> Write for CountingWriter<W> {
     }
 }
 
+/// `stages FILE`: the cost of each scan stage on one thread — parsing alone,
+/// then tracking and aggregating the parsed events — to see where time goes.
+fn stages(path: &str) -> std::io::Result<()> {
+    use rblfleet_agent::parse::Parser;
+    use rblfleet_agent::sources::{Aggregator, Limits, Tracker, UserMap};
+    let text = std::fs::read_to_string(path)?;
+    let mut parser = Parser::new(unix_now() * 1000);
+    let mut events = Vec::new();
+    let start = Instant::now();
+    for line in text.lines() {
+        parser.parse_line(line, &mut events);
+    }
+    let parse = start.elapsed();
+    let count = events.len();
+    let start = Instant::now();
+    let mut tracker = Tracker::new(200_000, UserMap::default());
+    let mut agg = Aggregator::new(Limits { max_sources: 200_000, ..Limits::default() });
+    for event in events {
+        tracker.event(&event, &mut agg);
+    }
+    let track = start.elapsed();
+    let mb = text.len() as f64 / 1e6;
+    println!(
+        "parse {:.3} s ({:.0} MB/s, {count} events); track+aggregate {:.3} s; sources {}",
+        parse.as_secs_f64(),
+        mb / parse.as_secs_f64(),
+        track.as_secs_f64(),
+        agg.source_count()
+    );
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -389,6 +421,7 @@ fn main() {
             (Ok(rate), Ok(secs)) => append(out, rate, secs).map_err(|e| format!("{out}: {e}")),
             _ => Err("RATE and SECS are numbers".to_string()),
         },
+        ["stages", path] => stages(path).map_err(|e| format!("{path}: {e}")),
         // `cargo bench` without arguments runs every bench: nothing to do here.
         [] => Ok(()),
         _ => Err("usage: scan generate OUT MB | scan append OUT LINES_PER_SEC SECS".to_string()),

@@ -64,13 +64,24 @@ pub fn parse_syslog(line: &str, reference_ms: i64) -> Option<LogLine<'_>> {
 /// are local time; `utc_offset_s` is the host's offset from UTC (seconds east).
 /// Returns `None` when the line has no recognisable timestamp or no tag.
 pub fn parse_syslog_with_offset(line: &str, reference_ms: i64, utc_offset_s: i32) -> Option<LogLine<'_>> {
+    parse_syslog_cached(line, reference_ms, utc_offset_s, &mut time::YearCache::default())
+}
+
+/// [`parse_syslog_with_offset`] remembering the year of the last date (the
+/// parser's way: consecutive lines share their date).
+pub(crate) fn parse_syslog_cached<'a>(
+    line: &'a str,
+    reference_ms: i64,
+    utc_offset_s: i32,
+    years: &mut time::YearCache,
+) -> Option<LogLine<'a>> {
     let line = line.trim_end_matches(['\n', '\r']);
     let line = strip_priority(line);
     let (ts_ms, used) = if line.as_bytes().first()?.is_ascii_digit() {
         time::parse_rfc3339_prefix(line, utc_offset_s)?
     } else {
         let (month, day, tod, used) = time::parse_bsd_prefix(line)?;
-        (time::infer_year(month, day, tod, reference_ms, utc_offset_s)?, used)
+        (years.infer(month, day, tod, reference_ms, utc_offset_s)?, used)
     };
     let rest = line[used..].strip_prefix(' ')?.trim_start_matches(' ');
     let (host, rest) = rest.split_once(' ')?;
@@ -94,7 +105,7 @@ fn strip_priority(line: &str) -> &str {
 /// trailing `:`); it may contain `/` (`postfix/smtp`, full paths) and even a
 /// space (`greylisting filter[29663]`).
 fn split_tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
-    let (tag, message) = match rest.find(": ") {
+    let (tag, message) = match super::util::find_pair(rest, b':', b' ') {
         Some(i) => (&rest[..i], &rest[i + 2..]),
         None => (rest.strip_suffix(':')?, ""),
     };

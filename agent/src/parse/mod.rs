@@ -169,13 +169,21 @@ pub struct Parser {
     unparsed: BTreeMap<String, u64>,
     stats: ParseStats,
     layout: Option<Layout>,
+    years: time::YearCache,
 }
 
 impl Parser {
     /// A parser that places year-less syslog dates relative to `reference_ms`
     /// (normally "now") and reads zone-less times as UTC.
     pub fn new(reference_ms: i64) -> Self {
-        Parser { reference_ms, utc_offset_s: 0, unparsed: BTreeMap::new(), stats: ParseStats::default(), layout: None }
+        Parser {
+            reference_ms,
+            utc_offset_s: 0,
+            unparsed: BTreeMap::new(),
+            stats: ParseStats::default(),
+            layout: None,
+            years: time::YearCache::default(),
+        }
     }
 
     /// Reads zone-less timestamps as local time `utc_offset_s` seconds east of UTC.
@@ -197,6 +205,17 @@ impl Parser {
     /// Line totals.
     pub fn stats(&self) -> ParseStats {
         self.stats
+    }
+
+    /// The MailEnable `#Fields:` layout in effect (from the last header seen).
+    pub fn layout(&self) -> Option<&Layout> {
+        self.layout.as_ref()
+    }
+
+    /// Sets the layout in effect, for a parser that continues another's
+    /// stream in the middle (a scan's second parsing thread).
+    pub fn set_layout(&mut self, layout: Option<Layout>) {
+        self.layout = layout;
     }
 
     /// Returns and resets the unknown-line counts and totals, for per-interval
@@ -243,7 +262,7 @@ impl Parser {
             let outcome = mailenable::parse_row(line, &Layout::activity(), self.utc_offset_s, out);
             return self.counted(outcome, "mailenable");
         }
-        if let Some(parsed) = parse_syslog_with_offset(line, self.reference_ms, self.utc_offset_s) {
+        if let Some(parsed) = line::parse_syslog_cached(line, self.reference_ms, self.utc_offset_s, &mut self.years) {
             let outcome = dispatch(&parsed, out);
             return self.counted(outcome, parsed.program);
         }

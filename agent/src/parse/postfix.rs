@@ -20,7 +20,7 @@
 use super::Outcome;
 use super::event::{DeliveryStatus, Event, NoticeKind, RejectSource};
 use super::line::LogLine;
-use super::util::{angle_value, comma_value, host_and_ip, leading_number, take_angle};
+use super::util::{angle_value, comma_value, find_pair, host_and_ip, leading_number, take_angle};
 
 /// Postfix daemons whose lines carry nothing the agent uses: every line they
 /// write that is not one of the shapes above is ignored rather than counted.
@@ -187,7 +187,7 @@ fn with_queue_id(qid: &str, rest: &str, ts_ms: Option<i64>, out: &mut Vec<Event>
 
 /// `client=name[ip][:port][, sasl_method=M, sasl_username=U][, sasl_sender=S]…`
 fn client(qid: &str, v: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Outcome {
-    let client = v.find(", ").map_or(v, |end| &v[..end]);
+    let client = find_pair(v, b',', b' ').map_or(v, |end| &v[..end]);
     let (host, ip) = host_and_ip(client);
     let sasl_user = comma_value(v, ", sasl_username=").filter(|u| !u.is_empty()).map(str::to_string);
     out.push(Event::Client {
@@ -249,7 +249,7 @@ fn delivery(qid: &str, v: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Out
                 None => return Outcome::Unknown,
             }
         } else {
-            match value.find(", ") {
+            match find_pair(value, b',', b' ') {
                 Some(end) => (&value[..end], &value[end..]),
                 None => (value, ""),
             }
@@ -337,6 +337,9 @@ fn reject(qid: Option<&str>, source: RejectSource, tail: &str, ts_ms: Option<i64
 
 /// `sender non-delivery notification: QID2` and its siblings.
 fn bounce_notice(qid: &str, rest: &str, ts_ms: Option<i64>) -> Option<Event> {
+    if !rest.starts_with("sender ") && !rest.starts_with("postmaster ") {
+        return None;
+    }
     let (what, bounce_qid) = rest.split_once(" notification: ")?;
     let kind = match what {
         "sender non-delivery" | "postmaster non-delivery" => NoticeKind::NonDelivery,

@@ -211,6 +211,58 @@ pub(crate) fn infer_year(month: u32, day: u32, tod: TimeOfDay, reference_ms: i64
         .map(|local| local - offset_ms)
 }
 
+/// Remembers the year [`infer_year`] chose for the last date, when that
+/// choice holds for every time of that day (it does except for dates at the
+/// edge of the tolerance), so that a log's lines, which share their date,
+/// skip the calendar arithmetic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct YearCache {
+    /// (month, day, reference_ms, utc_offset_s) → year.
+    entry: Option<((u32, u32, i64, i32), i64)>,
+}
+
+impl YearCache {
+    /// Same result as [`infer_year`].
+    pub(crate) fn infer(
+        &mut self,
+        month: u32,
+        day: u32,
+        tod: TimeOfDay,
+        reference_ms: i64,
+        utc_offset_s: i32,
+    ) -> Option<i64> {
+        let key = (month, day, reference_ms, utc_offset_s);
+        let offset_ms = i64::from(utc_offset_s) * 1000;
+        if (0..MS_PER_DAY).contains(&tod.ms()) {
+            if let Some((cached, year)) = self.entry
+                && cached == key
+            {
+                return civil_ms(year, month, day, tod).map(|local| local - offset_ms);
+            }
+            self.entry = whole_day_year(month, day, reference_ms + offset_ms).map(|year| (key, year));
+        }
+        infer_year(month, day, tod, reference_ms, utc_offset_s)
+    }
+}
+
+/// The year [`infer_year`] picks for every time of the date, if it is the
+/// same for all of them.
+fn whole_day_year(month: u32, day: u32, reference_local: i64) -> Option<i64> {
+    let limit = reference_local + FUTURE_TOLERANCE_MS;
+    let ref_year = year_of_days(reference_local.div_euclid(MS_PER_DAY));
+    let midnight = TimeOfDay { hour: 0, minute: 0, second: 0, milli: 0 };
+    for year in [ref_year + 1, ref_year, ref_year - 1] {
+        let Some(first) = civil_ms(year, month, day, midnight) else { continue };
+        if first + MS_PER_DAY - 1 <= limit {
+            return Some(year);
+        }
+        if first <= limit {
+            return None; // the choice depends on the time of day
+        }
+    }
+    None
+}
+
 /// Parses qmail's `seconds.micros` (splogger) or `@4000…` TAI64N (multilog)
 /// at the start of `s`; returns (ms, bytes used including one trailing space).
 pub(crate) fn parse_qmail_stamp(s: &str) -> Option<(i64, usize)> {
@@ -307,5 +359,36 @@ mod tests {
         assert_eq!(used, 26);
         assert_eq!(ms / 1000, 0x419f_13a5 - 10);
         assert_eq!(parse_qmail_stamp("12.5 x"), None);
+    }
+
+    /// The cache never changes an answer: every date of two years around
+    /// references placed just before, at and after the tolerance edges and
+    /// the new year, at both ends of the day.
+    #[test]
+    fn the_year_cache_agrees_with_infer_year() {
+        let late = TimeOfDay { hour: 23, minute: 59, second: 59, milli: 999 };
+        let noon = TimeOfDay { hour: 12, minute: 0, second: 0, milli: 0 };
+        for reference in [
+            civil_ms(2025, 12, 25, noon).unwrap() - FUTURE_TOLERANCE_MS,
+            civil_ms(2025, 12, 31, late).unwrap(),
+            civil_ms(2026, 1, 1, TOD0).unwrap(),
+            civil_ms(2028, 2, 29, noon).unwrap(),
+            civil_ms(2026, 6, 15, noon).unwrap() + 1,
+        ] {
+            for offset in [0, 3600, -5 * 3600] {
+                let mut cache = YearCache::default();
+                for month in 1..=12 {
+                    for day in 1..=31 {
+                        for tod in [TOD0, noon, late, TOD0] {
+                            assert_eq!(
+                                cache.infer(month, day, tod, reference, offset),
+                                infer_year(month, day, tod, reference, offset),
+                                "{month}-{day} {tod:?} ref {reference} offset {offset}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

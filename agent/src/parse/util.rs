@@ -49,7 +49,26 @@ pub(crate) fn angle_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
 pub(crate) fn comma_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     let at = s.find(key)?;
     let v = &s[at + key.len()..];
-    Some(v.find(", ").map_or(v, |end| &v[..end]))
+    Some(find_pair(v, b',', b' ').map_or(v, |end| &v[..end]))
+}
+
+/// Where the two ASCII bytes `first second` (`first` below 0x80) first occur in `s`. Searching
+/// for one byte goes through memchr, so this is several times faster than
+/// `s.find(", ")`, which builds a substring searcher on every call — and the
+/// parsers call it several times per line.
+pub(crate) fn find_pair(s: &str, first: u8, second: u8) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let needle = char::from(first);
+    let mut from = 0;
+    // `from` is always just past an ASCII byte, so a char boundary.
+    while let Some(i) = s.get(from..)?.find(needle) {
+        let at = from + i;
+        if bytes.get(at + 1) == Some(&second) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Splits a leading run of ASCII digits off `s` and parses it.

@@ -123,7 +123,7 @@ impl Evidence {
         let (stats, errors) = logs.poll(&mut |line: &str| {
             parser.parse_line(line, events);
             for event in events.drain(..) {
-                tracker.event(event, agg);
+                tracker.event(&event, agg);
             }
         });
         for (source, e) in errors {

@@ -16,10 +16,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rblfleet_proto::v1::{BlocklistEvidence, DeliveryTotals};
-use read::LineReader;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use read::{LineReader, Output};
 use serde::Serialize;
 
-use crate::parse::Event;
+use crate::parse::{Event, Layout};
 use crate::sources::{Aggregator, DEFAULT_MAX_MESSAGES, Limits, RankedSource, Tracker, UserMap};
 
 /// A file could not be scanned.
@@ -105,19 +109,20 @@ impl Attribution {
         Attribution { tracker: Tracker::new(options.max_messages, options.users), agg: Aggregator::new(limits) }
     }
 
-    fn take(&mut self, events: &mut Vec<Event>) {
-        for event in events.drain(..) {
+    fn take(&mut self, events: &[Event]) {
+        for event in events {
             self.tracker.event(event, &mut self.agg);
         }
     }
 
-    fn finish(self, reader: &LineReader, top: usize) -> Summary {
+    fn finish(self, readers: &[&LineReader], top: usize) -> Summary {
         let tracked = self.tracker.stats();
+        let sum = |f: &dyn Fn(&LineReader) -> u64| readers.iter().map(|r| f(r)).sum::<u64>();
         let stats = ScanStats {
-            files: reader.files,
-            bytes: reader.bytes,
-            lines: reader.lines,
-            unparsed_lines: reader.parser.unparsed().values().sum(),
+            files: sum(&|r| r.files),
+            bytes: sum(&|r| r.bytes),
+            lines: sum(&|r| r.lines),
+            unparsed_lines: sum(&|r| r.parser.unparsed().values().sum()),
             messages: tracked.messages,
             evicted_messages: tracked.evicted,
             unattributed_deliveries: tracked.unattributed,
@@ -130,6 +135,13 @@ impl Attribution {
             sources: self.agg.ranked(self.tracker.users(), top),
             stats,
         }
+    }
+}
+
+impl Output for Attribution {
+    fn events(&mut self, events: &mut Vec<Event>) {
+        self.take(events);
+        events.clear();
     }
 }
 
@@ -148,48 +160,94 @@ impl Scanner {
 
     /// Takes one line (with or without its line end).
     pub fn line(&mut self, line: &str) {
-        let Scanner { reader, attribution } = self;
-        reader.line(line, &mut |events| attribution.take(events));
+        self.reader.line(line, &mut self.attribution);
     }
 
     /// Reads everything from `input`.
     pub fn read(&mut self, input: impl Read) -> std::io::Result<()> {
-        let Scanner { reader, attribution } = self;
-        reader.read(input, &mut |events| attribution.take(events))
+        self.reader.read(input, &mut self.attribution)
     }
 
     /// Reads the whole file at `path`.
     pub fn read_file(&mut self, path: &Path) -> Result<(), ScanError> {
-        let Scanner { reader, attribution } = self;
-        reader.read_file(path, &mut |events| attribution.take(events))
+        self.reader.read_file(path, &mut self.attribution)
     }
 
     /// The summary, with the `top` most suspicious sources.
     pub fn finish(mut self, top: usize) -> Summary {
-        let Scanner { reader, attribution } = &mut self;
-        reader.flush(&mut |events| attribution.take(events));
-        self.attribution.finish(&self.reader, top)
+        self.reader.flush(&mut self.attribution);
+        self.attribution.finish(&[&self.reader], top)
+    }
+}
+
+/// What the reading thread sends the tracking thread.
+enum Work {
+    /// Parsed events, in log order.
+    Events(Vec<Event>),
+    /// Whole lines to parse there, with the MailEnable layout in effect.
+    Lines(String, Option<Layout>),
+}
+
+/// The reading thread's [`Output`]: batches and chunks go over a channel;
+/// a chunk is handed over whenever the tracking thread has almost nothing
+/// queued, so both threads keep busy whatever the share of the two stages.
+struct Handoff {
+    tx: SyncSender<Work>,
+    /// Processed batches coming back, to be dropped (and reused) here.
+    back: Receiver<Vec<Event>>,
+    queued: Arc<AtomicUsize>,
+    /// Hand over every chunk it may (tests: makes the hand-off deterministic).
+    always: bool,
+}
+
+impl Handoff {
+    fn send(&mut self, work: Work) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        // Only fails when the receiver is gone, i.e. it panicked.
+        let _ = self.tx.send(work);
+    }
+}
+
+impl Output for Handoff {
+    fn events(&mut self, events: &mut Vec<Event>) {
+        let mut next = self.back.try_recv().unwrap_or_default();
+        next.clear();
+        std::mem::swap(events, &mut next);
+        self.send(Work::Events(next));
+    }
+
+    fn wants_chunk(&mut self) -> bool {
+        self.always || self.queued.load(Ordering::Relaxed) < 2
+    }
+
+    fn chunk(&mut self, chunk: &str, layout: Option<&Layout>) {
+        self.send(Work::Lines(chunk.to_string(), layout.cloned()));
     }
 }
 
 /// Scans `paths` in order (rotated files oldest first, as `ls -tr` gives
 /// them). Reading and parsing run on a thread of their own, a few batches
-/// ahead of the tracker (the two stages cost about the same); without a
+/// ahead of the tracker, which parses whole chunks too when it would
+/// otherwise wait. Processed batches go back to the reading thread, which
+/// drops the events it allocated and reuses the vectors (freeing another
+/// thread's allocations costs both threads the allocator's lock). Without a
 /// second thread the scan runs on one.
 pub fn scan_files(paths: &[PathBuf], options: ScanOptions, top: usize) -> Result<Summary, ScanError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(8);
+    scan_files_with(paths, options, top, false)
+}
+
+fn scan_files_with(paths: &[PathBuf], options: ScanOptions, top: usize, always: bool) -> Result<Summary, ScanError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Work>(8);
+    let (back_tx, back) = std::sync::mpsc::channel::<Vec<Event>>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let mut handoff = Handoff { tx, back, queued: queued.clone(), always };
     let owned: Vec<PathBuf> = paths.to_vec();
     let mut reader = LineReader::new(options.reference_ms);
-    let mut attribution = Attribution::new(options.clone());
     let stage = std::thread::Builder::new().name("scan-read".into()).spawn(move || {
-        let mut send = |events: &mut Vec<Event>| {
-            // Only fails when the receiver is gone, i.e. it panicked.
-            let _ = tx.send(std::mem::take(events));
-        };
         for path in &owned {
-            reader.read_file(path, &mut send)?;
+            reader.read_file(path, &mut handoff)?;
         }
-        reader.flush(&mut send);
+        reader.flush(&mut handoff);
         Ok::<LineReader, ScanError>(reader)
     });
     let Ok(stage) = stage else {
@@ -199,14 +257,28 @@ pub fn scan_files(paths: &[PathBuf], options: ScanOptions, top: usize) -> Result
         }
         return Ok(scanner.finish(top));
     };
-    for mut batch in rx {
-        attribution.take(&mut batch);
+    let mut helper = LineReader::new(options.reference_ms);
+    let mut attribution = Attribution::new(options);
+    for work in rx {
+        match work {
+            Work::Events(batch) => {
+                attribution.take(&batch);
+                // Fails once the reading thread is done; the batch is dropped here then.
+                let _ = back_tx.send(batch);
+            }
+            Work::Lines(text, layout) => {
+                helper.parser.set_layout(layout);
+                helper.lines_in(&text, &mut attribution);
+                helper.flush(&mut attribution);
+            }
+        }
+        queued.fetch_sub(1, Ordering::Relaxed);
     }
     let reader = match stage.join() {
         Ok(result) => result?,
         Err(panic) => std::panic::resume_unwind(panic),
     };
-    Ok(attribution.finish(&reader, top))
+    Ok(attribution.finish(&[&reader, &helper], top))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use super::read::BLOCK;
+use super::read::{self, BLOCK};
 use super::*;
 
 const LINES: &str = "\
@@ -73,4 +73,57 @@ fn json_has_the_documented_shape() {
     assert_eq!(user["first_seen"], "2026-01-01T10:00:01Z");
     let sender = v["sources"].as_array().unwrap().iter().find(|s| s["kind"] == "sender").unwrap();
     assert!(sender.get("uid").is_none(), "uid only where known");
+}
+
+/// A MailEnable W3C log whose second half has another column order, over
+/// many chunks: every chunk handed to the tracking thread must be parsed
+/// with the layout in effect, and both ways of scanning must agree.
+#[test]
+fn the_two_thread_scan_agrees_with_one_thread_and_keeps_w3c_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w3c.log");
+    let mut text =
+        String::from("#Fields: date time c-ip agent cs-method cs-uristem cs-uriquery x-message-id cs-username\n");
+    let reject = "550+5.7.1+Service+unavailable;+Client+host+[198.51.100.7]+blocked+using+zen.spamhaus.org";
+    for i in 0..6_000 {
+        text.push_str(&format!(
+            "2026-01-01 00:00:07 192.0.2.{} SMTP-IN MAIL MAIL+FROM:<u{i}@example.com> 250+OK A{i}.MAI u{}@example.com\n",
+            i % 200,
+            i % 50
+        ));
+        text.push_str(&format!(
+            "2026-01-01 00:00:09 203.0.113.9 SMTP-OU RCPT RCPT+TO:<r{i}@example.org> {reject} A{i}.MAI -\n"
+        ));
+    }
+    text.push_str("#Fields: date time x-message-id agent c-ip cs-method cs-uriquery cs-uristem cs-username\n");
+    for i in 0..6_000 {
+        text.push_str(&format!(
+            "2026-01-02 00:00:07 B{i}.MAI SMTP-IN 192.0.2.9 MAIL 250+OK MAIL+FROM:<v{i}@example.net> v{}@example.net\n",
+            i % 50
+        ));
+        text.push_str(&format!(
+            "2026-01-02 00:00:09 B{i}.MAI SMTP-OU 203.0.113.9 RCPT {reject} RCPT+TO:<s{i}@example.org> -\n"
+        ));
+    }
+    assert!(text.len() > 2 * read::BLOCK, "{}", text.len());
+    std::fs::write(&path, &text).unwrap();
+
+    let mut one = Scanner::new(options());
+    one.read_file(&path).unwrap();
+    let one = one.finish(usize::MAX);
+    let two = scan_files_with(std::slice::from_ref(&path), options(), usize::MAX, true).unwrap();
+    assert_eq!(two.totals.bounced, 12_000);
+    assert_eq!(two.totals.blocklisted, 12_000, "rows under both layouts are understood");
+    assert_eq!(two.stats.unattributed_deliveries, 0);
+    assert_eq!(one.totals, two.totals);
+    assert_eq!(one.stats, two.stats);
+    assert_eq!(one.blocklist, two.blocklist);
+    assert_eq!(one.sources, two.sources);
+    let logins = |domain: &str| {
+        two.sources
+            .iter()
+            .filter(|s| s.key.kind == rblfleet_proto::v1::SourceKind::SaslUser && s.key.id.ends_with(domain))
+            .count()
+    };
+    assert_eq!((logins("@example.com"), logins("@example.net")), (50, 50));
 }

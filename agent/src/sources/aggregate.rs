@@ -357,6 +357,7 @@ impl Aggregator {
                 .then_with(|| volume(b).cmp(&volume(a)))
                 .then_with(|| a.key.kind.cmp(&b.key.kind))
                 .then_with(|| a.key.id.cmp(&b.key.id))
+                .then_with(|| a.key.uid.cmp(&b.key.uid))
         });
         all.truncate(top);
         all

@@ -69,22 +69,28 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         evicted
     }
 
-    /// The entry under `key`, inserted with `make` when missing. Also
-    /// returns whether it was inserted and how many entries that evicted.
-    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool, usize) {
-        let (inserted, evicted) = if self.map.contains_key(&key) {
+    /// The entry under `key`, inserted with `make` when missing (the key is
+    /// copied only then). Also returns whether it was inserted and how many
+    /// entries that evicted. The entry is always there; it comes as an
+    /// `Option` only because the map is looked up again after inserting.
+    pub fn get_or_insert_with<Q>(&mut self, key: &Q, make: impl FnOnce() -> V) -> (Option<&mut V>, bool, usize)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let (inserted, evicted) = if self.map.contains_key(key) {
             (false, 0)
         } else {
             let evicted = self.make_room();
             // Before the new key is queued: compaction keeps only keys in the map.
             self.compact();
-            self.order.push_back((self.next_seq, key.clone()));
+            let seq = self.next_seq;
             self.next_seq += 1;
+            self.order.push_back((seq, key.to_owned()));
+            self.map.insert(key.to_owned(), (seq, make()));
             (true, evicted)
         };
-        let seq = self.next_seq.wrapping_sub(1);
-        let slot = self.map.entry(key).or_insert_with(|| (seq, make()));
-        (&mut slot.1, inserted, evicted)
+        (self.map.get_mut(key).map(|(_, v)| v), inserted, evicted)
     }
 
     /// Evicts the oldest entries until one more fits.

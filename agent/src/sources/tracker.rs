@@ -148,42 +148,41 @@ impl Tracker {
         self.messages.len() + self.qmail_messages.len()
     }
 
-    /// Takes one event into account.
-    pub fn event(&mut self, event: Event, agg: &mut Aggregator) {
+    /// Takes one event into account. Events are borrowed: the tracker copies
+    /// only what it keeps (a new message's queue id and sources), so a
+    /// scan's parsing thread, which allocated the events, also frees them.
+    pub fn event(&mut self, event: &Event, agg: &mut Aggregator) {
         match event {
             Event::Client { queue_id, client_ip, sasl_user, .. } => {
-                let msg = self.message(queue_id);
+                let Some(msg) = self.message(queue_id) else { return };
                 msg.origin.client_ip = client_ip.or(msg.origin.client_ip);
                 if let Some(user) = sasl_user {
-                    msg.add(SourceKey { kind: SourceKind::SaslUser, id: user, uid: None });
+                    msg.add(SourceKey { kind: SourceKind::SaslUser, id: user.clone(), uid: None });
                 }
             }
             Event::Pickup { queue_id, uid, .. } => {
-                self.message(queue_id).add(SourceKey {
-                    kind: SourceKind::LocalUser,
-                    id: uid.to_string(),
-                    uid: Some(uid),
-                });
+                let Some(msg) = self.message(queue_id) else { return };
+                msg.add(SourceKey { kind: SourceKind::LocalUser, id: uid.to_string(), uid: Some(*uid) });
             }
             Event::PhpScript { queue_id, script, uid, .. } => {
-                let msg = self.message(queue_id);
+                let Some(msg) = self.message(queue_id) else { return };
                 let uid = uid.or_else(|| msg.origin.keys.iter().find(|k| k.kind == SourceKind::LocalUser)?.uid);
                 msg.origin.script = Some(script.clone());
-                msg.add(SourceKey { kind: SourceKind::Script, id: script, uid });
+                msg.add(SourceKey { kind: SourceKind::Script, id: script.clone(), uid });
             }
             Event::Queued { queue_id, from, .. } => {
-                let msg = self.message(queue_id);
+                let Some(msg) = self.message(queue_id) else { return };
                 if !msg.has_kind(SourceKind::Sender) {
                     msg.add(sender_key(from));
                 }
             }
             Event::Delivery { ts_ms, queue_id, to, relay, status, reply, .. } => {
-                if !is_outbound(&relay) {
+                if !is_outbound(relay) {
                     self.stats.local_deliveries += 1;
                     return;
                 }
                 let msg = self.messages.get_mut(queue_id.as_str());
-                deliver(msg, &mut self.stats, agg, ts_ms, &to, status, &reply);
+                deliver(msg, &mut self.stats, agg, *ts_ms, to, *status, reply);
             }
             Event::Removed { queue_id, .. } => {
                 self.messages.remove(queue_id.as_str());
@@ -199,25 +198,25 @@ impl Tracker {
                 {
                     keys.push(sender_key(sender));
                 }
-                agg.limit_hit(ts_ms, &keys);
+                agg.limit_hit(*ts_ms, &keys);
             }
-            Event::SmtpAuth { ts_ms, user, client_ip } => agg.login(ts_ms, &user, client_ip),
+            Event::SmtpAuth { ts_ms, user, client_ip } => agg.login(*ts_ms, user, *client_ip),
             Event::QmailMessage { msg, from, uid, .. } => {
                 let mut message = Message::default();
-                if !self.users.get(uid).is_some_and(|u| is_mta_user(&u.name)) {
-                    message.add(SourceKey { kind: SourceKind::LocalUser, id: uid.to_string(), uid: Some(uid) });
+                if !self.users.get(*uid).is_some_and(|u| is_mta_user(&u.name)) {
+                    message.add(SourceKey { kind: SourceKind::LocalUser, id: uid.to_string(), uid: Some(*uid) });
                 }
                 message.add(sender_key(from));
                 self.stats.messages += 1;
-                self.stats.evicted += self.qmail_messages.insert(msg, message) as u64;
+                self.stats.evicted += self.qmail_messages.insert(*msg, message) as u64;
             }
             Event::QmailStart { delivery, msg, remote, to, .. } => {
                 // Delivery numbers are reused; an unfinished one is simply replaced.
-                self.qmail_deliveries.insert(delivery, QmailDelivery { msg, to, remote });
+                self.qmail_deliveries.insert(*delivery, QmailDelivery { msg: *msg, to: to.clone(), remote: *remote });
             }
             Event::QmailDelivery { ts_ms, delivery, status, reply } => {
-                let started = self.qmail_deliveries.remove(&delivery);
-                let remote = started.as_ref().map_or_else(|| looks_remote(&reply), |d| d.remote);
+                let started = self.qmail_deliveries.remove(delivery);
+                let remote = started.as_ref().map_or_else(|| looks_remote(reply), |d| d.remote);
                 if !remote {
                     self.stats.local_deliveries += 1;
                     return;
@@ -226,10 +225,10 @@ impl Tracker {
                     Some(d) => (self.qmail_messages.get_mut(&d.msg), d.to),
                     None => (None, String::new()),
                 };
-                deliver(msg, &mut self.stats, agg, ts_ms, &to, status, &reply);
+                deliver(msg, &mut self.stats, agg, *ts_ms, &to, *status, reply);
             }
             Event::QmailEnd { msg, .. } => {
-                self.qmail_messages.remove(&msg);
+                self.qmail_messages.remove(msg);
             }
             Event::Expired { .. }
             | Event::BounceNotice { .. }
@@ -242,8 +241,8 @@ impl Tracker {
     }
 
     /// The message under a Postfix queue id or MailEnable message file,
-    /// created when new.
-    fn message(&mut self, queue_id: String) -> &mut Message {
+    /// created when new (always `Some`; see [`BoundedMap::get_or_insert_with`]).
+    fn message(&mut self, queue_id: &str) -> Option<&mut Message> {
         let (msg, inserted, evicted) = self.messages.get_or_insert_with(queue_id, Message::default);
         self.stats.messages += u64::from(inserted);
         self.stats.evicted += evicted as u64;
@@ -277,8 +276,8 @@ fn deliver(
 }
 
 /// The envelope sender as a source; the null sender (bounces, DSNs) is `<>`.
-fn sender_key(from: String) -> SourceKey {
-    let id = if from.is_empty() { "<>".to_string() } else { from };
+fn sender_key(from: &str) -> SourceKey {
+    let id = if from.is_empty() { "<>".to_string() } else { from.to_string() };
     SourceKey { kind: SourceKind::Sender, id, uid: None }
 }
 

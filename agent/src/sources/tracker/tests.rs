@@ -34,7 +34,7 @@ impl Run {
         }
         assert!(parser.unparsed().is_empty(), "{:?}", parser.unparsed());
         for event in events {
-            self.tracker.event(event, &mut self.agg);
+            self.tracker.event(&event, &mut self.agg);
         }
     }
 
