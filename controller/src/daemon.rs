@@ -109,12 +109,18 @@ impl Daemon {
     /// Opens the store, starts the engine (unless `dnsbl.enabled = false`)
     /// and the servers.
     pub async fn start(config: &Config, insecure: bool) -> Result<Daemon, DaemonError> {
+        Daemon::start_with(config, insecure, true).await
+    }
+
+    /// Like `start`; with `run_engine` false the engine is built but runs no
+    /// passes by itself (`rblfleet demo` runs them when its agents reported).
+    pub async fn start_with(config: &Config, insecure: bool, run_engine: bool) -> Result<Daemon, DaemonError> {
         let store = Store::open(&config.data_dir, &StoreOptions { cache_bytes: config.store.cache_mib * 1024 * 1024 })?;
         let catalog = build_catalog(config)?;
         let engine =
             if config.dnsbl.enabled { Some(build_engine(config, store.clone(), catalog.clone())?) } else { None };
         let (stop, stopped) = watch::channel(false);
-        let engine_task = engine.clone().map(|e| e.spawn(stopped.clone()));
+        let engine_task = engine.clone().filter(|_| run_engine).map(|e| e.spawn(stopped.clone()));
         let prune_task = spawn_pruning(store.clone(), config.retention.clone(), stopped);
         let servers = server::start(config, store.clone(), engine.clone(), catalog, insecure).await?;
         Ok(Daemon { servers, store, engine, stop, engine_task, prune_task })

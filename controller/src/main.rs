@@ -1,5 +1,6 @@
 //! `rblfleet`: the controller daemon and the NOC's CLI. See `rblfleet --help`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,10 +10,19 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The daemon logs at info; client commands stay quiet unless asked.
-    let default = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    // The daemon logs at info; client commands (and the demo, which prints
+    // its own story) stay quiet unless asked with RBLFLEET_LOG.
+    let default = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Demo(_) => "error",
+        _ => "warn",
+    };
     let filter = EnvFilter::try_from_env("RBLFLEET_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 
     let mut stdout = std::io::stdout().lock();
     match run(cli, &mut stdout).await {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
 use rblfleet_proto::v1::{HostIp, HostSummary, MtaKind};
 use serde_json::{Value, json};
 
@@ -51,6 +51,16 @@ pub fn table(header: &[&str]) -> Table {
     // Fit the terminal, or 120 columns when piped: wrapped cells stay readable.
     table.set_width(terminal_width().map_or(120, |(width, _)| width));
     table
+}
+
+/// Keeps these columns at their content's width (short values: IPs, times,
+/// states), so the wrapping falls on the long text columns.
+pub fn keep_width(table: &mut Table, columns: &[usize]) {
+    for &i in columns {
+        if let Some(column) = table.column_mut(i) {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
 }
 
 fn terminal_width() -> Option<(u16, u16)> {
@@ -109,9 +119,9 @@ pub fn non_empty(s: &str) -> Value {
     if s.is_empty() { Value::Null } else { Value::String(s.to_string()) }
 }
 
-/// "2026-11-27 14:03" (UTC, minutes) for table cells; "-" when unknown.
+/// "11-27 14:03" (UTC, minutes) for table cells; "-" when unknown.
 pub fn short_time(ms: i64) -> String {
-    rfc3339(ms).map_or_else(|| "-".into(), |t| t.replace('T', " ").trim_end_matches('Z').chars().take(16).collect())
+    rfc3339(ms).map_or_else(|| "-".into(), |t| t.replace('T', " ").chars().skip(5).take(11).collect())
 }
 
 /// A case state's name as the CLI shows and accepts it.

@@ -102,6 +102,9 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                 writeln!(out, "\nNo listings.")?;
                 return Ok(());
             }
+            // Delisting URLs go below the table as numbered notes: a URL
+            // wrapped over four lines of a narrow column cannot be clicked.
+            let mut notes: Vec<String> = Vec::new();
             let mut table =
                 render::table(&["IP", "HOSTS", "LIST", "SINCE", "MEANING", "CASE", "TOP SUSPECT", "DELISTING"]);
             for r in &report.rows {
@@ -110,21 +113,63 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                 } else {
                     format!("#{} {}{}", r.case_id, case_state(r.case_state), if r.relisting { " RELISTED" } else { "" })
                 };
+                let suspect = r.top_suspect.as_ref().map_or("-".into(), |s| {
+                    if r.hosts.len() == 1 {
+                        format!("{} {}", render::source_kind(s.kind), s.id)
+                    } else {
+                        suspect_short(s)
+                    }
+                });
+                let meaning = if r.list_kind == "receiver" {
+                    format!("refuses mail{}", r.codes.first().map(|c| format!(" ({c})")).unwrap_or_default())
+                } else {
+                    r.meanings.join("; ")
+                };
                 table.add_row(vec![
                     r.ip.clone(),
                     r.hosts.join(" "),
                     r.list.clone(),
                     short_time(r.since_ms),
-                    r.meanings.join("; "),
+                    meaning,
                     case,
-                    r.top_suspect.as_ref().map_or("-".into(), suspect_short),
-                    delist_route(r.delist.as_ref()),
+                    suspect,
+                    delist_cell(r.delist.as_ref(), r.expected_drop_ms, &mut notes),
                 ]);
             }
+            render::keep_width(&mut table, &[0, 1, 3, 5, 7]);
             writeln!(out, "\n{table}")?;
+            for (i, url) in notes.iter().enumerate() {
+                writeln!(out, "[{}] {url}", i + 1)?;
+            }
         }
     }
     Ok(())
+}
+
+/// "form [1]", "expires ~24h (by 11-28 14:00)", "contact [2]": the URL goes to `notes`.
+fn delist_cell(
+    route: Option<&rblfleet_proto::v1::DelistRoute>,
+    expected_drop_ms: i64,
+    notes: &mut Vec<String>,
+) -> String {
+    let Some(r) = route else { return "-".into() };
+    let mut cell = match r.kind.as_str() {
+        "auto_expire" if expected_drop_ms > 0 => format!("expires by {}", short_time(expected_drop_ms)),
+        "auto_expire" => "expires by itself".into(),
+        "" => "-".into(),
+        kind => kind.replace('_', " "),
+    };
+    if !r.url.is_empty() && r.kind != "auto_expire" {
+        let n = match notes.iter().position(|u| *u == r.url) {
+            Some(i) => i + 1,
+            None => {
+                notes.push(r.url.clone());
+                notes.len()
+            }
+        };
+        cell.push_str(&format!(" [{n}]"));
+    }
+    cell
 }
 
 fn row_json(r: &ListingRow) -> Value {

@@ -48,58 +48,71 @@ pub fn current_listings(
     ctx: &Context<'_>,
     watched: &BTreeMap<IpAddr, Vec<String>>,
 ) -> Result<Vec<ListingRow>, StoreError> {
-    let mut rows = Vec::new();
+    // Each row with the last sign of the cause (0: unknown), for the
+    // expected drop of lists that expire on their own.
+    let mut rows: Vec<(ListingRow, i64)> = Vec::new();
     let hosts_of = |ip: &str| ip.parse::<IpAddr>().ok().and_then(|ip| watched.get(&ip).cloned()).unwrap_or_default();
     for check in ctx.store.all_checks()? {
         if check.status != CheckStatus::Listed as i32 || check.listed_since_ms == 0 {
             continue;
         }
         let list = ListInfo::of(ctx.catalog, &check.zone_id);
-        rows.push(ListingRow {
-            hosts: hosts_of(&check.ip),
-            list: if check.zone.is_empty() { list.name } else { check.zone.clone() },
-            list_id: check.zone_id.clone(),
-            list_kind: list.kind.into(),
-            since_ms: check.listed_since_ms,
-            severity: severity(&check.zone_id, &check.meanings),
-            codes: check.codes.clone(),
-            meanings: check.meanings.clone(),
-            txt: check.txt.clone(),
-            delist: Some(list.delist),
-            ip: check.ip,
-            ..ListingRow::default()
-        });
+        rows.push((
+            ListingRow {
+                hosts: hosts_of(&check.ip),
+                list: if check.zone.is_empty() { list.name } else { check.zone.clone() },
+                list_id: check.zone_id.clone(),
+                list_kind: list.kind.into(),
+                since_ms: check.listed_since_ms,
+                severity: severity(&check.zone_id, &check.meanings),
+                codes: check.codes.clone(),
+                meanings: check.meanings.clone(),
+                txt: check.txt.clone(),
+                delist: Some(list.delist),
+                ip: check.ip,
+                ..ListingRow::default()
+            },
+            0,
+        ));
     }
     for state in ctx.store.all_receiver_states()? {
         if state.listed_since_ms == 0 {
             continue;
         }
         let list = ListInfo::of(ctx.catalog, &state.provider);
-        rows.push(ListingRow {
-            hosts: hosts_of(&state.ip),
-            meanings: vec![format!("{} refuses mail from this IP", list.name)],
-            list: list.name,
-            list_kind: list.kind.into(),
-            since_ms: state.listed_since_ms,
-            severity: severity(&state.provider, &[]),
-            codes: if state.code.is_empty() { vec![] } else { vec![state.code.clone()] },
-            txt: state.sample.clone(),
-            delist: Some(list.delist),
-            list_id: state.provider,
-            ip: state.ip,
-            ..ListingRow::default()
-        });
+        let last_refusal = state.last_refusal_ms;
+        rows.push((
+            ListingRow {
+                hosts: hosts_of(&state.ip),
+                meanings: vec![format!("{} refuses mail from this IP", list.name)],
+                list: list.name,
+                list_kind: list.kind.into(),
+                since_ms: state.listed_since_ms,
+                severity: severity(&state.provider, &[]),
+                codes: if state.code.is_empty() { vec![] } else { vec![state.code.clone()] },
+                txt: state.sample.clone(),
+                delist: Some(list.delist),
+                list_id: state.provider,
+                ip: state.ip,
+                ..ListingRow::default()
+            },
+            last_refusal,
+        ));
     }
-    for row in &mut rows {
-        if let Some(case) = ctx.store.case_for(&row.ip, &row.list_id)? {
-            row.case_id = case.id;
-            row.case_state = case.state;
-            row.relisting = case.relisting;
-            row.expected_drop_ms = cases::expected_drop_ms(&case, ctx.now_ms);
-        } else {
-            row.case_state = CaseState::Unspecified as i32;
-        }
-    }
+    let mut rows: Vec<ListingRow> = rows
+        .into_iter()
+        .map(|(mut row, last_cause_ms)| {
+            if let Some(case) = ctx.store.case_for(&row.ip, &row.list_id)? {
+                row.case_id = case.id;
+                row.case_state = case.state;
+                row.relisting = case.relisting;
+                row.expected_drop_ms = cases::expected_drop_ms(&case, last_cause_ms);
+            } else {
+                row.case_state = CaseState::Unspecified as i32;
+            }
+            Ok(row)
+        })
+        .collect::<Result<_, StoreError>>()?;
     rows.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.since_ms.cmp(&b.since_ms)).then(a.ip.cmp(&b.ip)));
     Ok(rows)
 }

@@ -59,7 +59,8 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     engine.pass().await.context("the blocklist pass failed")?;
 
     let connect = Connect { controller: admin_url.clone(), ca: None, cert: None, key: None };
-    let report_format = if args.format == Format::Json { report::ReportFormat::Json } else { report::ReportFormat::Table };
+    let report_format =
+        if args.format == Format::Json { report::ReportFormat::Json } else { report::ReportFormat::Table };
     let report_args = report::Args {
         connect: connect.clone(),
         list: vec![],
@@ -74,8 +75,12 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     report::run(report_args, out).await?;
     if args.format == Format::Table {
         writeln!(out, "\n== rblfleet host {}\n", HOSTS[0].0)?;
-        let host_args =
-            host::Args { name: HOSTS[0].0.into(), connect, format: args.format, silent_after: Duration::from_secs(300) };
+        let host_args = host::Args {
+            name: HOSTS[0].0.into(),
+            connect,
+            format: args.format,
+            silent_after: Duration::from_secs(300),
+        };
         host::run(host_args, out).await?;
     }
 

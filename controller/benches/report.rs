@@ -1,0 +1,204 @@
+//! Latency of `rblfleet report` and `rblfleet host` on a large store; prints
+//! its figures (no timing assertions).
+//!
+//!   cargo bench -p rblfleet-controller --bench report -- [HOSTS] [IPS_PER_HOST]
+//!
+//! Generates HOSTS hosts (default 10,000) with IPS_PER_HOST public IPs each
+//! (default 3: 30,000 IPs), four reports per host spread over the last 24
+//! hours with sources and blocklist evidence, 1% of the IPs listed with an
+//! open case; then serves the admin API on loopback and times the CLI
+//! commands end to end (gRPC, views, rendering).
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rblfleet_controller::casework::{self, ListInfo};
+use rblfleet_controller::config::Config;
+use rblfleet_controller::daemon::build_catalog;
+use rblfleet_controller::server;
+use rblfleet_controller::store::{Store, StoreOptions};
+use rblfleet_proto::v1::{
+    AgentInfo, BlocklistEvidence, CheckStatus, DeliveryTotals, HostIp, HostReport, ListingEpisode, QueueStats,
+    SourceKind, SourceStats, ZoneCheck,
+};
+
+fn ip(n: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 0, 0, 0)) + n))
+}
+
+fn report(host: u32, seq: u64, end_ms: i64, ips_per_host: u32) -> HostReport {
+    let sources = (0..5)
+        .map(|i| SourceStats {
+            kind: if i == 0 { SourceKind::SaslUser as i32 } else { SourceKind::Sender as i32 },
+            id: format!("user{i}@site{host}.example"),
+            messages: 50 + i * 10,
+            recipients: 60,
+            recipient_domains: 20,
+            sent: 45,
+            bounced: 5,
+            blocklisted: if i == 0 && host.is_multiple_of(100) { 30 } else { 0 },
+            client_ips: if i == 0 { 12 } else { 1 },
+            first_seen_ms: end_ms - 3_600_000,
+            last_seen_ms: end_ms,
+            ..SourceStats::default()
+        })
+        .collect();
+    HostReport {
+        host_id: format!("web{host:05}.example"),
+        epoch: 1,
+        seq,
+        period_start_ms: end_ms - 60_000,
+        period_end_ms: end_ms,
+        agent: Some(AgentInfo { version: "0.1.0".into(), os: "linux".into(), mta: 1, ..AgentInfo::default() }),
+        ips: (0..ips_per_host)
+            .map(|i| HostIp {
+                address: ip(host * ips_per_host + i).to_string(),
+                interface: "eth0".into(),
+                public: true,
+                sends_mail: true,
+                ..HostIp::default()
+            })
+            .collect(),
+        queue: Some(QueueStats { total: 12, oldest_age_secs: 600, ..QueueStats::default() }),
+        deliveries: Some(DeliveryTotals { sent: 200, deferred: 10, bounced: 20, blocklisted: 5 }),
+        blocklist: vec![BlocklistEvidence {
+            provider: "spamhaus".into(),
+            zone: "zen.spamhaus.org".into(),
+            ip: ip(host * ips_per_host).to_string(),
+            family: "ip".into(),
+            count: 5,
+            first_seen_ms: end_ms - 60_000,
+            last_seen_ms: end_ms,
+            sample: "554 5.7.1 Service unavailable; Client host blocked using zen.spamhaus.org".into(),
+            ..BlocklistEvidence::default()
+        }],
+        sources,
+        ..HostReport::default()
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let hosts = args.first().copied().unwrap_or(10_000);
+    let ips_per_host = args.get(1).copied().unwrap_or(3);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data"), &StoreOptions::default()).unwrap();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+
+    let start = Instant::now();
+    let limit = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = tokio::task::JoinSet::new();
+    for host in 0..hosts {
+        for (seq, hours_ago) in [(1u64, 23i64), (2, 16), (3, 8), (4, 0)] {
+            let store = store.clone();
+            let limit = limit.clone();
+            tasks.spawn(async move {
+                let _permit = limit.acquire().await.unwrap();
+                let r = report(host, seq, now - hours_ago * 3_600_000 - 60_000, ips_per_host);
+                store.apply_report(&r, now).await.unwrap();
+            });
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    let loaded = start.elapsed();
+
+    let mut config = Config::default();
+    config.dnsbl.enabled = false;
+    let catalog = build_catalog(&config).unwrap();
+    let zen = ListInfo::of(&catalog, "spamhaus-zen");
+    let listed = hosts * ips_per_host / 100;
+    for n in 0..listed {
+        let address = ip(n * 100).to_string();
+        let since = now - 5 * 3_600_000;
+        let check = ZoneCheck {
+            ip: address.clone(),
+            zone_id: "spamhaus-zen".into(),
+            zone: "zen.spamhaus.org".into(),
+            status: CheckStatus::Listed as i32,
+            codes: vec!["127.0.0.2".into()],
+            meanings: vec!["SBL: spam source".into()],
+            checked_ms: now,
+            next_due_ms: now + 3_600_000,
+            listed_since_ms: since,
+            ..ZoneCheck::default()
+        };
+        let episode = ListingEpisode {
+            ip: address.clone(),
+            zone_id: "spamhaus-zen".into(),
+            zone: "zen.spamhaus.org".into(),
+            first_seen_ms: since,
+            last_seen_ms: now,
+            codes: check.codes.clone(),
+            meanings: check.meanings.clone(),
+            ..ListingEpisode::default()
+        };
+        store.record_check(&check, Some(&episode)).unwrap();
+        casework::listing_opened(&store, &zen, &address, since, now).unwrap();
+    }
+    store.flush().await.unwrap();
+    let size = dir_size(&dir.path().join("data"));
+    println!(
+        "store: {hosts} hosts, {} IPs, {} reports, {listed} listings with cases; loaded in {:.1} s; data dir {:.1} MiB",
+        hosts * ips_per_host,
+        hosts * 4,
+        loaded.as_secs_f64(),
+        size as f64 / 1048576.0
+    );
+
+    config.admin_api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.agent_api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let running = server::start(&config, store, None, catalog, true).await.unwrap();
+    let url = format!("http://{}", running.admin_addr);
+    for (name, args) in [
+        ("report (table)", vec!["report"]),
+        ("report --format json", vec!["report", "--format", "json"]),
+        ("host (table)", vec!["host", "web00100.example"]),
+        ("host --format json", vec!["host", "web00100.example", "--format", "json"]),
+    ] {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..7 {
+            let mut argv = vec!["rblfleet".to_string()];
+            argv.extend(args.iter().map(|a| a.to_string()));
+            argv.extend(["--controller".into(), url.clone()]);
+            let mut out = Vec::new();
+            let t = Instant::now();
+            rblfleet_controller::cli::run_args(argv, &mut out).await.unwrap();
+            times.push(t.elapsed());
+            bytes = out.len();
+        }
+        times.sort();
+        println!(
+            "{name:<22} median {:>7.1} ms  max {:>7.1} ms  ({bytes} bytes of output, 7 runs)",
+            ms(times[3]),
+            ms(times[6])
+        );
+    }
+    running.shutdown().await.unwrap();
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let meta = e.metadata().ok();
+                    if meta.as_ref().is_some_and(|m| m.is_dir()) {
+                        dir_size(&e.path())
+                    } else {
+                        meta.map_or(0, |m| m.len())
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
