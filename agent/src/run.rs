@@ -194,7 +194,18 @@ impl Agent {
         let seq = self.outbox.push_with_checkpoints(&mut report, Some((self.evidence.checkpoints(), &positions)))?;
         self.evidence.committed();
         self.last_period_end_ms = Some(now);
-        tracing::debug!(seq, ips = report.ips.len(), "report recorded");
+        let d = report.deliveries.unwrap_or_default();
+        tracing::debug!(
+            seq,
+            ips = report.ips.len(),
+            sent = d.sent,
+            deferred = d.deferred,
+            bounced = d.bounced,
+            blocklisted = d.blocklisted,
+            blocklist = report.blocklist.len(),
+            sources = report.sources.len(),
+            "report recorded"
+        );
         Ok(seq)
     }
 
