@@ -111,7 +111,7 @@ pub struct SourcesConfig {
     #[serde(default = "default_top_sources")]
     pub top_sources: usize,
     /// Messages in flight whose lines are joined at once; the oldest are
-    /// forgotten beyond (about 300 bytes each).
+    /// forgotten beyond (about 400 bytes each).
     #[serde(default = "default_max_tracked_messages")]
     pub max_tracked_messages: usize,
 }

@@ -61,8 +61,13 @@ pub struct Origin {
     pub keys: Vec<SourceKey>,
     /// The SMTP client it came from.
     pub client_ip: Option<IpAddr>,
-    /// The PHP script that submitted it, listed on its other sources.
-    pub script: Option<String>,
+}
+
+impl Origin {
+    /// The PHP script that submitted the message, listed on its other sources.
+    pub fn script(&self) -> Option<&str> {
+        self.keys.iter().find(|k| k.kind == SourceKind::Script).map(|k| k.id.as_str())
+    }
 }
 
 /// One delivery attempt to one recipient.
@@ -245,11 +250,11 @@ impl Aggregator {
                     acc.ips.insert(hash_ip(ip));
                 }
                 if key.kind != SourceKind::Script
-                    && let Some(script) = &origin.script
+                    && let Some(script) = origin.script()
                     && acc.scripts.len() < MAX_SCRIPTS
-                    && !acc.scripts.contains(script)
+                    && !acc.scripts.iter().any(|s| s == script)
                 {
-                    acc.scripts.push(script.clone());
+                    acc.scripts.push(script.to_string());
                 }
             }
             if a.new_recipient {

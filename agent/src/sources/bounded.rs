@@ -70,13 +70,13 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     }
 
     /// The entry under `key`, inserted with `make` when missing (the key is
-    /// copied only then). Also returns whether it was inserted and how many
+    /// made only then, once: with `Arc<str>` keys the order queue shares it). Also returns whether it was inserted and how many
     /// entries that evicted. The entry is always there; it comes as an
     /// `Option` only because the map is looked up again after inserting.
     pub fn get_or_insert_with<Q>(&mut self, key: &Q, make: impl FnOnce() -> V) -> (Option<&mut V>, bool, usize)
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        K: Borrow<Q> + for<'a> From<&'a Q>,
+        Q: Hash + Eq + ?Sized,
     {
         let (inserted, evicted) = if self.map.contains_key(key) {
             (false, 0)
@@ -86,8 +86,9 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
             self.compact();
             let seq = self.next_seq;
             self.next_seq += 1;
-            self.order.push_back((seq, key.to_owned()));
-            self.map.insert(key.to_owned(), (seq, make()));
+            let owned = K::from(key);
+            self.order.push_back((seq, owned.clone()));
+            self.map.insert(owned, (seq, make()));
             (true, evicted)
         };
         (self.map.get_mut(key).map(|(_, v)| v), inserted, evicted)

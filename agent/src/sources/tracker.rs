@@ -23,6 +23,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use rblfleet_proto::v1::SourceKind;
 
@@ -32,9 +33,12 @@ use super::distinct::hash_lowercase;
 use super::passwd::UserMap;
 use crate::parse::{DeliveryStatus, Event};
 
-/// Default [`Tracker`] bound: about 300 bytes per message in flight, so
-/// 15 MB if every slot is used (a queue of 50,000 deferred messages).
-pub const DEFAULT_MAX_MESSAGES: usize = 50_000;
+/// Default [`Tracker`] bound. A message in flight costs about 400 bytes
+/// (measured: its queue id, sources, recipients seen and the map's own
+/// overhead), so 10 MB if every slot is used — a deferred queue of 25,000
+/// messages, or a log whose `removed` lines are missing. Normally messages
+/// leave within seconds and a few hundred are in flight.
+pub const DEFAULT_MAX_MESSAGES: usize = 25_000;
 
 /// Counters of the tracker's own bookkeeping.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,7 +57,8 @@ pub struct TrackerStats {
 #[derive(Debug, Default)]
 struct Recipients {
     few: Vec<u64>,
-    many: Option<HashSet<u64>>,
+    #[allow(clippy::box_collection, reason = "8 bytes instead of 48 in every message; rarely allocated")]
+    many: Option<Box<HashSet<u64>>>,
 }
 
 impl Recipients {
@@ -69,9 +74,9 @@ impl Recipients {
         if self.few.len() < Self::FEW {
             self.few.push(hash);
         } else {
-            let mut set: HashSet<u64> = self.few.drain(..).collect();
+            let mut set: HashSet<u64> = std::mem::take(&mut self.few).into_iter().collect();
             set.insert(hash);
-            self.many = Some(set);
+            self.many = Some(Box::new(set));
         }
         true
     }
@@ -88,6 +93,8 @@ struct Message {
 impl Message {
     fn add(&mut self, key: SourceKey) {
         if !self.origin.keys.contains(&key) {
+            // Messages have one to four sources; no room for more.
+            self.origin.keys.reserve_exact(1);
             self.origin.keys.push(key);
         }
     }
@@ -108,7 +115,7 @@ struct QmailDelivery {
 /// Joins events per message; see the module documentation.
 #[derive(Debug)]
 pub struct Tracker {
-    messages: BoundedMap<String, Message>,
+    messages: BoundedMap<Arc<str>, Message>,
     qmail_messages: BoundedMap<u64, Message>,
     qmail_deliveries: BoundedMap<u64, QmailDelivery>,
     users: UserMap,
@@ -167,7 +174,6 @@ impl Tracker {
             Event::PhpScript { queue_id, script, uid, .. } => {
                 let Some(msg) = self.message(queue_id) else { return };
                 let uid = uid.or_else(|| msg.origin.keys.iter().find(|k| k.kind == SourceKind::LocalUser)?.uid);
-                msg.origin.script = Some(script.clone());
                 msg.add(SourceKey { kind: SourceKind::Script, id: script.clone(), uid });
             }
             Event::Queued { queue_id, from, .. } => {

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use super::*;
 
 fn key(kind: SourceKind, id: &str) -> SourceKey {
@@ -5,7 +7,7 @@ fn key(kind: SourceKind, id: &str) -> SourceKey {
 }
 
 fn origin(keys: Vec<SourceKey>) -> Origin {
-    Origin { keys, client_ip: None, script: None }
+    Origin { keys, client_ip: None }
 }
 
 fn attempt<'a>(to: &'a str, status: DeliveryStatus, reply: &'a str) -> Attempt<'a> {
@@ -50,13 +52,16 @@ fn take_starts_a_new_period() {
 fn the_wire_form_carries_every_figure() {
     let mut agg = Aggregator::new(Limits::default());
     let o = Origin {
-        keys: vec![SourceKey { kind: SourceKind::LocalUser, id: "10023".into(), uid: Some(10023) }],
+        keys: vec![
+            SourceKey { kind: SourceKind::LocalUser, id: "10023".into(), uid: Some(10023) },
+            SourceKey { kind: SourceKind::Script, id: "mailer.php".into(), uid: Some(10023) },
+        ],
         client_ip: None,
-        script: Some("mailer.php".into()),
     };
     agg.delivery(&attempt("v@y.example", DeliveryStatus::Bounced, ZEN), Some(&o));
     let users = UserMap::from_passwd("shop:x:10023:1::/var/www/vhosts/shop.example:/bin/false\n");
-    let proto = agg.ranked(&users, 10)[0].to_proto();
+    let ranked = agg.ranked(&users, 10);
+    let proto = ranked.iter().find(|s| s.key.kind == SourceKind::LocalUser).unwrap().to_proto();
     assert_eq!(proto.kind, SourceKind::LocalUser as i32);
     assert_eq!((proto.id.as_str(), proto.uid, proto.subscription.as_str()), ("10023", Some(10023), "shop.example"));
     assert_eq!((proto.messages, proto.recipients, proto.recipient_domains), (1, 1, 1));
