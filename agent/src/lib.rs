@@ -1,5 +1,7 @@
-//! rblfleet-agent: reports a Plesk host's IPs (and, later, mail evidence) to
-//! the rblfleet controller.
+//! rblfleet-agent: reports a Plesk host's IPs, outgoing queue and mail-log
+//! evidence (delivery totals, blocklist refusals, the sending sources ranked
+//! by suspicion) to the rblfleet controller; [`scan`] gives the same
+//! evidence offline for whole log files.
 //!
 //! A report is built on a fixed schedule ([`Agent::tick`]), written to a local
 //! sled outbox, and removed only when the controller acknowledges it
