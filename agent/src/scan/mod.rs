@@ -6,7 +6,7 @@
 //! (provider, zone, code, IP), and every sending source ranked by suspicion
 //! with its reasons. [`render`] prints it as JSON or as tables.
 //!
-//! [`read`] turns files into batches of events; the tracker and aggregator
+//! The `read` stage turns files into batches of events; the tracker and aggregator
 //! take them on another thread ([`scan_files`]).
 
 mod read;
