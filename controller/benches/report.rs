@@ -93,15 +93,16 @@ async fn main() {
     let limit = Arc::new(tokio::sync::Semaphore::new(32));
     let mut tasks = tokio::task::JoinSet::new();
     for host in 0..hosts {
-        for (seq, hours_ago) in [(1u64, 23i64), (2, 16), (3, 8), (4, 0)] {
-            let store = store.clone();
-            let limit = limit.clone();
-            tasks.spawn(async move {
-                let _permit = limit.acquire().await.unwrap();
+        let store = store.clone();
+        let limit = limit.clone();
+        // Hosts report concurrently; one host's reports arrive in order.
+        tasks.spawn(async move {
+            let _permit = limit.acquire().await.unwrap();
+            for (seq, hours_ago) in [(1u64, 23i64), (2, 16), (3, 8), (4, 0)] {
                 let r = report(host, seq, now - hours_ago * 3_600_000 - 60_000, ips_per_host);
                 store.apply_report(&r, now).await.unwrap();
-            });
-        }
+            }
+        });
     }
     while tasks.join_next().await.is_some() {}
     let loaded = start.elapsed();

@@ -88,6 +88,7 @@ impl Store {
         let key = check_key(&check.ip, &check.zone_id);
         let value = encode(check);
         let episode = episode.map(|e| (episode_key(e), encode(e)));
+        let _turn = self.write_turn();
         (&self.checks, &self.episodes)
             .transaction(|(checks, episodes)| {
                 checks.insert(key.as_slice(), value.as_slice())?;

@@ -25,8 +25,19 @@ impl Store {
     /// store is flushed before this returns `Stored`, so the caller may
     /// acknowledge the report as soon as it gets the result.
     pub async fn apply_report(&self, report: &HostReport, now_ms: i64) -> Result<Applied, StoreError> {
+        let store = self.clone();
+        let report = report.clone();
+        tokio::task::spawn_blocking(move || store.apply_report_blocking(&report, now_ms))
+            .await
+            .map_err(|e| StoreError::Io(sled::Error::ReportableBug(format!("store writer task failed: {e}"))))?
+    }
+
+    /// The transaction and its flush, in the writer's turn: a flush never
+    /// runs beside a transaction (see `Store::writes`).
+    fn apply_report_blocking(&self, report: &HostReport, now_ms: i64) -> Result<Applied, StoreError> {
         let key = report_key(&report.host_id, report.epoch, report.seq);
         let bytes = encode(report);
+        let turn = self.write_turn();
         let result = (&self.hosts, &self.reports, &self.rollups).transaction(|(hosts, reports, rollups)| {
             let abort = ConflictableTransactionError::Abort;
             let host_key = report.host_id.as_bytes();
@@ -64,8 +75,9 @@ impl Store {
             TransactionError::Storage(e) => StoreError::Io(e),
         })?;
         if matches!(applied, Applied::Stored(_)) {
-            self.flush().await?;
+            self.db.flush()?;
         }
+        drop(turn);
         Ok(applied)
     }
 

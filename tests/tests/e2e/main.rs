@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cases;
+mod demo;
 mod dnsbl;
 mod fleet;
 mod hostile;
