@@ -150,6 +150,15 @@ pub fn enable_dnsbl(config: &mut Config, dns: &ZoneServer) {
     config.dnsbl.catalog.file = Some(test_catalog());
 }
 
+/// Disables every zone of the test catalog except `keep` (by id).
+pub fn only_zones(config: &mut Config, keep: &[&str]) {
+    use rblfleet_controller::dnsbl::catalog::ZoneOverride;
+    for zone in ["bl", "v4only", "servfail", "silent", "everything", "budget"] {
+        let enabled = keep.contains(&zone);
+        config.dnsbl.catalog.zone.insert(zone.into(), ZoneOverride { enabled: Some(enabled), ..Default::default() });
+    }
+}
+
 /// An agent configuration (TOML) for `host` reporting to `url`.
 pub fn agent_toml(pki: &Pki, host: &str, url: &str, outbox: &Path) -> String {
     let (cert, key) = pki.agent(host);

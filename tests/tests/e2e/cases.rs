@@ -10,7 +10,7 @@ use rblfleet_proto::v1::{
     BlocklistEvidence, DeliveryTotals, HostIp, HostReport, ReceiverStats, SourceKind, SourceStats,
 };
 use rblfleet_tests::{
-    Controller, Pki, controller_config, enable_dnsbl, raw_agent_client, test_zone_server, valid_report,
+    Controller, Pki, controller_config, enable_dnsbl, only_zones, raw_agent_client, test_zone_server, valid_report,
 };
 use serde_json::Value;
 
@@ -70,10 +70,7 @@ async fn a_case_from_listing_to_verified_clean_and_back() {
     let dns = test_zone_server().await;
     let mut config = controller_config(&pki, &tmp.path().join("data"), 0, false);
     enable_dnsbl(&mut config, &dns);
-    for zone in ["v4only", "servfail", "silent", "everything", "budget"] {
-        config.dnsbl.catalog.zone.insert(zone.into(), Default::default());
-        config.dnsbl.catalog.zone.get_mut(zone).unwrap().enabled = Some(false);
-    }
+    only_zones(&mut config, &["bl"]);
     // Every pass re-checks (the test plays the clock).
     config.dnsbl.listed_interval = Duration::from_millis(1);
     config.dnsbl.clean_interval = Duration::from_millis(1);

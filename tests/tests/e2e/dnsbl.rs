@@ -7,7 +7,8 @@ use rblfleet_controller::cli::{Exit, run_args};
 use rblfleet_controller::dnsbl::engine::PassStats;
 use rblfleet_proto::v1::{BlocklistEvidence, HostIp, HostReport};
 use rblfleet_tests::{
-    Controller, Pki, controller_config, enable_dnsbl, raw_agent_client, test_catalog, test_zone_server, valid_report,
+    Controller, Pki, controller_config, enable_dnsbl, only_zones, raw_agent_client, test_catalog, test_zone_server,
+    valid_report,
 };
 use serde_json::Value;
 use std::net::Ipv4Addr;
@@ -112,8 +113,7 @@ async fn engine_dedups_decodes_stores_episodes_and_reports_zones() {
     let dns = test_zone_server().await;
     let mut config = controller_config(&pki, &tmp.path().join("data"), 0, false);
     enable_dnsbl(&mut config, &dns);
-    config.dnsbl.catalog.zone.insert("budget".into(), disabled());
-    config.dnsbl.catalog.zone.insert("silent".into(), disabled());
+    only_zones(&mut config, &["bl", "v4only", "servfail", "everything"]);
     let controller = Controller::start_with(config).await;
 
     // Two hosts share 203.0.113.7; one also has a private address.
@@ -169,10 +169,6 @@ async fn engine_dedups_decodes_stores_episodes_and_reports_zones() {
     controller.stop().await;
 }
 
-fn disabled() -> rblfleet_controller::dnsbl::catalog::ZoneOverride {
-    rblfleet_controller::dnsbl::catalog::ZoneOverride { enabled: Some(false), ..Default::default() }
-}
-
 #[tokio::test]
 async fn daily_budget_caps_the_queries_a_zone_receives() {
     let tmp = tempfile::tempdir().unwrap();
@@ -180,9 +176,7 @@ async fn daily_budget_caps_the_queries_a_zone_receives() {
     let dns = test_zone_server().await;
     let mut config = controller_config(&pki, &tmp.path().join("data"), 0, false);
     enable_dnsbl(&mut config, &dns);
-    for zone in ["bl", "v4only", "servfail", "silent", "everything"] {
-        config.dnsbl.catalog.zone.insert(zone.into(), disabled());
-    }
+    only_zones(&mut config, &["budget"]);
     let controller = Controller::start_with(config).await;
     let (cert, key) = pki.agent("web05.example");
     let mut client = raw_agent_client(&controller.agent_url(), &pki.ca_cert(), Some((&cert, &key))).await.unwrap();
@@ -209,9 +203,7 @@ async fn a_blocklist_bounce_triggers_an_immediate_recheck() {
     let dns = test_zone_server().await;
     let mut config = controller_config(&pki, &tmp.path().join("data"), 0, false);
     enable_dnsbl(&mut config, &dns);
-    for zone in ["v4only", "servfail", "silent", "everything", "budget"] {
-        config.dnsbl.catalog.zone.insert(zone.into(), disabled());
-    }
+    only_zones(&mut config, &["bl"]);
     let controller = Controller::start_with(config).await;
     let (cert, key) = pki.agent("web06.example");
     let mut client = raw_agent_client(&controller.agent_url(), &pki.ca_cert(), Some((&cert, &key))).await.unwrap();
