@@ -146,6 +146,7 @@ impl Evidence {
     pub(crate) fn fill(&mut self, report: &mut HostReport) {
         self.reload_users();
         report.deliveries = Some(self.agg.totals());
+        report.receivers = self.agg.receivers();
         report.blocklist = self.agg.evidence(MAX_EVIDENCE);
         report.sources = self.agg.ranked(self.tracker.users(), self.top).iter().map(|s| s.to_proto()).collect();
         let status = report.status.get_or_insert_with(AgentStatus::default);

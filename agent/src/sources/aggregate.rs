@@ -8,10 +8,10 @@
 //! a hijacked mailbox that starts late in a busy period still gets in), at
 //! most `max_evidence` evidence groups, distinct counts capped per source.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use rblfleet_proto::v1::{BlocklistEvidence, DeliveryTotals, SourceKind, SourceStats};
+use rblfleet_proto::v1::{BlocklistEvidence, DeliveryTotals, ReceiverStats, SourceKind, SourceStats};
 
 use super::distinct::{Distinct, hash_ip, hash_lowercase};
 use super::evidence::{EvidenceBook, is_evidence};
@@ -186,6 +186,8 @@ pub struct Aggregator {
     totals: DeliveryTotals,
     evidence: EvidenceBook,
     sources: HashMap<SourceKey, SourceAcc>,
+    /// Deliveries per big receiver (by recipient domain).
+    receivers: BTreeMap<&'static str, ReceiverStats>,
     /// Sources forgotten because `max_sources` was reached.
     pub sources_dropped: u64,
 }
@@ -198,6 +200,7 @@ impl Aggregator {
             totals: DeliveryTotals::default(),
             evidence: EvidenceBook::new(limits.max_evidence),
             sources: HashMap::new(),
+            receivers: BTreeMap::new(),
             sources_dropped: 0,
         }
     }
@@ -231,8 +234,20 @@ impl Aggregator {
                 listed
             }
         };
-        let Some(origin) = origin else { return };
         let domain = a.to.rsplit_once('@').map(|(_, d)| d).filter(|d| !d.is_empty());
+        if let Some(provider) = domain.and_then(super::receivers::provider_of) {
+            let r = self
+                .receivers
+                .entry(provider)
+                .or_insert_with(|| ReceiverStats { provider: provider.to_string(), ..ReceiverStats::default() });
+            match a.status {
+                DeliveryStatus::Sent => r.sent += 1,
+                DeliveryStatus::Deferred => r.deferred += 1,
+                DeliveryStatus::Bounced | DeliveryStatus::Expired => r.bounced += 1,
+            }
+            r.blocklisted += u64::from(blocklisted);
+        }
+        let Some(origin) = origin else { return };
         for key in &origin.keys {
             let Some(acc) = self.source(key) else { continue };
             acc.seen(a.ts_ms);
@@ -318,6 +333,11 @@ impl Aggregator {
     /// Delivery attempts so far.
     pub fn totals(&self) -> DeliveryTotals {
         self.totals
+    }
+
+    /// Deliveries per big receiver in this period (the host's own IP: `ip` empty).
+    pub fn receivers(&self) -> Vec<ReceiverStats> {
+        self.receivers.values().cloned().collect()
     }
 
     /// Evidence groups, most frequent first, at most `max`.

@@ -19,6 +19,7 @@ mod bounded;
 pub mod distinct;
 pub mod evidence;
 pub mod passwd;
+pub mod receivers;
 pub mod suspicion;
 pub mod tracker;
 

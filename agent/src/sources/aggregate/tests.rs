@@ -79,3 +79,21 @@ fn unattributed_deliveries_count_in_totals_only() {
     assert_eq!(agg.totals().sent, 1);
     assert_eq!(agg.source_count(), 0);
 }
+
+#[test]
+fn deliveries_are_counted_per_big_receiver() {
+    let mut agg = Aggregator::new(Limits::default());
+    let refusal = "host outlook-com.olc.protection.outlook.com[198.51.100.40] said: 550 5.7.1 Unfortunately, \
+                   messages from [203.0.113.5] weren't sent. Please contact your Internet service provider since part \
+                   of their network is on our block list (S3140). (in reply to MAIL FROM command)";
+    agg.delivery(&attempt("a@outlook.com", DeliveryStatus::Sent, "250 ok"), None);
+    agg.delivery(&attempt("b@hotmail.co.uk", DeliveryStatus::Bounced, refusal), None);
+    agg.delivery(&attempt("c@gmail.com", DeliveryStatus::Sent, "250 ok"), None);
+    agg.delivery(&attempt("d@shop.example", DeliveryStatus::Sent, "250 ok"), None);
+    let receivers = agg.receivers();
+    let by = |p: &str| receivers.iter().find(|r| r.provider == p).cloned().unwrap_or_default();
+    assert_eq!((by("microsoft").sent, by("microsoft").bounced, by("microsoft").blocklisted), (1, 1, 1));
+    assert_eq!(by("google").sent, 1);
+    assert_eq!(receivers.len(), 2, "shop.example is nobody's big receiver");
+    assert!(agg.take().receivers().len() == 2 && agg.receivers().is_empty(), "a new period starts empty");
+}

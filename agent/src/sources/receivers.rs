@@ -1,0 +1,64 @@
+//! Which big receiver a recipient domain belongs to.
+//!
+//! Receivers without a DNS zone (Microsoft, Google, Yahoo, ...) show a
+//! listing only by refusing mail, and show its end only by accepting mail
+//! again. Counting deliveries per receiver lets the controller close a
+//! receiver-side listing on evidence ("Microsoft accepted 40 messages from
+//! this IP over 6 hours") instead of on silence. Provider ids are the bounce
+//! taxonomy's.
+
+/// Exact consumer domains of the big receivers.
+const DOMAINS: &[(&str, &str)] = &[
+    ("gmail.com", "google"),
+    ("googlemail.com", "google"),
+    ("outlook.com", "microsoft"),
+    ("hotmail.com", "microsoft"),
+    ("live.com", "microsoft"),
+    ("msn.com", "microsoft"),
+    ("yahoo.com", "yahoo"),
+    ("ymail.com", "yahoo"),
+    ("rocketmail.com", "yahoo"),
+    ("aol.com", "yahoo"),
+    ("icloud.com", "apple"),
+    ("me.com", "apple"),
+    ("mac.com", "apple"),
+    ("gmx.net", "gmx"),
+    ("gmx.de", "gmx"),
+    ("gmx.com", "gmx"),
+    ("web.de", "gmx"),
+    ("t-online.de", "t-online"),
+    ("comcast.net", "comcast"),
+    ("att.net", "att"),
+    ("sbcglobal.net", "att"),
+    ("bellsouth.net", "att"),
+    ("cox.net", "cox"),
+];
+
+/// Country variants: `hotmail.co.uk`, `yahoo.fr`, `outlook.de`, `live.nl`.
+const PREFIXES: &[(&str, &str)] =
+    &[("hotmail.", "microsoft"), ("outlook.", "microsoft"), ("live.", "microsoft"), ("yahoo.", "yahoo")];
+
+/// The receiver of a recipient domain, if it is one of the big ones.
+pub fn provider_of(domain: &str) -> Option<&'static str> {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    DOMAINS
+        .iter()
+        .find(|(d, _)| *d == domain)
+        .or_else(|| PREFIXES.iter().find(|(p, _)| domain.starts_with(p)))
+        .map(|(_, provider)| *provider)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::provider_of;
+
+    #[test]
+    fn consumer_domains_map_to_their_receiver() {
+        assert_eq!(provider_of("Hotmail.co.uk"), Some("microsoft"));
+        assert_eq!(provider_of("gmail.com."), Some("google"));
+        assert_eq!(provider_of("aol.com"), Some("yahoo"));
+        assert_eq!(provider_of("web.de"), Some("gmx"));
+        assert_eq!(provider_of("shop.example"), None);
+        assert_eq!(provider_of("mylive.com"), None);
+    }
+}
