@@ -150,6 +150,23 @@ pub fn enable_dnsbl(config: &mut Config, dns: &ZoneServer) {
     config.dnsbl.catalog.file = Some(test_catalog());
 }
 
+/// A PKI, a test zone server and a controller checking only the test zones
+/// `keep` through it; `tweak` adjusts the config before the start.
+pub async fn dnsbl_controller(
+    dir: &Path,
+    keep: &[&str],
+    tweak: impl FnOnce(&mut Config),
+) -> (Pki, ZoneServer, Controller) {
+    let pki = Pki::new(&dir.join("ca"));
+    let dns = test_zone_server().await;
+    let mut config = controller_config(&pki, &dir.join("data"), 0, false);
+    enable_dnsbl(&mut config, &dns);
+    only_zones(&mut config, keep);
+    tweak(&mut config);
+    let controller = Controller::start_with(config).await;
+    (pki, dns, controller)
+}
+
 /// Disables every zone of the test catalog except `keep` (by id).
 pub fn only_zones(config: &mut Config, keep: &[&str]) {
     use rblfleet_controller::dnsbl::catalog::ZoneOverride;

@@ -9,9 +9,7 @@ use std::time::Duration;
 use rblfleet_proto::v1::{
     BlocklistEvidence, DeliveryTotals, HostIp, HostReport, ReceiverStats, SourceKind, SourceStats,
 };
-use rblfleet_tests::{
-    Controller, Pki, controller_config, enable_dnsbl, only_zones, raw_agent_client, test_zone_server, valid_report,
-};
+use rblfleet_tests::{Controller, Pki, controller_config, dnsbl_controller, raw_agent_client, valid_report};
 use serde_json::Value;
 
 const HOST: &str = "web07.example";
@@ -66,15 +64,12 @@ async fn json(controller: &Controller, args: &[&str]) -> Value {
 #[tokio::test]
 async fn a_case_from_listing_to_verified_clean_and_back() {
     let tmp = tempfile::tempdir().unwrap();
-    let pki = Pki::new(&tmp.path().join("ca"));
-    let dns = test_zone_server().await;
-    let mut config = controller_config(&pki, &tmp.path().join("data"), 0, false);
-    enable_dnsbl(&mut config, &dns);
-    only_zones(&mut config, &["bl"]);
     // Every pass re-checks (the test plays the clock).
-    config.dnsbl.listed_interval = Duration::from_millis(1);
-    config.dnsbl.clean_interval = Duration::from_millis(1);
-    let controller = Controller::start_with(config).await;
+    let (pki, dns, controller) = dnsbl_controller(tmp.path(), &["bl"], |config| {
+        config.dnsbl.listed_interval = Duration::from_millis(1);
+        config.dnsbl.clean_interval = Duration::from_millis(1);
+    })
+    .await;
     let (cert, key) = pki.agent(HOST);
     let mut client = raw_agent_client(&controller.agent_url(), &pki.ca_cert(), Some((&cert, &key))).await.unwrap();
     client.report(report(1, IP)).await.unwrap();

@@ -6,10 +6,7 @@ use std::net::IpAddr;
 use rblfleet_controller::cli::{Exit, run_args};
 use rblfleet_controller::dnsbl::engine::PassStats;
 use rblfleet_proto::v1::{BlocklistEvidence, HostIp, HostReport};
-use rblfleet_tests::{
-    Controller, Pki, controller_config, enable_dnsbl, only_zones, raw_agent_client, test_catalog, test_zone_server,
-    valid_report,
-};
+use rblfleet_tests::{Controller, dnsbl_controller, raw_agent_client, test_catalog, test_zone_server, valid_report};
 use serde_json::Value;
 use std::net::Ipv4Addr;
 
@@ -109,12 +106,8 @@ async fn pass(controller: &Controller) -> PassStats {
 #[tokio::test]
 async fn engine_dedups_decodes_stores_episodes_and_reports_zones() {
     let tmp = tempfile::tempdir().unwrap();
-    let pki = Pki::new(&tmp.path().join("ca"));
-    let dns = test_zone_server().await;
-    let mut config = controller_config(&pki, &tmp.path().join("data"), 0, false);
-    enable_dnsbl(&mut config, &dns);
-    only_zones(&mut config, &["bl", "v4only", "servfail", "everything"]);
-    let controller = Controller::start_with(config).await;
+    let (pki, dns, controller) =
+        dnsbl_controller(tmp.path(), &["bl", "v4only", "servfail", "everything"], |_| {}).await;
 
     // Two hosts share 203.0.113.7; one also has a private address.
     for (host, ips) in [("web01.example", vec!["203.0.113.7", "203.0.113.8"]), ("web02.example", vec!["203.0.113.7"])] {
@@ -172,12 +165,7 @@ async fn engine_dedups_decodes_stores_episodes_and_reports_zones() {
 #[tokio::test]
 async fn daily_budget_caps_the_queries_a_zone_receives() {
     let tmp = tempfile::tempdir().unwrap();
-    let pki = Pki::new(&tmp.path().join("ca"));
-    let dns = test_zone_server().await;
-    let mut config = controller_config(&pki, &tmp.path().join("data"), 0, false);
-    enable_dnsbl(&mut config, &dns);
-    only_zones(&mut config, &["budget"]);
-    let controller = Controller::start_with(config).await;
+    let (pki, dns, controller) = dnsbl_controller(tmp.path(), &["budget"], |_| {}).await;
     let (cert, key) = pki.agent("web05.example");
     let mut client = raw_agent_client(&controller.agent_url(), &pki.ca_cert(), Some((&cert, &key))).await.unwrap();
     let ips: Vec<String> = (1..=6).map(|i| format!("198.51.100.{i}")).collect();
@@ -199,12 +187,7 @@ async fn daily_budget_caps_the_queries_a_zone_receives() {
 #[tokio::test]
 async fn a_blocklist_bounce_triggers_an_immediate_recheck() {
     let tmp = tempfile::tempdir().unwrap();
-    let pki = Pki::new(&tmp.path().join("ca"));
-    let dns = test_zone_server().await;
-    let mut config = controller_config(&pki, &tmp.path().join("data"), 0, false);
-    enable_dnsbl(&mut config, &dns);
-    only_zones(&mut config, &["bl"]);
-    let controller = Controller::start_with(config).await;
+    let (pki, dns, controller) = dnsbl_controller(tmp.path(), &["bl"], |_| {}).await;
     let (cert, key) = pki.agent("web06.example");
     let mut client = raw_agent_client(&controller.agent_url(), &pki.ca_cert(), Some((&cert, &key))).await.unwrap();
     client.report(report_with("web06.example", 1, &["203.0.113.50"])).await.unwrap();
