@@ -46,8 +46,8 @@ pub struct Daemon {
 fn spawn_pruning(store: Store, retention: RetentionConfig, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let now = crate::dnsbl::engine::now_ms();
-            let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+            let now = crate::clock::now_ms();
+            let ms = crate::clock::millis;
             let store = store.clone();
             let (raw, rollups) = (now.saturating_sub(ms(retention.raw)), now.saturating_sub(ms(retention.rollups)));
             match tokio::task::spawn_blocking(move || store.prune(raw, rollups)).await {

@@ -8,6 +8,7 @@ pub mod cases;
 pub mod casework;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod correlate;
 pub mod daemon;

@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use crate::clock::millis;
+
 use rblfleet_proto::v1::ReceiverState;
 
 /// Thresholds of receiver-side listings.
@@ -44,10 +46,6 @@ pub enum Change {
     Closed,
 }
 
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 fn fresh(ip: &str, provider: &str) -> ReceiverState {
     ReceiverState { ip: ip.into(), provider: provider.into(), ..ReceiverState::default() }
 }
@@ -72,7 +70,7 @@ pub fn refused(
 ) -> (ReceiverState, Change) {
     let Refusals { count, first_ms, at_ms, code, sample } = r;
     let mut s = state.unwrap_or_else(|| fresh(ip, provider));
-    if s.window_start_ms == 0 || first_ms - s.window_start_ms > ms(policy.window) {
+    if s.window_start_ms == 0 || first_ms - s.window_start_ms > millis(policy.window) {
         s.window_start_ms = first_ms;
         s.refusals_in_window = 0;
     }
@@ -101,7 +99,7 @@ pub fn accepted(state: ReceiverState, accepted: u64, at_ms: i64, policy: &Receiv
     s.accepted += accepted;
     if s.listed_since_ms != 0
         && s.accepted >= policy.clear_after_accepted
-        && at_ms - s.accepted_since_ms >= ms(policy.clear_after)
+        && at_ms - s.accepted_since_ms >= millis(policy.clear_after)
     {
         s.listed_since_ms = 0;
         s.refusals_in_window = 0;
@@ -114,7 +112,7 @@ pub fn accepted(state: ReceiverState, accepted: u64, at_ms: i64, policy: &Receiv
 /// listing that has been quiet for `fallback_clear_after`.
 pub fn quiet(state: ReceiverState, host_sent: u64, now_ms: i64, policy: &ReceiverPolicy) -> (ReceiverState, Change) {
     let mut s = state;
-    if s.listed_since_ms != 0 && host_sent > 0 && now_ms - s.last_refusal_ms >= ms(policy.fallback_clear_after) {
+    if s.listed_since_ms != 0 && host_sent > 0 && now_ms - s.last_refusal_ms >= millis(policy.fallback_clear_after) {
         s.listed_since_ms = 0;
         s.refusals_in_window = 0;
         return (s, Change::Closed);

@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use crate::clock::millis;
+
 use super::lookup::{Outcome, Status};
 
 /// When to probe and how to back off.
@@ -63,10 +65,6 @@ impl Default for Health {
     }
 }
 
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// Judges a probe: the listed test point must be listed, the other clean.
 pub fn judge(listed: &Outcome, unlisted: &Outcome) -> Result<(), String> {
     match (listed.status, unlisted.status) {
@@ -104,7 +102,7 @@ impl Health {
                     self.state = State::InService { since_ms: now_ms };
                 }
                 self.consecutive_errors = 0;
-                self.next_probe_ms = now_ms + ms(policy.probe_every);
+                self.next_probe_ms = now_ms + millis(policy.probe_every);
             }
             Err(reason) => self.take_out(reason, now_ms, policy),
         }
@@ -135,7 +133,7 @@ impl Health {
             _ => (now_ms, 1),
         };
         let delay = policy.retry_min.saturating_mul(1 << (failures - 1).min(16)).min(policy.retry_max);
-        let retry_at_ms = now_ms + ms(delay);
+        let retry_at_ms = now_ms + millis(delay);
         self.last_error = Some((now_ms, reason.clone()));
         self.state = State::OutOfService { since_ms, reason, retry_at_ms, failures };
         self.next_probe_ms = retry_at_ms;

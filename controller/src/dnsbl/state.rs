@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use crate::clock::millis;
+
 use rblfleet_proto::v1::{CheckStatus, ListingEpisode, ZoneCheck};
 
 use super::lookup::{Outcome, Status};
@@ -36,10 +38,6 @@ impl Default for Cadence {
             clear_after: 2,
         }
     }
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub fn status_of(status: Status) -> CheckStatus {
@@ -95,7 +93,7 @@ pub fn apply(
             e.meanings = check.meanings.clone();
             e.txt = check.txt.clone();
             episode = Some(e);
-            check.next_due_ms = now_ms + ms(cadence.listed);
+            check.next_due_ms = now_ms + millis(cadence.listed);
         }
         Status::Clean => {
             check.consecutive_clean = check.consecutive_clean.saturating_add(1);
@@ -107,22 +105,22 @@ pub fn apply(
                         episode = Some(e);
                     }
                     check.listed_since_ms = 0;
-                    check.next_due_ms = now_ms + ms(cadence.clean);
+                    check.next_due_ms = now_ms + millis(cadence.clean);
                 } else {
                     // Confirm the delisting at the listed cadence.
-                    check.next_due_ms = now_ms + ms(cadence.listed);
+                    check.next_due_ms = now_ms + millis(cadence.listed);
                 }
             } else {
-                check.next_due_ms = now_ms + ms(cadence.clean);
+                check.next_due_ms = now_ms + millis(cadence.clean);
             }
         }
         Status::Error => {
             check.consecutive_errors = check.consecutive_errors.saturating_add(1);
             let shift = check.consecutive_errors.saturating_sub(1).min(16);
             let delay = cadence.error_min.saturating_mul(1 << shift).min(cadence.error_max);
-            check.next_due_ms = now_ms + ms(delay);
+            check.next_due_ms = now_ms + millis(delay);
         }
-        Status::Skipped => check.next_due_ms = now_ms + ms(cadence.clean),
+        Status::Skipped => check.next_due_ms = now_ms + millis(cadence.clean),
     }
     (check, episode)
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use rblfleet_proto::v1::{HostReport, MtaKind, SourceKind};
 
+use crate::clock::millis;
+
 /// Bounds a report must respect. Defaults suit a busy Plesk host.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -171,7 +173,7 @@ fn check_period(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(),
     if end - start > MAX_PERIOD_MS {
         return Err(invalid("period_end_ms", "the period is longer than 7 days"));
     }
-    let skew = i64::try_from(limits.max_clock_skew.as_millis()).unwrap_or(i64::MAX);
+    let skew = millis(limits.max_clock_skew);
     if end > now_ms.saturating_add(skew) {
         return Err(invalid(
             "period_end_ms",
@@ -182,7 +184,7 @@ fn check_period(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(),
             ),
         ));
     }
-    let age = i64::try_from(limits.max_report_age.as_millis()).unwrap_or(i64::MAX);
+    let age = millis(limits.max_report_age);
     if end < now_ms.saturating_sub(age) {
         return Err(invalid(
             "period_end_ms",

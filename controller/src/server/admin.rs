@@ -47,7 +47,12 @@ impl AdminApi {
     }
 
     fn context(&self) -> Context<'_> {
-        Context { store: &self.store, catalog: &self.catalog, engine: self.engine.as_ref(), now_ms: super::now_ms() }
+        Context {
+            store: &self.store,
+            catalog: &self.catalog,
+            engine: self.engine.as_ref(),
+            now_ms: crate::clock::now_ms(),
+        }
     }
 }
 
@@ -162,7 +167,7 @@ impl AdminService for AdminApi {
         let (note, reference, reason) = (some(&r.note), some(&r.r#ref), some(&r.reason));
         let change =
             Change { who: &who, note: note.as_deref(), reference: reference.as_deref(), reason: reason.as_deref() };
-        let updated = cases::apply(&case, action, &change, super::now_ms())
+        let updated = cases::apply(&case, action, &change, crate::clock::now_ms())
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
         self.store.put_case(&updated).map_err(|e| super::storage_status(&e))?;
         tracing::info!(case = updated.id, %who, action = %r.action, "case updated");

@@ -58,7 +58,7 @@ impl AgentService for AgentApi {
         span.record("host", report.host_id.as_str());
         span.record("seq", report.seq);
 
-        let now = super::now_ms();
+        let now = crate::clock::now_ms();
         if let Err(invalid) = ingest::validate(&report, now, &self.limits) {
             tracing::warn!(%invalid, "malformed report refused");
             return Err(Status::invalid_argument(format!("invalid report: {invalid}")));

@@ -13,7 +13,7 @@ mod agent;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rblfleet_proto::v1::admin_service_server::AdminServiceServer;
 use rblfleet_proto::v1::agent_service_server::AgentServiceServer;
@@ -182,10 +182,6 @@ fn peer_identity<T>(request: &Request<T>, role: Role) -> Result<Identity, Status
         )));
     }
     Ok(identity)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// Maps a storage failure to a status the agent retries.

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -20,6 +20,7 @@ use super::health::{self, Health, HealthPolicy};
 use super::lookup::{Lookups, Outcome, Status};
 use super::state::{self, Cadence};
 use crate::casework::{self, ListInfo};
+use crate::clock::now_ms;
 use crate::store::{Store, StoreError};
 
 mod status;
@@ -97,10 +98,6 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").field("zones", &self.lock().zones.len()).finish_non_exhaustive()
     }
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 impl Engine {

@@ -3,20 +3,11 @@
 
 use std::net::IpAddr;
 
-use rblfleet_proto::v1::{DelistRoute, ZoneHealth};
+use rblfleet_proto::v1::ZoneHealth;
 
-use super::super::catalog::Zone;
 use super::super::health::State;
 use super::{Engine, ZoneRuntime};
-
-fn delist_route(zone: &Zone) -> DelistRoute {
-    DelistRoute {
-        kind: zone.delist.kind.as_str().to_string(),
-        url: zone.delist.url.clone().unwrap_or_default(),
-        expiry_secs: zone.delist.expiry.map_or(0, |d| d.as_secs()),
-        note: zone.delist.note.clone(),
-    }
-}
+use crate::casework::delist_route;
 
 /// Why a runtime zone does not cover IPs now, if it does not.
 fn gap(rt: &ZoneRuntime) -> Option<String> {
@@ -45,7 +36,7 @@ impl Engine {
                     per_day: zone.budget.per_day.unwrap_or(0),
                     ipv4: zone.ipv4,
                     ipv6: zone.ipv6,
-                    delist: Some(delist_route(zone)),
+                    delist: Some(delist_route(&zone.delist)),
                     ..ZoneHealth::default()
                 };
                 let Some(rt) = state.zones.iter().find(|rt| rt.zone.id == zone.id) else {

@@ -1,0 +1,13 @@
+//! Time as the controller stores it: Unix milliseconds in an `i64`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Now, in Unix ms (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(millis).unwrap_or(0)
+}
+
+/// A duration in ms, saturating (a configured "forever" must not wrap).
+pub fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
