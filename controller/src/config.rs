@@ -260,11 +260,7 @@ impl DnsblConfig {
     pub fn nameserver_addrs(&self) -> Result<Vec<SocketAddr>, String> {
         self.nameservers
             .iter()
-            .map(|text| {
-                text.parse::<SocketAddr>()
-                    .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                    .map_err(|_| format!("dnsbl.nameservers: {text:?} is not IP or IP:PORT"))
-            })
+            .map(|text| crate::dnsbl::lookup::parse_nameserver(text).map_err(|e| format!("dnsbl.nameservers: {e}")))
             .collect()
     }
 }

@@ -25,11 +25,7 @@ pub fn merge(rollup: &mut HourRollup, report: &HostReport) {
     rollup.hour_ms = hour_of(report.period_end_ms);
     rollup.reports += 1;
     if let Some(d) = &report.deliveries {
-        let total = rollup.deliveries.get_or_insert_with(DeliveryTotals::default);
-        total.sent += d.sent;
-        total.deferred += d.deferred;
-        total.bounced += d.bounced;
-        total.blocklisted += d.blocklisted;
+        add_totals(rollup.deliveries.get_or_insert_with(DeliveryTotals::default), d);
     }
     if let Some(q) = &report.queue {
         rollup.queue_last = q.total;
@@ -42,15 +38,7 @@ pub fn merge(rollup: &mut HourRollup, report: &HostReport) {
         merge_source(&mut rollup.sources, s);
     }
     for r in &report.receivers {
-        match rollup.receivers.iter_mut().find(|x| x.provider == r.provider && x.ip == r.ip) {
-            Some(x) => {
-                x.sent += r.sent;
-                x.deferred += r.deferred;
-                x.bounced += r.bounced;
-                x.blocklisted += r.blocklisted;
-            }
-            None => rollup.receivers.push(r.clone()),
-        }
+        merge_receiver(&mut rollup.receivers, r);
     }
     bound(rollup);
 }
@@ -123,11 +111,7 @@ pub fn sum<'a>(rollups: impl IntoIterator<Item = &'a HourRollup>) -> HourRollup 
     for r in rollups {
         total.reports += r.reports;
         if let Some(d) = &r.deliveries {
-            let t = total.deliveries.get_or_insert_with(DeliveryTotals::default);
-            t.sent += d.sent;
-            t.deferred += d.deferred;
-            t.bounced += d.bounced;
-            t.blocklisted += d.blocklisted;
+            add_totals(total.deliveries.get_or_insert_with(DeliveryTotals::default), d);
         }
         total.queue_max = total.queue_max.max(r.queue_max);
         total.queue_last = r.queue_last;
@@ -142,6 +126,13 @@ pub fn sum<'a>(rollups: impl IntoIterator<Item = &'a HourRollup>) -> HourRollup 
         }
     }
     total
+}
+
+fn add_totals(total: &mut DeliveryTotals, d: &DeliveryTotals) {
+    total.sent += d.sent;
+    total.deferred += d.deferred;
+    total.bounced += d.bounced;
+    total.blocklisted += d.blocklisted;
 }
 
 fn merge_receiver(list: &mut Vec<ReceiverStats>, r: &ReceiverStats) {

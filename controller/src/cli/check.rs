@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 
 use super::{Exit, Format, render};
 use crate::dnsbl::catalog::{Catalog, CatalogConfig, ZoneOverride};
-use crate::dnsbl::lookup::{Lookups, Outcome, ResolverSettings, Status, public_resolver_warnings};
+use crate::dnsbl::lookup::{Lookups, Outcome, ResolverSettings, Status, parse_nameserver, public_resolver_warnings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -48,12 +48,6 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-}
-
-fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
-    text.parse::<SocketAddr>()
-        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-        .map_err(|_| format!("{text:?} is not an address (IP or IP:PORT; [v6]:PORT for IPv6)"))
 }
 
 pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {

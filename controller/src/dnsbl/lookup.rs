@@ -301,6 +301,13 @@ fn system_nameservers() -> Vec<SocketAddr> {
         .unwrap_or_default()
 }
 
+/// A nameserver as "IP", "IP:PORT" or "[IPv6]:PORT" (port 53 by default).
+pub fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>()
+        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| format!("{text:?} is not an address (IP or IP:PORT; [v6]:PORT for IPv6)"))
+}
+
 /// Well-known public resolvers, which Spamhaus and others refuse to answer
 /// (they answer an error code instead of the listing).
 const PUBLIC_RESOLVERS: &[&str] = &[
