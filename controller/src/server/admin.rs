@@ -3,8 +3,8 @@
 use rblfleet_proto::v1::admin_service_server::AdminService;
 use rblfleet_proto::v1::{
     Case, GetCaseRequest, GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse, ListCasesRequest,
-    ListCasesResponse, ListHostsRequest, ListHostsResponse, ListZonesRequest, ListZonesResponse, NamedReason,
-    ReportRequest, ReportResponse, UpdateCaseRequest,
+    ListCasesResponse, ListHostsRequest, ListHostsResponse, ListZonesRequest, ListZonesResponse, ReportRequest,
+    ReportResponse, UpdateCaseRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -91,27 +91,8 @@ impl AdminService for AdminApi {
         let ip: std::net::IpAddr = text
             .parse()
             .map_err(|_| Status::invalid_argument(format!("{:?} is not an IP address", truncate(&text, 64))))?;
-        let key = ip.to_string();
-        let storage = |e: crate::store::StoreError| super::storage_status(&e);
-        let all_hosts = self.store.list_hosts().map_err(storage)?;
-        let hosts = views::watched_ips(&all_hosts).remove(&ip).unwrap_or_default();
-        let checks = self.store.ip_checks(&key).map_err(storage)?;
-        let mut episodes = self.store.ip_episodes(&key).map_err(storage)?;
-        episodes.sort_by_key(|e| std::cmp::Reverse(e.first_seen_ms));
-        let not_covered = match &self.engine {
-            Some(engine) => {
-                engine.not_covered(ip).into_iter().map(|(name, reason)| NamedReason { name, reason }).collect()
-            }
-            None => vec![NamedReason {
-                name: "all DNS zones".into(),
-                reason: "blocklist checks are disabled on this controller (dnsbl.enabled = false)".into(),
-            }],
-        };
-        let ctx = self.context();
-        let cases = views::ip_cases(&ctx, &key).map_err(storage)?;
-        let (receiver_episodes, episodes): (Vec<_>, Vec<_>) =
-            episodes.into_iter().partition(|e| self.catalog.receivers().iter().any(|r| r.id == e.zone_id));
-        Ok(Response::new(GetIpResponse { ip: key, hosts, checks, episodes, not_covered, cases, receiver_episodes }))
+        let view = views::ip_view(&self.context(), ip).map_err(|e| super::storage_status(&e))?;
+        Ok(Response::new(view))
     }
 
     async fn report(&self, request: Request<ReportRequest>) -> Result<Response<ReportResponse>, Status> {
@@ -122,26 +103,7 @@ impl AdminService for AdminApi {
 
     async fn list_cases(&self, request: Request<ListCasesRequest>) -> Result<Response<ListCasesResponse>, Status> {
         self.authorize(&request)?;
-        let r = request.into_inner();
-        let storage = |e: crate::store::StoreError| super::storage_status(&e);
-        let host_ips: Option<Vec<String>> = if r.host.is_empty() {
-            None
-        } else {
-            let hosts = self.store.list_hosts().map_err(storage)?;
-            let watched = views::watched_ips(&hosts);
-            Some(watched.iter().filter(|(_, hs)| hs.contains(&r.host)).map(|(ip, _)| ip.to_string()).collect())
-        };
-        let cases = self
-            .store
-            .all_cases()
-            .map_err(storage)?
-            .into_iter()
-            .filter(|c| r.states.is_empty() || r.states.contains(&c.state))
-            .filter(|c| {
-                r.list.is_empty() || c.list_id.eq_ignore_ascii_case(&r.list) || c.list.eq_ignore_ascii_case(&r.list)
-            })
-            .filter(|c| host_ips.as_ref().is_none_or(|ips| ips.contains(&c.ip)))
-            .collect();
+        let cases = views::list_cases(&self.context(), request.get_ref()).map_err(|e| super::storage_status(&e))?;
         Ok(Response::new(ListCasesResponse { cases }))
     }
 

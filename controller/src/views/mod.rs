@@ -3,6 +3,7 @@
 //! Transport-free (the server wraps these) and rendering-free (the CLI
 //! renders them).
 
+mod cases;
 mod host;
 mod ip;
 mod listings;
@@ -14,8 +15,9 @@ use std::net::IpAddr;
 
 use rblfleet_proto::v1::HostSummary;
 
+pub use cases::list_cases;
 pub use host::host_view;
-pub use ip::ip_cases;
+pub use ip::ip_view;
 pub use listings::current_listings;
 pub use report::fleet_report;
 pub use suspects::suspects;
