@@ -16,6 +16,8 @@ pub mod plesk;
 pub mod postfix;
 pub mod qmail;
 mod time;
+
+pub use time::civil_from_days;
 pub(crate) mod util;
 
 #[cfg(test)]

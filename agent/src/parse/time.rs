@@ -30,16 +30,24 @@ pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The civil year containing `days` since the epoch.
-fn year_of_days(days: i64) -> i64 {
+/// (year, month, day) of `days` since 1970-01-01 (Howard Hinnant's
+/// algorithm, the inverse of `days_from_civil`).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    yoe + era * 400 + i64::from(month <= 2)
+    // month is 1..=12 and day 1..=31 by construction.
+    (yoe + era * 400 + i64::from(month <= 2), month as u32, day as u32)
+}
+
+/// The civil year containing `days` since the epoch.
+fn year_of_days(days: i64) -> i64 {
+    civil_from_days(days).0
 }
 
 fn is_leap(year: i64) -> bool {
