@@ -38,7 +38,9 @@ pub struct Daemon {
     pub engine: Option<Engine>,
     stop: watch::Sender<bool>,
     engine_task: Option<JoinHandle<()>>,
-    prune_task: JoinHandle<()>,
+    /// Tasks that stop when `stop` says so (pruning, alerts, metrics…),
+    /// named for the log.
+    background: Vec<(&'static str, JoinHandle<()>)>,
 }
 
 /// Deletes raw reports and roll-ups past their retention, now and every
@@ -121,9 +123,9 @@ impl Daemon {
             if config.dnsbl.enabled { Some(build_engine(config, store.clone(), catalog.clone())?) } else { None };
         let (stop, stopped) = watch::channel(false);
         let engine_task = engine.clone().filter(|_| run_engine).map(|e| e.spawn(stopped.clone()));
-        let prune_task = spawn_pruning(store.clone(), config.retention.clone(), stopped);
+        let background = vec![("pruning", spawn_pruning(store.clone(), config.retention.clone(), stopped.clone()))];
         let servers = server::start(config, store.clone(), engine.clone(), catalog, insecure).await?;
-        Ok(Daemon { servers, store, engine, stop, engine_task, prune_task })
+        Ok(Daemon { servers, store, engine, stop, engine_task, background })
     }
 
     /// Stops the engine and the servers, then flushes the store.
@@ -132,7 +134,11 @@ impl Daemon {
         if let Some(task) = self.engine_task {
             let _ = task.await;
         }
-        let _ = self.prune_task.await;
+        for (what, task) in self.background {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "the {what} task failed");
+            }
+        }
         self.servers.shutdown().await?;
         self.store.flush().await?;
         Ok(())

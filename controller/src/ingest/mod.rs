@@ -4,8 +4,10 @@
 //! says what is wrong, naming the field. The server calls it before anything
 //! reaches the store, so a malformed report never touches stored data.
 
+pub mod stats;
 pub mod validate;
 
+pub use stats::{IngestStats, Refusal};
 pub use validate::{Invalid, Limits, validate};
 
 #[cfg(test)]

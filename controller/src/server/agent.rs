@@ -11,12 +11,13 @@ use crate::dnsbl::catalog::Catalog;
 use crate::dnsbl::engine::Engine;
 use crate::identity::Role;
 use crate::ingest::validate::truncate;
-use crate::ingest::{self, Limits};
+use crate::ingest::{self, IngestStats, Limits, Refusal};
 use crate::receivers::ReceiverPolicy;
 use crate::store::{Applied, Store, StoreError};
 
 #[derive(Debug)]
 pub(super) struct AgentApi {
+    stats: Arc<IngestStats>,
     store: Store,
     engine: Option<Engine>,
     catalog: Arc<Catalog>,
@@ -27,6 +28,7 @@ pub(super) struct AgentApi {
 
 impl AgentApi {
     pub(super) fn new(
+        stats: Arc<IngestStats>,
         store: Store,
         engine: Option<Engine>,
         catalog: Arc<Catalog>,
@@ -34,7 +36,7 @@ impl AgentApi {
         limits: Limits,
         insecure: bool,
     ) -> Self {
-        AgentApi { store, engine, catalog, receivers, limits, insecure }
+        AgentApi { stats, store, engine, catalog, receivers, limits, insecure }
     }
 }
 
@@ -42,17 +44,42 @@ impl AgentApi {
 impl AgentService for AgentApi {
     #[tracing::instrument(skip_all, fields(host = tracing::field::Empty, seq = tracing::field::Empty))]
     async fn report(&self, request: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
-        let certified = if self.insecure { None } else { Some(super::peer_identity(&request, Role::Agent)?) };
+        let started = std::time::Instant::now();
+        let _in_flight = self.stats.enter();
+        let result = self.ingest(request).await;
+        match &result {
+            Ok(ack) if ack.get_ref().duplicate => self.stats.duplicate(started.elapsed()),
+            Ok(_) => self.stats.stored(started.elapsed()),
+            Err(_) => {}
+        }
+        result
+    }
+}
+
+impl AgentApi {
+    async fn ingest(&self, request: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
+        let refuse = |why: Refusal, status: Status| {
+            self.stats.refused(why);
+            status
+        };
+        let certified = if self.insecure {
+            None
+        } else {
+            Some(super::peer_identity(&request, Role::Agent).map_err(|s| refuse(Refusal::Identity, s))?)
+        };
         let report = request.into_inner();
         if let Some(identity) = certified
             && report.host_id != identity.name
         {
             tracing::warn!(claimed = %truncate(&report.host_id, 64), certificate = %identity.name, "report for another host refused");
-            return Err(Status::permission_denied(format!(
-                "the report claims host id {:?}, but the client certificate holds {:?}",
-                truncate(&report.host_id, 64),
-                identity.name
-            )));
+            return Err(refuse(
+                Refusal::Identity,
+                Status::permission_denied(format!(
+                    "the report claims host id {:?}, but the client certificate holds {:?}",
+                    truncate(&report.host_id, 64),
+                    identity.name
+                )),
+            ));
         }
         let span = tracing::Span::current();
         span.record("host", report.host_id.as_str());
@@ -61,18 +88,18 @@ impl AgentService for AgentApi {
         let now = crate::clock::now_ms();
         if let Err(invalid) = ingest::validate(&report, now, &self.limits) {
             tracing::warn!(%invalid, "malformed report refused");
-            return Err(Status::invalid_argument(format!("invalid report: {invalid}")));
+            return Err(refuse(Refusal::Invalid, Status::invalid_argument(format!("invalid report: {invalid}"))));
         }
         let applied = self.store.apply_report(&report, now).await.map_err(|e| match e {
             StoreError::SeqBackwards { .. } | StoreError::StaleEpoch { .. } => {
                 tracing::warn!(error = %e, "report out of sequence refused");
-                Status::failed_precondition(e.to_string())
+                refuse(Refusal::Sequence, Status::failed_precondition(e.to_string()))
             }
             StoreError::Conflict { .. } => {
                 tracing::warn!(error = %e, "conflicting resend refused");
-                Status::invalid_argument(e.to_string())
+                refuse(Refusal::Sequence, Status::invalid_argument(e.to_string()))
             }
-            other => super::storage_status(&other),
+            other => refuse(Refusal::Storage, super::storage_status(&other)),
         })?;
         let duplicate = match applied {
             Applied::Stored(summary) => {

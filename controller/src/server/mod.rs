@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::dnsbl::catalog::Catalog;
 use crate::dnsbl::engine::Engine;
 use crate::identity::{self, Identity, Role};
+use crate::ingest::IngestStats;
 use crate::store::Store;
 
 /// Why the servers could not start or stopped.
@@ -51,6 +52,8 @@ pub struct Running {
     /// The address the agent API is bound to (useful when the config said port 0).
     pub agent_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// What the agent API did with reports (for `/metrics`).
+    pub ingest: Arc<IngestStats>,
     stop: watch::Sender<bool>,
     tasks: Vec<(&'static str, JoinHandle<Result<(), tonic::transport::Error>>)>,
 }
@@ -93,7 +96,9 @@ pub async fn start(
 
     let tls = if insecure { None } else { Some(load_tls(config)?) };
 
+    let ingest = Arc::new(IngestStats::default());
     let agent_service = agent::AgentApi::new(
+        ingest.clone(),
         store.clone(),
         engine.clone(),
         catalog.clone(),
@@ -138,7 +143,7 @@ pub async fn start(
         ),
     ];
     tracing::info!(%agent_addr, %admin_addr, admin_mtls = require_admin_cert, "controller listening");
-    Ok(Running { agent_addr, admin_addr, stop, tasks })
+    Ok(Running { agent_addr, admin_addr, ingest, stop, tasks })
 }
 
 fn base_server() -> Server {
