@@ -194,3 +194,19 @@ fn storage_status(error: &crate::store::StoreError) -> Status {
     tracing::error!(%error, "storage error");
     Status::unavailable(format!("the controller cannot store data right now: {error}"))
 }
+
+/// The metadata key of the retry hint on a `RESOURCE_EXHAUSTED` answer: how
+/// many milliseconds the agent should wait before trying again (the name
+/// gRPC's own retry policy reads).
+pub const RETRY_PUSHBACK_KEY: &str = "grpc-retry-pushback-ms";
+
+/// A refusal the agent should retry later: the controller is over capacity
+/// or cannot store right now. The report stays in the agent's outbox.
+pub(crate) fn exhausted(message: String, retry_after: Duration) -> Status {
+    let mut status = Status::resource_exhausted(message);
+    let millis = retry_after.as_millis().to_string();
+    if let Ok(value) = millis.parse() {
+        status.metadata_mut().insert(RETRY_PUSHBACK_KEY, value);
+    }
+    status
+}
