@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod generate;
+pub mod procs;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +16,7 @@ use rblfleet_controller::daemon::{build_catalog, build_engine};
 use rblfleet_controller::dnsbl::engine::Engine;
 use rblfleet_controller::dnsbl::zone_server::ZoneServer;
 use rblfleet_controller::server::{self, Running};
-use rblfleet_controller::store::{Store, StoreOptions};
+use rblfleet_controller::store::Store;
 use rblfleet_proto::v1::agent_service_client::AgentServiceClient;
 use rblfleet_proto::v1::{AgentInfo, HostIp, HostReport, MtaKind};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -70,7 +73,7 @@ impl Controller {
     }
 
     pub async fn start_with(config: Config) -> Controller {
-        let store = Store::open(&config.data_dir, &StoreOptions::default()).unwrap();
+        let store = Store::open(&config.data_dir, &config.store.options()).unwrap();
         let catalog = build_catalog(&config).unwrap();
         let engine = config.dnsbl.enabled.then(|| build_engine(&config, store.clone(), catalog.clone()).unwrap());
         let running = server::start(&config, store, engine.clone(), catalog, false).await.unwrap();
