@@ -36,6 +36,7 @@ pub struct Config {
     pub dnsbl: DnsblConfig,
     pub receivers: ReceiversConfig,
     pub retention: RetentionConfig,
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 impl Default for Config {
@@ -50,6 +51,7 @@ impl Default for Config {
             dnsbl: DnsblConfig::default(),
             receivers: ReceiversConfig::default(),
             retention: RetentionConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }
@@ -345,6 +347,7 @@ mod tests {
         assert_eq!(format!("{:?}", example.dnsbl), format!("{:?}", default.dnsbl));
         assert_eq!(format!("{:?}", example.receivers), format!("{:?}", default.receivers));
         assert_eq!(format!("{:?}", example.retention), format!("{:?}", default.retention));
+        assert_eq!(format!("{:?}", example.metrics), format!("{:?}", default.metrics));
         example.check(false).unwrap();
     }
 

@@ -2,6 +2,7 @@
 //! servers, started and stopped together. `rblfleet serve`, `rblfleet demo`
 //! and the end-to-end tests all start it the same way.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -26,6 +27,8 @@ pub enum DaemonError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Lookup(#[from] LookupError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     #[error("{0}")]
     Config(String),
 }
@@ -36,6 +39,8 @@ pub struct Daemon {
     pub servers: Running,
     pub store: Store,
     pub engine: Option<Engine>,
+    /// Where `/metrics` is served (None when `metrics.enabled = false`).
+    pub metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     engine_task: Option<JoinHandle<()>>,
     /// Tasks that stop when `stop` says so (pruning, alerts, metrics…),
@@ -121,11 +126,22 @@ impl Daemon {
         let catalog = build_catalog(config)?;
         let engine =
             if config.dnsbl.enabled { Some(build_engine(config, store.clone(), catalog.clone())?) } else { None };
+        let metrics = crate::metrics::bind(&config.metrics).await?;
         let (stop, stopped) = watch::channel(false);
         let engine_task = engine.clone().filter(|_| run_engine).map(|e| e.spawn(stopped.clone()));
-        let background = vec![("pruning", spawn_pruning(store.clone(), config.retention.clone(), stopped.clone()))];
+        let mut background = vec![("pruning", spawn_pruning(store.clone(), config.retention.clone(), stopped.clone()))];
         let servers = server::start(config, store.clone(), engine.clone(), catalog, insecure).await?;
-        Ok(Daemon { servers, store, engine, stop, engine_task, background })
+        // Metrics read the agent API's ingest counters, so they start after it.
+        let metrics_addr = metrics.as_ref().map(|m| m.addr);
+        if let Some(bound) = metrics {
+            let sources = crate::metrics::collect::Sources {
+                store: store.clone(),
+                engine: engine.clone(),
+                ingest: servers.ingest.clone(),
+            };
+            background.push(("metrics", crate::metrics::spawn(bound, sources, stopped.clone())));
+        }
+        Ok(Daemon { servers, store, engine, metrics_addr, stop, engine_task, background })
     }
 
     /// Stops the engine and the servers, then flushes the store.

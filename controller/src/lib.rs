@@ -16,6 +16,7 @@ pub mod dnsbl;
 pub mod history;
 pub mod identity;
 pub mod ingest;
+pub mod metrics;
 pub mod receivers;
 pub mod server;
 pub mod store;

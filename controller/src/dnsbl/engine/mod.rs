@@ -23,7 +23,10 @@ use crate::casework::{self, ListInfo};
 use crate::clock::now_ms;
 use crate::store::{Store, StoreError};
 
+mod counters;
 mod status;
+
+pub use counters::{LookupCounters, ZONE_STATES, ZoneMetrics};
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
@@ -69,6 +72,7 @@ struct ZoneRuntime {
     queries_total: u64,
     errors_total: u64,
     exhausted: Option<String>,
+    counters: LookupCounters,
 }
 
 #[derive(Default)]
@@ -124,6 +128,7 @@ impl Engine {
                 queries_total: 0,
                 errors_total: 0,
                 exhausted: None,
+                counters: LookupCounters::default(),
             });
         }
         let index: HashMap<&str, usize> = zones.iter().enumerate().map(|(i, z)| (z.zone.id.as_str(), i)).collect();
@@ -301,6 +306,7 @@ impl Engine {
         state.due.insert((outcome.ip, zone_index), check.next_due_ms);
         let rt = &mut state.zones[zone_index];
         rt.queries_total += 1;
+        rt.counters.lookup(outcome.status);
         if outcome.status == Status::Error {
             rt.errors_total += 1;
         }
@@ -347,6 +353,7 @@ impl Engine {
                 let mut state = self.lock();
                 let rt = &mut state.zones[i];
                 rt.queries_total += 2;
+                rt.counters.probe(verdict.is_ok());
                 let was = rt.health.in_service();
                 if let Err(reason) = &verdict {
                     rt.errors_total += 1;

@@ -1,0 +1,109 @@
+//! Per-zone counters of what the engine asked and heard, for `/metrics`.
+//!
+//! Plain integers inside each zone's runtime, updated under the engine lock
+//! the engine already holds when it records an outcome: no second lock and
+//! no atomics on the lookup path. A scrape copies them (a few dozen zones)
+//! and never reads the store under that lock.
+
+use super::super::health::State;
+use super::super::lookup::Status;
+use super::Engine;
+
+/// Lookups and probes of one zone since the controller started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LookupCounters {
+    pub listed: u64,
+    pub clean: u64,
+    pub error: u64,
+    /// Health probes (two queries each) that found the zone answering correctly.
+    pub probes_ok: u64,
+    pub probes_failed: u64,
+}
+
+impl LookupCounters {
+    pub(super) fn lookup(&mut self, status: Status) {
+        match status {
+            Status::Listed => self.listed += 1,
+            Status::Clean => self.clean += 1,
+            Status::Error => self.error += 1,
+            // Not asked: no query left the controller.
+            Status::Skipped => {}
+        }
+    }
+
+    pub(super) fn probe(&mut self, ok: bool) {
+        if ok {
+            self.probes_ok += 1;
+        } else {
+            self.probes_failed += 1;
+        }
+    }
+}
+
+/// One catalog zone as `/metrics` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneMetrics {
+    /// Catalog zone id (bounded by the catalog; never a DQS key).
+    pub zone_id: String,
+    /// `unchecked`, `in_service`, `out_of_service`, `disabled` or `needs_key`.
+    pub state: &'static str,
+    /// Queries spent on the current UTC day (checks and probes).
+    pub used_today: u64,
+    pub per_day: Option<u64>,
+    /// Queries sent since start-up (a probe counts two).
+    pub queries_total: u64,
+    pub counters: LookupCounters,
+}
+
+/// Every state `ZoneMetrics::state` can take, for complete state sets.
+pub const ZONE_STATES: [&str; 5] = ["unchecked", "in_service", "out_of_service", "disabled", "needs_key"];
+
+impl Engine {
+    /// Every catalog zone with its state; running zones with their budget use
+    /// and counters. Holds the engine lock only to copy numbers.
+    pub fn zone_metrics(&self) -> Vec<ZoneMetrics> {
+        let state = self.lock();
+        self.catalog()
+            .zones()
+            .iter()
+            .map(|zone| match state.zones.iter().find(|rt| rt.zone.id == zone.id) {
+                Some(rt) => ZoneMetrics {
+                    zone_id: zone.id.clone(),
+                    state: match rt.health.state {
+                        State::Unchecked => "unchecked",
+                        State::InService { .. } => "in_service",
+                        State::OutOfService { .. } => "out_of_service",
+                    },
+                    used_today: rt.bucket.used_today(),
+                    per_day: rt.bucket.per_day(),
+                    queries_total: rt.queries_total,
+                    counters: rt.counters,
+                },
+                None => ZoneMetrics {
+                    zone_id: zone.id.clone(),
+                    state: if zone.enabled && zone.needs_key && !zone.has_key() { "needs_key" } else { "disabled" },
+                    used_today: 0,
+                    per_day: zone.budget.per_day,
+                    queries_total: 0,
+                    counters: LookupCounters::default(),
+                },
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skipped_lookups_are_not_counted() {
+        let mut c = LookupCounters::default();
+        for status in [Status::Listed, Status::Clean, Status::Clean, Status::Error, Status::Skipped] {
+            c.lookup(status);
+        }
+        c.probe(true);
+        c.probe(false);
+        assert_eq!(c, LookupCounters { listed: 1, clean: 2, error: 1, probes_ok: 1, probes_failed: 1 });
+    }
+}

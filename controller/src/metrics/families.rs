@@ -1,0 +1,191 @@
+//! The metric catalogue: every family `/metrics` exposes, its type, help
+//! text and labels, written from one [`Snapshot`].
+//!
+//! Label values are bounded: host ids (fleet size), catalog zone ids, list
+//! ids, case states, refusal reasons and lookup outcomes. Nothing free-form
+//! (no reasons, samples or error texts) becomes a label.
+
+use super::collect::Snapshot;
+use super::text::{Encoder, Kind};
+use crate::dnsbl::engine::ZONE_STATES;
+use crate::ingest::stats::LATENCY_BUCKETS;
+
+/// Process facts that do not come from the snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct Process {
+    pub version: &'static str,
+    pub started_ms: i64,
+}
+
+/// The whole exposition.
+pub fn render(snapshot: &Snapshot, process: Process) -> String {
+    let mut e = Encoder::new();
+    controller(&mut e, snapshot, process);
+    fleet(&mut e, snapshot);
+    hosts(&mut e, snapshot);
+    zones(&mut e, snapshot);
+    ingest(&mut e, snapshot);
+    e.finish()
+}
+
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn controller(e: &mut Encoder, s: &Snapshot, p: Process) {
+    e.family("rblfleet_build_info", Kind::Gauge, "Always 1; the controller's version as a label.")
+        .sample(&[("version", p.version)], 1.0);
+    e.family("rblfleet_start_time_seconds", Kind::Gauge, "When the controller started, Unix seconds.")
+        .sample(&[], seconds(p.started_ms));
+    e.family(
+        "rblfleet_metrics_collect_duration_seconds",
+        Kind::Gauge,
+        "How long gathering this scrape's numbers from the store took.",
+    )
+    .sample(&[], s.collect_seconds);
+}
+
+fn fleet(e: &mut Encoder, s: &Snapshot) {
+    e.family("rblfleet_hosts", Kind::Gauge, "Hosts the controller has stored a report from.")
+        .sample(&[], s.hosts.len() as f64);
+    e.family(
+        "rblfleet_watched_ips",
+        Kind::Gauge,
+        "Distinct public (or NAT-published) IPs in the hosts' latest reports, checked against blocklists.",
+    )
+    .sample(&[], s.watched_ips as f64);
+    let mut f = e.family(
+        "rblfleet_listings",
+        Kind::Gauge,
+        "Open listings by list: catalog zone id (kind dns) or receiver id from bounces (kind receiver).",
+    );
+    for ((list, kind), n) in &s.listings {
+        f.sample(&[("list", list), ("kind", kind)], *n as f64);
+    }
+    let mut f = e.family("rblfleet_cases", Kind::Gauge, "Delisting cases by state.");
+    for (state, n) in &s.cases {
+        f.sample(&[("state", state)], *n as f64);
+    }
+}
+
+fn hosts(e: &mut Encoder, s: &Snapshot) {
+    let mut f = e.family(
+        "rblfleet_agent_last_report_timestamp_seconds",
+        Kind::Gauge,
+        "When the controller stored the host's latest report, Unix seconds.",
+    );
+    for h in &s.hosts {
+        f.sample(&[("host", &h.host_id)], seconds(h.last_report_ms));
+    }
+    let mut f = e.family(
+        "rblfleet_agent_seq_gaps_total",
+        Kind::Counter,
+        "Report sequence numbers the host skipped (reports its agent dropped before sending).",
+    );
+    for h in &s.hosts {
+        f.sample(&[("host", &h.host_id)], h.seq_gaps as f64);
+    }
+    let mut f = e.family(
+        "rblfleet_host_queue_messages",
+        Kind::Gauge,
+        "Messages in the host's mail queue, as of its newest report in the last 24 hours.",
+    );
+    for h in &s.hosts {
+        if let Some(q) = h.queue {
+            f.sample(&[("host", &h.host_id)], q as f64);
+        }
+    }
+    let mut f = e.family(
+        "rblfleet_host_blocklisted_deliveries_24h",
+        Kind::Gauge,
+        "Deliveries refused because the sending IP is listed, over the last 24 hours (hourly roll-ups).",
+    );
+    for h in &s.hosts {
+        f.sample(&[("host", &h.host_id)], h.blocklisted_24h as f64);
+    }
+}
+
+fn zones(e: &mut Encoder, s: &Snapshot) {
+    let Some(zones) = &s.zones else { return };
+    let running = || zones.iter().filter(|z| z.state != "disabled" && z.state != "needs_key");
+    let mut f = e.family("rblfleet_zone_up", Kind::Gauge, "1 when an enabled zone is in service, else 0.");
+    for z in running() {
+        f.sample(&[("zone", &z.zone_id)], f64::from(u8::from(z.state == "in_service")));
+    }
+    let mut f = e.family("rblfleet_zone_state", Kind::Gauge, "1 for the zone's current state, 0 for the others.");
+    for z in zones {
+        for state in ZONE_STATES {
+            f.sample(&[("zone", &z.zone_id), ("state", state)], f64::from(u8::from(z.state == state)));
+        }
+    }
+    let mut f = e.family(
+        "rblfleet_dnsbl_lookups_total",
+        Kind::Counter,
+        "Blocklist checks answered, by zone and outcome (listed, clean, error).",
+    );
+    for z in running() {
+        let c = &z.counters;
+        for (outcome, n) in [("listed", c.listed), ("clean", c.clean), ("error", c.error)] {
+            f.sample(&[("zone", &z.zone_id), ("outcome", outcome)], n as f64);
+        }
+    }
+    let mut f = e.family("rblfleet_dnsbl_probes_total", Kind::Counter, "Zone health probes, by result (ok, failed).");
+    for z in running() {
+        for (result, n) in [("ok", z.counters.probes_ok), ("failed", z.counters.probes_failed)] {
+            f.sample(&[("zone", &z.zone_id), ("result", result)], n as f64);
+        }
+    }
+    let mut f =
+        e.family("rblfleet_zone_queries_total", Kind::Counter, "DNS queries sent to the zone (a probe is two).");
+    for z in running() {
+        f.sample(&[("zone", &z.zone_id)], z.queries_total as f64);
+    }
+    let mut f = e.family(
+        "rblfleet_zone_budget_used_queries",
+        Kind::Gauge,
+        "Queries spent from the zone's budget on the current UTC day.",
+    );
+    for z in running() {
+        f.sample(&[("zone", &z.zone_id)], z.used_today as f64);
+    }
+    let mut f = e.family(
+        "rblfleet_zone_budget_daily_queries",
+        Kind::Gauge,
+        "The zone's daily query budget (zones with a daily limit only).",
+    );
+    for z in running() {
+        if let Some(limit) = z.per_day {
+            f.sample(&[("zone", &z.zone_id)], limit as f64);
+        }
+    }
+}
+
+fn ingest(e: &mut Encoder, s: &Snapshot) {
+    let i = &s.ingest;
+    e.family("rblfleet_ingest_reports_stored_total", Kind::Counter, "Agent reports stored and acknowledged.")
+        .sample(&[], i.stored as f64);
+    e.family(
+        "rblfleet_ingest_reports_duplicate_total",
+        Kind::Counter,
+        "Agent reports received again after they were stored (acknowledged, not stored twice).",
+    )
+    .sample(&[], i.duplicates as f64);
+    let mut f = e.family(
+        "rblfleet_ingest_reports_refused_total",
+        Kind::Counter,
+        "Agent reports refused, by reason (identity, invalid, sequence, overloaded, storage).",
+    );
+    for (reason, n) in &i.refused {
+        f.sample(&[("reason", reason.as_str())], *n as f64);
+    }
+    e.family("rblfleet_ingest_reports_in_flight", Kind::Gauge, "Agent reports being handled right now.")
+        .sample(&[], i.in_flight as f64);
+    e.histogram(
+        "rblfleet_ingest_ack_duration_seconds",
+        "Time from receiving an agent report to acknowledging it (stored or duplicate).",
+        &[],
+        &LATENCY_BUCKETS,
+        &i.latency_cumulative,
+        i.latency_sum_seconds,
+    );
+}
