@@ -122,11 +122,12 @@ impl Daemon {
     /// Like `start`; with `run_engine` false the engine is built but runs no
     /// passes by itself (`rblfleet demo` runs them when its agents reported).
     pub async fn start_with(config: &Config, insecure: bool, run_engine: bool) -> Result<Daemon, DaemonError> {
+        // First, so a taken port fails start-up before anything has started.
+        let metrics = crate::metrics::bind(&config.metrics).await?;
         let store = Store::open(&config.data_dir, &StoreOptions { cache_bytes: config.store.cache_mib * 1024 * 1024 })?;
         let catalog = build_catalog(config)?;
         let engine =
             if config.dnsbl.enabled { Some(build_engine(config, store.clone(), catalog.clone())?) } else { None };
-        let metrics = crate::metrics::bind(&config.metrics).await?;
         let (stop, stopped) = watch::channel(false);
         let engine_task = engine.clone().filter(|_| run_engine).map(|e| e.spawn(stopped.clone()));
         let mut background = vec![("pruning", spawn_pruning(store.clone(), config.retention.clone(), stopped.clone()))];

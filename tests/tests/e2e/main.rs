@@ -9,4 +9,5 @@ mod dnsbl;
 mod fleet;
 mod hostile;
 mod identity;
+mod metrics;
 mod outage;

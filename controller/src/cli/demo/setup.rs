@@ -46,6 +46,7 @@ pub fn controller_config<'a>(
     let mut config = Config { data_dir: dir.join("data"), ..Config::default() };
     config.agent_api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.admin_api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.metrics.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.tls.ca = ca_dir.join(ca::CA_CERT);
     config.tls.cert = ca_dir.join("controller.crt");
     config.tls.key = ca_dir.join("controller.key");
