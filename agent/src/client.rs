@@ -62,6 +62,9 @@ pub enum SendError {
         /// True for PERMISSION_DENIED and UNAUTHENTICATED: retrying alone will
         /// not help, an operator has to fix the certificate or `host_id`.
         needs_operator: bool,
+        /// The controller's hint (`grpc-retry-pushback-ms`) when it shed
+        /// the report because it is over capacity.
+        retry_after: Option<std::time::Duration>,
     },
     /// The controller will never accept this report: drop it from the outbox.
     #[error("rejected, {code}: {message}")]
@@ -91,10 +94,31 @@ impl SendError {
             Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
                 SendError::Rejected { code, message }
             }
-            Code::PermissionDenied | Code::Unauthenticated => SendError::Retry { code, message, needs_operator: true },
-            _ => SendError::Retry { code, message, needs_operator: false },
+            Code::PermissionDenied | Code::Unauthenticated => {
+                SendError::Retry { code, message, needs_operator: true, retry_after: None }
+            }
+            _ => SendError::Retry { code, message, needs_operator: false, retry_after: retry_pushback(status) },
         }
     }
+
+    /// How long the controller asked to wait before retrying, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            SendError::Retry { retry_after, .. } => *retry_after,
+            SendError::Rejected { .. } => None,
+        }
+    }
+}
+
+/// The metadata key of the controller's retry hint, in milliseconds (the
+/// name gRPC's own retry policy reads).
+pub const RETRY_PUSHBACK_KEY: &str = "grpc-retry-pushback-ms";
+
+/// Reads the retry hint; a hint that is not a plain number of milliseconds,
+/// or one longer than an hour, is ignored (the agent's own backoff applies).
+fn retry_pushback(status: &tonic::Status) -> Option<std::time::Duration> {
+    let millis: u64 = status.metadata().get(RETRY_PUSHBACK_KEY)?.to_str().ok()?.trim().parse().ok()?;
+    (millis <= 3_600_000).then(|| std::time::Duration::from_millis(millis))
 }
 
 /// The canonical gRPC names, as the proto documents them.
@@ -231,6 +255,19 @@ mod tests {
             let e = SendError::from_status(&tonic::Status::new(code, "x"));
             assert!(matches!(e, SendError::Retry { needs_operator: false, .. }));
         }
+    }
+
+    #[test]
+    fn overload_hint_is_read_and_bad_hints_ignored() {
+        let with_hint = |value: &str| {
+            let mut status = tonic::Status::resource_exhausted("over capacity");
+            status.metadata_mut().insert(RETRY_PUSHBACK_KEY, value.parse().unwrap());
+            SendError::from_status(&status)
+        };
+        assert_eq!(with_hint("2500").retry_after(), Some(Duration::from_millis(2500)));
+        assert_eq!(with_hint("soon").retry_after(), None);
+        assert_eq!(with_hint("99999999999").retry_after(), None, "more than an hour is not trusted");
+        assert_eq!(SendError::from_status(&tonic::Status::unavailable("down")).retry_after(), None);
     }
 
     fn controller(dir: &Path) -> ControllerConfig {

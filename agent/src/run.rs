@@ -276,7 +276,7 @@ impl Agent {
                     }
                     Ok(Step::Empty | Step::Rejected(_)) => {}
                     Err(e) => {
-                        let delay = self.backoff.next_delay();
+                        let delay = retry_delay(&mut self.backoff, &e);
                         log_retry(&e, Some(delay), self.outbox.len());
                         retry_at = Some(Instant::now() + delay);
                     }
@@ -328,6 +328,24 @@ impl Agent {
 
 /// Logs a failed send: operator problems and protocol errors at error level,
 /// an unreachable controller at warn.
+/// The wait before the next send: the backoff's, but never shorter than
+/// the controller's overload hint plus up to as much again of jitter, so a
+/// fleet shed at once does not come back at once.
+fn retry_delay(backoff: &mut Backoff, e: &AgentError) -> Duration {
+    let delay = backoff.next_delay();
+    let hint = match e {
+        AgentError::Send(send) => send.retry_after(),
+        _ => None,
+    };
+    match hint {
+        Some(hint) => {
+            let jitter_ms = u64::try_from(hint.as_millis()).unwrap_or(u64::MAX);
+            delay.max(hint + Duration::from_millis(fastrand::u64(0..=jitter_ms)))
+        }
+        None => delay,
+    }
+}
+
 fn log_retry(e: &AgentError, retry_in: Option<Duration>, backlog: u64) {
     let retry_in = retry_in
         .map(|d| humantime::format_duration(Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))));

@@ -330,3 +330,21 @@ fn public_types_are_send_and_sync() {
     send_sync::<FlushOutcome>();
     send::<Agent>();
 }
+
+#[test]
+fn an_overload_hint_sets_the_floor_of_the_retry_delay() {
+    let shed = |hint_ms: Option<u64>| {
+        AgentError::Send(SendError::Retry {
+            code: "RESOURCE_EXHAUSTED",
+            message: "over capacity".into(),
+            needs_operator: false,
+            retry_after: hint_ms.map(Duration::from_millis),
+        })
+    };
+    let mut backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(2));
+    for _ in 0..50 {
+        let delay = retry_delay(&mut backoff, &shed(Some(400)));
+        assert!((400..=800).contains(&delay.as_millis()), "hint 400 ms plus up to as much jitter, got {delay:?}");
+        assert!(retry_delay(&mut backoff, &shed(None)) <= Duration::from_millis(2), "no hint: the backoff alone");
+    }
+}

@@ -17,28 +17,18 @@ use crate::store::{Applied, Store, StoreError};
 
 #[derive(Debug)]
 pub(super) struct AgentApi {
-    stats: Arc<IngestStats>,
-    store: Store,
-    engine: Option<Engine>,
-    catalog: Arc<Catalog>,
-    receivers: ReceiverPolicy,
-    limits: Limits,
-    insecure: bool,
+    pub(super) stats: Arc<IngestStats>,
+    pub(super) store: Store,
+    pub(super) engine: Option<Engine>,
+    pub(super) catalog: Arc<Catalog>,
+    pub(super) receivers: ReceiverPolicy,
+    pub(super) limits: Limits,
+    /// Retry hint for reports shed under overload.
+    pub(super) retry_after: std::time::Duration,
+    /// No client certificates (`serve --insecure`): the report's host id is trusted.
+    pub(super) insecure: bool,
 }
 
-impl AgentApi {
-    pub(super) fn new(
-        stats: Arc<IngestStats>,
-        store: Store,
-        engine: Option<Engine>,
-        catalog: Arc<Catalog>,
-        receivers: ReceiverPolicy,
-        limits: Limits,
-        insecure: bool,
-    ) -> Self {
-        AgentApi { stats, store, engine, catalog, receivers, limits, insecure }
-    }
-}
 
 #[tonic::async_trait]
 impl AgentService for AgentApi {
@@ -98,6 +88,10 @@ impl AgentApi {
             StoreError::Conflict { .. } => {
                 tracing::warn!(error = %e, "conflicting resend refused");
                 refuse(Refusal::Sequence, Status::invalid_argument(e.to_string()))
+            }
+            StoreError::Overloaded { .. } => {
+                tracing::debug!(error = %e, "report shed");
+                refuse(Refusal::Overloaded, super::exhausted(e.to_string(), self.retry_after))
             }
             other => refuse(Refusal::Storage, super::storage_status(&other)),
         })?;

@@ -97,15 +97,16 @@ pub async fn start(
     let tls = if insecure { None } else { Some(load_tls(config)?) };
 
     let ingest = Arc::new(IngestStats::default());
-    let agent_service = agent::AgentApi::new(
-        ingest.clone(),
-        store.clone(),
-        engine.clone(),
-        catalog.clone(),
-        config.receivers.policy(),
-        config.limits.ingest(),
+    let agent_service = agent::AgentApi {
+        stats: ingest.clone(),
+        store: store.clone(),
+        engine: engine.clone(),
+        catalog: catalog.clone(),
+        receivers: config.receivers.policy(),
+        limits: config.limits.ingest(),
+        retry_after: config.limits.overload_retry_after,
         insecure,
-    );
+    };
     let mut agent_server = base_server();
     if let Some((identity, ca)) = &tls {
         let tls = ServerTlsConfig::new().identity(identity.clone()).client_ca_root(ca.clone());

@@ -19,25 +19,11 @@ pub enum Applied {
 }
 
 impl Store {
-    /// Stores a validated report received at `now_ms`, exactly once.
-    ///
-    /// The report and the host's summary change in one transaction, and the
-    /// store is flushed before this returns `Stored`, so the caller may
-    /// acknowledge the report as soon as it gets the result.
-    pub async fn apply_report(&self, report: &HostReport, now_ms: i64) -> Result<Applied, StoreError> {
-        let store = self.clone();
-        let report = report.clone();
-        tokio::task::spawn_blocking(move || store.apply_report_blocking(&report, now_ms))
-            .await
-            .map_err(|e| StoreError::Io(sled::Error::ReportableBug(format!("store writer task failed: {e}"))))?
-    }
-
-    /// The transaction and its flush, in the writer's turn: a flush never
-    /// runs beside a transaction (see `Store::writes`).
-    fn apply_report_blocking(&self, report: &HostReport, now_ms: i64) -> Result<Applied, StoreError> {
+    /// Stores one report in one transaction, without flushing: the caller
+    /// (the group-commit writer, in the writer's turn) flushes the batch.
+    pub(super) fn apply_unflushed(&self, report: &HostReport, now_ms: i64) -> Result<Applied, StoreError> {
         let key = report_key(&report.host_id, report.epoch, report.seq);
         let bytes = encode(report);
-        let turn = self.write_turn();
         let result = (&self.hosts, &self.reports, &self.rollups).transaction(|(hosts, reports, rollups)| {
             let abort = ConflictableTransactionError::Abort;
             let host_key = report.host_id.as_bytes();
@@ -70,15 +56,10 @@ impl Store {
             rollups.insert(hour_key, encode(&rollup))?;
             Ok(Applied::Stored(summary))
         });
-        let applied = result.map_err(|e| match e {
+        result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::Io(e),
-        })?;
-        if matches!(applied, Applied::Stored(_)) {
-            self.db.flush()?;
-        }
-        drop(turn);
-        Ok(applied)
+        })
     }
 
     /// Every host the controller has heard from, ordered by host id.

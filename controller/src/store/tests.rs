@@ -17,7 +17,7 @@ fn report(host: &str, epoch: u64, seq: u64) -> HostReport {
 }
 
 fn open(dir: &std::path::Path) -> Store {
-    Store::open(dir, &StoreOptions { cache_bytes: 1 << 20 }).unwrap()
+    Store::open(dir, &StoreOptions { cache_bytes: 1 << 20, ..StoreOptions::default() }).unwrap()
 }
 
 #[tokio::test]
@@ -84,4 +84,45 @@ async fn a_second_opener_gets_a_clear_error() {
     let _first = open(dir.path());
     let err = Store::open(dir.path(), &StoreOptions::default()).unwrap_err();
     assert!(err.to_string().contains("another `rblfleet serve`"), "{err}");
+}
+
+/// Many reporters at once: each report is answered once, the ones answered
+/// `Stored` are all on disk after a reopen, and a full writer queue refuses
+/// reports (`Overloaded`) without storing them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reports_share_flushes_and_a_full_queue_sheds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreOptions { cache_bytes: 1 << 20, max_pending_reports: 4 }).unwrap();
+    let mut tasks = Vec::new();
+    for host in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for seq in 1..=10 {
+                let report = report(&format!("web{host}"), 1, seq);
+                outcomes.push((seq, store.apply_report(&report, 5).await));
+            }
+            outcomes
+        }));
+    }
+    let (mut stored, mut shed) = (std::collections::BTreeMap::new(), 0);
+    for (host, task) in tasks.into_iter().enumerate() {
+        for (seq, outcome) in task.await.unwrap() {
+            match outcome {
+                Ok(Applied::Stored(_)) => stored.entry(format!("web{host}")).or_insert_with(Vec::new).push(seq),
+                Err(StoreError::Overloaded { pending: 4 }) => shed += 1,
+                other => panic!("web{host} seq {seq}: unexpected {other:?}"),
+            }
+        }
+    }
+    assert!(shed > 0, "500 reports through a queue of 4 must shed some");
+    drop(store);
+    let store = open(dir.path());
+    let mut on_disk = std::collections::BTreeMap::new();
+    for host in store.list_hosts().unwrap() {
+        let seqs: Vec<u64> = store.host_reports(&host.host_id).unwrap().iter().map(|r| r.seq).collect();
+        assert_eq!(host.reports_stored, seqs.len() as u64, "{}", host.host_id);
+        on_disk.insert(host.host_id, seqs);
+    }
+    assert_eq!(on_disk, stored, "exactly the reports answered Stored are on disk");
 }
