@@ -15,16 +15,24 @@
 //! before the acknowledgement leaves, so a report acked before a crash is
 //! present after it.
 
+mod backup;
 mod cases;
 mod encoding;
 mod history;
 mod listings;
 mod reports;
+mod restore;
+mod space;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
 pub use history::Pruned;
 pub use reports::Applied;
+pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, TreeCount};
+pub use restore::{Restored, restore};
+pub use space::{DEFAULT_MIN_FREE_BYTES, SpaceStatus};
+pub use verify::{Problem, TreeSummary, VerifyReport, verify_dir};
 
 /// The on-disk layout this binary reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -39,8 +47,13 @@ pub enum StoreError {
     Open { path: PathBuf, source: sled::Error },
     #[error("the data directory {path} has schema version {found}; this rblfleet reads version {expected}")]
     Schema { path: PathBuf, found: u32, expected: u32 },
+    /// Built by `From<sled::Error>` (in `space`), which tells a full disk apart.
     #[error("storage I/O failed: {0}")]
-    Io(#[from] sled::Error),
+    Io(sled::Error),
+    #[error("{}", space::disk_full_message(path, *free, *reserve))]
+    DiskFull { path: PathBuf, free: u64, reserve: u64 },
+    #[error("cannot measure the free space of {path}: {source}")]
+    SpaceProbe { path: PathBuf, source: std::io::Error },
     #[error("stored record {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("report ({epoch}, {seq}) from {host_id} was already stored with different content")]
@@ -74,6 +87,8 @@ pub struct Store {
     cases: sled::Tree,
     case_index: sled::Tree,
     receivers: sled::Tree,
+    /// Free space of the data directory and the reserve (see `space`).
+    space: std::sync::Arc<space::Space>,
 }
 
 /// How to open the store.
@@ -134,6 +149,7 @@ impl Store {
             cases,
             case_index,
             receivers,
+            space: std::sync::Arc::new(space::Space::new(dir)),
         })
     }
 
