@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) is a thin shell over [`cli`]; everything else is
 //! a library so the end-to-end tests drive the same code in-process.
 
+pub mod alerts;
 pub mod ca;
 pub mod cases;
 pub mod casework;

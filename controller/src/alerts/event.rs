@@ -1,0 +1,252 @@
+//! What an alert says: one event per change the detector saw.
+//!
+//! Events serialize as the generic webhook body's `events` items, so field
+//! names here are a stable wire format.
+
+use serde::{Deserialize, Serialize};
+
+/// How urgent an event is; routes keep events at or above their `min_severity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// A listing's severity from the report's (1 policy only, 2 some
+    /// receivers, 3 the big ones); a relisting is at least a warning.
+    pub fn of_listing(report_severity: u32, relisting: bool) -> Severity {
+        match report_severity {
+            3.. => Severity::Critical,
+            2 => Severity::Warning,
+            _ if relisting => Severity::Warning,
+            _ => Severity::Info,
+        }
+    }
+}
+
+/// How to get off the list (the catalog's delisting route).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Delist {
+    /// "form", "auto_expire", "contact" or "paid".
+    pub kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub expiry_secs: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The source most likely behind a listing (from `correlate`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TopSuspect {
+    pub host_id: String,
+    /// "sasl_user", "system_user", "script", "sender"...
+    pub kind: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subscription: String,
+    pub reasons: Vec<String>,
+}
+
+/// A listing as an alert shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ListingInfo {
+    pub ip: String,
+    /// Zone or receiver id.
+    pub list_id: String,
+    /// For display; a keyed zone shows `<key>` in place of its key.
+    pub list: String,
+    pub hosts: Vec<String>,
+    pub since_ms: i64,
+    pub meanings: Vec<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub txt: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub case_id: u64,
+    pub delist: Delist,
+    /// Filled in after detection (it reads evidence); absent when no agent
+    /// evidence points anywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_suspect: Option<TopSuspect>,
+}
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// An IP is on a list it was not on at the previous sweep.
+    Listed { listing: ListingInfo },
+    /// Listed again on a list whose case was resolved within 30 days.
+    Relisted { listing: ListingInfo },
+    /// The listing ended (consecutive clean checks, or the receiver accepts mail again).
+    Cleared { listing: ListingInfo, listed_for_secs: u64 },
+    /// A removal was requested and the list operator has not acted for longer than the threshold.
+    CaseWaiting { case_id: u64, ip: String, list_id: String, list: String, waiting_secs: u64, delist: Delist },
+    /// A host's mail queue went above the threshold.
+    QueueHigh { host: String, messages: u64, threshold: u64 },
+    /// An agent stopped reporting for longer than N of its intervals.
+    AgentSilent { host: String, last_report_ms: i64, silent_secs: u64, interval_secs: u64 },
+    /// A blocklist zone was taken out of service (its test points failed): the fleet is not covered.
+    ZoneOutOfService { zone_id: String, zone: String, reason: String },
+    /// Sent by `rblfleet alerts test` to check a route end to end.
+    Test { note: String },
+}
+
+/// One alert event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub severity: Severity,
+    /// When the detector saw the change, Unix ms.
+    pub at_ms: i64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// The list id the event is about, for route filters (None: not about a list).
+    pub fn list_id(&self) -> Option<&str> {
+        match &self.kind {
+            EventKind::Listed { listing } | EventKind::Relisted { listing } | EventKind::Cleared { listing, .. } => {
+                Some(&listing.list_id)
+            }
+            EventKind::CaseWaiting { list_id, .. } | EventKind::ZoneOutOfService { zone_id: list_id, .. } => {
+                Some(list_id)
+            }
+            EventKind::QueueHigh { .. } | EventKind::AgentSilent { .. } | EventKind::Test { .. } => None,
+        }
+    }
+
+    /// The hosts the event is about, for route filters (empty: not about a host).
+    pub fn hosts(&self) -> Vec<&str> {
+        match &self.kind {
+            EventKind::Listed { listing } | EventKind::Relisted { listing } | EventKind::Cleared { listing, .. } => {
+                listing.hosts.iter().map(String::as_str).collect()
+            }
+            EventKind::QueueHigh { host, .. } | EventKind::AgentSilent { host, .. } => vec![host.as_str()],
+            EventKind::CaseWaiting { .. } | EventKind::ZoneOutOfService { .. } | EventKind::Test { .. } => Vec::new(),
+        }
+    }
+
+    /// The listing the event carries, if any (for suspect enrichment).
+    pub fn listing_mut(&mut self) -> Option<&mut ListingInfo> {
+        match &mut self.kind {
+            EventKind::Listed { listing } | EventKind::Relisted { listing } | EventKind::Cleared { listing, .. } => {
+                Some(listing)
+            }
+            _ => None,
+        }
+    }
+
+    /// A one-line summary for chat titles and e-mail.
+    pub fn title(&self) -> String {
+        match &self.kind {
+            EventKind::Listed { listing } => format!("{} listed on {}", listing.ip, listing.list),
+            EventKind::Relisted { listing } => {
+                format!("{} listed again on {} (relisting within 30 days)", listing.ip, listing.list)
+            }
+            EventKind::Cleared { listing, .. } => format!("{} no longer listed on {}", listing.ip, listing.list),
+            EventKind::CaseWaiting { case_id, ip, list, waiting_secs, .. } => {
+                format!("case {case_id} ({ip} on {list}) waiting on delisting for {}", span(*waiting_secs))
+            }
+            EventKind::QueueHigh { host, messages, threshold } => {
+                format!("{host}: mail queue at {messages} messages (threshold {threshold})")
+            }
+            EventKind::AgentSilent { host, silent_secs, .. } => {
+                format!("{host}: agent silent for {}", span(*silent_secs))
+            }
+            EventKind::ZoneOutOfService { zone, .. } => format!("blocklist zone {zone} out of service"),
+            EventKind::Test { .. } => "test alert from rblfleet".to_string(),
+        }
+    }
+
+    /// Detail lines under the title (plain text; bodies format them).
+    pub fn details(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        match &self.kind {
+            EventKind::Listed { listing } | EventKind::Relisted { listing } | EventKind::Cleared { listing, .. } => {
+                if let EventKind::Cleared { listed_for_secs, .. } = &self.kind {
+                    lines.push(format!("was listed for {}", span(*listed_for_secs)));
+                }
+                if !listing.hosts.is_empty() {
+                    lines.push(format!("hosts: {}", listing.hosts.join(", ")));
+                }
+                if !listing.meanings.is_empty() {
+                    lines.push(format!("meaning: {}", listing.meanings.join("; ")));
+                }
+                if !listing.txt.is_empty() {
+                    lines.push(format!("list says: {}", listing.txt));
+                }
+                if !matches!(self.kind, EventKind::Cleared { .. }) {
+                    if let Some(s) = &listing.top_suspect {
+                        let sub =
+                            if s.subscription.is_empty() { String::new() } else { format!(", {}", s.subscription) };
+                        lines.push(format!("top suspect: {} {} on {}{sub}", s.kind, s.id, s.host_id));
+                        lines.extend(s.reasons.iter().take(3).map(|r| format!("  - {r}")));
+                    }
+                    lines.push(format!("delisting: {}", delist_text(&listing.delist)));
+                }
+                if listing.case_id != 0 {
+                    lines.push(format!("case: {} (rblfleet case {})", listing.case_id, listing.case_id));
+                }
+            }
+            EventKind::CaseWaiting { delist, .. } => lines.push(format!("delisting: {}", delist_text(delist))),
+            EventKind::QueueHigh { .. } => {}
+            EventKind::Test { note } => lines.push(note.clone()),
+            EventKind::AgentSilent { interval_secs, .. } => {
+                lines.push(format!("reports every {}; nothing since then", span(*interval_secs)));
+            }
+            EventKind::ZoneOutOfService { reason, .. } => {
+                lines.push(format!("reason: {reason}"));
+                lines.push("IPs are not checked on this zone until it passes its test points again".into());
+            }
+        }
+        lines
+    }
+}
+
+/// The delisting route in words.
+pub fn delist_text(d: &Delist) -> String {
+    let mut text = match d.kind.as_str() {
+        "form" => "self-service removal form".to_string(),
+        "auto_expire" if d.expiry_secs > 0 => format!("expires by itself after about {}", span(d.expiry_secs)),
+        "auto_expire" => "expires by itself".to_string(),
+        "contact" => "contact the list operator".to_string(),
+        "paid" => "paid removal".to_string(),
+        "" => "unknown (not in the catalog)".to_string(),
+        other => other.to_string(),
+    };
+    if !d.url.is_empty() {
+        text.push_str(&format!(": {}", d.url));
+    }
+    if !d.note.is_empty() {
+        text.push_str(&format!(" ({})", d.note));
+    }
+    text
+}
+
+/// A duration in the largest sensible unit ("45 s", "12 min", "5 h", "3 days").
+pub fn span(secs: u64) -> String {
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7_200 => format!("{} min", secs / 60),
+        7_200..172_800 => format!("{} h", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
+    }
+}

@@ -1,0 +1,96 @@
+//! Reads fleet state into a [`Snapshot`] (read-only: store, catalog and the
+//! engine's in-memory zone health), and adds the top suspect to listing
+//! events after detection, so correlation runs only for what changed.
+
+use rblfleet_proto::v1::{CaseState, SourceKind, Suspect};
+
+use super::detect::{CaseWait, HostState, Listed, Snapshot, ZoneState};
+use super::event::{Delist, Event, ListingInfo, TopSuspect};
+use crate::store::StoreError;
+use crate::views::{self, Context};
+
+fn delist(route: Option<&rblfleet_proto::v1::DelistRoute>) -> Delist {
+    route.map_or_else(Delist::default, |d| Delist {
+        kind: d.kind.clone(),
+        url: d.url.clone(),
+        expiry_secs: d.expiry_secs,
+        note: d.note.clone(),
+    })
+}
+
+/// The state the detector compares, at `ctx.now_ms`.
+pub fn collect(ctx: &Context<'_>) -> Result<Snapshot, StoreError> {
+    let hosts = ctx.store.list_hosts()?;
+    let watched = views::watched_ips(&hosts);
+    let mut snapshot = Snapshot { at_ms: ctx.now_ms, ..Snapshot::default() };
+    for row in views::current_listings(ctx, &watched)? {
+        let info = ListingInfo {
+            ip: row.ip.clone(),
+            list_id: row.list_id.clone(),
+            list: row.list.clone(),
+            hosts: row.hosts.clone(),
+            since_ms: row.since_ms,
+            meanings: row.meanings.clone(),
+            txt: row.txt.clone(),
+            case_id: row.case_id,
+            delist: delist(row.delist.as_ref()),
+            top_suspect: None,
+        };
+        let listed = Listed { info, relisting: row.relisting, severity: row.severity };
+        snapshot.listings.insert((row.ip, row.list_id), listed);
+    }
+    for summary in &hosts {
+        let last = ctx.store.get_host(&summary.host_id)?.and_then(|(_, report)| report);
+        let state = HostState {
+            last_report_ms: summary.last_report_ms,
+            interval_ms: last.as_ref().map_or(0, |r| (r.period_end_ms - r.period_start_ms).max(0)),
+            queue: last.as_ref().and_then(|r| r.queue.as_ref()).map(|q| q.total),
+        };
+        snapshot.hosts.insert(summary.host_id.clone(), state);
+    }
+    for case in ctx.store.all_cases()? {
+        if case.state() != CaseState::DelistRequested {
+            continue;
+        }
+        let requested = case.history.iter().rev().find(|e| e.to == CaseState::DelistRequested as i32);
+        let wait = CaseWait {
+            ip: case.ip.clone(),
+            list_id: case.list_id.clone(),
+            list: case.list.clone(),
+            since_ms: requested.map_or(case.updated_ms, |e| e.at_ms),
+            delist: delist(case.delist.as_ref()),
+        };
+        snapshot.waiting.insert(case.id, wait);
+    }
+    if let Some(engine) = ctx.engine {
+        for zone in engine.zone_health() {
+            let state = ZoneState { zone: zone.zone, state: zone.state, reason: zone.reason };
+            snapshot.zones.insert(zone.zone_id, state);
+        }
+    }
+    Ok(snapshot)
+}
+
+/// Adds the most suspicious source to each new listing (Listed / Relisted).
+pub fn add_suspects(ctx: &Context<'_>, events: &mut [Event]) -> Result<(), StoreError> {
+    for event in events {
+        let cleared = matches!(event.kind, super::event::EventKind::Cleared { .. });
+        let Some(listing) = event.listing_mut().filter(|_| !cleared) else { continue };
+        if listing.hosts.is_empty() {
+            continue;
+        }
+        listing.top_suspect = views::suspects(ctx, &listing.hosts, listing.since_ms)?.into_iter().next().map(top);
+    }
+    Ok(())
+}
+
+fn top(s: Suspect) -> TopSuspect {
+    let kind = match SourceKind::try_from(s.kind) {
+        Ok(SourceKind::SaslUser) => "mailbox",
+        Ok(SourceKind::LocalUser) => "local_user",
+        Ok(SourceKind::Script) => "script",
+        Ok(SourceKind::Sender) => "sender",
+        _ => "source",
+    };
+    TopSuspect { host_id: s.host_id, kind: kind.into(), id: s.id, subscription: s.subscription, reasons: s.reasons }
+}
