@@ -46,7 +46,26 @@ pub fn binary(name: &str, env_var: &str) -> anyhow::Result<PathBuf> {
             path.display()
         );
     }
+    warn_if_older(&path, &exe);
     Ok(path)
+}
+
+/// A targeted `cargo test -p rblfleet-tests` rebuilds the test, not the
+/// binaries: a binary older than the test may predate the code under test.
+/// Only a warning, since one `cargo test --workspace` links both in any order.
+fn warn_if_older(bin: &Path, test: &Path) {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(bin_time), Some(test_time)) = (modified(bin), modified(test))
+        && let Ok(age) = test_time.duration_since(bin_time)
+        && age > Duration::from_secs(60)
+    {
+        eprintln!(
+            "warning: {} is {}s older than this test binary; if its code changed since, run \
+             `cargo build --workspace --bins`",
+            bin.display(),
+            age.as_secs()
+        );
+    }
 }
 
 /// A port on 127.0.0.1 that was free a moment ago. A process restarted on
