@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use rblfleet_proto::v1::admin_service_client::AdminServiceClient;
 use rblfleet_proto::v1::{
-    Case, GetCaseRequest, GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse, HostSummary, ListCasesRequest,
-    ListHostsRequest, ListZonesRequest, ListZonesResponse, ReportRequest, ReportResponse, UpdateCaseRequest,
+    BackupChunk, BackupRequest, Case, GetCaseRequest, GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse,
+    HostSummary, ListCasesRequest, ListHostsRequest, ListZonesRequest, ListZonesResponse, ReportRequest,
+    ReportResponse, UpdateCaseRequest,
 };
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -121,6 +122,12 @@ impl AdminClient {
         Ok(response.into_inner())
     }
 
+    /// Starts a backup; its bytes arrive through `BackupDownload::next_chunk`.
+    pub async fn backup(&mut self) -> Result<BackupDownload, ClientError> {
+        let response = self.inner.backup(BackupRequest {}).await.map_err(|s| self.status(s))?;
+        Ok(BackupDownload { stream: response.into_inner(), client: self.clone() })
+    }
+
     fn status(&self, status: tonic::Status) -> ClientError {
         match status.code() {
             tonic::Code::NotFound => ClientError::NotFound(status.message().to_string()),
@@ -145,4 +152,21 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+/// A backup streaming in from the controller.
+#[derive(Debug)]
+pub struct BackupDownload {
+    stream: tonic::Streaming<BackupChunk>,
+    client: AdminClient,
+}
+
+impl BackupDownload {
+    /// The next bytes of the backup file; `None` once it is complete.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+        match self.stream.message().await {
+            Ok(chunk) => Ok(chunk.map(|c| c.data)),
+            Err(status) => Err(self.client.status(status)),
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! controller's admin API (sled allows one process per data directory);
 //! `ca` and `serve` work locally.
 
+mod backup;
 mod ca;
 mod case;
 mod cases;
@@ -13,7 +14,9 @@ mod hosts;
 mod ip;
 mod render;
 mod report;
+mod restore;
 mod serve;
+mod verify;
 mod zones;
 
 use std::io::Write;
@@ -57,6 +60,16 @@ pub enum Command {
     Zones(zones::Args),
     /// One IP: hosts carrying it, status on every list, listing history.
     Ip(ip::Args),
+    /// Copy a running controller's store into one file: a consistent
+    /// snapshot, taken while agents keep reporting.
+    Backup(backup::Args),
+    /// Rebuild a data directory from a backup (controller stopped).
+    Restore(restore::Args),
+    /// Check a stopped controller's store for consistency.
+    ///
+    /// Exit status: 0 consistent, 2 problems found, 1 the store could not
+    /// be read.
+    Verify(verify::Args),
     /// Check IPs against DNS blocklists now, without a controller.
     ///
     /// Exit status: 0 nothing listed, 2 something listed, 3 some lookups
@@ -130,6 +143,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Cases(args) => cases::run(args, out).await,
         Command::Case(args) => case::run(args, out).await,
         Command::Ip(args) => ip::run(args, out).await,
+        Command::Backup(args) => backup::run(args, out).await,
+        Command::Restore(args) => restore::run(args, out).await,
+        Command::Verify(args) => verify::run(args, out).await,
     }
 }
 

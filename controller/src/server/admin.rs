@@ -2,9 +2,9 @@
 
 use rblfleet_proto::v1::admin_service_server::AdminService;
 use rblfleet_proto::v1::{
-    Case, GetCaseRequest, GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse, ListCasesRequest,
-    ListCasesResponse, ListHostsRequest, ListHostsResponse, ListZonesRequest, ListZonesResponse, ReportRequest,
-    ReportResponse, UpdateCaseRequest,
+    BackupRequest, Case, GetCaseRequest, GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse,
+    ListCasesRequest, ListCasesResponse, ListHostsRequest, ListHostsResponse, ListZonesRequest, ListZonesResponse,
+    ReportRequest, ReportResponse, UpdateCaseRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -134,5 +134,13 @@ impl AdminService for AdminApi {
         self.store.put_case(&updated).map_err(|e| super::storage_status(&e))?;
         tracing::info!(case = updated.id, %who, action = %r.action, "case updated");
         Ok(Response::new(updated))
+    }
+
+    type BackupStream = super::backup::BackupStream;
+
+    async fn backup(&self, request: Request<BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
+        let who = self.authorize(&request)?;
+        tracing::info!(%who, "backup requested");
+        Ok(Response::new(super::backup::start(self.store.clone(), who)))
     }
 }

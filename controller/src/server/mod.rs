@@ -9,6 +9,7 @@
 
 mod admin;
 mod agent;
+mod backup;
 
 use std::net::SocketAddr;
 use std::path::Path;

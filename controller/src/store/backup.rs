@@ -209,6 +209,11 @@ impl Store {
         Ok((info, locked))
     }
 
+    /// What the store takes on disk (an upper bound for a backup's size).
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
     /// Holds every writer off, so that what is read meanwhile is one point
     /// in time across trees. The one place backups and `verify` take the
     /// writers' turn.
@@ -223,6 +228,13 @@ fn len32(len: usize) -> Result<u32, BackupError> {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks the backup file at `path` (structure, versions, checksum) and
+/// says what it holds; `rblfleet backup` runs it on what it received.
+pub fn inspect_backup(path: &std::path::Path) -> Result<BackupInfo, BackupError> {
+    let file = std::fs::File::open(path).map_err(BackupError::io(format!("cannot read {}", path.display())))?;
+    read_backup(io::BufReader::new(file), |_| Ok(()))
 }
 
 /// Reads a whole backup, handing each tree and record to `visit` in order,

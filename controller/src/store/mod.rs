@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 pub use history::Pruned;
 pub use reports::Applied;
-pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, TreeCount};
+pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, TreeCount, inspect_backup};
 pub use restore::{Restored, restore};
 pub use space::{DEFAULT_MIN_FREE_BYTES, SpaceStatus};
 pub use verify::{Problem, TreeSummary, VerifyReport, verify_dir};

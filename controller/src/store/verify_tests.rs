@@ -52,7 +52,13 @@ pub(crate) async fn populate(store: &Store) {
     store.record_check(&check, Some(&episode)).unwrap();
     let id = store.next_case_id().unwrap();
     store.put_case(&Case { id, ip: "203.0.113.7".into(), list_id: "bl".into(), ..Default::default() }).unwrap();
-    store.put_receiver_state(&ReceiverState { ip: "203.0.113.8".into(), provider: "outlook".into(), ..Default::default() }).unwrap();
+    store
+        .put_receiver_state(&ReceiverState {
+            ip: "203.0.113.8".into(),
+            provider: "outlook".into(),
+            ..Default::default()
+        })
+        .unwrap();
     store.add_zone_usage("bl", 20_000, 3).unwrap();
     store.flush().await.unwrap();
 }
@@ -123,14 +129,24 @@ async fn planted_inconsistencies_are_named() {
             "reports",
             "the key says (web2, 7, 2)",
         ),
-        ("latest report missing", Box::new(|d| remove(d, "reports", &report_key("web10", 7, 5))), "hosts", "latest report"),
+        (
+            "latest report missing",
+            Box::new(|d| remove(d, "reports", &report_key("web10", 7, 5))),
+            "hosts",
+            "latest report",
+        ),
         (
             "index points at a missing case",
             Box::new(|d| plant(d, "case_index", b"198.51.100.1\0bl", &99u64.to_be_bytes())),
             "case_index",
             "case 99, which is not stored",
         ),
-        ("case without its index entry", Box::new(|d| remove(d, "case_index", b"203.0.113.7\0bl")), "cases", "case 1 is not"),
+        (
+            "case without its index entry",
+            Box::new(|d| remove(d, "case_index", b"203.0.113.7\0bl")),
+            "cases",
+            "case 1 is not",
+        ),
         (
             "open listing without its episode",
             Box::new(|d| {
@@ -141,7 +157,12 @@ async fn planted_inconsistencies_are_named() {
             "checks",
             "listed since 5000 but that episode is not stored",
         ),
-        ("schema version missing", Box::new(|d| remove(d, "meta", b"schema_version")), "meta", "schema version is missing"),
+        (
+            "schema version missing",
+            Box::new(|d| remove(d, "meta", b"schema_version")),
+            "meta",
+            "schema version is missing",
+        ),
         ("bad report key", Box::new(|d| plant(d, "reports", b"web1\0short", b"\x01")), "reports", "the key is not"),
     ];
     for (what, break_it, tree, reason) in cases {

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod backup;
 mod cases;
 mod demo;
 mod dnsbl;
