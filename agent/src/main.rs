@@ -17,8 +17,9 @@ const DEFAULT_CONFIG: &str = "/etc/rblfleet/agent.toml";
 /// against DNS blocklists.
 ///
 /// Reports are kept in a local outbox until the controller acknowledges them,
-/// so nothing is lost while the controller is down. Logging follows RUST_LOG
-/// (default "info"), e.g. RUST_LOG=rblfleet_agent=debug.
+/// so nothing is lost while the controller is down. Logging follows
+/// RBLFLEET_LOG, else RUST_LOG (default "info"), e.g.
+/// RBLFLEET_LOG=rblfleet_agent=debug.
 #[derive(Debug, Parser)]
 #[command(name = "rblfleet-agent", version)]
 struct Cli {
@@ -64,6 +65,19 @@ enum Command {
     /// counts attempts refused because the sending IP is listed (bounce family
     /// "ip"), which are also counted as deferred or bounced.
     Scan(ScanArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to write a completion script for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command with --dir.
+    Man {
+        /// Write one page per command into DIR (rblfleet-agent.1,
+        /// rblfleet-agent-run.1, ...) instead of printing the top page.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Output of `scan`.
@@ -118,6 +132,28 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Completions { shell } => {
+            // Into a buffer first: clap_complete panics on a write error
+            // such as a closed pipe.
+            let (mut command, mut script) = (<Cli as clap::CommandFactory>::command(), Vec::new());
+            clap_complete::generate(shell, &mut command, "rblfleet-agent", &mut script);
+            return match std::io::stdout().lock().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("rblfleet-agent completions: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            };
+        }
+        Command::Man { dir } => {
+            return match man(dir.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rblfleet-agent man: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Run(_) | Command::CheckConfig(_) => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -132,7 +168,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run(&args).await,
             Command::CheckConfig(args) => check_config(&args).await,
             // Handled above, without starting a runtime.
-            Command::Classify | Command::Scan(_) => Ok(()),
+            Command::Classify | Command::Scan(_) | Command::Completions { .. } | Command::Man { .. } => Ok(()),
         }
     });
     match result {
@@ -182,8 +218,32 @@ fn scan(args: &ScanArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `man`: the top page to stdout, or one page per command into `dir`
+/// (named by clap's display names: rblfleet-agent-check-config.1).
+fn man(dir: Option<&Path>) -> anyhow::Result<()> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = dir else {
+        return clap_mangen::Man::new(command).render(&mut std::io::stdout().lock()).context("writing the page");
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut command = command.disable_help_subcommand(true);
+    command.build();
+    let mut pending = std::collections::VecDeque::from([command]);
+    while let Some(command) = pending.pop_front() {
+        pending.extend(command.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+        let page = clap_mangen::Man::new(command);
+        let path = dir.join(page.get_filename());
+        let mut file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        page.render(&mut file).with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// RBLFLEET_LOG like the controller; RUST_LOG still works.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RBLFLEET_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

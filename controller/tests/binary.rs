@@ -56,7 +56,9 @@ fn serve_answers_the_cli_and_stops_on_sigterm() {
         &config,
         format!(
             "data_dir = \"data\"\n[agent_api]\nlisten = \"127.0.0.1:{agent_port}\"\n[admin_api]\nlisten = \"127.0.0.1:{admin_port}\"\n\
-             [tls]\nca = \"ca/ca.crt\"\ncert = \"ca/controller.crt\"\nkey = \"ca/controller.key\"\n"
+             [tls]\nca = \"ca/ca.crt\"\ncert = \"ca/controller.crt\"\nkey = \"ca/controller.key\"\n\
+             [metrics]\nlisten = \"127.0.0.1:{}\"\n",
+            free_port()
         ),
     )
     .unwrap();
@@ -87,4 +89,84 @@ fn serve_answers_the_cli_and_stops_on_sigterm() {
 fn terminate(pid: u32) {
     let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(status.success());
+}
+
+/// The environment variables people script with reach the same settings as
+/// the flags: RBLFLEET_CONFIG starts `serve`, RBLFLEET_CONTROLLER and
+/// RBLFLEET_FORMAT steer a client command, RBLFLEET_CA_DIR the CA.
+#[test]
+fn environment_variables_stand_in_for_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    let with_ca_dir = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rblfleet")).args(args).env("RBLFLEET_CA_DIR", &ca).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    with_ca_dir(&["ca", "init"]);
+    with_ca_dir(&["ca", "issue", "--controller", "localhost"]);
+
+    let admin_port = free_port();
+    let config = dir.path().join("controller.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"data\"\n[agent_api]\nlisten = \"127.0.0.1:{}\"\n[admin_api]\nlisten = \"127.0.0.1:{admin_port}\"\n\
+             [tls]\nca = \"ca/ca.crt\"\ncert = \"ca/controller.crt\"\nkey = \"ca/controller.key\"\n\
+             [metrics]\nlisten = \"127.0.0.1:{}\"\n",
+            free_port(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rblfleet"))
+        .arg("serve")
+        .env("RBLFLEET_CONFIG", &config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let hosts = || {
+        Command::new(env!("CARGO_BIN_EXE_rblfleet"))
+            .arg("hosts")
+            .env("RBLFLEET_CONTROLLER", format!("http://127.0.0.1:{admin_port}"))
+            .env("RBLFLEET_FORMAT", "json")
+            .output()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let out = hosts();
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    terminate(child.id());
+    child.wait().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), serde_json::json!([]));
+
+    // A bad value names the variable's setting, like a bad flag would.
+    let out = Command::new(env!("CARGO_BIN_EXE_rblfleet"))
+        .args(["hosts", "--controller", "http://127.0.0.1:1"])
+        .env("RBLFLEET_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("'yaml'") && stderr.contains("--format"), "{stderr}");
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_binary() {
+    let out = rblfleet(&["completions", "bash"]);
+    assert!(out.status.success());
+    let bash = String::from_utf8(out.stdout).unwrap();
+    assert!(bash.contains("complete -F _rblfleet") && bash.contains("report") && bash.contains("serve"));
+    let out = rblfleet(&["man"]);
+    assert!(out.status.success());
+    let roff = String::from_utf8(out.stdout).unwrap();
+    assert!(roff.contains(".TH rblfleet 1") && roff.contains("rblfleet\\-serve"), "{roff}");
+    let out = rblfleet(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
 }

@@ -40,7 +40,7 @@ pub struct Args {
     pub reason: Option<String>,
     #[command(flatten)]
     pub connect: Connect,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, env = "RBLFLEET_FORMAT", default_value_t = Format::Table)]
     pub format: Format,
 }
 

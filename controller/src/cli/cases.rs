@@ -25,7 +25,7 @@ pub struct Args {
     /// Only cases of this list (catalog id, zone or receiver name).
     #[arg(long)]
     pub list: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, env = "RBLFLEET_FORMAT", default_value_t = Format::Table)]
     pub format: Format,
 }
 

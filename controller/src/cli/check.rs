@@ -25,9 +25,11 @@ pub struct Args {
     /// Default: every zone the catalog enables.
     #[arg(long, value_delimiter = ',', value_name = "ZONES")]
     pub zones: Vec<String>,
-    /// DNS server to ask instead of the system's resolver (repeatable).
-    /// Use a local recursive resolver: public ones are refused by several lists.
-    #[arg(long = "nameserver", value_name = "HOST:PORT", value_parser = parse_nameserver)]
+    /// DNS server to ask instead of the system's resolver (repeatable, or
+    /// comma-separated). Use a local recursive resolver: public ones are
+    /// refused by several lists.
+    #[arg(long = "nameserver", value_name = "HOST:PORT", env = "RBLFLEET_NAMESERVERS", value_delimiter = ',')]
+    #[arg(value_parser = parse_nameserver)]
     pub nameservers: Vec<SocketAddr>,
     /// Key for a zone that needs one, as ID=KEY (e.g. spamhaus-zen-dqs=abc123).
     /// Keys are never printed.
@@ -46,7 +48,7 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, env = "RBLFLEET_FORMAT", default_value_t = Format::Table)]
     pub format: Format,
 }
 

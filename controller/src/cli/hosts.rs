@@ -11,7 +11,7 @@ pub struct Args {
     #[command(flatten)]
     pub connect: Connect,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, env = "RBLFLEET_FORMAT", default_value_t = Format::Table)]
     pub format: Format,
     /// Mark a host silent when its last report is older than this.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]

@@ -15,7 +15,7 @@ pub struct Args {
     #[command(flatten)]
     pub connect: Connect,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, env = "RBLFLEET_FORMAT", default_value_t = Format::Table)]
     pub format: Format,
 }
 

@@ -8,10 +8,12 @@ mod ca;
 mod case;
 mod cases;
 mod check;
+mod completions;
 mod demo;
 mod host;
 mod hosts;
 mod ip;
+mod man;
 mod render;
 mod report;
 mod restore;
@@ -77,6 +79,10 @@ pub enum Command {
     Check(check::Args),
     /// Run a controller and a local agent on loopback, offline, and show the result.
     Demo(demo::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Print the manual page (roff), or write one page per command with --dir.
+    Man(man::Args),
 }
 
 /// How to reach the controller's admin API (shared by client commands).
@@ -146,6 +152,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Backup(args) => backup::run(args, out).await,
         Command::Restore(args) => restore::run(args, out).await,
         Command::Verify(args) => verify::run(args, out).await,
+        Command::Completions(args) => completions::run(&args, out),
+        Command::Man(args) => man::run(&args, out),
     }
 }
 

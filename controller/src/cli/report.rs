@@ -32,7 +32,7 @@ pub struct Args {
     /// Agents silent longer than this are named in the summary.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub silent_after: std::time::Duration,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    #[arg(long, value_enum, env = "RBLFLEET_FORMAT", default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
 }
 

@@ -15,7 +15,7 @@ pub struct Args {
     #[arg(long)]
     pub all: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, env = "RBLFLEET_FORMAT", default_value_t = Format::Table)]
     pub format: Format,
 }
 
