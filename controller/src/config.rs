@@ -127,11 +127,21 @@ impl LimitsConfig {
 pub struct StoreConfig {
     /// sled page cache, MiB.
     pub cache_mib: u64,
+    /// Free space kept on the data directory's filesystem, MiB: below it
+    /// reports are refused (RESOURCE_EXHAUSTED) until space returns. 0: off.
+    pub min_free_mib: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { cache_mib: 64 }
+        StoreConfig { cache_mib: 64, min_free_mib: crate::store::DEFAULT_MIN_FREE_BYTES >> 20 }
+    }
+}
+
+impl StoreConfig {
+    /// The free-space reserve in bytes, for `Store::set_min_free`.
+    pub fn min_free_bytes(&self) -> u64 {
+        self.min_free_mib.saturating_mul(1024 * 1024)
     }
 }
 
