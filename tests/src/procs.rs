@@ -273,6 +273,28 @@ impl ControllerProc {
         Ok(())
     }
 
+    /// `rblfleet verify --data-dir DATA` (the store's consistency check,
+    /// offline, so only while the controller is down). Err holds its output.
+    pub fn verify(&self) -> anyhow::Result<()> {
+        if self.proc.is_some() {
+            bail!("verify needs the controller stopped (it holds the store)");
+        }
+        let out = Command::new(&self.bin)
+            .args([OsStr::new("verify"), OsStr::new("--data-dir"), self.data_dir.as_os_str()])
+            .output()
+            .context("cannot run rblfleet verify")?;
+        if !out.status.success() {
+            bail!(
+                "rblfleet verify --data-dir {}: {}\n{}{}",
+                self.data_dir.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
     /// Whether the process is still alive (it may have crashed on its own).
     pub fn running(&mut self) -> bool {
         self.proc.as_mut().is_some_and(|p| p.exited().is_none())

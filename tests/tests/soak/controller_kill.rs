@@ -8,7 +8,8 @@
 //! oldest-first; a report leaves the outbox only after its ack). So an
 //! agent's acknowledged reports are exactly seqs `1..=generated - backlog`,
 //! and reading that before a kill gives a lower bound of what the
-//! controller has promised to keep.
+//! controller has promised to keep. After every kill, before the restart,
+//! `rblfleet verify` checks the crashed store's consistency.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -93,6 +94,10 @@ async fn controller_kill9_during_ingest_loses_and_duplicates_nothing() {
         tokio::time::sleep(Duration::from_millis(rng.u64(plan.between_kills_ms.clone()))).await;
         let acked_before: Vec<u64> = ledgers.iter().map(|l| l.acked.load(Ordering::SeqCst)).collect();
         controller.kill9();
+        // The crashed store, as found: consistent before anything repairs it.
+        if let Err(e) = controller.verify() {
+            fail(&mut controller, &format!("the store after kill {kill}: {e:#}"));
+        }
         tokio::time::sleep(Duration::from_millis(rng.u64(0..300))).await;
         let took = match controller.start(Duration::from_secs(60)).await {
             Ok(took) => took,
@@ -128,6 +133,7 @@ async fn controller_kill9_during_ingest_loses_and_duplicates_nothing() {
         }
     }
     controller.stop().unwrap();
+    controller.verify().unwrap();
     let elapsed = started.elapsed();
 
     // On disk: each host's reports are seqs 1..=generated of its epoch, each
