@@ -185,7 +185,7 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// `rblfleet serve` as a child process on fixed loopback ports, so that it
 /// can be killed and restarted on the same data directory and addresses.
-/// Blocklist checks are off.
+/// Blocklist checks and the metrics listener are off.
 #[derive(Debug)]
 pub struct ControllerProc {
     bin: PathBuf,
@@ -213,7 +213,8 @@ impl ControllerProc {
              [admin_api]\nlisten = \"{admin_addr}\"\n\
              [tls]\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\n\
              [store]\ncache_mib = 16\n\
-             [dnsbl]\nenabled = false\n",
+             [dnsbl]\nenabled = false\n\
+             [metrics]\nenabled = false\n",
             data = data_dir.display().to_string(),
             ca = pki.ca_cert().display().to_string(),
             cert = pki.dir.join("controller.crt").display().to_string(),
