@@ -37,6 +37,7 @@ pub struct Config {
     pub receivers: ReceiversConfig,
     pub retention: RetentionConfig,
     pub metrics: crate::metrics::MetricsConfig,
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 impl Default for Config {
@@ -52,6 +53,7 @@ impl Default for Config {
             receivers: ReceiversConfig::default(),
             retention: RetentionConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
+            alerts: crate::alerts::AlertsConfig::default(),
         }
     }
 }

@@ -131,6 +131,11 @@ impl Daemon {
         let (stop, stopped) = watch::channel(false);
         let engine_task = engine.clone().filter(|_| run_engine).map(|e| e.spawn(stopped.clone()));
         let mut background = vec![("pruning", spawn_pruning(store.clone(), config.retention.clone(), stopped.clone()))];
+        if !config.alerts.route.is_empty() {
+            let sources = crate::alerts::Sources { store: store.clone(), catalog: catalog.clone(), engine: engine.clone() };
+            let alerts = crate::alerts::spawn(&config.alerts, sources, stopped.clone()).await;
+            background.push(("alerts", alerts.map_err(|e| DaemonError::Config(e.to_string()))?));
+        }
         let servers = server::start(config, store.clone(), engine.clone(), catalog, insecure).await?;
         // Metrics read the agent API's ingest counters, so they start after it.
         let metrics_addr = metrics.as_ref().map(|m| m.addr);

@@ -108,3 +108,30 @@ fn the_password_file_is_read_and_never_shown() {
     let missing = parse("[smtp]\nhost = \"relay\"\nusername = \"u\"\npassword_file = \"/nonexistent/p\"\n").unwrap();
     assert!(missing.smtp.unwrap().password().unwrap_err().starts_with("alerts.smtp.password_file /nonexistent/p"));
 }
+
+#[test]
+fn the_example_config_documents_the_defaults() {
+    let example =
+        crate::config::Config::from_toml_str(include_str!("../../../deploy/controller.example.toml")).unwrap();
+    assert_eq!(format!("{:?}", example.alerts), format!("{:?}", AlertsConfig::default()));
+    let text = include_str!("../../../deploy/controller.example.toml");
+    let start = text.find("[alerts]").unwrap();
+    // The commented routes are valid once uncommented (with an SMTP relay).
+    let uncommented: String = text[start..]
+        .lines()
+        .map(|l| l.strip_prefix("# ").filter(|l| l.starts_with('[') || is_setting(l)).unwrap_or(l))
+        .map(|l| l.split("   #").next().unwrap_or(l).trim_end())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let wrapped =
+        format!("{uncommented}\n").replace("[alerts.", "[").replace("[[alerts.", "[[").replace("[alerts]\n", "");
+    let config = parse(&wrapped).unwrap();
+    assert_eq!(config.route.len(), 4);
+    config.check().unwrap();
+}
+
+/// "key = value" with a lowercase key (not a sentence that happens to hold " = ").
+fn is_setting(line: &str) -> bool {
+    line.split_once(" = ")
+        .is_some_and(|(key, _)| !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+}

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod alerts;
 mod backup;
 mod cases;
 mod demo;
