@@ -132,7 +132,8 @@ impl Daemon {
         let engine_task = engine.clone().filter(|_| run_engine).map(|e| e.spawn(stopped.clone()));
         let mut background = vec![("pruning", spawn_pruning(store.clone(), config.retention.clone(), stopped.clone()))];
         if !config.alerts.route.is_empty() {
-            let sources = crate::alerts::Sources { store: store.clone(), catalog: catalog.clone(), engine: engine.clone() };
+            let sources =
+                crate::alerts::Sources { store: store.clone(), catalog: catalog.clone(), engine: engine.clone() };
             let alerts = crate::alerts::spawn(&config.alerts, sources, stopped.clone()).await;
             background.push(("alerts", alerts.map_err(|e| DaemonError::Config(e.to_string()))?));
         }
