@@ -3,6 +3,7 @@
 //! controller's admin API (sled allows one process per data directory);
 //! `ca` and `serve` work locally.
 
+mod alerts;
 mod backup;
 mod ca;
 mod case;
@@ -83,6 +84,9 @@ pub enum Command {
     Completions(completions::Args),
     /// Print the manual page (roff), or write one page per command with --dir.
     Man(man::Args),
+    /// Alert routes: `alerts test` sends a test alert through each one.
+    #[command(subcommand)]
+    Alerts(alerts::Command),
 }
 
 /// How to reach the controller's admin API (shared by client commands).
@@ -154,6 +158,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(args, out).await,
         Command::Completions(args) => completions::run(&args, out),
         Command::Man(args) => man::run(&args, out),
+        Command::Alerts(command) => alerts::run(command, out).await,
     }
 }
 

@@ -365,3 +365,58 @@ async fn e_mail_goes_through_the_smtp_relay() {
     assert!(mail.data.contains(&format!("case {id} (203.0.113.61 on bl.test)")), "{}", mail.data);
     daemon.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn alerts_test_sends_one_test_alert_through_each_route() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = HttpSink::start().await;
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let path = tmp.path().join("controller.toml");
+    let text = format!(
+        r#"
+[tls]
+ca = "ca.crt"
+cert = "controller.crt"
+key = "controller.key"
+[alerts.retry]
+timeout = "10s"
+[[alerts.route]]
+name = "chat"
+kind = "slack"
+url = "{}"
+min_severity = "critical"
+[[alerts.route]]
+name = "gone"
+kind = "webhook"
+url = "http://{refused}/hook"
+"#,
+        sink.url("/chat")
+    );
+    std::fs::write(&path, text).unwrap();
+    let config = path.to_str().unwrap();
+
+    let mut out = Vec::new();
+    let argv = ["rblfleet", "alerts", "test", "--config", config, "--route", "chat", "--note", "from the e2e test"];
+    rblfleet_controller::cli::run_args(argv, &mut out).await.unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "chat (slack): delivered\n");
+    let body = sink.wait_for("/chat", 1, LIMIT).await[0].json();
+    assert!(body["blocks"].to_string().contains("test alert from rblfleet"), "{body}");
+    assert!(body["blocks"].to_string().contains("from the e2e test"), "{body}");
+
+    let mut out = Vec::new();
+    let err = rblfleet_controller::cli::run_args(["rblfleet", "alerts", "test", "--config", config], &mut out)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "1 of 2 routes failed");
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.starts_with("chat (slack): delivered\ngone (webhook): FAILED: cannot reach the endpoint"), "{out}");
+    let err = rblfleet_controller::cli::run_args(
+        ["rblfleet", "alerts", "test", "--config", config, "--route", "x"],
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.ends_with("no [[alerts.route]] is named \"x\""), "{err}");
+}
