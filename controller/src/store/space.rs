@@ -135,12 +135,15 @@ impl From<sled::Error> for StoreError {
 /// `StoreError::DiskFull`'s message. Without a reserve the OS itself refused
 /// a write (sled does not say which file).
 pub(super) fn disk_full_message(path: &Path, free: u64, reserve: u64) -> String {
-    let advice = "new reports are refused and stay in the agents' outboxes; everything already acknowledged is stored. Free space on that filesystem (or lower store.min_free_mib); ingest resumes by itself";
+    let kept = "new reports are refused and stay in the agents' outboxes; everything already acknowledged is stored";
     if reserve == 0 {
+        // sled keeps a failed write's error and refuses every later write.
         return format!(
-            "the disk holding the data directory is full (no space left on device): {advice}, but if this error persists restart the controller, which then reopens the store"
+            "the disk holding the data directory is full (no space left on device): {kept}. The store refuses writes until it is reopened: free space on that filesystem, then restart the controller (`rblfleet verify --data-dir DIR` checks the store while it is stopped)"
         );
     }
+    let advice =
+        format!("{kept}. Free space on that filesystem (or lower store.min_free_mib); ingest resumes by itself");
     format!(
         "the disk holding {} has {} MiB free, less than the {} MiB reserve (store.min_free_mib): {advice}",
         path.display(),

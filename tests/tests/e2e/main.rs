@@ -5,8 +5,10 @@
 
 mod alerts;
 mod backup;
+mod backup;
 mod cases;
 mod demo;
+mod diskfull;
 mod dnsbl;
 mod fleet;
 mod hostile;
