@@ -5,7 +5,6 @@
 
 mod alerts;
 mod backup;
-mod backup;
 mod cases;
 mod demo;
 mod diskfull;
