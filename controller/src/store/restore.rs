@@ -179,10 +179,8 @@ fn in_use(dir: &Path) -> Result<bool, BackupError> {
         Err(e) => return Err(BackupError::io(format!("cannot open {}", db.display()))(e)),
     };
     match file.try_lock_exclusive() {
-        Ok(()) => {
-            file.unlock().map_err(BackupError::io(format!("cannot unlock {}", db.display())))?;
-            Ok(false)
-        }
+        // Closing the file releases the lock.
+        Ok(()) => Ok(false),
         Err(e) if e.kind() == fs2::lock_contended_error().kind() => Ok(true),
         Err(e) => Err(BackupError::io(format!("cannot test the lock on {}", db.display()))(e)),
     }

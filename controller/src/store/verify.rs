@@ -198,10 +198,8 @@ fn finish_tree(report: &mut VerifyReport, seen: &Seen, tree: &str) {
                 }
             }
         }
-        "cases" => {
-            if !seen.cases.is_empty() && seen.next_case_id.is_none() {
-                report.problem("meta", b"next_case_id", "missing although cases exist");
-            }
+        "cases" if !seen.cases.is_empty() && seen.next_case_id.is_none() => {
+            report.problem("meta", b"next_case_id", "missing although cases exist");
         }
         "case_index" => {
             let mut unindexed: Vec<u64> =

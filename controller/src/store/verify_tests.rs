@@ -101,10 +101,13 @@ async fn a_consistent_store_verifies_clean_with_every_tree_counted() {
     assert_eq!(count("meta"), Some(2), "schema version and next case id");
 }
 
+/// What is planted, how, and the (tree, reason) verify must report.
+type Planted = (&'static str, Box<dyn Fn(&Path)>, &'static str, &'static str);
+
 /// Each planted inconsistency is reported with its tree, key and reason.
 #[tokio::test]
 async fn planted_inconsistencies_are_named() {
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str, &str)> = vec![
+    let cases: Vec<Planted> = vec![
         (
             "undecodable record",
             Box::new(|d| plant(d, "hosts", b"web1", b"\x01\xff\xff\xff")),
