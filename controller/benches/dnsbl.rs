@@ -2,12 +2,15 @@
 //!
 //!   cargo bench -p rblfleet-controller --bench dnsbl -- lookups --server 127.0.0.1:15353 --zone bench.test --count 200000
 //!   cargo bench -p rblfleet-controller --bench dnsbl -- sweep --ips 10000 --zones 20 --delay 30ms
+//!   cargo bench -p rblfleet-controller --bench dnsbl -- budgets --ips 120 --fleet-ips 25000
 //!
 //! `lookups` measures raw lookups per second against an authoritative server
 //! (run `controller/benches/dnsbl.sh` to start NSD and compare with dnsperf).
 //! `sweep` runs one engine pass (lookups, decoding, episode storage in sled)
 //! over IPS × ZONES against an in-process zone server whose every answer is
-//! delayed, budgets lifted.
+//! delayed, budgets lifted. `budgets` runs the engine's own loop with the
+//! embedded catalog's default zones and their configured budgets until every
+//! IP was checked on every zone, then extrapolates to a fleet's IP count.
 
 #![allow(clippy::unwrap_used)]
 
@@ -57,6 +60,15 @@ enum Mode {
         #[arg(long, default_value_t = 1000)]
         concurrency: usize,
     },
+    /// The engine's loop under the embedded catalog's budgets.
+    Budgets {
+        /// IPs to sweep for real (time ≈ IPS / the slowest zone's rate).
+        #[arg(long, default_value_t = 120)]
+        ips: u32,
+        /// IP count to extrapolate to (10,000 hosts × 2.5 IPs).
+        #[arg(long, default_value_t = 25_000)]
+        fleet_ips: u64,
+    },
 }
 
 fn catalog_toml(zones: &[String]) -> String {
@@ -81,6 +93,7 @@ async fn main() {
     match Cli::parse().mode {
         Mode::Lookups { server, zone, count, concurrency } => lookups(server, zone, count, concurrency).await,
         Mode::Sweep { ips, zones, delay, concurrency } => sweep(ips, zones, delay, concurrency).await,
+        Mode::Budgets { ips, fleet_ips } => budgets(ips, fleet_ips).await,
     }
 }
 
@@ -107,20 +120,8 @@ async fn lookups(server: SocketAddr, zone: String, count: u32, concurrency: usiz
     );
 }
 
-async fn sweep(ips: u32, zone_count: usize, delay: Duration, concurrency: usize) {
-    let server = ZoneServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
-    let zones: Vec<String> = (0..zone_count).map(|i| format!("z{i}.bench.test")).collect();
-    for zone in &zones {
-        server.add_zone(zone).unwrap();
-        // 1% of the IPs listed on every zone.
-        for n in (0..ips).step_by(100) {
-            server.list(zone, ip(n), &[Ipv4Addr::new(127, 0, 0, 2)], None).unwrap();
-        }
-    }
-    server.set_delay(delay);
-    let catalog = Arc::new(Catalog::from_toml_str(&catalog_toml(&zones), "bench").unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+/// Stores one report per 4,000 IPs so the engine watches `ips` IPs.
+async fn watch_ips(store: &Store, ips: u32) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
     let all: Vec<u32> = (0..ips).collect();
     for (h, chunk) in all.chunks(4000).enumerate() {
@@ -139,6 +140,86 @@ async fn sweep(ips: u32, zone_count: usize, delay: Duration, concurrency: usize)
         };
         store.apply_report(&report, now).await.unwrap();
     }
+}
+
+async fn budgets(ips: u32, fleet_ips: u64) {
+    let catalog = Catalog::embedded().unwrap();
+    let zones: Vec<_> = catalog.enabled().into_iter().filter(|z| z.ipv4).cloned().collect();
+    let server = ZoneServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    for zone in &zones {
+        server.add_zone(&zone.display_zone()).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    watch_ips(&store, ips).await;
+    let settings = ResolverSettings { nameservers: vec![server.addr()], timeout: Duration::from_secs(2), retries: 1 };
+    let engine = Engine::new(
+        Arc::new(catalog),
+        Lookups::new(&settings).unwrap(),
+        store.clone(),
+        EngineConfig::default(),
+        vec![],
+    )
+    .unwrap();
+    let start = Instant::now();
+    let mut done: std::collections::BTreeMap<String, f64> = Default::default();
+    while done.len() < zones.len() {
+        engine.pass().await.unwrap();
+        let pending: Vec<_> = zones.iter().filter(|z| !done.contains_key(&z.id)).collect();
+        for zone in pending {
+            let checked =
+                (0..ips).filter(|&n| store.zone_check(&ip(n).to_string(), &zone.id).unwrap().is_some()).count();
+            if checked == ips as usize {
+                done.insert(zone.id.clone(), start.elapsed().as_secs_f64());
+            }
+        }
+        tokio::time::sleep(EngineConfig::default().tick).await;
+    }
+    println!(
+        "budgets: {ips} IPs on {} default IPv4 zones, engine loop (tick {:?})",
+        zones.len(),
+        EngineConfig::default().tick
+    );
+    println!(
+        "{:<22} {:>6} {:>8} {:>10} {:>10} {:>14} {:>16}",
+        "zone", "q/s", "q/day", "sweep s", "expected s", "fleet sweep", "fleet recheck"
+    );
+    for zone in &zones {
+        let per_second = zone.budget.per_second;
+        let expected = f64::from(ips) / per_second;
+        let fleet_sweep = fleet_ips as f64 / per_second / 60.0;
+        let recheck = zone
+            .budget
+            .per_day
+            .map_or("unlimited".to_string(), |d| format!("{:.1} h", 24.0 * fleet_ips as f64 / d as f64));
+        println!(
+            "{:<22} {:>6} {:>8} {:>10.1} {:>10.1} {:>11.0} min {:>16}",
+            zone.id,
+            per_second,
+            zone.budget.per_day.map_or("-".into(), |d| d.to_string()),
+            done[&zone.id],
+            expected,
+            fleet_sweep,
+            recheck
+        );
+    }
+}
+
+async fn sweep(ips: u32, zone_count: usize, delay: Duration, concurrency: usize) {
+    let server = ZoneServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let zones: Vec<String> = (0..zone_count).map(|i| format!("z{i}.bench.test")).collect();
+    for zone in &zones {
+        server.add_zone(zone).unwrap();
+        // 1% of the IPs listed on every zone.
+        for n in (0..ips).step_by(100) {
+            server.list(zone, ip(n), &[Ipv4Addr::new(127, 0, 0, 2)], None).unwrap();
+        }
+    }
+    server.set_delay(delay);
+    let catalog = Arc::new(Catalog::from_toml_str(&catalog_toml(&zones), "bench").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    watch_ips(&store, ips).await;
     let settings = ResolverSettings { nameservers: vec![server.addr()], timeout: Duration::from_secs(5), retries: 1 };
     let lookups = Lookups::new(&settings).unwrap();
     let config = EngineConfig { concurrency, lift_budgets: true, ..EngineConfig::default() };

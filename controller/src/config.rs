@@ -105,6 +105,10 @@ pub struct LimitsConfig {
     pub max_clock_skew: Duration,
     #[serde(with = "humantime_serde")]
     pub max_report_age: Duration,
+    /// The retry hint sent with a report refused because the controller is
+    /// over capacity; agents add jitter.
+    #[serde(with = "humantime_serde")]
+    pub overload_retry_after: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -114,6 +118,7 @@ impl Default for LimitsConfig {
             max_report_bytes: 1024 * 1024,
             max_clock_skew: limits.max_clock_skew,
             max_report_age: limits.max_report_age,
+            overload_retry_after: Duration::from_secs(2),
         }
     }
 }
@@ -132,11 +137,27 @@ pub struct StoreConfig {
     /// Free space kept on the data directory's filesystem, MiB: below it
     /// reports are refused (RESOURCE_EXHAUSTED) until space returns. 0: off.
     pub min_free_mib: u64,
+    /// Reports that may wait for the store's writer. Past this the agent API
+    /// answers RESOURCE_EXHAUSTED with a retry hint, and agents back off.
+    pub max_pending_reports: usize,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { cache_mib: 64, min_free_mib: crate::store::DEFAULT_MIN_FREE_BYTES >> 20 }
+        StoreConfig {
+            cache_mib: 64,
+            min_free_mib: crate::store::DEFAULT_MIN_FREE_BYTES >> 20,
+            max_pending_reports: 512,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            cache_bytes: self.cache_mib * 1024 * 1024,
+            max_pending_reports: self.max_pending_reports,
+        }
     }
 }
 

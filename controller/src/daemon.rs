@@ -15,7 +15,7 @@ use crate::dnsbl::health::HealthPolicy;
 use crate::dnsbl::lookup::{LookupError, Lookups, ResolverSettings, public_resolver_warnings};
 use crate::dnsbl::state::Cadence;
 use crate::server::{self, Running, ServerError};
-use crate::store::{Store, StoreError, StoreOptions};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -124,7 +124,8 @@ impl Daemon {
     pub async fn start_with(config: &Config, insecure: bool, run_engine: bool) -> Result<Daemon, DaemonError> {
         // First, so a taken port fails start-up before anything has started.
         let metrics = crate::metrics::bind(&config.metrics).await?;
-        let store = Store::open(&config.data_dir, &StoreOptions { cache_bytes: config.store.cache_mib * 1024 * 1024 })?;
+        let store = Store::open(&config.data_dir, &config.store.options())?;
+        store.set_min_free(config.store.min_free_bytes());
         let catalog = build_catalog(config)?;
         let engine =
             if config.dnsbl.enabled { Some(build_engine(config, store.clone(), catalog.clone())?) } else { None };

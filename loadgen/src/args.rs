@@ -93,6 +93,9 @@ pub struct Args {
     /// Spawned controller: [store] cache_mib.
     #[arg(long, value_name = "MIB")]
     pub cache_mib: Option<u64>,
+    /// Spawned controller: [store] max_pending_reports (the shedding threshold).
+    #[arg(long, value_name = "N")]
+    pub max_pending: Option<usize>,
 
     /// Output: a table for people, or JSON for scripts.
     #[arg(long, value_enum, default_value_t = Format::Table)]

@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
             retention_rollups: args.retention_rollups,
             prune_every: args.prune_every,
             cache_mib: args.cache_mib,
+            max_pending: args.max_pending,
         };
         let spawned = spawn::start(&options).context("cannot start the controller")?;
         eprintln!("controller pid {} on {} (log {})", spawned.pid, spawned.agent_url(), spawned.log.display());

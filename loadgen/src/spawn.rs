@@ -33,6 +33,8 @@ pub struct SpawnOptions {
     pub prune_every: Option<Duration>,
     /// `[store] cache_mib`, when not the default.
     pub cache_mib: Option<u64>,
+    /// `[store] max_pending_reports`, when not the default.
+    pub max_pending: Option<usize>,
 }
 
 /// Why the controller could not be started or stopped.
@@ -160,8 +162,16 @@ pub fn config_toml(options: &SpawnOptions, data_dir: &Path, agent: SocketAddr, a
         q(&cert),
         q(&key),
     );
+    // Metrics on a port of the system's choosing: runs side by side never collide.
+    text.push_str("\n[metrics]\nlisten = \"127.0.0.1:0\"\n");
+    if options.cache_mib.is_some() || options.max_pending.is_some() {
+        text.push_str("\n[store]\n");
+    }
     if let Some(mib) = options.cache_mib {
-        text.push_str(&format!("\n[store]\ncache_mib = {mib}\n"));
+        text.push_str(&format!("cache_mib = {mib}\n"));
+    }
+    if let Some(n) = options.max_pending {
+        text.push_str(&format!("max_pending_reports = {n}\n"));
     }
     match &options.dnsbl_nameserver {
         Some(ns) => text.push_str(&format!("\n[dnsbl]\nenabled = true\nnameservers = [{ns:?}]\n")),
@@ -228,6 +238,7 @@ mod tests {
             retention_raw: Some(Duration::from_secs(600)),
             prune_every: Some(Duration::from_secs(30)),
             cache_mib: Some(32),
+            max_pending: Some(64),
             ..SpawnOptions::default()
         };
         let (agent, admin) = ("127.0.0.1:17443".parse().unwrap(), "127.0.0.1:17444".parse().unwrap());
@@ -238,7 +249,7 @@ mod tests {
         assert!(!config.dnsbl.enabled);
         assert_eq!(config.retention.raw, Duration::from_secs(600));
         assert_eq!(config.retention.prune_every, Duration::from_secs(30));
-        assert_eq!(config.store.cache_mib, 32);
+        assert_eq!((config.store.cache_mib, config.store.max_pending_reports), (32, 64));
 
         let options = SpawnOptions { dnsbl_nameserver: Some("127.0.0.1:5353".into()), ..options };
         std::fs::write(&path, config_toml(&options, &dir.path().join("data"), agent, admin)).unwrap();

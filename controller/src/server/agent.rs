@@ -29,7 +29,6 @@ pub(super) struct AgentApi {
     pub(super) insecure: bool,
 }
 
-
 #[tonic::async_trait]
 impl AgentService for AgentApi {
     #[tracing::instrument(skip_all, fields(host = tracing::field::Empty, seq = tracing::field::Empty))]
@@ -88,6 +87,10 @@ impl AgentApi {
             StoreError::Conflict { .. } => {
                 tracing::warn!(error = %e, "conflicting resend refused");
                 refuse(Refusal::Sequence, Status::invalid_argument(e.to_string()))
+            }
+            StoreError::DiskFull { .. } => {
+                tracing::error!(error = %e, "report refused: the disk is full");
+                refuse(Refusal::Storage, super::exhausted(e.to_string(), self.retry_after))
             }
             StoreError::Overloaded { .. } => {
                 tracing::debug!(error = %e, "report shed");

@@ -71,6 +71,8 @@ impl Store {
             return Err(writer_gone("this store handle has no writer"));
         };
         let capacity = self.commit.as_ref().map_or(0, |q| q.capacity);
+        // Refused before anything is written: a disk below the reserve.
+        self.check_space()?;
         let (done, outcome) = oneshot::channel();
         let job = Job { report: report.clone(), now_ms, done };
         match jobs.try_send(job) {
@@ -100,12 +102,19 @@ fn write_batches(store: &Store, queue: &Receiver<Job>) {
         let turn = store.write_turn();
         let mut outcomes: Vec<Result<Applied, StoreError>> =
             batch.iter().map(|job| store.apply_unflushed(&job.report, job.now_ms)).collect();
-        let stored_any = outcomes.iter().any(|o| matches!(o, Ok(Applied::Stored(_))));
-        if stored_any && let Err(error) = store.db.flush() {
+        // Duplicates too: after a failed flush a report may be visible but not
+        // durable, and its resend must not be acknowledged before it is.
+        let answered_any = outcomes.iter().any(Result::is_ok);
+        if answered_any && let Err(error) = store.db.flush() {
             // Nothing in this batch may be acknowledged: its durability is unknown.
+            // The error kind survives, so a full disk (ENOSPC) reads as `DiskFull`.
             let message = error.to_string();
+            let kind = match &error {
+                sled::Error::Io(e) => e.kind(),
+                _ => std::io::ErrorKind::Other,
+            };
             for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
-                *outcome = Err(StoreError::Io(sled::Error::Io(std::io::Error::other(message.clone()))));
+                *outcome = Err(StoreError::from(sled::Error::Io(std::io::Error::new(kind, message.clone()))));
             }
         }
         drop(turn);

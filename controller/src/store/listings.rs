@@ -99,7 +99,7 @@ impl Store {
             })
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
-                TransactionError::Storage(e) => StoreError::Io(e),
+                TransactionError::Storage(e) => StoreError::from(e),
             })
     }
 

@@ -17,6 +17,7 @@
 
 mod backup;
 mod cases;
+mod commit;
 mod encoding;
 mod history;
 mod listings;
@@ -27,9 +28,9 @@ mod verify;
 
 use std::path::{Path, PathBuf};
 
+pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, TreeCount, inspect_backup};
 pub use history::Pruned;
 pub use reports::Applied;
-pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, TreeCount, inspect_backup};
 pub use restore::{Restored, restore};
 pub use space::{DEFAULT_MIN_FREE_BYTES, SpaceStatus};
 pub use verify::{Problem, TreeSummary, VerifyReport, verify_dir};
@@ -62,6 +63,8 @@ pub enum StoreError {
         "{host_id} sent sequence {seq} in epoch {epoch}, but the controller already has sequence {last_seq}; sequences must increase"
     )]
     SeqBackwards { host_id: String, epoch: u64, seq: u64, last_seq: u64 },
+    #[error("the controller is over capacity: {pending} reports are already waiting to be stored")]
+    Overloaded { pending: usize },
     #[error(
         "{host_id} sent epoch {epoch}, older than the epoch {current} already stored; the agent's spool was replaced by an older one"
     )]
@@ -89,6 +92,9 @@ pub struct Store {
     receivers: sled::Tree,
     /// Free space of the data directory and the reserve (see `space`).
     space: std::sync::Arc<space::Space>,
+    /// The group-commit writer's queue (see `commit`); `None` only in the
+    /// writer's own handle.
+    commit: Option<std::sync::Arc<commit::CommitQueue>>,
 }
 
 /// How to open the store.
@@ -97,11 +103,14 @@ pub struct StoreOptions {
     /// sled page cache, bytes. sled's default (1 GiB) is far more than the
     /// controller needs and inflates the data directory.
     pub cache_bytes: u64,
+    /// Reports that may wait for the writer; one more is refused as
+    /// `StoreError::Overloaded`.
+    pub max_pending_reports: usize,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { cache_bytes: 64 * 1024 * 1024 }
+        StoreOptions { cache_bytes: 64 * 1024 * 1024, max_pending_reports: 512 }
     }
 }
 
@@ -136,7 +145,7 @@ impl Store {
         let cases = db.open_tree("cases").map_err(open_err)?;
         let case_index = db.open_tree("case_index").map_err(open_err)?;
         let receivers = db.open_tree("receivers").map_err(open_err)?;
-        Ok(Store {
+        let mut store = Store {
             db,
             writes: Default::default(),
             hosts,
@@ -150,7 +159,12 @@ impl Store {
             case_index,
             receivers,
             space: std::sync::Arc::new(space::Space::new(dir)),
-        })
+            commit: None,
+        };
+        let queue = commit::CommitQueue::start(store.clone(), options.max_pending_reports.max(1))
+            .map_err(|e| open_err(sled::Error::Io(e)))?;
+        store.commit = Some(std::sync::Arc::new(queue));
+        Ok(store)
     }
 
     /// Takes the writer's turn (see `writes`). A poisoned lock only means

@@ -58,7 +58,7 @@ impl Store {
         });
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Io(e),
+            TransactionError::Storage(e) => StoreError::from(e),
         })
     }
 

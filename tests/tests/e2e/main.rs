@@ -14,3 +14,4 @@ mod hostile;
 mod identity;
 mod metrics;
 mod outage;
+mod overload;
