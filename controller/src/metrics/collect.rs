@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rblfleet_proto::v1::{CaseState, CheckStatus};
+use rblfleet_proto::v1::CaseState;
 
 use crate::cases::state_name;
-use crate::dnsbl::engine::{Engine, ZoneMetrics};
+use crate::dnsbl::engine::{Engine, ZoneMetrics, is_listed};
 use crate::ingest::stats::{IngestSnapshot, IngestStats};
 use crate::store::{Store, StoreError};
 
@@ -85,10 +85,20 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Result<Snapshot, StoreError> {
         });
     }
 
+    let zones = sources.engine.as_ref().map(Engine::zone_metrics);
     let mut listings: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
-    for check in store.all_checks()? {
-        if check.status == CheckStatus::Listed as i32 && check.listed_since_ms != 0 {
-            *listings.entry((check.zone_id, "dns")).or_default() += 1;
+    match &zones {
+        // The engine keeps the counts of the zones it checks.
+        Some(zones) => {
+            for z in zones.iter().filter(|z| z.counters.listed_ips > 0) {
+                listings.insert((z.zone_id.clone(), "dns"), z.counters.listed_ips);
+            }
+        }
+        // Without an engine, what is stored (listings from before checks were turned off).
+        None => {
+            for check in store.all_checks()?.into_iter().filter(is_listed) {
+                *listings.entry((check.zone_id, "dns")).or_default() += 1;
+            }
         }
     }
     for state in store.all_receiver_states()? {
@@ -109,7 +119,7 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Result<Snapshot, StoreError> {
         watched_ips,
         listings,
         cases,
-        zones: sources.engine.as_ref().map(Engine::zone_metrics),
+        zones,
         ingest: sources.ingest.snapshot(),
         collect_seconds: started.elapsed().as_secs_f64(),
     })

@@ -185,7 +185,17 @@ async fn metrics_scrape_shows_ingest_hosts_zones_listings_and_cases() {
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(head_only.contains("Content-Length: ") && body.is_empty(), "{head_only}");
     assert_eq!(http(metrics, "GET", "/").await.0, "HTTP/1.1 404 Not Found");
+    daemon.shutdown().await.unwrap();
 
+    // Restarted on the same store: listings, hosts and cases come back from
+    // what is stored; the ingest counters start again with the process.
+    let daemon = Daemon::start_with(&config, false, false).await.unwrap();
+    let (_, _, body) = http(daemon.metrics_addr.unwrap(), "GET", "/metrics").await;
+    let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    assert_eq!(value(&scrape, "rblfleet_listings", &[("list", "bl"), ("kind", "dns")]), 1.0);
+    assert_eq!(value(&scrape, "rblfleet_hosts", &[]), 2.0);
+    assert_eq!(value(&scrape, "rblfleet_cases", &[("state", "open")]), 1.0);
+    assert_eq!(value(&scrape, "rblfleet_ingest_reports_stored_total", &[]), 0.0);
     daemon.shutdown().await.unwrap();
 }
 

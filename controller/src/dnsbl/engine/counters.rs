@@ -4,10 +4,22 @@
 //! the engine already holds when it records an outcome: no second lock and
 //! no atomics on the lookup path. A scrape copies them (a few dozen zones)
 //! and never reads the store under that lock.
+//!
+//! The open-listing count per zone is kept here too: it starts from the
+//! checks the engine loads at start-up and follows every recorded check, so
+//! a scrape need not decode every stored check (300,000 of them for 30,000
+//! IPs on 10 zones took ~300 ms).
+
+use rblfleet_proto::v1::{CheckStatus, ZoneCheck};
 
 use super::super::health::State;
 use super::super::lookup::Status;
 use super::Engine;
+
+/// Whether a stored check is an open listing (as the fleet report counts them).
+pub fn is_listed(check: &ZoneCheck) -> bool {
+    check.status == CheckStatus::Listed as i32 && check.listed_since_ms != 0
+}
 
 /// Lookups and probes of one zone since the controller started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -18,6 +30,8 @@ pub struct LookupCounters {
     /// Health probes (two queries each) that found the zone answering correctly.
     pub probes_ok: u64,
     pub probes_failed: u64,
+    /// IPs listed on the zone now (a gauge, unlike the others).
+    pub listed_ips: u64,
 }
 
 impl LookupCounters {
@@ -28,6 +42,15 @@ impl LookupCounters {
             Status::Error => self.error += 1,
             // Not asked: no query left the controller.
             Status::Skipped => {}
+        }
+    }
+
+    /// A check went from listed `was` to listed `is`.
+    pub(super) fn listing(&mut self, was: bool, is: bool) {
+        match (was, is) {
+            (false, true) => self.listed_ips += 1,
+            (true, false) => self.listed_ips = self.listed_ips.saturating_sub(1),
+            _ => {}
         }
     }
 
@@ -104,6 +127,9 @@ mod tests {
         }
         c.probe(true);
         c.probe(false);
-        assert_eq!(c, LookupCounters { listed: 1, clean: 2, error: 1, probes_ok: 1, probes_failed: 1 });
+        for (was, is) in [(false, true), (true, true), (false, true), (true, false), (false, false)] {
+            c.listing(was, is);
+        }
+        assert_eq!(c, LookupCounters { listed: 1, clean: 2, error: 1, probes_ok: 1, probes_failed: 1, listed_ips: 1 });
     }
 }

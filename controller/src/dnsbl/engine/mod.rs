@@ -26,7 +26,7 @@ use crate::store::{Store, StoreError};
 mod counters;
 mod status;
 
-pub use counters::{LookupCounters, ZONE_STATES, ZoneMetrics};
+pub use counters::{LookupCounters, ZONE_STATES, ZoneMetrics, is_listed};
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
@@ -133,11 +133,14 @@ impl Engine {
         }
         let index: HashMap<&str, usize> = zones.iter().enumerate().map(|(i, z)| (z.zone.id.as_str(), i)).collect();
         let mut due = HashMap::new();
+        let mut listed = vec![0; zones.len()];
         for check in store.all_checks()? {
             if let (Ok(ip), Some(&i)) = (check.ip.parse::<IpAddr>(), index.get(check.zone_id.as_str())) {
                 due.insert((ip, i), check.next_due_ms);
+                listed[i] += u64::from(counters::is_listed(&check));
             }
         }
+        zones.iter_mut().zip(listed).for_each(|(rt, n)| rt.counters.listed_ips = n);
         let state = EngineState { zones, due, forced: HashSet::new() };
         Ok(Engine { inner: Arc::new(Inner { catalog, lookups, store, config, warnings, state: Mutex::new(state) }) })
     }
@@ -289,6 +292,7 @@ impl Engine {
             Some(p) => store.episode(&ip, &outcome.zone_id, p.listed_since_ms)?,
             None => None,
         };
+        let was_listed = prev.as_ref().is_some_and(counters::is_listed);
         let (check, episode) = state::apply(prev.as_ref(), open, outcome, now, &self.inner.config.cadence);
         store.record_check(&check, episode.as_ref())?;
         if let Some(e) = &episode {
@@ -307,6 +311,7 @@ impl Engine {
         let rt = &mut state.zones[zone_index];
         rt.queries_total += 1;
         rt.counters.lookup(outcome.status);
+        rt.counters.listing(was_listed, counters::is_listed(&check));
         if outcome.status == Status::Error {
             rt.errors_total += 1;
         }

@@ -1,0 +1,233 @@
+//! Latency of a `/metrics` scrape on a fleet-sized store; prints its figures
+//! (no timing assertions).
+//!
+//!   cargo bench -p rblfleet-controller --bench metrics -- [HOSTS] [IPS_PER_HOST] [ZONES]
+//!
+//! Generates HOSTS hosts (default 10,000) with IPS_PER_HOST public IPs each
+//! (default 3), four reports per host over the last 24 hours (queue and
+//! delivery totals, sources, blocklist evidence), one stored check per IP
+//! and zone for ZONES zones (default 10: 300,000 checks), 1 % of the IPs
+//! listed with an open case. Then serves `/metrics` on loopback and times
+//! whole scrapes over HTTP, and the snapshot alone.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rblfleet_controller::casework::{self, ListInfo};
+use rblfleet_controller::config::Config;
+use rblfleet_controller::daemon::build_catalog;
+use rblfleet_controller::ingest::IngestStats;
+use rblfleet_controller::metrics::{self, MetricsConfig, collect};
+use rblfleet_controller::store::{Store, StoreOptions};
+use rblfleet_proto::v1::{
+    AgentInfo, BlocklistEvidence, CheckStatus, DeliveryTotals, HostIp, HostReport, ListingEpisode, QueueStats,
+    SourceKind, SourceStats, ZoneCheck,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn ip(n: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 0, 0, 0)) + n))
+}
+
+fn report(host: u32, seq: u64, end_ms: i64, ips_per_host: u32) -> HostReport {
+    let sources = (0..5)
+        .map(|i| SourceStats {
+            kind: SourceKind::Sender as i32,
+            id: format!("user{i}@site{host}.example"),
+            messages: 50,
+            sent: 45,
+            bounced: 5,
+            ..SourceStats::default()
+        })
+        .collect();
+    HostReport {
+        host_id: format!("web{host:05}.example"),
+        epoch: 1,
+        seq,
+        period_start_ms: end_ms - 60_000,
+        period_end_ms: end_ms,
+        agent: Some(AgentInfo { version: "0.1.0".into(), os: "linux".into(), mta: 1, ..AgentInfo::default() }),
+        ips: (0..ips_per_host)
+            .map(|i| HostIp {
+                address: ip(host * ips_per_host + i).to_string(),
+                public: true,
+                sends_mail: true,
+                ..HostIp::default()
+            })
+            .collect(),
+        queue: Some(QueueStats { total: 12 + u64::from(host % 50), ..QueueStats::default() }),
+        deliveries: Some(DeliveryTotals { sent: 200, deferred: 10, bounced: 20, blocklisted: 5 }),
+        blocklist: vec![BlocklistEvidence {
+            provider: "spamhaus".into(),
+            zone: "zen.spamhaus.org".into(),
+            ip: ip(host * ips_per_host).to_string(),
+            family: "ip".into(),
+            count: 5,
+            ..BlocklistEvidence::default()
+        }],
+        sources,
+        ..HostReport::default()
+    }
+}
+
+async fn scrape(addr: SocketAddr) -> usize {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n").await.unwrap();
+    let mut body = Vec::new();
+    stream.read_to_end(&mut body).await.unwrap();
+    assert!(body.starts_with(b"HTTP/1.1 200 OK"), "{}", String::from_utf8_lossy(&body[..body.len().min(200)]));
+    body.len()
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let hosts = args.first().copied().unwrap_or(10_000);
+    let ips_per_host = args.get(1).copied().unwrap_or(3);
+    let zones = args.get(2).copied().unwrap_or(10);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data"), &StoreOptions::default()).unwrap();
+    let now = rblfleet_controller::clock::now_ms();
+
+    let start = Instant::now();
+    let limit = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = tokio::task::JoinSet::new();
+    for host in 0..hosts {
+        let store = store.clone();
+        let limit = limit.clone();
+        tasks.spawn(async move {
+            let _permit = limit.acquire().await.unwrap();
+            for (seq, hours_ago) in [(1u64, 23i64), (2, 16), (3, 8), (4, 0)] {
+                let r = report(host, seq, now - hours_ago * 3_600_000 - 60_000, ips_per_host);
+                store.apply_report(&r, now).await.unwrap();
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let loaded_reports = start.elapsed();
+
+    let start = Instant::now();
+    let mut config = Config::default();
+    config.dnsbl.enabled = false;
+    let catalog = build_catalog(&config).unwrap();
+    let zen = ListInfo::of(&catalog, "spamhaus-zen");
+    let ips = hosts * ips_per_host;
+    let store_for_checks = store.clone();
+    tokio::task::spawn_blocking(move || {
+        for n in 0..ips {
+            let address = ip(n).to_string();
+            for z in 0..zones {
+                let zone_id = if z == 0 { "spamhaus-zen".to_string() } else { format!("zone{z}") };
+                let listed = z == 0 && n % 100 == 0;
+                let since = now - 5 * 3_600_000;
+                let check = ZoneCheck {
+                    ip: address.clone(),
+                    zone_id: zone_id.clone(),
+                    zone: format!("{zone_id}.example"),
+                    status: if listed { CheckStatus::Listed } else { CheckStatus::Clean } as i32,
+                    checked_ms: now,
+                    next_due_ms: now + 3_600_000,
+                    listed_since_ms: if listed { since } else { 0 },
+                    ..ZoneCheck::default()
+                };
+                let episode = listed.then(|| ListingEpisode {
+                    ip: address.clone(),
+                    zone_id: zone_id.clone(),
+                    first_seen_ms: since,
+                    last_seen_ms: now,
+                    ..ListingEpisode::default()
+                });
+                store_for_checks.record_check(&check, episode.as_ref()).unwrap();
+                if listed {
+                    casework::listing_opened(&store_for_checks, &zen, &address, since, now).unwrap();
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    store.flush().await.unwrap();
+    println!(
+        "store: {hosts} hosts, {ips} IPs, {} reports, {} checks, {} listings with cases; loaded in {:.1} s + {:.1} s",
+        hosts * 4,
+        ips * zones,
+        ips / 100,
+        loaded_reports.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+
+    let ingest = Arc::new(IngestStats::default());
+    let sources = collect::Sources { store: store.clone(), engine: None, ingest };
+    let mut times = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        let snapshot = collect::collect(&sources, now).unwrap();
+        times.push(t.elapsed());
+        assert_eq!(snapshot.hosts.len(), hosts as usize);
+    }
+    report_times("snapshot (store reads)", &mut times, None);
+    breakdown(&store, now);
+    let snapshot = collect::collect(&sources, now).unwrap();
+    let process = metrics::families::Process { version: "bench", started_ms: now };
+    let mut times = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        let text = metrics::families::render(&snapshot, process);
+        times.push(t.elapsed());
+        assert!(!text.is_empty());
+    }
+    report_times("render (text format)", &mut times, None);
+
+    let config = MetricsConfig { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 0)) };
+    let bound = metrics::bind(&config).await.unwrap().unwrap();
+    let addr = bound.addr;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = metrics::spawn(bound, sources, stopped);
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..7 {
+        let t = Instant::now();
+        bytes = scrape(addr).await;
+        times.push(t.elapsed());
+    }
+    report_times("GET /metrics over HTTP", &mut times, Some(bytes));
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
+/// Where a snapshot's time goes: each store read on its own, once.
+fn breakdown(store: &Store, now: i64) {
+    let t = Instant::now();
+    let hosts = store.list_hosts().unwrap();
+    let list = t.elapsed();
+    let t = Instant::now();
+    for h in &hosts {
+        store.rollups(&h.host_id, now - 86_400_000, now + 3_600_000).unwrap();
+    }
+    let rollups = t.elapsed();
+    let t = Instant::now();
+    let checks = store.all_checks().unwrap().len();
+    let all_checks = t.elapsed();
+    let t = Instant::now();
+    let cases = store.all_cases().unwrap().len() + store.all_receiver_states().unwrap().len();
+    let rest = t.elapsed();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "  list_hosts {:.1} ms, rollups of {} hosts {:.1} ms, all_checks ({checks}) {:.1} ms, cases+receivers ({cases}) {:.1} ms",
+        ms(list),
+        hosts.len(),
+        ms(rollups),
+        ms(all_checks),
+        ms(rest)
+    );
+}
+
+fn report_times(name: &str, times: &mut [Duration], bytes: Option<usize>) {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let size = bytes.map(|b| format!(" ({} KB)", b / 1024)).unwrap_or_default();
+    println!("{name:<24} median {:>7.1} ms  max {:>7.1} ms{size}, 7 runs", ms(times[3]), ms(times[6]));
+}
