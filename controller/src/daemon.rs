@@ -165,6 +165,14 @@ impl Daemon {
         }
         self.servers.shutdown().await?;
         self.store.flush().await?;
+        let commits = self.store.commit_stats();
+        tracing::info!(
+            batches = commits.batches,
+            reports = commits.reports,
+            apply_seconds = commits.apply_seconds,
+            flush_seconds = commits.flush_seconds,
+            "store writer totals"
+        );
         Ok(())
     }
 }

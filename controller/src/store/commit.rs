@@ -9,7 +9,10 @@
 //! controller's signal that it is over capacity: the report is refused at
 //! once (the agent keeps it and retries) instead of waiting ever longer.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::Instant;
 
 use rblfleet_proto::v1::HostReport;
 use tokio::sync::oneshot;
@@ -34,6 +37,7 @@ struct Job {
 pub(super) struct CommitQueue {
     jobs: Option<SyncSender<Job>>,
     capacity: usize,
+    stats: Arc<CommitCounters>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -53,14 +57,48 @@ impl CommitQueue {
     /// thread does not keep itself alive).
     pub(super) fn start(store: Store, capacity: usize) -> Result<CommitQueue, std::io::Error> {
         let (jobs, queue) = mpsc::sync_channel(capacity);
+        let stats = Arc::new(CommitCounters::default());
+        let counters = stats.clone();
         let writer = std::thread::Builder::new()
             .name("rblfleet-store-writer".into())
-            .spawn(move || write_batches(&store, &queue))?;
-        Ok(CommitQueue { jobs: Some(jobs), capacity, writer: Some(writer) })
+            .spawn(move || write_batches(&store, &queue, &counters))?;
+        Ok(CommitQueue { jobs: Some(jobs), capacity, stats, writer: Some(writer) })
     }
 }
 
+/// What the writer has done since the store was opened (for `/metrics` and
+/// for telling whether ingest is bound by transactions or by flushes).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CommitStats {
+    pub batches: u64,
+    pub reports: u64,
+    /// Time spent in report transactions, seconds.
+    pub apply_seconds: f64,
+    /// Time spent waiting for flushes (fsync), seconds.
+    pub flush_seconds: f64,
+}
+
+#[derive(Debug, Default)]
+struct CommitCounters {
+    batches: AtomicU64,
+    reports: AtomicU64,
+    apply_micros: AtomicU64,
+    flush_micros: AtomicU64,
+}
+
 impl Store {
+    /// The group-commit writer's counters.
+    pub fn commit_stats(&self) -> CommitStats {
+        let Some(queue) = &self.commit else { return CommitStats::default() };
+        let c = &queue.stats;
+        CommitStats {
+            batches: c.batches.load(Ordering::Relaxed),
+            reports: c.reports.load(Ordering::Relaxed),
+            apply_seconds: c.apply_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            flush_seconds: c.flush_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
+
     /// Stores a validated report received at `now_ms`, exactly once.
     ///
     /// Returns after the report's batch is flushed, so the caller may
@@ -84,13 +122,26 @@ impl Store {
     }
 }
 
+/// The error each report of an undone batch gets: a full disk stays a full
+/// disk; anything else is a storage error naming the cause.
+fn batch_failed(error: &StoreError, message: &str) -> StoreError {
+    match error {
+        StoreError::DiskFull { path, free, reserve } => {
+            StoreError::DiskFull { path: path.clone(), free: *free, reserve: *reserve }
+        }
+        StoreError::Corrupt { key, reason } => StoreError::Corrupt { key: key.clone(), reason: reason.clone() },
+        _ => StoreError::Io(sled::Error::Io(std::io::Error::other(message.to_string()))),
+    }
+}
+
 fn writer_gone(what: &str) -> StoreError {
     StoreError::Io(sled::Error::ReportableBug(what.into()))
 }
 
 /// The writer: waits for a report, takes every other one already queued (up
-/// to `MAX_BATCH`), stores each in its own transaction, flushes once, answers.
-fn write_batches(store: &Store, queue: &Receiver<Job>) {
+/// to `MAX_BATCH`), stores them in one transaction, flushes once, answers.
+fn write_batches(store: &Store, queue: &Receiver<Job>, counters: &CommitCounters) {
+    let micros = |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -100,12 +151,27 @@ fn write_batches(store: &Store, queue: &Receiver<Job>) {
             }
         }
         let turn = store.write_turn();
-        let mut outcomes: Vec<Result<Applied, StoreError>> =
-            batch.iter().map(|job| store.apply_unflushed(&job.report, job.now_ms)).collect();
+        let applying = Instant::now();
+        let reports: Vec<(&HostReport, i64)> = batch.iter().map(|job| (&job.report, job.now_ms)).collect();
+        let mut outcomes: Vec<Result<Applied, StoreError>> = match store.apply_batch_unflushed(&reports) {
+            Ok(outcomes) => outcomes,
+            // The batch was undone: every report in it gets the error (and is resent).
+            Err(error) => {
+                let message = error.to_string();
+                reports.iter().map(|_| Err(batch_failed(&error, &message))).collect()
+            }
+        };
+        drop(reports);
         // Duplicates too: after a failed flush a report may be visible but not
         // durable, and its resend must not be acknowledged before it is.
+        counters.apply_micros.fetch_add(micros(applying), Ordering::Relaxed);
         let answered_any = outcomes.iter().any(Result::is_ok);
-        if answered_any && let Err(error) = store.db.flush() {
+        let flushing = Instant::now();
+        let flushed = if answered_any { store.db.flush().map(|_| ()) } else { Ok(()) };
+        counters.flush_micros.fetch_add(micros(flushing), Ordering::Relaxed);
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        counters.reports.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if let Err(error) = flushed {
             // Nothing in this batch may be acknowledged: its durability is unknown.
             // The error kind survives, so a full disk (ENOSPC) reads as `DiskFull`.
             let message = error.to_string();

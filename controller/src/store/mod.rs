@@ -29,6 +29,7 @@ mod verify;
 use std::path::{Path, PathBuf};
 
 pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, TreeCount, inspect_backup};
+pub use commit::CommitStats;
 pub use history::Pruned;
 pub use reports::Applied;
 pub use restore::{Restored, restore};

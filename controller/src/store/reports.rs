@@ -2,7 +2,7 @@
 
 use rblfleet_proto::v1::{HostReport, HostSummary, HourRollup};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::encoding::{decode, encode, report_key, report_prefix};
 use super::history::rollup_key;
@@ -18,43 +18,27 @@ pub enum Applied {
     Duplicate(HostSummary),
 }
 
+/// One report's outcome inside a batch: refusals (`Conflict`, sequence
+/// errors) are values, so one bad report does not undo its batch.
+type Outcome = Result<Applied, StoreError>;
+
 impl Store {
-    /// Stores one report in one transaction, without flushing: the caller
-    /// (the group-commit writer, in the writer's turn) flushes the batch.
-    pub(super) fn apply_unflushed(&self, report: &HostReport, now_ms: i64) -> Result<Applied, StoreError> {
-        let key = report_key(&report.host_id, report.epoch, report.seq);
-        let bytes = encode(report);
+    /// Stores a batch of reports in one transaction, without flushing: the
+    /// caller (the group-commit writer, in the writer's turn) flushes.
+    ///
+    /// One transaction per batch, not per report: sled's transaction cost,
+    /// not the work per report, bounded ingest. A report refused for its
+    /// content writes nothing and the others go on; a storage failure or a
+    /// corrupt stored record undoes the whole batch (the outer error).
+    pub(super) fn apply_batch_unflushed(&self, batch: &[(&HostReport, i64)]) -> Result<Vec<Outcome>, StoreError> {
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> =
+            batch.iter().map(|(r, _)| (report_key(&r.host_id, r.epoch, r.seq), encode(*r))).collect();
         let result = (&self.hosts, &self.reports, &self.rollups).transaction(|(hosts, reports, rollups)| {
-            let abort = ConflictableTransactionError::Abort;
-            let host_key = report.host_id.as_bytes();
-            let previous = match hosts.get(host_key)? {
-                Some(raw) => Some(decode::<HostSummary>(host_key, &raw).map_err(abort)?),
-                None => None,
-            };
-            if let Some(stored) = reports.get(&key)? {
-                let summary = previous.clone().unwrap_or_default();
-                return if stored.as_ref() == bytes.as_slice() {
-                    Ok(Applied::Duplicate(summary))
-                } else {
-                    Err(abort(StoreError::Conflict {
-                        host_id: report.host_id.clone(),
-                        epoch: report.epoch,
-                        seq: report.seq,
-                    }))
-                };
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for ((report, now_ms), (key, bytes)) in batch.iter().zip(&encoded) {
+                outcomes.push(apply_one(hosts, reports, rollups, report, *now_ms, key, bytes)?);
             }
-            let summary = next_summary(previous, report, now_ms).map_err(abort)?;
-            reports.insert(key.as_slice(), bytes.as_slice())?;
-            hosts.insert(host_key, encode(&summary))?;
-            // The hour's roll-up changes with the report, so it counts each report once.
-            let hour_key = rollup_key(&report.host_id, history::hour_of(report.period_end_ms));
-            let mut rollup: HourRollup = match rollups.get(&hour_key)? {
-                Some(raw) => decode(&hour_key, &raw).map_err(abort)?,
-                None => HourRollup::default(),
-            };
-            history::merge(&mut rollup, report);
-            rollups.insert(hour_key, encode(&rollup))?;
-            Ok(Applied::Stored(summary))
+            Ok(outcomes)
         });
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
@@ -97,6 +81,48 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Stores one report inside the batch's transaction: the report, the
+/// host's summary and the hour's roll-up change together, so each report is
+/// counted once. Reads see the batch's earlier writes.
+fn apply_one(
+    hosts: &TransactionalTree,
+    reports: &TransactionalTree,
+    rollups: &TransactionalTree,
+    report: &HostReport,
+    now_ms: i64,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<Outcome, ConflictableTransactionError<StoreError>> {
+    let abort = ConflictableTransactionError::Abort;
+    let host_key = report.host_id.as_bytes();
+    let previous = match hosts.get(host_key)? {
+        Some(raw) => Some(decode::<HostSummary>(host_key, &raw).map_err(abort)?),
+        None => None,
+    };
+    if let Some(stored) = reports.get(key)? {
+        let summary = previous.unwrap_or_default();
+        return Ok(if stored.as_ref() == bytes {
+            Ok(Applied::Duplicate(summary))
+        } else {
+            Err(StoreError::Conflict { host_id: report.host_id.clone(), epoch: report.epoch, seq: report.seq })
+        });
+    }
+    let summary = match next_summary(previous, report, now_ms) {
+        Ok(summary) => summary,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let hour_key = rollup_key(&report.host_id, history::hour_of(report.period_end_ms));
+    let mut rollup: HourRollup = match rollups.get(&hour_key)? {
+        Some(raw) => decode(&hour_key, &raw).map_err(abort)?,
+        None => HourRollup::default(),
+    };
+    history::merge(&mut rollup, report);
+    reports.insert(key, bytes)?;
+    hosts.insert(host_key, encode(&summary))?;
+    rollups.insert(hour_key, encode(&rollup))?;
+    Ok(Ok(Applied::Stored(summary)))
 }
 
 /// The host summary after accepting `report`, or why it cannot be accepted.

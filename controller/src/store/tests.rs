@@ -126,3 +126,23 @@ async fn concurrent_reports_share_flushes_and_a_full_queue_sheds() {
     }
     assert_eq!(on_disk, stored, "exactly the reports answered Stored are on disk");
 }
+
+/// One batch, one transaction: a refused report writes nothing and does not
+/// undo the others; a duplicate inside the batch sees the earlier write.
+#[tokio::test]
+async fn a_refused_report_does_not_undo_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.apply_report(&report("web1", 2, 5), 1).await.unwrap();
+    let (a, backwards, b, again) =
+        (report("web2", 1, 1), report("web1", 2, 4), report("web1", 2, 6), report("web2", 1, 1));
+    let batch = [(&a, 2), (&backwards, 2), (&b, 2), (&again, 2)];
+    let outcomes = store.apply_batch_unflushed(&batch).unwrap();
+    assert!(matches!(outcomes[0], Ok(Applied::Stored(_))), "{:?}", outcomes[0]);
+    assert!(matches!(outcomes[1], Err(StoreError::SeqBackwards { last_seq: 5, .. })), "{:?}", outcomes[1]);
+    assert!(matches!(outcomes[2], Ok(Applied::Stored(_))), "{:?}", outcomes[2]);
+    assert!(matches!(outcomes[3], Ok(Applied::Duplicate(_))), "{:?}", outcomes[3]);
+    let seqs: Vec<u64> = store.host_reports("web1").unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [5, 6]);
+    assert_eq!(store.get_host("web2").unwrap().unwrap().0.reports_stored, 1);
+}
