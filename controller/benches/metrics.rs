@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use rblfleet_controller::casework::{self, ListInfo};
 use rblfleet_controller::config::Config;
-use rblfleet_controller::daemon::build_catalog;
+use rblfleet_controller::daemon::{build_catalog, build_engine};
+use rblfleet_controller::dnsbl::catalog::ZoneOverride;
 use rblfleet_controller::ingest::IngestStats;
 use rblfleet_controller::metrics::{self, MetricsConfig, collect};
 use rblfleet_controller::store::{Store, StoreOptions};
@@ -114,13 +115,20 @@ async fn main() {
     config.dnsbl.enabled = false;
     let catalog = build_catalog(&config).unwrap();
     let zen = ListInfo::of(&catalog, "spamhaus-zen");
+    // Checks on zones the engine runs (enabled ones of the built-in catalog), then made-up ones.
+    let mut zone_ids: Vec<String> = catalog.enabled().iter().map(|z| z.id.clone()).collect();
+    zone_ids.retain(|id| id != "spamhaus-zen");
+    zone_ids.insert(0, "spamhaus-zen".into());
+    let zone_ids: Vec<String> =
+        (0..zones as usize).map(|z| zone_ids.get(z).cloned().unwrap_or(format!("zone{z}"))).collect();
     let ips = hosts * ips_per_host;
     let store_for_checks = store.clone();
+    let ids = zone_ids.clone();
     tokio::task::spawn_blocking(move || {
         for n in 0..ips {
             let address = ip(n).to_string();
             for z in 0..zones {
-                let zone_id = if z == 0 { "spamhaus-zen".to_string() } else { format!("zone{z}") };
+                let zone_id = ids[z as usize].clone();
                 let listed = z == 0 && n % 100 == 0;
                 let since = now - 5 * 3_600_000;
                 let check = ZoneCheck {
@@ -160,7 +168,23 @@ async fn main() {
     );
 
     let ingest = Arc::new(IngestStats::default());
-    let sources = collect::Sources { store: store.clone(), engine: None, ingest };
+    let scan = collect::Sources { store: store.clone(), engine: None, ingest: ingest.clone() };
+    let mut times = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        collect::collect(&scan, now).unwrap();
+        times.push(t.elapsed());
+    }
+    report_times("snapshot, no engine", &mut times, None);
+    // The engine keeps listing counts (no pass runs; the resolver is never asked).
+    config.dnsbl.enabled = true;
+    config.dnsbl.nameservers = vec!["127.0.0.1:9".into()];
+    for z in catalog.zones() {
+        let on = zone_ids.contains(&z.id);
+        config.dnsbl.catalog.zone.insert(z.id.clone(), ZoneOverride { enabled: Some(on), ..Default::default() });
+    }
+    let engine = build_engine(&config, store.clone(), build_catalog(&config).unwrap()).unwrap();
+    let sources = collect::Sources { store: store.clone(), engine: Some(engine), ingest };
     let mut times = Vec::new();
     for _ in 0..7 {
         let t = Instant::now();
