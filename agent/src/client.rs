@@ -122,7 +122,7 @@ fn retry_pushback(status: &tonic::Status) -> Option<std::time::Duration> {
 }
 
 /// The canonical gRPC names, as the proto documents them.
-fn code_name(code: Code) -> &'static str {
+pub fn code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",
         Code::Cancelled => "CANCELLED",

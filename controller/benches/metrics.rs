@@ -12,10 +12,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+#[path = "fleet/mod.rs"]
+mod fleet;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fleet::{ip, report};
 use rblfleet_controller::casework::{self, ListInfo};
 use rblfleet_controller::config::Config;
 use rblfleet_controller::daemon::{build_catalog, build_engine};
@@ -23,56 +27,8 @@ use rblfleet_controller::dnsbl::catalog::ZoneOverride;
 use rblfleet_controller::ingest::IngestStats;
 use rblfleet_controller::metrics::{self, MetricsConfig, collect};
 use rblfleet_controller::store::{Store, StoreOptions};
-use rblfleet_proto::v1::{
-    AgentInfo, BlocklistEvidence, CheckStatus, DeliveryTotals, HostIp, HostReport, ListingEpisode, QueueStats,
-    SourceKind, SourceStats, ZoneCheck,
-};
+use rblfleet_proto::v1::{CheckStatus, ListingEpisode, ZoneCheck};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn ip(n: u32) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 0, 0, 0)) + n))
-}
-
-fn report(host: u32, seq: u64, end_ms: i64, ips_per_host: u32) -> HostReport {
-    let sources = (0..5)
-        .map(|i| SourceStats {
-            kind: SourceKind::Sender as i32,
-            id: format!("user{i}@site{host}.example"),
-            messages: 50,
-            sent: 45,
-            bounced: 5,
-            ..SourceStats::default()
-        })
-        .collect();
-    HostReport {
-        host_id: format!("web{host:05}.example"),
-        epoch: 1,
-        seq,
-        period_start_ms: end_ms - 60_000,
-        period_end_ms: end_ms,
-        agent: Some(AgentInfo { version: "0.1.0".into(), os: "linux".into(), mta: 1, ..AgentInfo::default() }),
-        ips: (0..ips_per_host)
-            .map(|i| HostIp {
-                address: ip(host * ips_per_host + i).to_string(),
-                public: true,
-                sends_mail: true,
-                ..HostIp::default()
-            })
-            .collect(),
-        queue: Some(QueueStats { total: 12 + u64::from(host % 50), ..QueueStats::default() }),
-        deliveries: Some(DeliveryTotals { sent: 200, deferred: 10, bounced: 20, blocklisted: 5 }),
-        blocklist: vec![BlocklistEvidence {
-            provider: "spamhaus".into(),
-            zone: "zen.spamhaus.org".into(),
-            ip: ip(host * ips_per_host).to_string(),
-            family: "ip".into(),
-            count: 5,
-            ..BlocklistEvidence::default()
-        }],
-        sources,
-        ..HostReport::default()
-    }
-}
 
 async fn scrape(addr: SocketAddr) -> usize {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();

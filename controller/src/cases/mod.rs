@@ -132,7 +132,8 @@ fn hint(from: &str) -> &'static str {
     }
 }
 
-const STATES: [CaseState; 6] = [
+/// Every case state, in life-cycle order.
+pub const STATES: [CaseState; 6] = [
     CaseState::Open,
     CaseState::Investigating,
     CaseState::Remediated,

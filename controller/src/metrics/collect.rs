@@ -21,14 +21,7 @@ const HOUR_MS: i64 = 3_600_000;
 
 /// Case states a scrape always reports (zero included, so a state that
 /// empties shows 0 instead of vanishing).
-pub const CASE_STATES: [CaseState; 6] = [
-    CaseState::Open,
-    CaseState::Investigating,
-    CaseState::Remediated,
-    CaseState::DelistRequested,
-    CaseState::Resolved,
-    CaseState::Ignored,
-];
+pub use crate::cases::STATES as CASE_STATES;
 
 /// What a scrape reads from.
 #[derive(Debug, Clone)]
