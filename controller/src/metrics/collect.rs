@@ -14,7 +14,7 @@ use rblfleet_proto::v1::CaseState;
 use crate::cases::state_name;
 use crate::dnsbl::engine::{Engine, ZoneMetrics, is_listed};
 use crate::ingest::stats::{IngestSnapshot, IngestStats};
-use crate::store::{Store, StoreError};
+use crate::store::{CommitStats, Store, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -55,6 +55,11 @@ pub struct Snapshot {
     pub cases: BTreeMap<&'static str, u64>,
     pub zones: Option<Vec<ZoneMetrics>>,
     pub ingest: IngestSnapshot,
+    /// The group-commit writer's totals.
+    pub commits: CommitStats,
+    /// Free bytes on the data directory's filesystem, and the reserve below
+    /// which ingest is refused; None when the probe failed.
+    pub disk: Option<(u64, u64)>,
     /// How long this snapshot took to gather, seconds.
     pub collect_seconds: f64,
 }
@@ -114,6 +119,8 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Result<Snapshot, StoreError> {
         cases,
         zones,
         ingest: sources.ingest.snapshot(),
+        commits: store.commit_stats(),
+        disk: store.space_status().ok().map(|s| (s.free_bytes, s.reserve_bytes)),
         collect_seconds: started.elapsed().as_secs_f64(),
     })
 }

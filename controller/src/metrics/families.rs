@@ -25,6 +25,7 @@ pub fn render(snapshot: &Snapshot, process: Process) -> String {
     hosts(&mut e, snapshot);
     zones(&mut e, snapshot);
     ingest(&mut e, snapshot);
+    store(&mut e, snapshot);
     e.finish()
 }
 
@@ -188,4 +189,39 @@ fn ingest(e: &mut Encoder, s: &Snapshot) {
         &i.latency_cumulative,
         i.latency_sum_seconds,
     );
+}
+
+/// The store writer and the disk: where ingest capacity runs out first.
+fn store(e: &mut Encoder, s: &Snapshot) {
+    let c = &s.commits;
+    e.family(
+        "rblfleet_store_commit_batches_total",
+        Kind::Counter,
+        "Group commits: one transaction and one flush each.",
+    )
+    .sample(&[], c.batches as f64);
+    e.family("rblfleet_store_commit_reports_total", Kind::Counter, "Reports that went through the store writer.")
+        .sample(&[], c.reports as f64);
+    e.family(
+        "rblfleet_store_commit_apply_seconds_total",
+        Kind::Counter,
+        "Time the store writer spent in report transactions.",
+    )
+    .sample(&[], c.apply_seconds);
+    e.family(
+        "rblfleet_store_commit_flush_seconds_total",
+        Kind::Counter,
+        "Time the store writer spent flushing (fsync).",
+    )
+    .sample(&[], c.flush_seconds);
+    if let Some((free, reserve)) = s.disk {
+        e.family("rblfleet_store_free_bytes", Kind::Gauge, "Free bytes on the data directory's filesystem.")
+            .sample(&[], free as f64);
+        e.family(
+            "rblfleet_store_reserve_bytes",
+            Kind::Gauge,
+            "store.min_free_mib in bytes: below it reports are refused (RESOURCE_EXHAUSTED).",
+        )
+        .sample(&[], reserve as f64);
+    }
 }

@@ -40,6 +40,12 @@ const FAMILIES: &[&str] = &[
     "rblfleet_ingest_reports_refused_total",
     "rblfleet_ingest_reports_in_flight",
     "rblfleet_ingest_ack_duration_seconds",
+    "rblfleet_store_commit_batches_total",
+    "rblfleet_store_commit_reports_total",
+    "rblfleet_store_commit_apply_seconds_total",
+    "rblfleet_store_commit_flush_seconds_total",
+    "rblfleet_store_free_bytes",
+    "rblfleet_store_reserve_bytes",
 ];
 
 /// One HTTP/1.1 request over a fresh connection: (status line, head, body).
@@ -133,6 +139,11 @@ async fn metrics_scrape_shows_ingest_hosts_zones_listings_and_cases() {
     assert_eq!(value(&scrape, "rblfleet_ingest_reports_in_flight", &[]), 0.0);
     assert_eq!(value(&scrape, "rblfleet_ingest_ack_duration_seconds_count", &[]), 4.0, "stored + duplicate");
     assert!(value(&scrape, "rblfleet_ingest_ack_duration_seconds_sum", &[]) > 0.0);
+    // The store writer saw the 3 new reports and the resend, in at least one batch.
+    assert_eq!(value(&scrape, "rblfleet_store_commit_reports_total", &[]), 4.0);
+    let batches = value(&scrape, "rblfleet_store_commit_batches_total", &[]);
+    assert!((1.0..=4.0).contains(&batches), "{batches}");
+    assert!(value(&scrape, "rblfleet_store_free_bytes", &[]) > 0.0);
     let histogram = scrape.samples.iter().find(|s| s.metric == "rblfleet_ingest_ack_duration_seconds").unwrap();
     let Value::Histogram(buckets) = &histogram.value else { panic!("{histogram:?}") };
     assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count), "cumulative: {buckets:?}");
