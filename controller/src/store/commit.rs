@@ -22,6 +22,12 @@ use super::{Applied, Store, StoreError};
 /// Largest number of reports one flush covers.
 const MAX_BATCH: usize = 1024;
 
+/// How long the writer waits for more reports when its batch is small.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(1500);
+
+/// A batch this full is flushed without waiting for more.
+const LINGER_UNTIL: usize = 32;
+
 /// A report waiting for the writer, with where to send the outcome.
 #[derive(Debug)]
 struct Job {
@@ -144,11 +150,20 @@ fn write_batches(store: &Store, queue: &Receiver<Job>, counters: &CommitCounters
     let micros = |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
+        // Linger briefly for more: at a few thousand reports/s a flush costs
+        // as much as several transactions, so fuller batches leave the writer
+        // idle more of the time. A lone report waits at most `LINGER`.
+        let deadline = Instant::now() + LINGER;
         while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+            let job = match queue.try_recv() {
+                Ok(job) => job,
+                Err(_) if batch.len() >= LINGER_UNTIL => break,
+                Err(_) => match queue.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(job) => job,
+                    Err(_) => break,
+                },
+            };
+            batch.push(job);
         }
         let turn = store.write_turn();
         let applying = Instant::now();
