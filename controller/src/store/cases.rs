@@ -34,8 +34,10 @@ impl Store {
         Ok(next.as_deref().and_then(id_of).unwrap_or(1))
     }
 
-    /// Stores a case and indexes it by (ip, list).
+    /// Stores a case and indexes it by (ip, list). In the writer's turn, so
+    /// a backup (which holds the turn) never sees the case without its index.
     pub fn put_case(&self, case: &Case) -> Result<(), StoreError> {
+        let _turn = self.write_turn();
         self.cases.insert(case.id.to_be_bytes(), encode(case))?;
         self.case_index.insert(pair_key(&case.ip, &case.list_id), &case.id.to_be_bytes())?;
         Ok(())
