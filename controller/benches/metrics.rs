@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleet::{ip, report};
+use fleet::ip;
 use rblfleet_controller::casework::{self, ListInfo};
 use rblfleet_controller::config::Config;
 use rblfleet_controller::daemon::{build_catalog, build_engine};
@@ -50,20 +50,7 @@ async fn main() {
     let now = rblfleet_controller::clock::now_ms();
 
     let start = Instant::now();
-    let limit = Arc::new(tokio::sync::Semaphore::new(32));
-    let mut tasks = tokio::task::JoinSet::new();
-    for host in 0..hosts {
-        let store = store.clone();
-        let limit = limit.clone();
-        tasks.spawn(async move {
-            let _permit = limit.acquire().await.unwrap();
-            for (seq, hours_ago) in [(1u64, 23i64), (2, 16), (3, 8), (4, 0)] {
-                let r = report(host, seq, now - hours_ago * 3_600_000 - 60_000, ips_per_host);
-                store.apply_report(&r, now).await.unwrap();
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
+    fleet::load(&store, hosts, ips_per_host, now).await;
     let loaded_reports = start.elapsed();
 
     let start = Instant::now();

@@ -252,3 +252,25 @@ pub fn valid_report(host: &str, epoch: u64, seq: u64) -> HostReport {
         ..HostReport::default()
     }
 }
+
+/// The source a hijacked mailbox shows between `start_ms` and `end_ms`: 300
+/// messages to 250 domains from 40 client IPs, most refused, many by
+/// blocklists. Correlation names it as the suspect.
+pub fn hijacked_mailbox(start_ms: i64, end_ms: i64) -> rblfleet_proto::v1::SourceStats {
+    use rblfleet_proto::v1::{SourceKind, SourceStats};
+    SourceStats {
+        kind: SourceKind::SaslUser as i32,
+        id: "info@shop.example".into(),
+        subscription: "shop.example".into(),
+        messages: 300,
+        recipients: 300,
+        recipient_domains: 250,
+        sent: 40,
+        bounced: 60,
+        blocklisted: 55,
+        client_ips: 40,
+        first_seen_ms: start_ms,
+        last_seen_ms: end_ms,
+        ..SourceStats::default()
+    }
+}

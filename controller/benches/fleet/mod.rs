@@ -2,6 +2,9 @@
 //! blocklist evidence and queue stats, as agents report them.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use rblfleet_controller::store::Store;
 
 use rblfleet_proto::v1::{
     AgentInfo, BlocklistEvidence, DeliveryTotals, HostIp, HostReport, QueueStats, SourceKind, SourceStats,
@@ -61,4 +64,24 @@ pub fn report(host: u32, seq: u64, end_ms: i64, ips_per_host: u32) -> HostReport
         sources,
         ..HostReport::default()
     }
+}
+
+/// Stores four reports per host over the last 24 hours through the normal
+/// ingest path: hosts report concurrently (32 at a time), one host's reports
+/// arrive in order.
+pub async fn load(store: &Store, hosts: u32, ips_per_host: u32, now: i64) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = tokio::task::JoinSet::new();
+    for host in 0..hosts {
+        let store = store.clone();
+        let limit = limit.clone();
+        tasks.spawn(async move {
+            let _permit = limit.acquire().await.unwrap();
+            for (seq, hours_ago) in [(1u64, 23i64), (2, 16), (3, 8), (4, 0)] {
+                let r = report(host, seq, now - hours_ago * 3_600_000 - 60_000, ips_per_host);
+                store.apply_report(&r, now).await.unwrap();
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
 }

@@ -16,10 +16,11 @@ use rblfleet_controller::daemon::{Daemon, build_catalog};
 use rblfleet_controller::dnsbl::engine::Engine;
 use rblfleet_controller::dnsbl::zone_server::ZoneServer;
 use rblfleet_proto::v1::agent_service_client::AgentServiceClient;
-use rblfleet_proto::v1::{HostIp, HostReport, SourceKind, SourceStats};
+use rblfleet_proto::v1::{HostIp, HostReport};
 use rblfleet_tests::http_sink::HttpSink;
 use rblfleet_tests::{
-    Pki, controller_config, enable_dnsbl, only_zones, raw_agent_client, test_zone_server, valid_report,
+    Pki, controller_config, enable_dnsbl, hijacked_mailbox, only_zones, raw_agent_client, test_zone_server,
+    valid_report,
 };
 use serde_json::Value;
 use tonic::transport::Channel;
@@ -88,21 +89,7 @@ fn report(seq: u64, ips: &[&str]) -> HostReport {
         .iter()
         .map(|ip| HostIp { address: ip.to_string(), public: true, sends_mail: true, ..HostIp::default() })
         .collect();
-    r.sources = vec![SourceStats {
-        kind: SourceKind::SaslUser as i32,
-        id: "info@shop.example".into(),
-        subscription: "shop.example".into(),
-        messages: 300,
-        recipients: 300,
-        recipient_domains: 250,
-        sent: 40,
-        bounced: 60,
-        blocklisted: 55,
-        client_ips: 40,
-        first_seen_ms: r.period_start_ms,
-        last_seen_ms: r.period_end_ms,
-        ..SourceStats::default()
-    }];
+    r.sources = vec![hijacked_mailbox(r.period_start_ms, r.period_end_ms)];
     r
 }
 

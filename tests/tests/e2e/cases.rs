@@ -9,7 +9,9 @@ use std::time::Duration;
 use rblfleet_proto::v1::{
     BlocklistEvidence, DeliveryTotals, HostIp, HostReport, ReceiverStats, SourceKind, SourceStats,
 };
-use rblfleet_tests::{Controller, Pki, controller_config, dnsbl_controller, raw_agent_client, valid_report};
+use rblfleet_tests::{
+    Controller, Pki, controller_config, dnsbl_controller, hijacked_mailbox, raw_agent_client, valid_report,
+};
 use serde_json::Value;
 
 const HOST: &str = "web07.example";
@@ -27,21 +29,7 @@ fn report(seq: u64, ip: &str) -> HostReport {
     r.deliveries = Some(DeliveryTotals { sent: 40, deferred: 5, bounced: 60, blocklisted: 55 });
     let (start, end) = (r.period_start_ms, r.period_end_ms);
     r.sources = vec![
-        SourceStats {
-            kind: SourceKind::SaslUser as i32,
-            id: "info@shop.example".into(),
-            subscription: "shop.example".into(),
-            messages: 300,
-            recipients: 300,
-            recipient_domains: 250,
-            sent: 40,
-            bounced: 60,
-            blocklisted: 55,
-            client_ips: 40,
-            first_seen_ms: start,
-            last_seen_ms: end,
-            ..SourceStats::default()
-        },
+        hijacked_mailbox(start, end),
         SourceStats {
             kind: SourceKind::Sender.into(),
             id: "news@club.example".into(),
