@@ -351,6 +351,9 @@ fn log_retry(e: &AgentError, retry_in: Option<Duration>, backlog: u64) {
         .map(|d| humantime::format_duration(Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))));
     let retry_in = retry_in.map(|d| d.to_string()).unwrap_or_default();
     match e {
+        AgentError::Send(SendError::Retry { code: "RESOURCE_EXHAUSTED", .. }) => {
+            tracing::warn!(error = %e, retry_in, backlog, "controller is busy or its disk is full; reports stay in the outbox");
+        }
         AgentError::Send(SendError::Retry { needs_operator: false, .. }) => {
             tracing::warn!(error = %e, retry_in, backlog, "controller unreachable; reports stay in the outbox");
         }
