@@ -48,7 +48,7 @@ pub fn restore(input: &Path, dir: &Path, force: bool) -> Result<Restored, Backup
             .map_err(BackupError::io(format!("cannot remove the leftover {}", staging.display())))?;
     }
     let rebuilt = rebuild(&staging, open()?);
-    let verify = match rebuilt.and_then(|()| verify_dir(&staging).map_err(BackupError::from)) {
+    let verify = match rebuilt.and_then(|()| verify_released(&staging).map_err(BackupError::from)) {
         Ok(verify) => verify,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
@@ -77,6 +77,25 @@ pub fn restore(input: &Path, dir: &Path, force: bool) -> Result<Restored, Backup
             .map_err(BackupError::io(format!("cannot sync {}", parent.display())))?;
     }
     Ok(Restored { info, dir: dir.to_path_buf(), replaced, verify })
+}
+
+/// `verify_dir` on a store this process has just closed. sled releases its
+/// file lock from a background thread after the last handle drops, so the
+/// first open can still find it held; wait for it (at most 5 s) instead of
+/// reporting our own store as in use.
+fn verify_released(staging: &Path) -> Result<VerifyReport, StoreError> {
+    let mut tries = 0;
+    loop {
+        match verify_dir(staging) {
+            Err(StoreError::Open { source, .. })
+                if tries < 100 && source.to_string().contains("could not acquire lock") =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Writes every tree and record of a backup into a new store at `staging`;

@@ -6,7 +6,7 @@ use rblfleet_proto::v1::{AgentInfo, Case, CheckStatus, HostReport, ListingEpisod
 
 use super::verify_dir;
 use crate::store::encoding::{encode, report_key};
-use crate::store::{Store, StoreOptions};
+use crate::store::{Store, StoreError, StoreOptions};
 
 pub(crate) fn report(host: &str, epoch: u64, seq: u64) -> HostReport {
     HostReport {
@@ -20,8 +20,18 @@ pub(crate) fn report(host: &str, epoch: u64, seq: u64) -> HostReport {
     }
 }
 
+/// Opens the store in `dir`, waiting (at most 5 s) for a handle this
+/// process just dropped: sled releases its file lock asynchronously.
 pub(crate) fn open(dir: &Path) -> Store {
-    Store::open(dir, &StoreOptions { cache_bytes: 1 << 20, ..StoreOptions::default() }).unwrap()
+    for _ in 0..100 {
+        match Store::open(dir, &StoreOptions { cache_bytes: 1 << 20, ..StoreOptions::default() }) {
+            Err(StoreError::Open { source, .. }) if source.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{} stayed locked for 5 s", dir.display());
 }
 
 /// A store with something in every tree: reports of three hosts, an open
