@@ -78,7 +78,7 @@ pub enum SendError {
 
 impl SendError {
     /// Maps a gRPC status to retry-or-drop (see the variants).
-    fn from_status(status: &tonic::Status) -> SendError {
+    pub fn from_status(status: &tonic::Status) -> SendError {
         let code = code_name(status.code());
         let mut message = status.message().to_string();
         // Transport errors carry the useful part (refused, TLS alert) in the chain.

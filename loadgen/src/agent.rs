@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rblfleet_agent::backoff::Backoff;
-use rblfleet_controller::server::RETRY_PUSHBACK_KEY;
+use rblfleet_agent::client::SendError;
 use rblfleet_proto::v1::HostReport;
 use rblfleet_proto::v1::agent_service_client::AgentServiceClient;
 use rblfleet_tests::generate::Fleet;
@@ -127,21 +127,24 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut client: AgentServiceClie
     outcome
 }
 
-/// The controller will never accept this report: the real agent drops it.
+/// The controller will never accept this report: the real agent drops it
+/// (the agent's own classification).
 fn is_permanent(code: Code) -> bool {
-    matches!(code, Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange)
+    matches!(SendError::from_status(&Status::new(code, "")), SendError::Rejected { .. })
 }
 
-/// The controller's retry hint, plus up to 20% so agents refused together
-/// do not come back together.
+/// The controller's retry hint as the agent reads it, plus up to 20% so
+/// agents refused together do not come back together.
 fn pushback(status: &Status) -> Option<Duration> {
-    let ms: u64 = status.metadata().get(RETRY_PUSHBACK_KEY)?.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_millis(ms + fastrand::u64(0..=ms / 5)))
+    let hint = SendError::from_status(status).retry_after()?;
+    let ms = u64::try_from(hint.as_millis()).unwrap_or(u64::MAX);
+    Some(hint + Duration::from_millis(fastrand::u64(0..=ms / 5)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rblfleet_controller::server::RETRY_PUSHBACK_KEY;
 
     #[test]
     fn pushback_hint_is_honoured_with_a_little_jitter() {

@@ -197,10 +197,9 @@ fn storage_status(error: &crate::store::StoreError) -> Status {
     Status::unavailable(format!("the controller cannot store data right now: {error}"))
 }
 
-/// The metadata key of the retry hint on a `RESOURCE_EXHAUSTED` answer: how
-/// many milliseconds the agent should wait before trying again (the name
-/// gRPC's own retry policy reads).
-pub const RETRY_PUSHBACK_KEY: &str = "grpc-retry-pushback-ms";
+/// The metadata key of the retry hint on a `RESOURCE_EXHAUSTED` answer, in
+/// milliseconds: the agent's, so the two sides cannot disagree on the name.
+pub use rblfleet_agent::client::RETRY_PUSHBACK_KEY;
 
 /// A refusal the agent should retry later: the controller is over capacity
 /// or cannot store right now. The report stays in the agent's outbox.
