@@ -157,12 +157,13 @@ impl StoreConfig {
         crate::store::StoreOptions {
             cache_bytes: self.cache_mib * 1024 * 1024,
             max_pending_reports: self.max_pending_reports,
+            min_free_bytes: self.min_free_bytes(),
         }
     }
 }
 
 impl StoreConfig {
-    /// The free-space reserve in bytes, for `Store::set_min_free`.
+    /// The free-space reserve in bytes (`StoreOptions::min_free_bytes`).
     pub fn min_free_bytes(&self) -> u64 {
         self.min_free_mib.saturating_mul(1024 * 1024)
     }

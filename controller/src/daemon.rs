@@ -125,7 +125,6 @@ impl Daemon {
         // First, so a taken port fails start-up before anything has started.
         let metrics = crate::metrics::bind(&config.metrics).await?;
         let store = Store::open(&config.data_dir, &config.store.options())?;
-        store.set_min_free(config.store.min_free_bytes());
         let catalog = build_catalog(config)?;
         let engine =
             if config.dnsbl.enabled { Some(build_engine(config, store.clone(), catalog.clone())?) } else { None };

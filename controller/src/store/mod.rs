@@ -107,11 +107,14 @@ pub struct StoreOptions {
     /// Reports that may wait for the writer; one more is refused as
     /// `StoreError::Overloaded`.
     pub max_pending_reports: usize,
+    /// Free space kept on the data directory's filesystem: below it reports
+    /// are refused (`StoreError::DiskFull`). 0 turns the check off.
+    pub min_free_bytes: u64,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { cache_bytes: 64 * 1024 * 1024, max_pending_reports: 512 }
+        StoreOptions { cache_bytes: 64 * 1024 * 1024, max_pending_reports: 512, min_free_bytes: DEFAULT_MIN_FREE_BYTES }
     }
 }
 
@@ -159,7 +162,7 @@ impl Store {
             cases,
             case_index,
             receivers,
-            space: std::sync::Arc::new(space::Space::new(dir)),
+            space: std::sync::Arc::new(space::Space::new(dir, options.min_free_bytes)),
             commit: None,
         };
         let queue = commit::CommitQueue::start(store.clone(), options.max_pending_reports.max(1))

@@ -50,8 +50,8 @@ impl SpaceStatus {
 }
 
 impl Space {
-    pub(crate) fn new(path: &Path) -> Space {
-        Space { path: path.to_path_buf(), reserve: AtomicU64::new(DEFAULT_MIN_FREE_BYTES), probed: Mutex::new(None) }
+    pub(crate) fn new(path: &Path, reserve: u64) -> Space {
+        Space { path: path.to_path_buf(), reserve: AtomicU64::new(reserve), probed: Mutex::new(None) }
     }
 
     /// Free bytes, from a probe younger than `PROBE_TTL` unless `fresh`.

@@ -92,7 +92,11 @@ async fn a_second_opener_gets_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reports_share_flushes_and_a_full_queue_sheds() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreOptions { cache_bytes: 1 << 20, max_pending_reports: 4 }).unwrap();
+    let store = Store::open(
+        dir.path(),
+        &StoreOptions { cache_bytes: 1 << 20, max_pending_reports: 4, ..StoreOptions::default() },
+    )
+    .unwrap();
     let mut tasks = Vec::new();
     for host in 0..50 {
         let store = store.clone();
