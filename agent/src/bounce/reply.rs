@@ -93,7 +93,7 @@ fn qmail_report(text: &str) -> Option<&str> {
     text.match_indices("delivery ").find_map(|(at, m)| {
         let rest = &text[at + m.len()..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let rest = rest[digits..].strip_prefix(": ").filter(|_| digits > 0)?;
+        let rest = rest.get(digits..)?.strip_prefix(": ").filter(|_| digits > 0)?;
         ["failure: ", "deferral: ", "success: "].iter().find_map(|w| rest.strip_prefix(w))
     })
 }
@@ -120,7 +120,7 @@ fn first_reply_code(s: &str) -> Option<usize> {
             && b[i + 1].is_ascii_digit()
             && b[i + 2].is_ascii_digit()
             && matches!(b.get(i + 3), Some(b' ' | b'-'));
-        word_start && (basic || (matches!(b[i], b'4' | b'5') && enhanced_code(&s[i..]).is_some()))
+        word_start && (basic || (matches!(b[i], b'4' | b'5') && s.get(i..).and_then(enhanced_code).is_some()))
     })
 }
 
@@ -142,7 +142,7 @@ pub(crate) fn codes_and_text(reply: &str) -> (ReplyCodes, String) {
     let mut rest = reply;
     if let Some(code) = reply_code(rest) {
         codes.basic = Some(code);
-        rest = rest[3..].trim_start_matches(['-', ' ']);
+        rest = rest.get(3..).unwrap_or("").trim_start_matches(['-', ' ']);
     }
     if let Some(enhanced) = enhanced_code(rest) {
         codes.enhanced = Some(enhanced.to_string());
@@ -169,7 +169,8 @@ pub(crate) fn first_named_ip(text: &str) -> Option<IpAddr> {
             continue;
         }
         let end = i + b[i..].iter().take_while(|&&c| is_token(c)).count();
-        let token = text[i..end].trim_end_matches(['.', ':']);
+        // `i` and `end` sit next to ASCII token bytes, so both are char boundaries.
+        let token = text.get(i..end).unwrap_or("").trim_end_matches(['.', ':']);
         if let Some(ip) = parse_candidate(token)
             && !is_remote_host(b, i)
         {

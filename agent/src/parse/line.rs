@@ -83,7 +83,7 @@ pub(crate) fn parse_syslog_cached<'a>(
         let (month, day, tod, used) = time::parse_bsd_prefix(line)?;
         (years.infer(month, day, tod, reference_ms, utc_offset_s)?, used)
     };
-    let rest = line[used..].strip_prefix(' ')?.trim_start_matches(' ');
+    let rest = line.get(used..)?.strip_prefix(' ')?.trim_start_matches(' ');
     let (host, rest) = rest.split_once(' ')?;
     let (program, pid, message) = split_tag(rest)?;
     Some(LogLine { ts_ms: Some(ts_ms), host, program, pid, message })
@@ -94,9 +94,10 @@ fn strip_priority(line: &str) -> &str {
     if let Some(rest) = line.strip_prefix('<')
         && let Some(end) = rest.find('>')
         && end <= 3
-        && rest[..end].bytes().all(|c| c.is_ascii_digit())
+        && rest.as_bytes()[..end].iter().all(u8::is_ascii_digit)
+        && let Some(after) = rest.get(end + 1..)
     {
-        return &rest[end + 1..];
+        return after;
     }
     line
 }

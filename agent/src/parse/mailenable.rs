@@ -108,7 +108,7 @@ pub fn parse(line: &LogLine, out: &mut Vec<Event>) -> Outcome {
 /// it from syslog without a header).
 pub fn looks_like_activity_row(line: &str) -> bool {
     let b = line.as_bytes();
-    b.len() > 27 && b[2] == b'/' && b[5] == b'/' && b[17] == b'\t' && (line[18..].starts_with("SMTP-"))
+    b.len() > 27 && b[2] == b'/' && b[5] == b'/' && b[17] == b'\t' && b[18..].starts_with(b"SMTP-")
 }
 
 /// Parses one data row under `layout`.

@@ -20,7 +20,7 @@
 use super::Outcome;
 use super::event::{DeliveryStatus, Event, NoticeKind, RejectSource};
 use super::line::LogLine;
-use super::util::{angle_value, comma_value, find_pair, host_and_ip, leading_number, take_angle};
+use super::util::{angle_value, comma_value, find_pair, host_and_ip, leading_number, strip_prefix_ci, take_angle};
 
 /// Postfix daemons whose lines carry nothing the agent uses: every line they
 /// write that is not one of the shapes above is ignored rather than counted.
@@ -133,10 +133,11 @@ pub fn parse(line: &LogLine, out: &mut Vec<Event>) -> Outcome {
 /// or long base-52 ids (`4DgLdQ0nyJz5S3`).
 fn split_queue_id(msg: &str) -> Option<(&str, &str)> {
     let end = msg.bytes().take_while(u8::is_ascii_alphanumeric).count();
-    if !(5..=20).contains(&end) || !msg[end..].starts_with(": ") {
+    if !(5..=20).contains(&end) {
         return None;
     }
-    Some((&msg[..end], &msg[end + 2..]))
+    let (qid, rest) = msg.split_at_checked(end)?;
+    Some((qid, rest.strip_prefix(": ")?))
 }
 
 fn with_queue_id(qid: &str, rest: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Outcome {
@@ -202,7 +203,7 @@ fn client(qid: &str, v: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Outco
 
 /// qmgr: `from=<s>, size=N, nrcpt=M (queue active)` or `from=<s>, status=expired, returned to sender`.
 fn qmgr(qid: &str, rest: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Outcome {
-    let Some((from, after)) = take_angle(&rest["from=".len()..]) else { return Outcome::Unknown };
+    let Some((from, after)) = rest.strip_prefix("from=").and_then(take_angle) else { return Outcome::Unknown };
     if after.starts_with(", status=expired") {
         out.push(Event::Expired { ts_ms, queue_id: qid.to_string(), from: from.to_string() });
         return Outcome::Parsed;
@@ -268,11 +269,10 @@ fn delivery(qid: &str, v: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Out
 /// WARN rule is evidence (uid and script of the PHP mailer); other headers are
 /// whatever an admin chose to log.
 fn header_warning(qid: &str, header: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Outcome {
-    const NAME: &str = "x-php-originating-script:";
-    if header.len() < NAME.len() || !header[..NAME.len()].eq_ignore_ascii_case(NAME) {
-        return Outcome::Ignored;
-    }
-    let value = header[NAME.len()..].trim_start();
+    // The header name is compared without slicing at its length: a Subject
+    // with a multi-byte character there is no char boundary (issue 11).
+    let Some(value) = strip_prefix_ci(header, "x-php-originating-script:") else { return Outcome::Ignored };
+    let value = value.trim_start();
     // The value ends where cleanup appends " from <origin>; from=<…> to=<…>".
     let value = match value.rfind("; from=<") {
         Some(env) => value[..env].rfind(" from ").map_or(&value[..env], |o| &value[..o]),

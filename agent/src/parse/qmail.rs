@@ -36,10 +36,11 @@ pub fn parse(line: &LogLine, out: &mut Vec<Event>) -> Outcome {
 }
 
 fn send(line: &LogLine, out: &mut Vec<Event>) -> Outcome {
-    let (ts_ms, msg) = match parse_qmail_stamp(line.message) {
-        Some((ms, used)) => (Some(ms), &line.message[used..]),
-        None => (line.ts_ms, line.message),
-    };
+    let (ts_ms, msg) =
+        match parse_qmail_stamp(line.message).and_then(|(ms, used)| Some((ms, line.message.get(used..)?))) {
+            Some((ms, rest)) => (Some(ms), rest),
+            None => (line.ts_ms, line.message),
+        };
     if let Some(rest) = msg.strip_prefix("info msg ") {
         return info(rest, ts_ms, out).unwrap_or(Outcome::Unknown);
     }

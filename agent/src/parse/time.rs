@@ -285,7 +285,9 @@ pub(crate) fn parse_qmail_stamp(s: &str) -> Option<(i64, usize)> {
         // ahead of UTC.
         let unix = i64::try_from(secs.checked_sub((1u64 << 62) + 10)?).ok()?;
         let used = if b.get(25) == Some(&b' ') { 26 } else { 25 };
-        return Some((unix * 1000 + i64::from(nanos / 1_000_000), used));
+        // A label far in the future overflows milliseconds: no usable time.
+        let ms = unix.checked_mul(1000)?.checked_add(i64::from(nanos / 1_000_000))?;
+        return Some((ms, used));
     }
     let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
     if !(9..=11).contains(&int_len) || b.get(int_len) != Some(&b'.') {
@@ -295,7 +297,7 @@ pub(crate) fn parse_qmail_stamp(s: &str) -> Option<(i64, usize)> {
     if frac_len == 0 || b.get(int_len + 1 + frac_len) != Some(&b' ') {
         return None;
     }
-    let secs: i64 = s[..int_len].parse().ok()?;
+    let secs: i64 = s.get(..int_len)?.parse().ok()?;
     let frac = &b[int_len + 1..int_len + 1 + frac_len.min(3)];
     let mut milli = 0i64;
     let mut scale = 100;

@@ -38,11 +38,21 @@ pub(crate) fn take_angle(s: &str) -> Option<(&str, &str)> {
     None
 }
 
+/// `s` without `prefix` (ASCII), compared case-insensitively. Never slices
+/// inside a character: `s` is log text and may hold anything at that length.
+pub(crate) fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.as_bytes().get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix.as_bytes()) {
+        return None;
+    }
+    s.get(prefix.len()..)
+}
+
 /// The value of `key<...>` (e.g. `from=<`) in `s`, searching from the end so
 /// that a reason quoting an address does not confuse it.
 pub(crate) fn angle_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     let at = s.rfind(key)?;
-    take_angle(&s[at + key.len() - 1..]).map(|(v, _)| v)
+    take_angle(s.get(at + key.len().saturating_sub(1)..)?).map(|(v, _)| v)
 }
 
 /// The value after `key` up to the next `", "` (or the end).
@@ -77,7 +87,8 @@ pub(crate) fn leading_number<T: std::str::FromStr>(s: &str) -> Option<(T, &str)>
     if end == 0 {
         return None;
     }
-    Some((s[..end].parse().ok()?, &s[end..]))
+    let (digits, rest) = s.split_at_checked(end)?;
+    Some((digits.parse().ok()?, rest))
 }
 
 /// The SMTP enhanced status code (`5.7.1`) at the start of `s`, if any.
@@ -94,7 +105,7 @@ pub(crate) fn enhanced_code(s: &str) -> Option<&str> {
     if detail == 0 || detail > 3 {
         return None;
     }
-    Some(&s[..3 + subject + detail])
+    s.get(..3 + subject + detail)
 }
 
 /// The three-digit SMTP reply code at the start of `s` (`550 …`, `550-…`).
@@ -106,7 +117,7 @@ pub(crate) fn reply_code(s: &str) -> Option<u16> {
     if b.get(3).is_some_and(|c| c.is_ascii_alphanumeric()) {
         return None;
     }
-    s[..3].parse().ok()
+    s.get(..3)?.parse().ok()
 }
 
 #[cfg(test)]
