@@ -11,6 +11,8 @@
 //! `deferred`); and the provider is the list operator when the text names one
 //! (Yahoo's `[BL21] … Spamhaus's list` is a Spamhaus listing, with Yahoo's code).
 
+mod cache;
+mod mask;
 mod reply;
 mod table;
 
@@ -19,12 +21,14 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
+use cache::VerdictCache;
 pub use table::{SignatureError, Table};
 
 /// The signature table shipped with the agent.
@@ -81,9 +85,20 @@ static BUILTIN: LazyLock<Table> = LazyLock::new(|| match Table::from_toml(BUILTI
     }
 });
 
-/// Classifies a reply text or a whole delivery log line with the built-in table.
+thread_local! {
+    /// Per thread, so the agent's log stage and each `scan` thread classify
+    /// without a lock.
+    static CACHE: RefCell<VerdictCache> = RefCell::new(VerdictCache::default());
+}
+
+/// Classifies a reply text or a whole delivery log line with the built-in
+/// table, reusing the verdict of an earlier reply with the same wording.
 pub fn classify(text: &str) -> Classification {
-    BUILTIN.classify(text)
+    CACHE.with(|cache| match cache.try_borrow_mut() {
+        Ok(mut cache) => BUILTIN.classify_cached(text, &mut cache),
+        // Only reachable if classification re-entered itself; never wrong, just uncached.
+        Err(_) => BUILTIN.classify(text),
+    })
 }
 
 /// The `classify` command: one JSON object (a [`Classification`]) per input

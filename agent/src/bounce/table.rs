@@ -12,7 +12,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 use serde::Deserialize;
 
-use super::reply::{codes_and_text, extract_reply, first_named_ip};
+use super::cache::VerdictCache;
+use super::mask::{mask_addresses, relay_host};
+use super::reply::{ReplyCodes, codes_and_text, extract_reply, first_named_ip};
 use super::{Classification, Family};
 
 /// Why a signature table could not be loaded.
@@ -48,6 +50,8 @@ struct RawTable {
     #[serde(default)]
     keyed_zone: Vec<KeyedZone>,
     #[serde(default)]
+    provider: Vec<RawProvider>,
+    #[serde(default)]
     signature: Vec<RawSignature>,
     #[serde(default)]
     status: Vec<RawStatus>,
@@ -60,6 +64,23 @@ struct KeyedZone {
     keep: usize,
 }
 
+/// A name: who said so, never what was said.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    id: String,
+    role: Role,
+    needles: Vec<String>,
+}
+
+/// A list operator named in the text outranks the receiver that relays its verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Role {
+    Operator,
+    Receiver,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSignature {
@@ -70,6 +91,9 @@ struct RawSignature {
     pattern: Option<String>,
     code: Option<String>,
     temporary: Option<bool>,
+    #[serde(default)]
+    no_reply: bool,
+    why: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +112,7 @@ struct Signature {
     captures: bool,
     code_from_enhanced: bool,
     temporary: Option<bool>,
+    no_reply: bool,
 }
 
 /// A compiled signature table.
@@ -99,6 +124,13 @@ pub struct Table {
     /// Needle index → signature index.
     owner: Vec<usize>,
     keyed_zones: Vec<KeyedZone>,
+    /// Provider ids, operators first, then receivers, each in file order:
+    /// the lowest index found in a text wins.
+    providers: Vec<(String, Role)>,
+    /// One automaton over every provider needle; `None` only for the empty table.
+    provider_needles: Option<AhoCorasick>,
+    /// Provider needle index → provider index.
+    provider_owner: Vec<usize>,
     /// (class, subject, detail) with `None` as the `*` wildcard.
     status: Vec<([Option<u16>; 3], Family)>,
 }
@@ -114,6 +146,14 @@ impl Table {
             let invalid = |reason: &str| SignatureError::Invalid { id: row.id.clone(), reason: reason.to_string() };
             if row.needles.is_empty() || row.needles.iter().any(String::is_empty) {
                 return Err(invalid("needs at least one non-empty needle"));
+            }
+            // A row that says "listing" must say why (issue 12): the reason is
+            // what a reviewer checks against the provider's documentation.
+            if matches!(row.family, Some(Family::Ip | Family::Domain)) && row.why.as_deref().is_none_or(str::is_empty) {
+                return Err(invalid("an ip or domain row needs a `why`"));
+            }
+            if row.no_reply && row.family != Some(Family::Transient) {
+                return Err(invalid("a no_reply row is transient"));
             }
             let code_from_enhanced = match row.code.as_deref() {
                 None => false,
@@ -138,10 +178,26 @@ impl Table {
                 captures,
                 code_from_enhanced,
                 temporary: row.temporary,
+                no_reply: row.no_reply,
             });
         }
         let needles =
             AhoCorasickBuilder::new().ascii_case_insensitive(true).match_kind(MatchKind::Standard).build(&patterns)?;
+        let mut rows = raw.provider;
+        rows.sort_by_key(|row| row.role != Role::Operator);
+        let (mut providers, mut provider_patterns, mut provider_owner) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, row) in rows.into_iter().enumerate() {
+            if row.needles.is_empty() || row.needles.iter().any(String::is_empty) {
+                return Err(SignatureError::Invalid {
+                    id: row.id,
+                    reason: "needs at least one non-empty needle".into(),
+                });
+            }
+            provider_owner.extend(std::iter::repeat_n(index, row.needles.len()));
+            provider_patterns.extend(row.needles);
+            providers.push((row.id, row.role));
+        }
+        let provider_needles = AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&provider_patterns)?;
         let status = raw
             .status
             .into_iter()
@@ -159,12 +215,30 @@ impl Table {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Table { signatures, needles: Some(needles), owner, keyed_zones: raw.keyed_zone, status })
+        Ok(Table {
+            signatures,
+            needles: Some(needles),
+            owner,
+            keyed_zones: raw.keyed_zone,
+            providers,
+            provider_needles: Some(provider_needles),
+            provider_owner,
+            status,
+        })
     }
 
     /// A table without signatures: every reply is `other`, temporary from its code.
     pub fn empty() -> Self {
-        Table { signatures: Vec::new(), needles: None, owner: Vec::new(), keyed_zones: Vec::new(), status: Vec::new() }
+        Table {
+            signatures: Vec::new(),
+            needles: None,
+            owner: Vec::new(),
+            keyed_zones: Vec::new(),
+            providers: Vec::new(),
+            provider_needles: None,
+            provider_owner: Vec::new(),
+            status: Vec::new(),
+        }
     }
 
     /// How many signature rows the table has.
@@ -181,50 +255,70 @@ impl Table {
     pub fn classify(&self, text: &str) -> Classification {
         let reply = extract_reply(text);
         let (codes, flat) = codes_and_text(&reply);
+        let masked = mask_addresses(&flat);
+        self.decide(&codes, &masked).apply(self, text, &codes, &masked)
+    }
+
+    /// [`Table::classify`], reusing the decision of an earlier reply with
+    /// the same wording.
+    pub(super) fn classify_cached(&self, text: &str, cache: &mut VerdictCache) -> Classification {
+        let reply = extract_reply(text);
+        let (codes, flat) = codes_and_text(&reply);
+        let masked = mask_addresses(&flat);
+        cache.get_or_insert(&masked, || self.decide(&codes, &masked)).apply(self, text, &codes, &masked)
+    }
+
+    /// The part of a verdict that depends only on the reply's words: which
+    /// row decided the family, which rows agree with it. Everything a cache
+    /// may reuse for another reply that differs only in addresses and numbers.
+    pub(super) fn decide(&self, codes: &ReplyCodes, masked: &str) -> Decision {
         let mut candidate = vec![false; self.signatures.len()];
         if let Some(needles) = &self.needles {
-            for m in needles.find_overlapping_iter(flat.as_str()) {
+            for m in needles.find_overlapping_iter(masked) {
                 if let Some(&sig) = self.owner.get(m.pattern().as_usize()) {
                     candidate[sig] = true;
                 }
             }
         }
-        let mut out = Classification::default();
-        let mut family = None;
-        let mut temporary_default = None;
-        for (sig, _) in self.signatures.iter().zip(&candidate).filter(|(_, c)| **c) {
-            let caps = match &sig.pattern {
-                None => None,
-                Some(re) if sig.captures => match re.captures(&flat) {
-                    Some(caps) => Some(caps),
-                    None => continue,
-                },
-                Some(re) if re.is_match(&flat) => None,
-                Some(_) => continue,
+        let mut decision = Decision::default();
+        for (index, sig) in self.signatures.iter().enumerate().filter(|(i, _)| candidate[*i]) {
+            // "No reply" is only true of a text that carries no reply code.
+            if sig.no_reply && codes.basic.is_some() {
+                continue;
+            }
+            if let Some(family) = sig.family
+                && decision.family.is_some_and(|decided| decided != family)
+            {
+                continue;
+            }
+            let matched = match &sig.pattern {
+                None => true,
+                Some(re) => re.is_match(masked),
             };
-            family = family.or(sig.family);
-            if out.provider.is_none() {
-                out.provider.clone_from(&sig.provider);
+            if !matched {
+                continue;
             }
-            let group = |name: &str| caps.as_ref().and_then(|c| c.name(name)).map(|m| m.as_str());
-            if out.code.is_none() {
-                out.code = group("code").map(str::to_string);
-                if out.code.is_none() && sig.code_from_enhanced {
-                    out.code.clone_from(&codes.enhanced);
-                }
+            if decision.family.is_none() && sig.family.is_some() {
+                decision.family = sig.family;
+                decision.temporary = sig.temporary;
             }
-            if out.zone.is_none() {
-                out.zone = group("zone").map(|z| self.normalise_zone(z));
-            }
-            if out.ip.is_none() {
-                out.ip = group("ip").and_then(|ip| ip.parse::<IpAddr>().ok());
-            }
-            temporary_default = temporary_default.or(sig.temporary);
+            decision.rows.push(index);
         }
-        out.family = family.or_else(|| self.status_family(codes.enhanced.as_deref())).unwrap_or(Family::Other);
-        out.ip = out.ip.or_else(|| first_named_ip(&flat));
-        out.temporary = codes.temporary().or(temporary_default);
-        out
+        // Rows without a family that matched before the family was known
+        // must agree with nothing; rows of another family never got here.
+        decision
+    }
+
+    /// The provider a text names: the first (operators before receivers).
+    fn provider_in(&self, text: &str, only: Option<Role>) -> Option<(&str, Role)> {
+        let needles = self.provider_needles.as_ref()?;
+        needles
+            .find_overlapping_iter(text)
+            .filter_map(|m| self.provider_owner.get(m.pattern().as_usize()))
+            .filter_map(|&i| self.providers.get(i).map(|(id, role)| (i, id.as_str(), *role)))
+            .filter(|(_, _, role)| only.is_none_or(|only| only == *role))
+            .min_by_key(|(i, _, _)| *i)
+            .map(|(_, id, role)| (id, role))
     }
 
     /// Lowercases a zone and drops a customer key label (`<key>.zen.dq.spamhaus.net`).
@@ -248,5 +342,62 @@ impl Table {
             let fits = pattern.iter().zip([a, b, c]).all(|(p, v)| p.is_none_or(|p| p == *v));
             fits.then_some(*family)
         })
+    }
+}
+
+/// The word-dependent part of a verdict (see [`Table::decide`]).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Decision {
+    /// The family of the first matching row that has one.
+    family: Option<Family>,
+    /// The deciding row's `temporary`, for replies without a code.
+    temporary: Option<bool>,
+    /// Matching rows that agree with the family (or have none), in order.
+    rows: Vec<usize>,
+}
+
+impl Decision {
+    /// The full verdict for `text`, whose reply has `codes` and reads
+    /// `masked` once addresses are blanked.
+    pub(super) fn apply(&self, table: &Table, text: &str, codes: &ReplyCodes, masked: &str) -> Classification {
+        let mut out = Classification::default();
+        let mut row_provider = None;
+        for sig in self.rows.iter().filter_map(|&i| table.signatures.get(i)) {
+            row_provider = row_provider.or(sig.provider.as_deref());
+            let caps = match &sig.pattern {
+                Some(re) if sig.captures => re.captures(masked),
+                _ => None,
+            };
+            let group = |name: &str| caps.as_ref().and_then(|c| c.name(name)).map(|m| m.as_str());
+            if out.code.is_none() {
+                out.code = group("code").map(str::to_string);
+                if out.code.is_none() && sig.code_from_enhanced {
+                    out.code.clone_from(&codes.enhanced);
+                }
+            }
+            if out.zone.is_none() {
+                out.zone = group("zone").map(|z| table.normalise_zone(z));
+            }
+            if out.ip.is_none() {
+                out.ip = group("ip").and_then(|ip| ip.parse::<IpAddr>().ok());
+            }
+        }
+        out.family = self.family.or_else(|| table.status_family(codes.enhanced.as_deref())).unwrap_or(Family::Other);
+        // Who said so: an operator the reply names, else the row's own
+        // provider (a documented code), else a receiver the reply names,
+        // else the host that answered, else a receiver's domain in an
+        // address of the reply (a contact or the recipient: the receiver
+        // either way; an operator's name in an address says nothing).
+        let named = table.provider_in(masked, None);
+        let operator = named.filter(|(_, role)| *role == Role::Operator).map(|(id, _)| id);
+        out.provider = operator
+            .or(row_provider)
+            .or(named.map(|(id, _)| id))
+            .or_else(|| relay_host(text).and_then(|host| table.provider_in(host, None)).map(|(id, _)| id))
+            .or_else(|| table.provider_in(text, Some(Role::Receiver)).map(|(id, _)| id))
+            .map(str::to_string);
+        out.ip = out.ip.or_else(|| first_named_ip(masked));
+        out.temporary = codes.temporary().or(self.temporary);
+        out
     }
 }

@@ -1,6 +1,7 @@
 //! Unit tests of the parts of the classifier the corpus cannot isolate.
 #![allow(clippy::unwrap_used)]
 
+use super::cache::VerdictCache;
 use super::reply::{codes_and_text, extract_reply, first_named_ip};
 use super::{BUILTIN_SIGNATURES, Family, SignatureError, Table, classify};
 
@@ -20,6 +21,11 @@ fn bad_tables_are_refused_with_the_row_named() {
     assert!(matches!(Table::from_toml(unknown_key), Err(SignatureError::Toml(_))));
     let bad_family = "[[signature]]\nid = \"z\"\nneedles = [\"a\"]\nfamily = \"weird\"\n";
     assert!(matches!(Table::from_toml(bad_family), Err(SignatureError::Toml(_))));
+    // A listing row must say why it is one; "no reply" is only ever transient.
+    let listing_without_why = "[[signature]]\nid = \"w\"\nneedles = [\"a\"]\nfamily = \"ip\"\n";
+    assert!(matches!(Table::from_toml(listing_without_why), Err(SignatureError::Invalid { id, .. }) if id == "w"));
+    let loud_no_reply = "[[signature]]\nid = \"n\"\nneedles = [\"a\"]\nfamily = \"recipient\"\nno_reply = true\n";
+    assert!(matches!(Table::from_toml(loud_no_reply), Err(SignatureError::Invalid { id, .. }) if id == "n"));
 }
 
 #[test]
@@ -79,4 +85,27 @@ fn named_ip_skips_hosts_and_dnsbl_answers() {
     assert_eq!(first_named_ip("banned sender[198.51.100.2]."), Some("198.51.100.2".parse().unwrap()));
     assert_eq!(first_named_ip("at 10:29:11 version 5.7.1"), None);
     assert_eq!(first_named_ip("[2001:db8::2      12] x"), Some("2001:db8::2".parse().unwrap()));
+}
+
+#[test]
+fn a_cached_verdict_is_exactly_the_uncached_one() {
+    let table = Table::from_toml(BUILTIN_SIGNATURES).unwrap();
+    let corpus = include_str!("../../tests/corpus/bounces.tsv");
+    let texts: Vec<&str> =
+        corpus.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).filter_map(|l| l.rsplit('\t').next()).collect();
+    let mut cache = VerdictCache::default();
+    for pass in 0..2 {
+        for text in &texts {
+            assert_eq!(table.classify_cached(text, &mut cache), table.classify(text), "pass {pass}: {text}");
+        }
+    }
+    assert!(cache.hits >= texts.len() as u64, "the second pass is served from the cache");
+    // Same wording, other recipient, IP and queue id: one decision, each reply's own IP.
+    let mut cache = VerdictCache::default();
+    let a = "550 5.7.1 <a@example.org> Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org; id 123456";
+    let b = "550 5.7.1 <b@example.net> Service unavailable; Client host [198.51.100.2] blocked using zen.spamhaus.org; id 654321";
+    let (va, vb) = (table.classify_cached(a, &mut cache), table.classify_cached(b, &mut cache));
+    assert_eq!((cache.hits, cache.misses), (1, 1));
+    assert_eq!(vb.ip, Some("198.51.100.2".parse().unwrap()));
+    assert_eq!((va.family, va.zone.as_deref()), (vb.family, vb.zone.as_deref()));
 }
