@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod generate;
+pub mod hostile_dns;
 pub mod http_sink;
 pub mod procs;
 

@@ -4,23 +4,29 @@
 //! are decoded by the zone (every record kept), and a listing fetches the TXT
 //! at the same name; a timeout, SERVFAIL, REFUSED, an answer outside
 //! 127.0.0.0/8 or a documented error code is an error — never clean, never
-//! listed. The resolver's cache is off: a delisting must be seen when it
-//! happens, not when a TTL runs out.
+//! listed. There is no cache: a delisting must be seen when it happens, not
+//! when a TTL runs out. Queries go through hickory's name-server pool (UDP,
+//! TCP after TC, retries) but the answer is read by [`answer`], which sees
+//! the whole message: the resolver layer above the pool drops records for
+//! other names, and that would read as "clean".
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer, RetryDnsHandle};
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::proto::op::{DnsRequestOptions, Message, Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RecordType};
+use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::answer;
 use super::catalog::{Decoded, Zone};
 
 /// The status of one (IP, zone) check.
@@ -63,6 +69,26 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
+impl Outcome {
+    /// The error outcome of a lookup task that did not finish (it panicked or
+    /// was cancelled); logged, since it is a bug, and counted like any error.
+    pub fn failed(zone: &Zone, ip: IpAddr, error: &tokio::task::JoinError) -> Outcome {
+        let what = if error.is_panic() { "panicked" } else { "was cancelled" };
+        tracing::error!(zone = %zone.display_zone(), %ip, "a blocklist lookup {what}");
+        Outcome {
+            ip,
+            zone: zone.display_zone(),
+            zone_id: zone.id.clone(),
+            status: Status::Error,
+            codes: Vec::new(),
+            meanings: Vec::new(),
+            txt: None,
+            error: Some(format!("internal error: the lookup {what} (a bug; the log has the details)")),
+            reason: None,
+        }
+    }
+}
+
 /// How lookups reach DNS.
 #[derive(Debug, Clone)]
 pub struct ResolverSettings {
@@ -92,7 +118,7 @@ pub enum LookupError {
 /// Performs DNSBL lookups. Cheap to clone; clones share connections.
 #[derive(Clone)]
 pub struct Lookups {
-    resolver: TokioResolver,
+    handle: RetryDnsHandle<NameServerPool<TokioRuntimeProvider>>,
     nameservers: Vec<SocketAddr>,
     settings: ResolverSettings,
 }
@@ -105,10 +131,12 @@ impl std::fmt::Debug for Lookups {
 
 impl Lookups {
     pub fn new(settings: &ResolverSettings) -> Result<Lookups, LookupError> {
-        let mut builder = if settings.nameservers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| LookupError::SystemConfig(e.to_string()))?
+        let servers: Vec<NameServerConfig> = if settings.nameservers.is_empty() {
+            let (config, _) = hickory_resolver::system_conf::read_system_conf()
+                .map_err(|e| LookupError::SystemConfig(e.to_string()))?;
+            config.name_servers().to_vec()
         } else {
-            let servers = settings
+            settings
                 .nameservers
                 .iter()
                 .map(|addr| {
@@ -118,24 +146,23 @@ impl Lookups {
                     tcp.port = addr.port();
                     NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
                 })
-                .collect();
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_name_servers(servers),
-                TokioRuntimeProvider::default(),
-            )
+                .collect()
         };
-        let options = builder.options_mut();
-        options.cache_size = 0;
+        if servers.is_empty() {
+            return Err(LookupError::SystemConfig("it names no nameserver".into()));
+        }
+        let nameservers =
+            servers.iter().map(|ns| SocketAddr::new(ns.ip, ns.connections.first().map_or(53, |c| c.port))).collect();
+        let mut options = ResolverOpts::default();
         options.timeout = settings.timeout;
-        options.attempts = settings.retries;
-        options.ndots = 0;
         // Each query is its own question; never fan one out to several servers.
         options.num_concurrent_reqs = 1;
         options.max_active_requests = 1024;
-        let resolver = builder.build().map_err(|e| LookupError::Build(e.to_string()))?;
-        let nameservers =
-            if settings.nameservers.is_empty() { system_nameservers() } else { settings.nameservers.clone() };
-        Ok(Lookups { resolver, nameservers, settings: settings.clone() })
+        let tls = TlsConfig::new().map_err(|e| LookupError::Build(e.to_string()))?;
+        let context = Arc::new(PoolContext::new(options, tls));
+        let pool = NameServerPool::from_config(servers, context, TokioRuntimeProvider::default());
+        let handle = RetryDnsHandle::new(pool, settings.retries);
+        Ok(Lookups { handle, nameservers, settings: settings.clone() })
     }
 
     /// The nameservers in use (the system's, when none were given).
@@ -176,104 +203,92 @@ impl Lookups {
             });
             return outcome;
         };
-        let fqdn = format!("{name}.");
-        match self.resolver.lookup(fqdn.as_str(), RecordType::A).await {
-            Ok(lookup) => {
-                let answers: Vec<_> = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::A(a) => Some(a.0),
-                        _ => None,
-                    })
-                    .collect();
-                if answers.is_empty() {
-                    outcome.status = Status::Clean;
-                    return outcome;
-                }
-                outcome.codes = answers.iter().map(ToString::to_string).collect();
-                match zone.decode(&answers) {
-                    Decoded::Listed { meanings, .. } => {
-                        outcome.status = Status::Listed;
-                        outcome.meanings = meanings;
-                        if zone.txt && fetch_txt {
-                            outcome.txt = self.txt(&fqdn).await.map(|t| zone.redact(&t));
-                        }
-                    }
-                    Decoded::NotListed { meanings, .. } => {
-                        outcome.status = Status::Clean;
-                        outcome.meanings = meanings;
-                    }
-                    Decoded::Error { meaning, .. } => {
-                        outcome.status = Status::Error;
-                        outcome.error = Some(meaning);
-                    }
+        let answers = match Name::from_ascii(format!("{name}.")) {
+            Err(e) => Err(format!("cannot form the query name: {e}")),
+            Ok(qname) => match self.query(&qname, RecordType::A).await {
+                Ok(message) => answer::a_records(&qname, &message).map(|codes| (qname, codes)),
+                Err(e) if is_clean(&e) => Ok((qname, Vec::new())),
+                Err(e) => Err(answer::describe(&e, self.settings.timeout, self.settings.retries + 1)),
+            },
+        };
+        let (qname, answers) = match answers {
+            Ok(pair) => pair,
+            Err(error) => {
+                outcome.status = Status::Error;
+                outcome.error = Some(zone.redact(&error));
+                return outcome;
+            }
+        };
+        if answers.is_empty() {
+            outcome.status = Status::Clean;
+            return outcome;
+        }
+        outcome.codes = answers.iter().map(ToString::to_string).collect();
+        match zone.decode(&answers) {
+            Decoded::Listed { meanings, .. } => {
+                outcome.status = Status::Listed;
+                outcome.meanings = meanings;
+                if zone.txt && fetch_txt {
+                    outcome.txt = self.txt(&qname).await.map(|t| zone.redact(&t));
                 }
             }
-            Err(e) if is_clean(&e) => outcome.status = Status::Clean,
-            Err(e) => {
+            Decoded::NotListed { meanings, .. } => {
+                outcome.status = Status::Clean;
+                outcome.meanings = meanings;
+            }
+            Decoded::Error { meaning, .. } => {
                 outcome.status = Status::Error;
-                outcome.error = Some(zone.redact(&self.describe(&e)));
+                outcome.error = Some(meaning);
             }
         }
         outcome
     }
 
+    /// One question to the pool: the whole answer message, or why there is none.
+    async fn query(&self, qname: &Name, rtype: RecordType) -> Result<Message, NetError> {
+        let mut options = DnsRequestOptions::default();
+        options.recursion_desired = true;
+        let response = self.handle.lookup(Query::query(qname.clone(), rtype), options).first_answer().await?;
+        Ok(response.into_message())
+    }
+
     /// Checks every (zone, IP) pair with at most `concurrency` lookups in flight.
-    /// Outcomes come back in the order of `pairs`.
+    /// Outcomes come back in the order of `pairs`, one per pair: a lookup that
+    /// panicked is an error outcome, not a missing row.
     pub async fn check_all(&self, pairs: Vec<(Arc<Zone>, IpAddr)>, concurrency: usize) -> Vec<Outcome> {
-        let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+        let limit = Arc::new(Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS)));
         let mut tasks = JoinSet::new();
+        let mut started = HashMap::new();
         for (index, (zone, ip)) in pairs.into_iter().enumerate() {
             let lookups = self.clone();
             let limit = limit.clone();
-            tasks.spawn(async move {
+            let task_zone = zone.clone();
+            let handle = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                (index, lookups.check(&zone, ip).await)
+                (index, lookups.check(&task_zone, ip).await)
             });
+            started.insert(handle.id(), (index, zone, ip));
         }
         let mut outcomes = Vec::with_capacity(tasks.len());
-        while let Some(done) = tasks.join_next().await {
-            if let Ok(pair) = done {
-                outcomes.push(pair);
+        while let Some(done) = tasks.join_next_with_id().await {
+            match done {
+                Ok((_, pair)) => outcomes.push(pair),
+                Err(error) => {
+                    if let Some((index, zone, ip)) = started.remove(&error.id()) {
+                        outcomes.push((index, Outcome::failed(&zone, ip, &error)));
+                    }
+                }
             }
         }
         outcomes.sort_by_key(|(index, _)| *index);
         outcomes.into_iter().map(|(_, outcome)| outcome).collect()
     }
 
-    /// The TXT at `fqdn`, strings joined; None when absent or failing (a
-    /// listing stands without its explanation).
-    async fn txt(&self, fqdn: &str) -> Option<String> {
-        let lookup = self.resolver.lookup(fqdn, RecordType::TXT).await.ok()?;
-        let texts: Vec<String> = lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::TXT(txt) => Some(txt.to_string()),
-                _ => None,
-            })
-            .collect();
-        (!texts.is_empty()).then(|| texts.join(" "))
-    }
-
-    fn describe(&self, error: &NetError) -> String {
-        match error {
-            NetError::Timeout => format!(
-                "timed out: no answer within {} ({} attempt{})",
-                humantime::format_duration(self.settings.timeout),
-                self.settings.retries + 1,
-                if self.settings.retries == 0 { "" } else { "s" }
-            ),
-            NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => {
-                "SERVFAIL: the resolver could not get an answer from the zone's servers".into()
-            }
-            NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => {
-                "REFUSED: the resolver or the zone refused the query".into()
-            }
-            NetError::Dns(DnsError::ResponseCode(code)) => format!("DNS error {code}"),
-            other => other.to_string(),
-        }
+    /// The TXT at `qname`, printable and bounded; None when absent or failing
+    /// (a listing stands without its explanation).
+    async fn txt(&self, qname: &Name) -> Option<String> {
+        let message = self.query(qname, RecordType::TXT).await.ok()?;
+        answer::txt_text(qname, &message)
     }
 }
 
@@ -285,20 +300,6 @@ fn is_clean(error: &NetError) -> bool {
         }
         _ => false,
     }
-}
-
-/// The nameservers of the system configuration, as hickory reads it (hickory
-/// does not expose the pool it built from it).
-fn system_nameservers() -> Vec<SocketAddr> {
-    hickory_resolver::system_conf::read_system_conf()
-        .map(|(config, _)| {
-            config
-                .name_servers()
-                .iter()
-                .map(|ns| SocketAddr::new(ns.ip, ns.connections.first().map_or(53, |c| c.port)))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A nameserver as "IP", "IP:PORT" or "[IPv6]:PORT" (port 53 by default).

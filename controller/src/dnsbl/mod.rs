@@ -4,6 +4,7 @@
 //! every A record decoded per zone, documented error codes and answers outside
 //! 127.0.0.0/8 never shown as listings, keys never shown at all.
 
+pub mod answer;
 pub mod budget;
 pub mod catalog;
 pub mod engine;

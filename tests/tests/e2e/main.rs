@@ -8,6 +8,7 @@ mod backup;
 mod cases;
 mod demo;
 mod diskfull;
+mod dns_garbage;
 mod dnsbl;
 mod fleet;
 mod hostile;

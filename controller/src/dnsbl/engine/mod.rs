@@ -262,21 +262,31 @@ impl Engine {
         Ok(stats)
     }
 
+    /// Runs the lookups; a lookup task that panicked comes back as an error
+    /// outcome, so its zone's health sees it and the pair is retried later.
     async fn run_batch(&self, batch: Vec<(usize, Arc<Zone>, IpAddr)>) -> Vec<(usize, Outcome)> {
-        let limit = Arc::new(Semaphore::new(self.inner.config.concurrency.max(1)));
+        let limit = Arc::new(Semaphore::new(self.inner.config.concurrency.clamp(1, Semaphore::MAX_PERMITS)));
         let mut tasks = JoinSet::new();
+        let mut started = HashMap::new();
         for (i, zone, ip) in batch {
             let lookups = self.inner.lookups.clone();
             let limit = limit.clone();
-            tasks.spawn(async move {
+            let task_zone = zone.clone();
+            let handle = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                (i, lookups.check(&zone, ip).await)
+                (i, lookups.check(&task_zone, ip).await)
             });
+            started.insert(handle.id(), (i, zone, ip));
         }
         let mut done = Vec::with_capacity(tasks.len());
-        while let Some(result) = tasks.join_next().await {
-            if let Ok(pair) = result {
-                done.push(pair);
+        while let Some(result) = tasks.join_next_with_id().await {
+            match result {
+                Ok((_, pair)) => done.push(pair),
+                Err(error) => {
+                    if let Some((i, zone, ip)) = started.remove(&error.id()) {
+                        done.push((i, Outcome::failed(&zone, ip, &error)));
+                    }
+                }
             }
         }
         done
@@ -342,17 +352,28 @@ impl Engine {
                 .collect()
         };
         let mut tasks = JoinSet::new();
+        let mut started = HashMap::new();
         for (i, zone) in due.iter().cloned() {
             let lookups = self.inner.lookups.clone();
-            tasks.spawn(async move {
+            let handle = tasks.spawn(async move {
                 let (listed, unlisted) = zone.test_points();
                 let (a, b) = tokio::join!(lookups.probe(&zone, listed), lookups.probe(&zone, unlisted));
                 (i, health::judge(&a, &b))
             });
+            started.insert(handle.id(), i);
         }
         let mut probed = 0;
-        while let Some(result) = tasks.join_next().await {
-            let Ok((i, verdict)) = result else { continue };
+        while let Some(result) = tasks.join_next_with_id().await {
+            // A probe that panicked fails: the zone backs off instead of being
+            // probed again at every tick.
+            let (i, verdict) = match result {
+                Ok((_, pair)) => pair,
+                Err(error) => {
+                    let Some(i) = started.remove(&error.id()) else { continue };
+                    tracing::error!(%error, "a blocklist health probe did not finish");
+                    (i, Err("internal error: the health probe did not finish (a bug; the log has the details)".into()))
+                }
+            };
             probed += 1;
             let id = {
                 let mut state = self.lock();
