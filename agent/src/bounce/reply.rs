@@ -63,6 +63,13 @@ pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
         };
         return Cow::Owned(reply);
     }
+    // Exim: "SMTP error from remote mail server after RCPT TO:<x>: 550 …"
+    // (or "…mailer after RCPT TO: <x>: host NAME [IP]: 550 …").
+    if let Some(at) = text.find("SMTP error from remote mail")
+        && let Some(start) = first_reply_code(&text[at..])
+    {
+        return Cow::Borrowed(text[at + start..].trim());
+    }
     for marker in [" said: ", "refused to talk to me: "] {
         if let Some(at) = text.find(marker) {
             return Cow::Borrowed(strip_postfix_tail(&text[at + marker.len()..]));
