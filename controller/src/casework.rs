@@ -1,13 +1,17 @@
 //! What happens around a listing: cases opened, reopened and resolved as
 //! episodes begin and end, and the evidence an agent report carries
-//! (hourly roll-up, receiver-side listings) applied after it is stored.
+//! (hourly roll-up, receiver-side listings) applied after it is stored,
+//! and, at start-up, receiver-side listings re-read with the current bounce
+//! classifier ([`heal_receiver_listings`]).
 //!
 //! The decisions are in pure modules (`cases`, `receivers`, `history`); this
 //! module only loads, applies and stores.
 
 use std::collections::HashSet;
 
+use rblfleet_agent::bounce::{self, Family};
 use rblfleet_proto::v1::{DelistRoute, HostReport, ListingEpisode, ReceiverState};
+use sha2::{Digest, Sha256};
 
 use crate::cases::{self, NewListing};
 use crate::dnsbl::catalog::{Catalog, Delist};
@@ -196,4 +200,68 @@ fn apply_change(
             Ok(())
         }
     }
+}
+
+/// What [`heal_receiver_listings`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Healed {
+    /// Open receiver-side listings re-read.
+    pub checked: u64,
+    /// Of those, withdrawn: their sample reply is not an IP listing.
+    pub withdrawn: u64,
+}
+
+/// The bounce classifier this controller carries: the agent crate's version
+/// and a hash of its signature table, so a case note says which rules
+/// withdrew a listing.
+pub fn classifier_id() -> String {
+    let digest = Sha256::digest(bounce::BUILTIN_SIGNATURES.as_bytes());
+    let short: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("rblfleet {} (bounce signatures sha256:{short})", env!("CARGO_PKG_VERSION"))
+}
+
+/// Re-reads the sample reply of every open receiver-side listing with the
+/// current classifier and withdraws those that are not IP listings (opened
+/// by an older classifier that misread, e.g., a user-unknown reply from
+/// T-Online's MX): the listing and its episode close and the case is
+/// resolved with a note saying why. Run at start-up, after an upgrade; a
+/// second run finds nothing to do. Nothing else is touched.
+pub fn heal_receiver_listings(store: &Store, catalog: &Catalog, now_ms: i64) -> Result<Healed, StoreError> {
+    let classifier = classifier_id();
+    let mut healed = Healed::default();
+    for state in store.all_receiver_states()?.into_iter().filter(|s| s.listed_since_ms != 0) {
+        healed.checked += 1;
+        let Some(family) = receivers::misread(&state, |text| bounce::classify(text).family) else {
+            continue;
+        };
+        let list = ListInfo::of(catalog, &state.provider);
+        let since = state.listed_since_ms;
+        let closed = receivers::withdraw(state);
+        store.put_receiver_state(&closed)?;
+        if let Some(mut episode) = store.episode(&closed.ip, &closed.provider, since)? {
+            episode.cleared_ms = now_ms;
+            store.put_episode(&episode)?;
+        }
+        let why = withdrawal_note(&closed.sample, family, &classifier);
+        if let Some(case) = store.case_for(&closed.ip, &closed.provider)? {
+            store.put_case(&cases::on_withdrawn(&case, &why, now_ms))?;
+        }
+        tracing::warn!(
+            ip = %closed.ip,
+            receiver = %list.name,
+            family = rblfleet_agent::sources::evidence::family_name(family),
+            sample = %closed.sample,
+            "receiver-side listing withdrawn: its sample reply is not an IP listing"
+        );
+        healed.withdrawn += 1;
+    }
+    Ok(healed)
+}
+
+/// The case note of a withdrawn listing.
+fn withdrawal_note(sample: &str, family: Family, classifier: &str) -> String {
+    format!(
+        "re-classified: the sample reply `{sample}` is {}; closed by classifier {classifier}",
+        receivers::what_it_is(family)
+    )
 }

@@ -73,6 +73,26 @@ fn spawn_pruning(store: Store, retention: RetentionConfig, mut stop: watch::Rece
     })
 }
 
+/// Withdraws receiver-side listings that the current bounce classifier no
+/// longer reads as listings (after an upgrade). Before the engine, the
+/// servers and the alerts start, so no alert announces the withdrawal as a
+/// listing that cleared. A failure is logged, not fatal: the controller
+/// works without the repair, and the next start tries again.
+fn heal(store: &Store, catalog: &Catalog) {
+    match crate::casework::heal_receiver_listings(store, catalog, crate::clock::now_ms()) {
+        Ok(healed) if healed.withdrawn > 0 => tracing::warn!(
+            checked = healed.checked,
+            withdrawn = healed.withdrawn,
+            classifier = %crate::casework::classifier_id(),
+            "receiver-side listings re-read: some were not listings and are withdrawn, their cases resolved"
+        ),
+        Ok(healed) => tracing::info!(checked = healed.checked, "receiver-side listings re-read: all still listings"),
+        Err(error) => {
+            tracing::error!(%error, "could not re-read receiver-side listings; trying again at the next start")
+        }
+    }
+}
+
 /// The catalog described by `config.dnsbl.catalog` (built in, overridden).
 pub fn build_catalog(config: &Config) -> Result<Arc<Catalog>, DaemonError> {
     let mut catalog = Catalog::embedded()?;
@@ -126,6 +146,7 @@ impl Daemon {
         let metrics = crate::metrics::bind(&config.metrics).await?;
         let store = Store::open(&config.data_dir, &config.store.options())?;
         let catalog = build_catalog(config)?;
+        heal(&store, &catalog);
         let engine =
             if config.dnsbl.enabled { Some(build_engine(config, store.clone(), catalog.clone())?) } else { None };
         let (stop, stopped) = watch::channel(false);

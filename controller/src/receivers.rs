@@ -6,11 +6,16 @@
 //! a sustained period (enough accepted deliveries over enough time). Agents
 //! that report no per-receiver deliveries fall back to "no refusal for a
 //! day while the host kept sending".
+//!
+//! Only refusals of bounce family `ip` count (the caller filters), and an
+//! open listing is re-read when the classifier changes ([`misread`]): a
+//! listing opened on a refusal that is not one is withdrawn.
 
 use std::time::Duration;
 
 use crate::clock::millis;
 
+use rblfleet_agent::bounce::Family;
 use rblfleet_proto::v1::ReceiverState;
 
 /// Thresholds of receiver-side listings.
@@ -120,6 +125,45 @@ pub fn quiet(state: ReceiverState, host_sent: u64, now_ms: i64, policy: &Receive
     (s, Change::None)
 }
 
+/// Re-reads an open listing's sample reply with `family_of` (the current
+/// bounce classifier): `Some(family)` when the reply is not an IP listing,
+/// so the listing was opened on a misread refusal. `None` when it still is
+/// one, when the listing is not open, or when there is no sample to re-read
+/// (no evidence either way: the listing stays).
+pub fn misread(state: &ReceiverState, family_of: impl Fn(&str) -> Family) -> Option<Family> {
+    if state.listed_since_ms == 0 || state.sample.trim().is_empty() {
+        return None;
+    }
+    Some(family_of(&state.sample)).filter(|f| *f != Family::Ip)
+}
+
+/// Closes a listing opened on a misread refusal. Its refusals never counted,
+/// so the window starts afresh; the sample and code stay as the record of
+/// what was misread (and keep [`misread`] from finding it open again).
+pub fn withdraw(state: ReceiverState) -> ReceiverState {
+    ReceiverState {
+        listed_since_ms: 0,
+        window_start_ms: 0,
+        refusals_in_window: 0,
+        accepted: 0,
+        accepted_since_ms: 0,
+        ..state
+    }
+}
+
+/// What a reply of `family` is, for the note on a withdrawn listing's case.
+pub fn what_it_is(family: Family) -> &'static str {
+    match family {
+        Family::Ip => "an IP listing",
+        Family::Domain => "a refusal for a listed domain in the message, not a listing of the IP",
+        Family::Content => "a content (spam) verdict on the message, not a listing",
+        Family::Auth => "an authentication (SPF/DKIM/DMARC/PTR) failure, not a listing",
+        Family::Recipient => "a recipient refusal, not a listing",
+        Family::Transient => "a temporary failure (no reply, greylisting or throttling), not a listing",
+        Family::Other => "no listing wording or listing code, not a listing",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +204,23 @@ mod tests {
         assert_eq!(c, Change::None, "quiet for 11 h only");
         let (_, c) = quiet(st, 10, 34 * H, &p);
         assert_eq!(c, Change::Closed);
+    }
+
+    #[test]
+    fn an_open_listing_is_misread_when_its_sample_is_no_listing() {
+        let p = ReceiverPolicy::default();
+        let sample = "550 5.1.1 <x@t-online.de>: Recipient address rejected: User unknown";
+        let r = Refusals { count: 9, first_ms: H, at_ms: H, code: "", sample };
+        let (open, c) = refused(None, "192.0.2.5", "t-online", r, &p);
+        assert_eq!(c, Change::Opened);
+        let family = |text: &str| rblfleet_agent::bounce::classify(text).family;
+        assert_eq!(misread(&open, family), Some(Family::Recipient));
+        let closed = withdraw(open.clone());
+        assert_eq!((closed.listed_since_ms, closed.refusals_in_window, closed.sample.as_str()), (0, 0, sample));
+        assert_eq!(misread(&closed, family), None, "a closed listing is left alone");
+        // A listing without a sample, and one whose sample still reads as a listing, stay.
+        let blank = ReceiverState { sample: String::new(), ..open.clone() };
+        assert_eq!(misread(&blank, |_| Family::Other), None);
+        assert_eq!(misread(&open, |_| Family::Ip), None);
     }
 }

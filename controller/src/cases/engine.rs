@@ -28,7 +28,8 @@ pub struct NewListing {
 ///
 /// - none: a new case, `open`, event "opened";
 /// - `resolved` within `relist_window_ms` of its resolution: reopened as a
-///   relisting (`relisting`, `relistings` + 1, event "relisted" saying when
+///   relisting (unless that resolution was a withdrawal, [`on_withdrawn`]:
+///   a listing that never was one proves no unfixed cause) (`relisting`, `relistings` + 1, event "relisted" saying when
 ///   it was resolved), because the cause was evidently not fixed;
 /// - `resolved` longer ago: reopened as a fresh listing, history kept;
 /// - `ignored`: stays ignored; a new episode after the last one cleared is
@@ -50,7 +51,7 @@ pub fn on_listed(existing: Option<&Case>, new: NewListing, now_ms: i64, relist_w
     match state {
         CaseState::Resolved => {
             let gap = since - old.resolved_ms;
-            let relisting = gap <= relist_window_ms;
+            let relisting = gap <= relist_window_ms && !withdrawn(old);
             case.set_state(CaseState::Open);
             case.relisting = relisting;
             case.updated_ms = now_ms;
@@ -63,6 +64,14 @@ pub fn on_listed(existing: Option<&Case>, new: NewListing, now_ms: i64, relist_w
                     fmt_ms(old.resolved_ms)
                 );
                 ("relisted", note)
+            } else if withdrawn(old) {
+                let note = format!(
+                    "listed since {}; the earlier listing of this case was withdrawn at {} (its evidence was not a \
+                     listing): a new listing",
+                    fmt_ms(since),
+                    fmt_ms(old.resolved_ms)
+                );
+                ("opened", note)
             } else {
                 let note = format!(
                     "listed again since {}, {} after the case was resolved at {} \
@@ -112,6 +121,38 @@ pub fn on_cleared(case: &Case, why: &str, now_ms: i64) -> Case {
     next.set_state(to);
     next.history.push(event(now_ms, ENGINE, "resolved", state, to, note));
     next
+}
+
+/// The listing never was one: its evidence, read again (by a newer bounce
+/// classifier), is not a listing. The case is resolved with `why` as action
+/// "withdrawn", which [`on_listed`] does not count towards a relisting. An
+/// ignored case stays ignored (the ignore is the NOC's decision) but records
+/// the withdrawal; a resolved case is returned unchanged.
+pub fn on_withdrawn(case: &Case, why: &str, now_ms: i64) -> Case {
+    let state = case.state();
+    if state == CaseState::Resolved {
+        return case.clone();
+    }
+    let mut next = case.clone();
+    next.resolved_ms = now_ms;
+    next.updated_ms = now_ms;
+    next.expected_drop_ms = 0;
+    let to = if state == CaseState::Ignored { state } else { CaseState::Resolved };
+    next.set_state(to);
+    next.history.push(event(now_ms, ENGINE, WITHDRAWN, state, to, why.trim().to_string()));
+    next
+}
+
+/// The history action of [`on_withdrawn`].
+pub const WITHDRAWN: &str = "withdrawn";
+
+/// True when the case's last resolution was a withdrawal.
+fn withdrawn(case: &Case) -> bool {
+    case.history
+        .iter()
+        .rev()
+        .find(|e| e.who == ENGINE && (e.action == "resolved" || e.action == WITHDRAWN))
+        .is_some_and(|e| e.action == WITHDRAWN)
 }
 
 /// A brand-new case for a listing seen for the first time on this (ip, list).

@@ -6,7 +6,8 @@
 //!
 //! forward skips:  open → remediated, open → delist_requested, investigating → delist_requested
 //! ignore:         open, investigating, remediated, delist_requested → ignored (reason required)
-//! the engine:     consecutive clean checks, or sustained acceptance by a receiver → resolved
+//! the engine:     consecutive clean checks, or sustained acceptance by a receiver → resolved;
+//!                 evidence that a newer classifier no longer reads as a listing → resolved ("withdrawn")
 //! ```
 //!
 //! Two moves go backwards on purpose, because the real world does:
@@ -40,7 +41,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use rblfleet_proto::v1::{Case, CaseEvent, CaseState, DelistRoute};
 
-pub use engine::{NewListing, on_cleared, on_listed};
+pub use engine::{NewListing, WITHDRAWN, on_cleared, on_listed, on_withdrawn};
 pub use moves::apply;
 
 /// Who the engine's own events name.

@@ -176,3 +176,39 @@ fn a_listing_without_a_first_seen_counts_from_now() {
     let c = on_listed(None, listing(1, 0), T0, RELIST_WINDOW_MS);
     assert_eq!(c.listed_since_ms, T0);
 }
+
+#[test]
+fn a_withdrawn_listing_resolves_the_case_once_and_a_real_one_later_is_not_a_relisting() {
+    let why = "re-classified: the sample reply is a recipient refusal, not a listing";
+    let c = on_listed(None, listing(1, T0), T0, RELIST_WINDOW_MS);
+    let c = apply(&c, Action::Investigate, &Change { who: "noc", ..Change::default() }, T0 + HOUR).unwrap();
+    let w = on_withdrawn(&c, why, T0 + DAY);
+    assert_eq!((w.state(), w.resolved_ms, w.expected_drop_ms), (CaseState::Resolved, T0 + DAY, 0));
+    let ev = w.history.last().unwrap();
+    assert_eq!(
+        (ev.who.as_str(), ev.action.as_str(), ev.from(), ev.to(), ev.note.as_str()),
+        (ENGINE, WITHDRAWN, CaseState::Investigating, CaseState::Resolved, why)
+    );
+    assert_eq!(on_withdrawn(&w, why, T0 + 2 * DAY), w, "idempotent");
+
+    // A true listing five days later: a fresh listing, not "the cause was not fixed".
+    let back = T0 + 6 * DAY;
+    let c = on_listed(Some(&w), listing(1, back), back, RELIST_WINDOW_MS);
+    assert_eq!((c.state(), c.relisting, c.relistings), (CaseState::Open, false, 0));
+    let ev = c.history.last().unwrap();
+    assert_eq!(ev.action, "opened");
+    assert!(ev.note.contains("withdrawn"), "{}", ev.note);
+    // Once that one is resolved the usual way, a return is a relisting again.
+    let c = on_listed(Some(&on_cleared(&c, "clean", back + DAY)), listing(1, back + 2 * DAY), back + 2 * DAY, 30 * DAY);
+    assert_eq!((c.relisting, c.relistings), (true, 1));
+}
+
+#[test]
+fn an_ignored_case_stays_ignored_when_its_listing_is_withdrawn() {
+    let c = on_listed(None, listing(1, T0), T0, RELIST_WINDOW_MS);
+    let c = apply(&c, Action::Ignore, &Change { who: "noc", reason: Some("looks bogus"), ..Change::default() }, T0)
+        .unwrap();
+    let w = on_withdrawn(&c, "re-classified", T0 + HOUR);
+    assert_eq!((w.state(), w.resolved_ms), (CaseState::Ignored, T0 + HOUR));
+    assert_eq!(w.history.last().unwrap().action, WITHDRAWN);
+}
