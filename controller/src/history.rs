@@ -43,9 +43,13 @@ pub fn merge(rollup: &mut HourRollup, report: &HostReport) {
     bound(rollup);
 }
 
-/// Merges one evidence row into a list keyed by (provider, zone, code, ip).
+/// Merges one evidence row into a list keyed by (provider, zone, code, ip,
+/// family): an IP listing and a domain listing are never added up.
 pub fn merge_evidence(list: &mut Vec<BlocklistEvidence>, e: &BlocklistEvidence) {
-    match list.iter_mut().find(|x| x.provider == e.provider && x.zone == e.zone && x.code == e.code && x.ip == e.ip) {
+    let same = |x: &BlocklistEvidence| {
+        x.provider == e.provider && x.zone == e.zone && x.code == e.code && x.ip == e.ip && x.family == e.family
+    };
+    match list.iter_mut().find(|x| same(x)) {
         Some(x) => {
             x.count += e.count;
             x.first_seen_ms = if x.first_seen_ms == 0 { e.first_seen_ms } else { x.first_seen_ms.min(e.first_seen_ms) };
@@ -189,6 +193,14 @@ mod tests {
         assert_eq!((r.sources.len(), r.sources[0].messages, r.sources[0].blocklisted), (1, 40, 5));
         assert_eq!(r.sources[0].recipient_domains, 15, "distinct counts are a lower bound: the max");
         assert_eq!((r.blocklist.len(), r.blocklist[0].count), (1, 4));
+        // The same operator refusing a listed domain is another row, never added to the IP's.
+        let mut domain = report(7_200_000 + 180_000, 1, 0);
+        domain.blocklist[0].family = "domain".into();
+        merge(&mut r, &domain);
+        assert_eq!(
+            r.blocklist.iter().map(|e| (e.family.as_str(), e.count)).collect::<Vec<_>>(),
+            [("", 4), ("domain", 2)]
+        );
     }
 
     #[test]

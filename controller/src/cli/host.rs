@@ -51,12 +51,17 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         })));
         value["trend_24h"] = trend
             .iter()
-            .map(|p| json!({"hour": rfc3339(p.hour_ms), "queue": p.queue_total, "sent": p.sent, "deferred": p.deferred, "bounced": p.bounced, "blocklisted": p.blocklisted}))
+            .map(|p| json!({"hour": rfc3339(p.hour_ms), "queue": p.queue_total, "sent": p.sent, "deferred": p.deferred, "bounced": p.bounced, "blocklisted": p.blocklisted, "domain_refused": p.domain_refused}))
             .collect();
         value["blocklist_24h"] = blocklist_24h
             .iter()
-            .map(|e| json!({"provider": e.provider, "zone": render::non_empty(&e.zone), "code": render::non_empty(&e.code), "ip": render::non_empty(&e.ip), "count": e.count, "last_seen": rfc3339(e.last_seen_ms), "sample": e.sample}))
+            .map(|e| json!({"provider": e.provider, "family": e.family, "zone": render::non_empty(&e.zone), "code": render::non_empty(&e.code), "ip": render::non_empty(&e.ip), "count": e.count, "last_seen": rfc3339(e.last_seen_ms), "sample": e.sample}))
             .collect();
+        // Refusals over 24 h: of the IP (listed) and of a listed domain, never added up.
+        value["refused_24h"] = json!({
+            "blocklisted": trend.iter().map(|p| p.blocklisted).sum::<u64>(),
+            "domain": trend.iter().map(|p| p.domain_refused).sum::<u64>(),
+        });
         value["suspects"] = suspects.iter().map(render::suspect_json).collect();
         value["listings"] = listings
             .iter()
@@ -124,17 +129,20 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     let sum = |f: fn(&rblfleet_proto::v1::HourPoint) -> u64| trend.iter().map(f).sum::<u64>();
     writeln!(
         out,
-        "24 h         {} sent, {} deferred, {} bounced, {} refused by blocklists",
+        "24 h         {} sent, {} deferred, {} bounced, {} refused by blocklists (IP listed), {} refused for a \
+         listed domain",
         sum(|p| p.sent),
         sum(|p| p.deferred),
         sum(|p| p.bounced),
-        sum(|p| p.blocklisted)
+        sum(|p| p.blocklisted),
+        sum(|p| p.domain_refused)
     )?;
     if !blocklist_24h.is_empty() {
-        let mut t = render::table(&["PROVIDER", "ZONE", "CODE", "IP", "BOUNCES", "LAST"]);
+        let mut t = render::table(&["PROVIDER", "FAMILY", "ZONE", "CODE", "IP", "BOUNCES", "LAST"]);
         for e in blocklist_24h.iter().take(10) {
             t.add_row(vec![
                 e.provider.clone(),
+                dash(&e.family),
                 dash(&e.zone),
                 dash(&e.code),
                 dash(&e.ip),

@@ -109,9 +109,11 @@ impl AgentApi {
                     tracing::error!(%error, "could not apply the report's receiver evidence");
                 }
                 // A receiver that refused mail naming a listed IP: check it now,
-                // not at its next scheduled time.
+                // not at its next scheduled time. Only IP listings: a listed
+                // domain, or a recipient refusal quoting our IP, says nothing
+                // about the IP's DNS listings.
                 if let Some(engine) = &self.engine {
-                    for ip in report.blocklist.iter().filter_map(|e| e.ip.parse().ok()) {
+                    for ip in report.blocklist.iter().filter(|e| e.family == "ip").filter_map(|e| e.ip.parse().ok()) {
                         engine.recheck(ip);
                     }
                 }

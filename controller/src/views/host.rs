@@ -26,6 +26,7 @@ pub fn host_view(ctx: &Context<'_>, host_id: &str) -> Result<Option<GetHostRespo
                 deferred: d.deferred,
                 bounced: d.bounced,
                 blocklisted: d.blocklisted,
+                domain_refused: r.blocklist.iter().filter(|e| e.family == "domain").map(|e| e.count).sum(),
             }
         })
         .collect();
