@@ -338,7 +338,7 @@ fn status(rng: &mut Rng, host: &Host) -> AgentStatus {
     let program = if host.mta == MtaKind::Postfix { "postfix/smtp" } else { "other" };
     let unparsed_lines =
         if rng.u8(0..10) == 0 { vec![NamedCount { name: program.into(), count: rng.u64(1..=5) }] } else { Vec::new() };
-    AgentStatus { outbox_dropped: 0, outbox_backlog: 0, collectors, unparsed_lines }
+    AgentStatus { outbox_dropped: 0, outbox_backlog: 0, collectors, unparsed_lines, ..AgentStatus::default() }
 }
 
 /// `base` scaled by a factor in [0.5, 1.5): reports of one host vary.

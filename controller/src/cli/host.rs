@@ -44,6 +44,14 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             .iter()
             .map(|c| json!({"name": c.name, "ok": c.ok, "error": render::non_empty(&c.error)}))
             .collect();
+        let counts = |list: &[rblfleet_proto::v1::NamedCount]| {
+            list.iter().map(|c| (c.name.clone(), json!(c.count))).collect::<serde_json::Map<_, _>>()
+        };
+        value["log_lines"] = json!({
+            "unparsed": counts(&status.unparsed_lines),
+            "failed": counts(&status.failed_lines),
+            "truncated": status.truncated_lines,
+        });
         value["queue"] = json!(report.queue.as_ref().map(|q| json!({
             "total": q.total, "oldest_age_secs": q.oldest_age_secs,
             "counts": q.counts.iter().map(|c| json!({"queue": c.queue, "messages": c.messages})).collect::<Vec<_>>(),
@@ -102,6 +110,19 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out, "outbox       {} waiting, {} dropped", status.outbox_backlog, status.outbox_dropped)?;
     for collector in status.collectors.iter().filter(|c| !c.ok) {
         writeln!(out, "collector    {} FAILED: {}", collector.name, collector.error)?;
+    }
+    let unparsed: u64 = status.unparsed_lines.iter().map(|c| c.count).sum();
+    let failed: u64 = status.failed_lines.iter().map(|c| c.count).sum();
+    if unparsed + failed + status.truncated_lines > 0 {
+        let mut line = format!(
+            "log lines    {unparsed} not understood, {failed} skipped (parsing failed), {} cut at 64 KiB (last period)",
+            status.truncated_lines
+        );
+        if failed > 0 {
+            let programs: Vec<String> = status.failed_lines.iter().map(|c| format!("{} {}", c.name, c.count)).collect();
+            line.push_str(&format!("; skipped: {}", programs.join(", ")));
+        }
+        writeln!(out, "{line}")?;
     }
     writeln!(out)?;
     let mut table = render::table(&["ADDRESS", "INTERFACE", "PUBLIC", "SENDS MAIL", "NAT PUBLIC"]);

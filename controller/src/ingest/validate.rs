@@ -158,6 +158,11 @@ pub fn validate(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(),
         for (i, c) in status.unparsed_lines.iter().enumerate() {
             text(&format!("status.unparsed_lines[{i}].name"), &c.name, 128, false)?;
         }
+        // The agent counts 64 programs by name, and the rest as "other".
+        count("status.failed_lines", status.failed_lines.len(), MAX_SMALL_LIST * 2)?;
+        for (i, c) in status.failed_lines.iter().enumerate() {
+            text(&format!("status.failed_lines[{i}].name"), &c.name, 128, false)?;
+        }
     }
     Ok(())
 }

@@ -75,6 +75,7 @@ fn full_report(seq: u64) -> HostReport {
     report.status = Some(rblfleet_proto::v1::AgentStatus {
         collectors: vec![CollectorStatus { name: "ips".into(), ok: true, error: String::new() }],
         unparsed_lines: vec![NamedCount { name: "postfix/smtpd".into(), count: 1 }],
+        failed_lines: vec![NamedCount { name: "postfix/cleanup".into(), count: 1 }],
         ..Default::default()
     });
     report
@@ -132,6 +133,7 @@ fn spoilers() -> Vec<Spoil> {
         ("status.collectors[0].name", |r| r.status.as_mut().unwrap().collectors[0].name = GARBAGE.into()),
         ("status.collectors[0].error", |r| r.status.as_mut().unwrap().collectors[0].error = GARBAGE.into()),
         ("status.unparsed_lines[0].name", |r| r.status.as_mut().unwrap().unparsed_lines[0].name = GARBAGE.into()),
+        ("status.failed_lines[0].name", |r| r.status.as_mut().unwrap().failed_lines[0].name = GARBAGE.into()),
     ]
 }
 
