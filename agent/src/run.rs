@@ -22,6 +22,7 @@ use crate::store::checkpoint::{CheckpointError, Checkpoints};
 use crate::store::outbox::{Outbox, OutboxError, unix_ms};
 
 mod evidence;
+mod poison;
 
 use evidence::Evidence;
 
@@ -283,6 +284,7 @@ impl Agent {
                 },
             }
         }
+        self.evidence.stopped();
         match self.outbox.flush() {
             Ok(()) => tracing::info!(backlog = self.outbox.len(), "agent stopped"),
             Err(e) => tracing::error!(error = %e, "agent stopped; outbox flush failed"),

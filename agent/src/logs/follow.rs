@@ -24,9 +24,11 @@
 //! costs nothing: the rotated file's tail is read first, then the new file.
 //!
 //! Memory is bounded: one 64 KiB read buffer, at most one partial line of up
-//! to [`MAX_LINE`] bytes (a longer line is handed out in pieces) and 256
-//! fingerprint bytes per open file. Without inodes (Windows), rotation by
-//! rename is not detected; truncation is.
+//! to [`MAX_LINE`] bytes and 256 fingerprint bytes per open file. A longer
+//! line is handed out cut at [`MAX_LINE`] (marked [`Line::truncated`]) and
+//! the rest of it is skipped up to its newline; a restart in the middle of
+//! that rest reads what is left of it as one more line. Without inodes
+//! (Windows), rotation by rename is not detected; truncation is.
 
 mod file;
 
@@ -34,11 +36,11 @@ use std::path::{Path, PathBuf};
 
 use file::{OpenFile, find_rotated};
 
-use super::{LogError, PollStats};
+use super::{Line, LineAt, LogError, PollStats};
 use crate::store::checkpoint::{Checkpoint, CheckpointWrite, Checkpoints};
 
-/// Lines longer than this are handed out in pieces of this size.
-pub const MAX_LINE: usize = 64 * 1024;
+/// Lines longer than this are cut here; the same limit as `scan`'s.
+pub use super::guard::MAX_LINE;
 const READ_BUF: usize = 64 * 1024;
 
 /// How a follower starts when it has no checkpoint yet.
@@ -152,6 +154,11 @@ impl Follower {
     /// last line, which is handed out when the follower moves on. Lines are
     /// decoded as UTF-8 with replacement characters; `\n` and `\r\n` are cut.
     pub fn poll(&mut self, max_lines: usize, sink: &mut dyn FnMut(&str)) -> Result<PollStats, LogError> {
+        self.poll_lines(max_lines, &mut |line: &Line<'_>| sink(line.text))
+    }
+
+    /// [`Follower::poll`], with where each line was read.
+    pub fn poll_lines(&mut self, max_lines: usize, sink: &mut dyn FnMut(&Line<'_>)) -> Result<PollStats, LogError> {
         let mut stats = PollStats::default();
         if self.cur.is_none() {
             match OpenFile::open(&self.path)? {
@@ -164,7 +171,7 @@ impl Follower {
         }
         self.check_truncation(&mut stats, sink)?;
         while let Some(cur) = self.cur.as_mut() {
-            if !read_available(cur, &mut self.buf, max_lines, &mut stats, sink)? {
+            if !read_available(&self.path, cur, &mut self.buf, max_lines, &mut stats, sink)? {
                 stats.more = true;
                 break;
             }
@@ -188,7 +195,7 @@ impl Follower {
                 continue;
             }
             let Some(cur) = self.cur.as_mut() else { break };
-            if !read_available(cur, &mut self.buf, max_lines, &mut stats, sink)? {
+            if !read_available(&self.path, cur, &mut self.buf, max_lines, &mut stats, sink)? {
                 stats.more = true;
                 break;
             }
@@ -198,8 +205,8 @@ impl Follower {
                     break;
                 }
                 let tail = std::mem::take(&mut cur.pending);
+                emit(&self.path, cur, &tail, tail.len() as u64, false, &mut stats, sink);
                 cur.pos += tail.len() as u64;
-                emit(&tail, tail.len() as u64, &mut stats, sink);
             }
             tracing::debug!(
                 path = %self.path.display(),
@@ -223,7 +230,7 @@ impl Follower {
     }
 
     /// Detects copytruncate on the file being read and moves to its copy.
-    fn check_truncation(&mut self, stats: &mut PollStats, sink: &mut dyn FnMut(&str)) -> Result<(), LogError> {
+    fn check_truncation(&mut self, stats: &mut PollStats, sink: &mut dyn FnMut(&Line<'_>)) -> Result<(), LogError> {
         // With a file already queued behind `cur`, `cur` is a rotated file:
         // nothing truncates those.
         let (Some(cur), None) = (self.cur.as_mut(), self.next.as_ref()) else {
@@ -255,7 +262,7 @@ impl Follower {
             );
             if !cur.pending.is_empty() {
                 let tail = std::mem::take(&mut cur.pending);
-                emit(&tail, tail.len() as u64, stats, sink);
+                emit(&self.path, cur, &tail, tail.len() as u64, false, stats, sink);
             }
             cur.rewind();
         }
@@ -300,11 +307,12 @@ impl Follower {
 
 /// Hands out lines from `cur` until its end (true) or the budget (false).
 fn read_available(
+    source: &Path,
     cur: &mut OpenFile,
     buf: &mut [u8],
     max_lines: usize,
     stats: &mut PollStats,
-    sink: &mut dyn FnMut(&str),
+    sink: &mut dyn FnMut(&Line<'_>),
 ) -> Result<bool, LogError> {
     loop {
         if stats.lines >= max_lines {
@@ -318,15 +326,31 @@ fn read_available(
         let chunk = &buf[..n];
         cur.note_read(offset, chunk);
         let mut start = 0;
+        if cur.skipping {
+            // The rest of an overlong line already handed out, cut.
+            let Some(i) = chunk.iter().position(|&b| b == b'\n') else {
+                cur.pos += n as u64;
+                stats.bytes += n as u64;
+                continue;
+            };
+            cur.pos += (i + 1) as u64;
+            stats.bytes += (i + 1) as u64;
+            cur.skipping = false;
+            start = i + 1;
+        }
         while let Some(i) = chunk[start..].iter().position(|&b| b == b'\n') {
             let end = start + i;
             let used = (cur.pending.len() + i + 1) as u64;
             if cur.pending.is_empty() {
-                emit(&chunk[start..end], used, stats, sink);
+                let (line, truncated) = cut(&chunk[start..end]);
+                emit(source, cur, line, used, truncated, stats, sink);
             } else {
-                cur.pending.extend_from_slice(&chunk[start..end]);
-                emit(&cur.pending, used, stats, sink);
-                cur.pending.clear();
+                let mut line = std::mem::take(&mut cur.pending);
+                line.extend_from_slice(&chunk[start..end]);
+                let (text, truncated) = cut(&line);
+                emit(source, cur, text, used, truncated, stats, sink);
+                line.clear();
+                cur.pending = line;
             }
             cur.pos += used;
             start = end + 1;
@@ -337,24 +361,53 @@ fn read_available(
         }
         let rest = &chunk[start..];
         let room = MAX_LINE - cur.pending.len();
-        if rest.len() < room {
+        if rest.len() <= room {
             cur.pending.extend_from_slice(rest);
         } else {
-            // An overlong line: hand out a MAX_LINE piece, re-read the rest.
+            // An overlong line: hand out its first MAX_LINE bytes, skip the rest.
             cur.pending.extend_from_slice(&rest[..room]);
             let piece = std::mem::take(&mut cur.pending);
+            emit(source, cur, &piece, piece.len() as u64, true, stats, sink);
             cur.pos += piece.len() as u64;
-            emit(&piece, piece.len() as u64, stats, sink);
+            cur.skipping = true;
         }
     }
 }
 
-/// Hands one line (without its line end) to the sink.
-fn emit(line: &[u8], used: u64, stats: &mut PollStats, sink: &mut dyn FnMut(&str)) {
+/// `line` cut to [`MAX_LINE`] bytes, and whether it was cut (a line that
+/// ends in the chunk it began in never went through `pending`).
+fn cut(line: &[u8]) -> (&[u8], bool) {
+    match line.get(..MAX_LINE) {
+        Some(head) if line.len() > MAX_LINE => (head, true),
+        _ => (line, false),
+    }
+}
+
+/// Hands one line (without its line end) that starts at `cur.pos` to the sink.
+fn emit(
+    source: &Path,
+    cur: &OpenFile,
+    line: &[u8],
+    used: u64,
+    truncated: bool,
+    stats: &mut PollStats,
+    sink: &mut dyn FnMut(&Line<'_>),
+) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    sink(&String::from_utf8_lossy(line));
+    let text = String::from_utf8_lossy(line);
+    // A byte cut inside a character decodes to a replacement character,
+    // which may take the text past MAX_LINE: cut again, at a boundary.
+    let (text, _) = super::guard::cut(&text);
+    sink(&Line {
+        text,
+        source,
+        file: &cur.name,
+        at: Some(LineAt { dev: cur.id.dev, ino: cur.id.ino, offset: cur.pos }),
+        truncated,
+    });
     stats.lines += 1;
     stats.bytes += used;
+    stats.truncated += u64::from(truncated);
 }
 
 #[cfg(test)]

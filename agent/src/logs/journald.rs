@@ -19,20 +19,23 @@ use std::borrow::Cow;
 use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::{LogError, LogsConfig, PollStats};
+use super::{Line, LogError, LogsConfig, PollStats};
 use crate::queue::command::{self, StderrLine};
 use crate::store::checkpoint::{CheckpointWrite, Checkpoints};
 
 /// Wait before starting journalctl again after it failed or exited.
 pub const RESTART_DELAY: Duration = Duration::from_secs(10);
 /// Longest journal line kept; longer entries are skipped (they would be
-/// truncated JSON anyway). journald itself cuts messages at 48 KiB (LineMax).
-const MAX_LINE: usize = 64 * 1024;
+/// truncated JSON anyway) and counted as truncated. journald itself cuts
+/// messages at 48 KiB (LineMax).
+use super::guard::MAX_LINE;
 /// Entries buffered between the reading thread and [`Journal::poll`]; with
 /// the line limit this bounds the buffer (typically ~1.5 KiB per entry).
 const CHANNEL_LINES: usize = 128;
@@ -67,6 +70,8 @@ struct Running {
     child: Child,
     lines: Receiver<String>,
     stderr: Option<StderrLine>,
+    /// Entries longer than [`MAX_LINE`] skipped by the reading thread.
+    skipped: Arc<AtomicU64>,
 }
 
 /// The journal source; see the module documentation.
@@ -106,6 +111,11 @@ impl Journal {
 
     /// Hands out up to `max_lines` journal entries that have arrived.
     pub fn poll(&mut self, max_lines: usize, sink: &mut dyn FnMut(&str)) -> Result<PollStats, LogError> {
+        self.poll_lines(max_lines, &mut |line: &Line<'_>| sink(line.text))
+    }
+
+    /// [`Journal::poll`], each line naming the journal program as its file.
+    pub fn poll_lines(&mut self, max_lines: usize, sink: &mut dyn FnMut(&Line<'_>)) -> Result<PollStats, LogError> {
         let mut stats = PollStats::default();
         if let Some(e) = self.deferred.take() {
             return Err(e);
@@ -122,6 +132,9 @@ impl Journal {
                 }
             }
         }
+        if let Some(running) = self.running.as_ref() {
+            stats.truncated = running.skipped.swap(0, Ordering::Relaxed);
+        }
         while stats.lines < max_lines {
             let Some(running) = self.running.as_mut() else { break };
             match running.lines.try_recv() {
@@ -129,7 +142,8 @@ impl Journal {
                     if let Some(cursor) = cursor_of(&line) {
                         self.emitted = Some(cursor.into_owned());
                     }
-                    sink(&line);
+                    let program = self.settings.program.as_path();
+                    sink(&Line { text: &line, source: program, file: program, at: None, truncated: false });
                     stats.lines += 1;
                     stats.bytes += line.len() as u64 + 1;
                 }
@@ -187,6 +201,8 @@ impl Journal {
         let stderr = child.stderr.take().map(command::first_line_of_stderr);
         let stdout = child.stdout.take();
         let (tx, rx) = sync_channel::<String>(CHANNEL_LINES);
+        let skipped = Arc::new(AtomicU64::new(0));
+        let skipped_by_reader = skipped.clone();
         if let Some(stdout) = stdout {
             std::thread::spawn(move || {
                 let mut reader = BufReader::with_capacity(64 * 1024, stdout);
@@ -194,7 +210,11 @@ impl Journal {
                 while let Ok(true) = command::read_line_bounded(&mut reader, &mut line, MAX_LINE + 1) {
                     // Entries only: skip blank lines, journalctl's "-- …" notes
                     // and entries too long to be kept whole.
-                    if line.first() != Some(&b'{') || line.len() > MAX_LINE {
+                    if line.first() != Some(&b'{') {
+                        continue;
+                    }
+                    if line.len() > MAX_LINE {
+                        skipped_by_reader.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
                     if tx.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
@@ -204,7 +224,7 @@ impl Journal {
             });
         }
         tracing::info!(command = %self.command(), cursor = ?self.emitted, "reading the journal");
-        Ok(Running { child, lines: rx, stderr })
+        Ok(Running { child, lines: rx, stderr, skipped })
     }
 
     /// Stops journalctl (it has exited, or is made to) and says why it ended.

@@ -19,6 +19,7 @@
 //! would count every line twice).
 
 pub mod follow;
+pub mod guard;
 pub mod journald;
 
 use std::path::{Path, PathBuf};
@@ -156,6 +157,33 @@ pub enum SourcePlan {
     Journal,
 }
 
+/// One line handed out by a source.
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    /// The text without its line end, decoded as UTF-8 with replacement
+    /// characters, at most [`guard::MAX_LINE`] bytes.
+    pub text: &'a str,
+    /// The followed path (the checkpoint's key), or the journal program.
+    pub source: &'a Path,
+    /// The file it was read from: `source`, or a rotated name while its tail is read.
+    pub file: &'a Path,
+    /// Where the line starts; `None` for the journal.
+    pub at: Option<LineAt>,
+    /// The line was longer than [`guard::MAX_LINE`]: `text` is its start.
+    pub truncated: bool,
+}
+
+/// A line's position in a followed file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineAt {
+    /// Device of the file (0 without inodes).
+    pub dev: u64,
+    /// Inode of the file (0 without inodes).
+    pub ino: u64,
+    /// Byte offset of the line's first byte.
+    pub offset: u64,
+}
+
 /// What one poll did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PollStats {
@@ -167,6 +195,8 @@ pub struct PollStats {
     pub rotations: u32,
     /// Truncations detected (copytruncate).
     pub truncations: u32,
+    /// Lines longer than [`guard::MAX_LINE`], handed out cut.
+    pub truncated: u64,
     /// The budget ran out with more to read: poll again soon.
     pub more: bool,
 }
@@ -177,6 +207,7 @@ impl PollStats {
         self.bytes += other.bytes;
         self.rotations += other.rotations;
         self.truncations += other.truncations;
+        self.truncated += other.truncated;
         self.more |= other.more;
     }
 }
@@ -217,9 +248,14 @@ pub enum LogSource {
 impl LogSource {
     /// Hands out up to `max_lines` available lines (see [`Follower::poll`]).
     pub fn poll(&mut self, max_lines: usize, sink: &mut dyn FnMut(&str)) -> Result<PollStats, LogError> {
+        self.poll_lines(max_lines, &mut |line: &Line<'_>| sink(line.text))
+    }
+
+    /// [`LogSource::poll`], with where each line was read.
+    pub fn poll_lines(&mut self, max_lines: usize, sink: &mut dyn FnMut(&Line<'_>)) -> Result<PollStats, LogError> {
         match self {
-            LogSource::File(f) => f.poll(max_lines, sink),
-            LogSource::Journal(j) => j.poll(max_lines, sink),
+            LogSource::File(f) => f.poll_lines(max_lines, sink),
+            LogSource::Journal(j) => j.poll_lines(max_lines, sink),
         }
     }
 
@@ -292,10 +328,15 @@ impl LogSources {
     /// Polls every source once. A failing source does not stop the others:
     /// its error is returned next to its description.
     pub fn poll(&mut self, sink: &mut dyn FnMut(&str)) -> (PollStats, Vec<(String, LogError)>) {
+        self.poll_lines(&mut |line: &Line<'_>| sink(line.text))
+    }
+
+    /// [`LogSources::poll`], with where each line was read.
+    pub fn poll_lines(&mut self, sink: &mut dyn FnMut(&Line<'_>)) -> (PollStats, Vec<(String, LogError)>) {
         let mut total = PollStats::default();
         let mut errors = Vec::new();
         for source in &mut self.sources {
-            match source.poll(self.max_lines, sink) {
+            match source.poll_lines(self.max_lines, sink) {
                 Ok(stats) => total.add(stats),
                 Err(e) => errors.push((source.describe(), e)),
             }

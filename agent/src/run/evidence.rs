@@ -10,17 +10,33 @@
 //! store carries the period over into the next report instead of losing it.
 //! A restart loses only the tracker's joins: deliveries of messages that
 //! began before it are counted, without a source ([`TrackerStats`]).
+//!
+//! One bad line never stops the stage. Each line is parsed, and its events
+//! handed to the tracker, under a [`LineGuard`]: a panic skips the line and
+//! counts it in `failed_lines`. What a caught panic may leave half-updated:
+//! the line's events (cleared), the parser (harmless: its counters, layout
+//! and year cache are each updated by one assignment or one map insert, after
+//! the line's parse) and the tracker (started again, as a restart would; a
+//! half-made join could point one message's deliveries at another's
+//! source). A panic in the aggregator while building a report drops the
+//! period's evidence (reported in the status) rather than the agent. What
+//! cannot be caught (abort, OOM kill) is handled by [`PoisonGuard`].
 
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use rblfleet_proto::v1::{AgentStatus, CollectorStatus, HostReport, NamedCount};
 
+use super::poison::{PoisonGuard, Verdict};
 use crate::config::Config;
-use crate::logs::{CheckpointWrite, Checkpoints, LogSources, LogsConfig, PollStats};
+use crate::logs::guard::{LineGuard, LineOrigin, bound};
+use crate::logs::{CheckpointWrite, Checkpoints, Line, LogSources, LogsConfig, PollStats};
 use crate::parse::{Event, Parser};
 use crate::sources::{Aggregator, Limits, Tracker, TrackerStats, UserMap, printable};
 use crate::store::outbox::unix_ms;
+
+/// Parses one line into events: [`Parser::parse_line`], or a stand-in in tests.
+pub(crate) type ParseFn = fn(&mut Parser, &str, &mut Vec<Event>);
 
 /// Blocklist evidence groups per report (the controller accepts 1000).
 const MAX_EVIDENCE: usize = 500;
@@ -42,9 +58,13 @@ pub(crate) struct Evidence {
     /// Why the log could not be opened or read during this period.
     errors: Vec<String>,
     parser: Parser,
+    parse: ParseFn,
     events: Vec<Event>,
     tracker: Tracker,
+    max_messages: usize,
     agg: Aggregator,
+    guard: LineGuard,
+    poison: PoisonGuard,
     passwd: PathBuf,
     passwd_seen: Option<SystemTime>,
     top: usize,
@@ -58,13 +78,17 @@ impl Evidence {
         let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
         let mut evidence = Evidence {
             config: config.logs.clone(),
+            poison: PoisonGuard::open(checkpoints.clone()),
             checkpoints,
             logs: None,
             errors: Vec::new(),
             parser: Parser::new(now),
+            parse: Parser::parse_line,
             events: Vec::new(),
             tracker: Tracker::new(config.sources.max_tracked_messages, UserMap::default()),
+            max_messages: config.sources.max_tracked_messages,
             agg: Aggregator::new(Limits { max_evidence: MAX_EVIDENCE, ..Limits::default() }),
+            guard: LineGuard::new(),
             passwd: config.sources.passwd.clone(),
             passwd_seen: None,
             top: config.sources.top_sources,
@@ -113,17 +137,42 @@ impl Evidence {
         }
     }
 
+    /// Replaces the per-line parse function (tests: a parser bug on demand).
+    #[cfg(test)]
+    pub(crate) fn set_parse(&mut self, parse: ParseFn) {
+        self.parse = parse;
+    }
+
     /// Reads what the log sources have now (one bounded round) into the
     /// tracker and the period's aggregator.
     pub(crate) fn poll(&mut self) -> PollStats {
         self.open_logs();
-        let Evidence { logs, parser, events, tracker, agg, .. } = self;
+        let Evidence { logs, parser, parse, events, tracker, max_messages, agg, guard, poison, .. } = self;
         let Some(logs) = logs.as_mut() else { return PollStats::default() };
         parser.set_reference_ms(i64::try_from(unix_ms()).unwrap_or(i64::MAX));
-        let (stats, errors) = logs.poll(&mut |line: &str| {
-            parser.parse_line(line, events);
-            for event in events.drain(..) {
-                tracker.event(&event, agg);
+        let (stats, errors) = logs.poll_lines(&mut |line: &Line<'_>| {
+            let origin = LineOrigin { file: line.file, offset: line.at.map(|at| at.offset) };
+            if line.truncated {
+                guard.truncated();
+            }
+            if poison.before(line) == Verdict::Skip {
+                guard.fail(line.text, origin, "the agent stopped (crash, abort or out of memory) on this line");
+                return;
+            }
+            events.clear();
+            if guard.run(line.text, origin, || parse(parser, line.text, events)).is_none() {
+                events.clear();
+                return;
+            }
+            let attributed = guard.run(line.text, origin, || {
+                for event in events.iter_mut() {
+                    bound(event);
+                    tracker.event(event, agg);
+                }
+            });
+            events.clear();
+            if attributed.is_none() {
+                *tracker = Tracker::new(*max_messages, tracker.users().clone());
             }
         });
         for (source, e) in errors {
@@ -145,20 +194,27 @@ impl Evidence {
     /// Fills the report's evidence fields and the `logs` collector status.
     pub(crate) fn fill(&mut self, report: &mut HostReport) {
         self.reload_users();
-        report.deliveries = Some(self.agg.totals());
-        report.receivers = self.agg.receivers();
-        report.blocklist = self.agg.evidence(MAX_EVIDENCE);
-        report.sources = self.agg.ranked(self.tracker.users(), self.top).iter().map(|s| s.to_proto()).collect();
+        let (agg, tracker, top) = (&self.agg, &self.tracker, self.top);
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let sources = agg.ranked(tracker.users(), top).iter().map(|s| s.to_proto()).collect();
+            (agg.totals(), agg.receivers(), agg.evidence(MAX_EVIDENCE), sources)
+        }));
+        match built {
+            Ok((totals, receivers, blocklist, sources)) => {
+                report.deliveries = Some(totals);
+                report.receivers = receivers;
+                report.blocklist = blocklist;
+                report.sources = sources;
+            }
+            Err(_) => {
+                self.agg.take();
+                self.error("building the period's evidence failed (a bug); the period's evidence is lost".into());
+            }
+        }
         let status = report.status.get_or_insert_with(AgentStatus::default);
-        let mut unparsed: Vec<NamedCount> = self
-            .parser
-            .unparsed()
-            .iter()
-            .map(|(name, &count)| NamedCount { name: printable(name, 128), count })
-            .filter(|c| !c.name.is_empty())
-            .collect();
-        unparsed.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
-        status.unparsed_lines = unparsed;
+        status.unparsed_lines = named_counts(self.parser.unparsed().iter());
+        status.failed_lines = named_counts(self.guard.failed().iter());
+        status.truncated_lines = self.guard.truncated_count();
         let error = printable(&self.errors.join("; "), 2048);
         status.collectors.push(CollectorStatus { name: NAME.to_string(), ok: error.is_empty(), error });
     }
@@ -175,6 +231,8 @@ impl Evidence {
         }
         self.agg.take();
         self.parser.take_unparsed();
+        self.guard.take();
+        self.poison.committed();
         self.errors.clear();
         let stats = self.tracker.stats();
         if stats.evicted > self.logged.evicted {
@@ -194,4 +252,19 @@ impl Evidence {
         }
         self.logged = stats;
     }
+
+    /// The agent stops cleanly (see [`PoisonGuard::stopped`]).
+    pub(crate) fn stopped(&self) {
+        self.poison.stopped();
+    }
+}
+
+/// Counts per name, printable, largest first.
+fn named_counts<'a>(counts: impl Iterator<Item = (&'a String, &'a u64)>) -> Vec<NamedCount> {
+    let mut named: Vec<NamedCount> = counts
+        .map(|(name, &count)| NamedCount { name: printable(name, 128), count })
+        .filter(|c| !c.name.is_empty())
+        .collect();
+    named.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    named
 }

@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use super::*;
 
 mod logs;
+mod poison;
 mod tls;
 
 /// How the scripted controller answers.

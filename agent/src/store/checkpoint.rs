@@ -11,7 +11,13 @@
 //! - `file:<path>` → `[1] ++ dev u64 BE ++ ino u64 BE ++ offset u64 BE ++
 //!   fingerprint_len u16 BE ++ fingerprint` (the first up-to-256 bytes of the
 //!   file, identifying it when inodes are reused or the file is copied);
-//! - `journal:<name>` → `[1] ++ cursor` (UTF-8 journald cursor).
+//! - `journal:<name>` → `[1] ++ cursor` (UTF-8 journald cursor);
+//! - `running` → `[1]`: present while an agent runs; found at start, it says
+//!   the last one did not stop cleanly (crash, abort, OOM kill, power loss);
+//! - `poison:<path>` → `[1] ++ dev u64 BE ++ ino u64 BE ++ offset u64 BE ++
+//!   attempts u32 BE ++ single u8`: the lines of the followed file being
+//!   processed when an agent that had stopped uncleanly last wrote it down
+//!   ([`PoisonMark`]; the mechanism is in `run/poison.rs`).
 //!
 //! Every save is flushed before it returns: a checkpoint is the promise that
 //! the lines before it were accounted for, so it must survive `kill -9`.
@@ -68,6 +74,22 @@ pub struct Checkpoint {
     pub offset: u64,
     /// The file's first bytes (at most [`MAX_FINGERPRINT`]).
     pub fingerprint: Vec<u8>,
+}
+
+/// A unit of log lines an agent was about to process, written down before
+/// it did so while recovering from an unclean stop (see `run/poison.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoisonMark {
+    /// Device of the file.
+    pub dev: u64,
+    /// Inode of the file.
+    pub ino: u64,
+    /// Offset of the unit's first line.
+    pub offset: u64,
+    /// How many starts wrote this mark at this offset.
+    pub attempts: u32,
+    /// The unit is that one line (line-by-line recovery).
+    pub single: bool,
 }
 
 /// One checkpoint entry to write, encoded, for a transaction that also
@@ -171,6 +193,55 @@ impl Checkpoints {
         self.put(&write.key, &write.value)
     }
 
+    /// Records that an agent runs (flushed); returns whether the record was
+    /// there already, i.e. the previous agent did not stop cleanly.
+    pub fn mark_running(&self) -> Result<bool, CheckpointError> {
+        let was = self.tree.insert(RUNNING_KEY, &[ENTRY_V1]).map_err(|e| self.store(e))?.is_some();
+        self.tree.flush().map_err(|e| self.store(e))?;
+        Ok(was)
+    }
+
+    /// Records a clean stop (flushed).
+    pub fn mark_stopped(&self) -> Result<(), CheckpointError> {
+        self.tree.remove(RUNNING_KEY).map_err(|e| self.store(e))?;
+        self.tree.flush().map(|_| ()).map_err(|e| self.store(e))
+    }
+
+    /// The poison mark of the file followed at `path`, if any.
+    pub fn load_poison(&self, path: &Path) -> Result<Option<PoisonMark>, CheckpointError> {
+        let key = poison_key(path);
+        let Some(value) = self.get(&key)? else {
+            return Ok(None);
+        };
+        decode_poison(&value).map(Some).map_err(|reason| self.corrupt(&key, reason))
+    }
+
+    /// Saves (and flushes) the poison mark of the file followed at `path`.
+    pub fn save_poison(&self, path: &Path, mark: &PoisonMark) -> Result<(), CheckpointError> {
+        let mut value = Vec::with_capacity(30);
+        value.push(ENTRY_V1);
+        for n in [mark.dev, mark.ino, mark.offset] {
+            value.extend_from_slice(&n.to_be_bytes());
+        }
+        value.extend_from_slice(&mark.attempts.to_be_bytes());
+        value.push(u8::from(mark.single));
+        self.put(&poison_key(path), &value)
+    }
+
+    /// Removes every poison mark; flushes only when there was one.
+    pub fn clear_poison(&self) -> Result<(), CheckpointError> {
+        let mut removed = false;
+        for entry in self.tree.scan_prefix(POISON_PREFIX.as_bytes()) {
+            let (key, _) = entry.map_err(|e| self.store(e))?;
+            self.tree.remove(key).map_err(|e| self.store(e))?;
+            removed = true;
+        }
+        if removed {
+            self.tree.flush().map_err(|e| self.store(e))?;
+        }
+        Ok(())
+    }
+
     /// The sled tree, for a transaction spanning it and the outbox's trees.
     pub(crate) fn tree(&self) -> &sled::Tree {
         &self.tree
@@ -191,6 +262,29 @@ impl Checkpoints {
 
     fn corrupt(&self, key: &str, reason: String) -> CheckpointError {
         CheckpointError::Corrupt { path: self.path.clone(), key: key.to_string(), reason }
+    }
+}
+
+const RUNNING_KEY: &str = "running";
+const POISON_PREFIX: &str = "poison:";
+
+fn poison_key(path: &Path) -> String {
+    format!("{POISON_PREFIX}{}", path.display())
+}
+
+fn decode_poison(value: &[u8]) -> Result<PoisonMark, String> {
+    let (version, rest) = value.split_first().ok_or("empty entry")?;
+    if *version != ENTRY_V1 {
+        return Err(format!("unknown entry version {version}"));
+    }
+    let short = || format!("entry of {} bytes is not 30 bytes", value.len());
+    let u64_at = |at: usize| rest.get(at..at + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
+    let attempts = rest.get(24..28).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes);
+    match (u64_at(0), u64_at(8), u64_at(16), attempts, rest.get(28), rest.len()) {
+        (Some(dev), Some(ino), Some(offset), Some(attempts), Some(&single), 29) => {
+            Ok(PoisonMark { dev, ino, offset, attempts, single: single != 0 })
+        }
+        _ => Err(short()),
     }
 }
 

@@ -41,6 +41,8 @@ pub(super) struct OpenFile {
     pub(super) pos: u64,
     /// Bytes read after `pos` that do not yet end in a newline.
     pub(super) pending: Vec<u8>,
+    /// Reading the rest of an overlong line, which is skipped.
+    pub(super) skipping: bool,
 }
 
 impl OpenFile {
@@ -59,6 +61,7 @@ impl OpenFile {
             head: Vec::new(),
             pos: 0,
             pending: Vec::new(),
+            skipping: false,
         };
         open.head = open.read_head(MAX_FINGERPRINT)?;
         Ok(Some(open))
@@ -167,6 +170,7 @@ impl OpenFile {
     pub(super) fn rewind(&mut self) {
         self.pos = 0;
         self.pending.clear();
+        self.skipping = false;
         self.head.clear();
     }
 }

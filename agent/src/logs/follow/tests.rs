@@ -92,15 +92,29 @@ fn partial_lines_wait_for_their_newline_and_crlf_is_cut() {
 }
 
 #[test]
-fn overlong_lines_are_handed_out_in_pieces() {
+fn overlong_lines_are_cut_counted_and_their_rest_skipped() {
     let s = setup();
     append(&s.log, "");
     let mut f = Follower::open(&s.log, &store(&s)).unwrap();
+    // One line longer than the read buffer, one that ends within MAX_LINE + a
+    // buffer (it went through `pending`), one of exactly MAX_LINE bytes.
     let long = "x".repeat(MAX_LINE * 2 + 10);
-    append(&s.log, &format!("{long}\nshort\n"));
-    let got = drain(&mut f, 100);
-    let lens: Vec<usize> = got.iter().map(String::len).collect();
-    assert_eq!(lens, [MAX_LINE, MAX_LINE, 10, 5]);
+    let medium = format!("{}€", "y".repeat(MAX_LINE - 1));
+    let exact = "z".repeat(MAX_LINE);
+    append(&s.log, &format!("{long}\nshort\n{medium}\n{exact}\nend\n"));
+    let mut got = Vec::new();
+    let stats =
+        f.poll_lines(100, &mut |line: &crate::logs::Line<'_>| got.push((line.text.len(), line.truncated))).unwrap();
+    // The cut in the middle of the euro sign drops what is left of it.
+    assert_eq!(got, [(MAX_LINE, true), (5, false), (MAX_LINE - 1, true), (MAX_LINE, false), (3, false)]);
+    assert_eq!(stats.truncated, 2);
+    assert_eq!(stats.bytes, std::fs::metadata(&s.log).unwrap().len());
+    f.commit().unwrap();
+    drop(f);
+    // Resumed after the cut lines, not inside them.
+    let mut again = Follower::open(&s.log, &store(&s)).unwrap();
+    append(&s.log, "after\n");
+    assert_eq!(drain(&mut again, 10), ["after"]);
 }
 
 #[test]

@@ -13,7 +13,7 @@ const NO_CONTROLLER: &str = "127.0.0.1:1";
 
 /// The lines of one message submitted by `user` from `ip`, delivered to
 /// `to` (one attempt each), then removed.
-fn message(qid: &str, user: &str, ip: &str, to: &[(&str, &str)]) -> Vec<String> {
+pub(super) fn message(qid: &str, user: &str, ip: &str, to: &[(&str, &str)]) -> Vec<String> {
     let mut lines = vec![
         format!(
             "Jan  1 10:00:00 web postfix/submission/smtpd[1]: {qid}: client=c.example[{ip}], sasl_method=LOGIN, sasl_username={user}"
@@ -50,7 +50,7 @@ fn delivered(qid: &str, to: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
-fn append(path: &Path, lines: &[String]) {
+pub(super) fn append(path: &Path, lines: &[String]) {
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
     for line in lines {
         writeln!(file, "{line}").unwrap();
@@ -58,7 +58,7 @@ fn append(path: &Path, lines: &[String]) {
 }
 
 /// Every report in the outbox, oldest first (acknowledging them locally).
-fn drain_outbox(agent: &mut Agent) -> Vec<HostReport> {
+pub(super) fn drain_outbox(agent: &mut Agent) -> Vec<HostReport> {
     let mut reports = Vec::new();
     while let Some(report) = agent.outbox.peek_oldest().unwrap() {
         agent.outbox.ack(report.seq).unwrap();
