@@ -8,10 +8,16 @@
 //!
 //! The `read` stage turns files into batches of events; the tracker and aggregator
 //! take them on another thread ([`scan_files`]).
+//!
+//! A line that makes a parser panic is counted per program in
+//! [`Summary::failed_lines`] and skipped (see [`crate::logs::guard`]); an
+//! event that makes the tracker panic is counted under [`ATTRIBUTION`] and
+//! the tracker starts again (its half-made joins could misattribute).
 
 mod read;
 pub mod render;
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -23,8 +29,12 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use read::{LineReader, Output};
 use serde::Serialize;
 
+use crate::logs::guard::{LineGuard, LineOrigin};
 use crate::parse::{Event, Layout};
 use crate::sources::{Aggregator, DEFAULT_MAX_MESSAGES, Limits, RankedSource, Tracker, UserMap};
+
+/// The key under which events the tracker failed on are counted.
+pub const ATTRIBUTION: &str = "attribution";
 
 /// A file could not be scanned.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +81,10 @@ pub struct ScanStats {
     pub lines: u64,
     /// Lines no parser understood.
     pub unparsed_lines: u64,
+    /// Lines skipped because parsing them failed (see [`Summary::failed_lines`]).
+    pub failed_lines: u64,
+    /// Lines longer than 64 KiB, cut there.
+    pub truncated_lines: u64,
     /// Messages whose lines were joined.
     pub messages: u64,
     /// Messages forgotten before their last line (tracker bound).
@@ -94,35 +108,53 @@ pub struct Summary {
     pub sources: Vec<RankedSource>,
     /// What was read.
     pub stats: ScanStats,
+    /// Lines skipped because parsing them failed, per program.
+    pub failed_lines: BTreeMap<String, u64>,
 }
 
 /// The second stage: events through tracker and aggregator.
 #[derive(Debug)]
 struct Attribution {
     tracker: Tracker,
+    max_messages: usize,
     agg: Aggregator,
+    guard: LineGuard,
 }
 
 impl Attribution {
     fn new(options: ScanOptions) -> Self {
         let limits = Limits { max_sources: options.max_sources, max_evidence: 10_000, ..Limits::default() };
-        Attribution { tracker: Tracker::new(options.max_messages, options.users), agg: Aggregator::new(limits) }
+        Attribution {
+            tracker: Tracker::new(options.max_messages, options.users),
+            max_messages: options.max_messages,
+            agg: Aggregator::new(limits),
+            guard: LineGuard::new(),
+        }
     }
 
     fn take(&mut self, events: &[Event]) {
+        let Attribution { tracker, agg, guard, max_messages } = self;
         for event in events {
-            self.tracker.event(event, &mut self.agg);
+            let origin = LineOrigin { file: Path::new(ATTRIBUTION), offset: None };
+            if guard.run(ATTRIBUTION, origin, || tracker.event(event, agg)).is_none() {
+                *tracker = Tracker::new(*max_messages, tracker.users().clone());
+            }
         }
     }
 
     fn finish(self, readers: &[&LineReader], top: usize) -> Summary {
         let tracked = self.tracker.stats();
         let sum = |f: &dyn Fn(&LineReader) -> u64| readers.iter().map(|r| f(r)).sum::<u64>();
+        let mut guard = LineGuard::new();
+        guard.merge(&self.guard);
+        readers.iter().for_each(|r| guard.merge(&r.guard));
         let stats = ScanStats {
             files: sum(&|r| r.files),
             bytes: sum(&|r| r.bytes),
             lines: sum(&|r| r.lines),
             unparsed_lines: sum(&|r| r.parser.unparsed().values().sum()),
+            failed_lines: guard.failed().values().sum(),
+            truncated_lines: guard.truncated_count(),
             messages: tracked.messages,
             evicted_messages: tracked.evicted,
             unattributed_deliveries: tracked.unattributed,
@@ -134,6 +166,7 @@ impl Attribution {
             blocklist: self.agg.evidence(usize::MAX),
             sources: self.agg.ranked(self.tracker.users(), top),
             stats,
+            failed_lines: guard.take().0,
         }
     }
 }
@@ -160,7 +193,8 @@ impl Scanner {
 
     /// Takes one line (with or without its line end).
     pub fn line(&mut self, line: &str) {
-        self.reader.line(line, &mut self.attribution);
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        self.reader.line(line, line.len(), &mut self.attribution);
     }
 
     /// Reads everything from `input`.
@@ -184,8 +218,9 @@ impl Scanner {
 enum Work {
     /// Parsed events, in log order.
     Events(Vec<Event>),
-    /// Whole lines to parse there, with the MailEnable layout in effect.
-    Lines(String, Option<Layout>),
+    /// Whole lines to parse there, with the MailEnable layout in effect,
+    /// the file and the offset they were read at.
+    Lines(String, Option<Layout>, PathBuf, u64),
 }
 
 /// The reading thread's [`Output`]: batches and chunks go over a channel;
@@ -220,8 +255,8 @@ impl Output for Handoff {
         self.always || self.queued.load(Ordering::Relaxed) < 2
     }
 
-    fn chunk(&mut self, chunk: &str, layout: Option<&Layout>) {
-        self.send(Work::Lines(chunk.to_string(), layout.cloned()));
+    fn chunk(&mut self, chunk: &str, layout: Option<&Layout>, file: &Path, offset: u64) {
+        self.send(Work::Lines(chunk.to_string(), layout.cloned(), file.to_path_buf(), offset));
     }
 }
 
@@ -266,8 +301,9 @@ fn scan_files_with(paths: &[PathBuf], options: ScanOptions, top: usize, always: 
                 // Fails once the reading thread is done; the batch is dropped here then.
                 let _ = back_tx.send(batch);
             }
-            Work::Lines(text, layout) => {
+            Work::Lines(text, layout, file, offset) => {
                 helper.parser.set_layout(layout);
+                helper.seek(&file, offset);
                 helper.lines_in(&text, &mut attribution);
                 helper.flush(&mut attribution);
             }

@@ -3,8 +3,16 @@
 //! Files are read in large blocks and split into lines in place: valid UTF-8
 //! (the normal case) is checked once per chunk and split with `str::find`,
 //! which searches with memchr; a chunk with invalid bytes falls back to
-//! line-by-line lossy decoding. A line longer than a block is cut there,
-//! like the follower does.
+//! line-by-line lossy decoding. A line longer than [`MAX_LINE`] is cut
+//! there and the rest of it skipped, like the follower does.
+//!
+//! Memory is bounded by the input's shape, not its size: one block, and
+//! batches of at most [`BATCH`] events *or* [`BATCH_BYTES`] bytes of the
+//! lines they came from (events hold text cut from their line: 4096 events
+//! of 64 KiB lines would be 256 MiB per batch, and eight batches queue).
+//!
+//! Each line is parsed under the [`LineGuard`]: a parser panic skips the
+//! line (its partial events dropped) and counts it in `failed_lines`.
 //!
 //! Parsing is the costliest stage, so the [`Output`] may take a chunk of
 //! whole lines to parse itself when it has nothing else to do
@@ -14,9 +22,10 @@
 //! for every chunk it hands over.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::ScanError;
+use crate::logs::guard::{self, LineGuard, LineOrigin, MAX_LINE};
 use crate::parse::{Event, Layout, Parser};
 
 /// Block size of file reads.
@@ -25,6 +34,8 @@ pub(super) const BLOCK: usize = 1 << 20;
 const CHUNK: usize = 128 << 10;
 /// Events per batch handed to the output.
 const BATCH: usize = 4096;
+/// Bytes of lines whose events are in a batch, at most (about).
+const BATCH_BYTES: usize = 256 << 10;
 
 /// Where the reader's work goes.
 pub(super) trait Output {
@@ -37,31 +48,64 @@ pub(super) trait Output {
     }
 
     /// A chunk of whole lines (UTF-8, each ending in `\n`) to parse, with
-    /// the MailEnable layout in effect at its start.
-    fn chunk(&mut self, _chunk: &str, _layout: Option<&Layout>) {}
+    /// the MailEnable layout in effect at its start, and the file and offset
+    /// it was read at.
+    fn chunk(&mut self, _chunk: &str, _layout: Option<&Layout>, _file: &Path, _offset: u64) {}
 }
 
 /// Reads, splits and parses.
 #[derive(Debug)]
 pub(super) struct LineReader {
     pub(super) parser: Parser,
+    pub(super) guard: LineGuard,
     events: Vec<Event>,
+    /// Bytes of the lines whose events are in `events`.
+    event_bytes: usize,
     pub(super) files: u64,
     pub(super) bytes: u64,
     pub(super) lines: u64,
+    /// The file being read, and the offset of the next line in it.
+    file: PathBuf,
+    at: u64,
 }
 
 impl LineReader {
     pub(super) fn new(reference_ms: i64) -> Self {
-        LineReader { parser: Parser::new(reference_ms), events: Vec::new(), files: 0, bytes: 0, lines: 0 }
+        LineReader {
+            parser: Parser::new(reference_ms),
+            guard: LineGuard::new(),
+            events: Vec::new(),
+            event_bytes: 0,
+            files: 0,
+            bytes: 0,
+            lines: 0,
+            file: PathBuf::from("-"),
+            at: 0,
+        }
     }
 
-    /// Parses one line; hands a full batch to `out`.
-    pub(super) fn line(&mut self, line: &str, out: &mut dyn Output) {
+    /// Parses one line (of `raw_len` bytes in the file, its `\n` not
+    /// counted) under the guard; hands a full batch to `out`.
+    pub(super) fn line(&mut self, line: &str, raw_len: usize, out: &mut dyn Output) {
         self.lines += 1;
-        self.parser.parse_line(line, &mut self.events);
-        if self.events.len() >= BATCH {
-            out.events(&mut self.events);
+        let (line, truncated) = guard::cut(line);
+        if truncated {
+            self.guard.truncated();
+        }
+        let LineReader { parser, guard, events, file, at, .. } = self;
+        let origin = LineOrigin { file, offset: Some(*at) };
+        *at += raw_len as u64 + 1;
+        let before = events.len();
+        if guard.run(line, origin, || parser.parse_line(line, events)).is_none() {
+            events.truncate(before);
+        } else if let Some(new) = events.get_mut(before..)
+            && !new.is_empty()
+        {
+            new.iter_mut().for_each(guard::bound);
+            self.event_bytes += line.len();
+        }
+        if self.events.len() >= BATCH || self.event_bytes >= BATCH_BYTES {
+            self.flush(out);
         }
     }
 
@@ -70,12 +114,22 @@ impl LineReader {
         if !self.events.is_empty() {
             out.events(&mut self.events);
         }
+        self.event_bytes = 0;
+    }
+
+    /// Continues another reader's file at `offset` (a scan's second parsing thread).
+    pub(super) fn seek(&mut self, file: &Path, offset: u64) {
+        if self.file != file {
+            self.file = file.to_path_buf();
+        }
+        self.at = offset;
     }
 
     /// Reads the whole file at `path`.
     pub(super) fn read_file(&mut self, path: &Path, out: &mut dyn Output) -> Result<(), ScanError> {
         let error = |cause| ScanError { path: path.to_path_buf(), cause };
         let file = std::fs::File::open(path).map_err(error)?;
+        self.seek(path, 0);
         self.read(file, out).map_err(error)?;
         self.files += 1;
         Ok(())
@@ -85,6 +139,8 @@ impl LineReader {
     pub(super) fn read(&mut self, mut input: impl Read, out: &mut dyn Output) -> std::io::Result<()> {
         let mut buf = vec![0u8; BLOCK];
         let mut filled = 0;
+        // In the rest of an overlong line, which is skipped.
+        let mut skipping = false;
         loop {
             let n = match input.read(&mut buf[filled..]) {
                 Ok(n) => n,
@@ -92,9 +148,20 @@ impl LineReader {
                 Err(e) => return Err(e),
             };
             self.bytes += n as u64;
-            let end = filled + n;
+            let mut end = filled + n;
+            if skipping && n > 0 {
+                // `filled` is 0 while skipping.
+                let Some(i) = buf[..end].iter().position(|&b| b == b'\n') else {
+                    self.at += end as u64;
+                    continue;
+                };
+                self.at += i as u64 + 1;
+                buf.copy_within(i + 1..end, 0);
+                end -= i + 1;
+                skipping = false;
+            }
             if n == 0 {
-                if end > 0 {
+                if end > 0 && !skipping {
                     self.bytes_line(&buf[..end], out);
                 }
                 return Ok(());
@@ -108,9 +175,13 @@ impl LineReader {
                 start = cut;
             }
             if whole == 0 && end == buf.len() {
-                // A line longer than the block: take it in pieces.
-                self.bytes_line(&buf[..end], out);
+                // A line longer than the block: its start, cut; the rest skipped.
+                let at = self.at;
+                // One byte more than kept, so that the line counts as cut.
+                self.bytes_line(&buf[..=MAX_LINE], out);
+                self.at = at + end as u64;
                 filled = 0;
+                skipping = true;
             } else {
                 buf.copy_within(whole..end, 0);
                 filled = end - whole;
@@ -129,7 +200,8 @@ impl LineReader {
         };
         if out.wants_chunk() && !text.contains("#Fields:") {
             self.flush(out);
-            out.chunk(text, self.parser.layout());
+            out.chunk(text, self.parser.layout(), &self.file, self.at);
+            self.at += text.len() as u64;
             return;
         }
         self.lines_in(text, out);
@@ -139,15 +211,18 @@ impl LineReader {
     pub(super) fn lines_in(&mut self, text: &str, out: &mut dyn Output) {
         let mut start = 0;
         while let Some(i) = text[start..].find('\n') {
-            self.line(&text[start..start + i], out);
+            self.line(&text[start..start + i], i, out);
             start += i + 1;
         }
     }
 
+    /// One line of bytes, decoded lossily when it is not UTF-8; at most
+    /// [`MAX_LINE`] of them are decoded.
     fn bytes_line(&mut self, line: &[u8], out: &mut dyn Output) {
-        match std::str::from_utf8(line) {
-            Ok(text) => self.line(text, out),
-            Err(_) => self.line(&String::from_utf8_lossy(line), out),
+        let kept = line.get(..MAX_LINE + 1).unwrap_or(line);
+        match std::str::from_utf8(kept) {
+            Ok(text) => self.line(text, line.len(), out),
+            Err(_) => self.line(&String::from_utf8_lossy(kept), line.len(), out),
         }
     }
 }

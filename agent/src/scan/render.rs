@@ -14,7 +14,10 @@
 //!   `messages`, `recipients`, `recipient_domains`, `sent`, `deferred`,
 //!   `bounced`, `blocklisted`, `client_ips`, `scripts`, `first_seen`,
 //!   `last_seen`, `suspicion` (number), `reasons` (strings);
-//! - `stats`: what was read and what the bounded bookkeeping left out.
+//! - `stats`: what was read and what the bounded bookkeeping left out,
+//!   including `failed_lines` (skipped: parsing them failed) and
+//!   `truncated_lines` (cut at 64 KiB);
+//! - `failed_lines`: the skipped lines per program (`{"postfix/cleanup": 2}`).
 
 use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};
@@ -79,6 +82,7 @@ struct Document<'a> {
     blocklist: Vec<Evidence<'a>>,
     sources: Vec<Source<'a>>,
     stats: &'a ScanStats,
+    failed_lines: &'a std::collections::BTreeMap<String, u64>,
 }
 
 /// Unix ms as RFC 3339 (UTC, seconds); None when unknown.
@@ -114,6 +118,7 @@ pub fn json(summary: &Summary, out: &mut impl Write) -> std::io::Result<()> {
             .collect(),
         sources: summary.sources.iter().map(source).collect(),
         stats: &summary.stats,
+        failed_lines: &summary.failed_lines,
     };
     serde_json::to_writer_pretty(&mut *out, &document)?;
     out.write_all(b"\n")
@@ -163,6 +168,13 @@ pub fn text(summary: &Summary, out: &mut impl Write) -> std::io::Result<()> {
         st.lines,
         st.unparsed_lines
     )?;
+    if st.failed_lines > 0 {
+        let programs: Vec<String> = summary.failed_lines.iter().map(|(p, n)| format!("{p} {n}")).collect();
+        writeln!(out, "{} line(s) skipped: parsing them failed ({}).", st.failed_lines, programs.join(", "))?;
+    }
+    if st.truncated_lines > 0 {
+        writeln!(out, "{} line(s) longer than 64 KiB, cut there.", st.truncated_lines)?;
+    }
     let attempts = t.sent + t.deferred + t.bounced;
     writeln!(
         out,

@@ -4,6 +4,7 @@ use std::io::Write as _;
 
 use super::read::{self, BLOCK};
 use super::*;
+use crate::logs::guard::MAX_LINE;
 
 const LINES: &str = "\
 Jan  1 10:00:00 web postfix/pickup[1]: AAAA1: uid=0 from=<root>\r
@@ -32,8 +33,12 @@ fn reads_crlf_lines_and_an_unterminated_last_line() {
 }
 
 #[test]
-fn an_overlong_line_is_taken_in_pieces_and_the_rest_still_read() {
-    let mut text = "x".repeat(BLOCK + 10);
+fn overlong_lines_are_cut_counted_and_the_rest_still_read() {
+    // Longer than a block (cut, rest skipped across reads) and longer than
+    // MAX_LINE within a block (cut in place).
+    let mut text = "x".repeat(BLOCK * 2 + 10);
+    text.push('\n');
+    text.push_str(&"y".repeat(MAX_LINE + 1));
     text.push('\n');
     text.push_str(LINES);
     let mut scanner = Scanner::new(options());
@@ -41,6 +46,26 @@ fn an_overlong_line_is_taken_in_pieces_and_the_rest_still_read() {
     let summary = scanner.finish(10);
     assert_eq!(summary.totals.sent, 1);
     assert_eq!(summary.stats.lines, 7);
+    assert_eq!(summary.stats.truncated_lines, 2);
+    assert_eq!(summary.stats.failed_lines, 0);
+}
+
+#[test]
+fn hostile_lines_are_read_without_harm() {
+    let mut text = String::from(
+        "Dec  4 10:00:00 srv01 postfix/cleanup[123]: 4AA091855DA0: warning: header Subject: Angebot 100 €€€ \
+         jetzt from local; from=<a@b.example> to=<c@d.example>\n\u{0}\u{0}\u{0}\n\r\n",
+    );
+    text.push_str(LINES);
+    text.push('\n');
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(b"Dec  4 10:00:00 srv01 postfix/smtp[1]: \xff\xfe\xc3(\n");
+    let mut scanner = Scanner::new(options());
+    scanner.read(bytes.as_slice()).unwrap();
+    let summary = scanner.finish(10);
+    assert_eq!(summary.totals.sent, 1);
+    assert_eq!(summary.stats.lines, 9);
+    assert!(summary.failed_lines.is_empty(), "{:?}", summary.failed_lines);
 }
 
 #[test]
