@@ -16,3 +16,5 @@ mod identity;
 mod metrics;
 mod outage;
 mod overload;
+mod trust;
+mod poison;
