@@ -17,4 +17,5 @@ mod metrics;
 mod outage;
 mod overload;
 mod trust;
+mod trust;
 mod poison;
