@@ -17,5 +17,4 @@ mod metrics;
 mod outage;
 mod overload;
 mod trust;
-mod trust;
 mod poison;
