@@ -12,15 +12,25 @@ use serde::Deserialize;
 
 use crate::ingest::Limits;
 
-/// Why a configuration cannot be used.
+mod check;
+mod text;
+
+pub(crate) use text::{toml_error_text, utf8_text};
+
+/// Why a configuration cannot be used. Every variant names the file; parse
+/// and validation errors also name the key (and the line, for parse errors).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// The `[dnsbl.catalog]` section does not apply to the catalog (unknown
+    /// zone id, bad key, unreadable replacement file…).
+    #[error("{path}: dnsbl.catalog: {cause}")]
+    Catalog { path: PathBuf, cause: crate::dnsbl::catalog::CatalogError },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,7 +165,7 @@ impl Default for StoreConfig {
 impl StoreConfig {
     pub fn options(&self) -> crate::store::StoreOptions {
         crate::store::StoreOptions {
-            cache_bytes: self.cache_mib * 1024 * 1024,
+            cache_bytes: self.cache_mib.saturating_mul(1024 * 1024),
             max_pending_reports: self.max_pending_reports,
             min_free_bytes: self.min_free_bytes(),
         }
@@ -302,111 +312,40 @@ impl DnsblConfig {
 }
 
 impl Config {
-    /// Reads and checks a configuration file; `insecure` is the development mode.
+    /// Reads and checks a configuration file; `insecure` is the development
+    /// mode. The `[dnsbl.catalog]` section is applied to the catalog here, so
+    /// an unknown zone id fails now and names this file.
     pub fn load(path: &Path, insecure: bool) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|cause| ConfigError::Read { path: path.into(), cause })?;
+        let text = utf8_text(&bytes).map_err(|message| ConfigError::Parse { path: path.into(), message })?;
         let mut config =
-            Config::from_toml_str(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })?;
+            Config::from_toml_str(text).map_err(|message| ConfigError::Parse { path: path.into(), message })?;
         config.resolve_relative_paths(path.parent().unwrap_or(Path::new(".")));
         config.check(insecure).map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        crate::dnsbl::catalog::Catalog::embedded()
+            .and_then(|mut catalog| catalog.apply(&config.dnsbl.catalog))
+            .map_err(|cause| ConfigError::Catalog { path: path.into(), cause })?;
         Ok(config)
     }
 
-    /// Parses TOML text; the error is toml's message, which names the key and line.
+    /// Parses TOML text; the error gives the line, column and key, never the
+    /// line's text (it may hold a zone key).
     pub fn from_toml_str(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+        toml::from_str(text).map_err(|e| toml_error_text(text, &e))
     }
 
     /// Relative paths in the file are relative to the file's directory.
     fn resolve_relative_paths(&mut self, base: &Path) {
-        for path in [&mut self.data_dir, &mut self.tls.ca, &mut self.tls.cert, &mut self.tls.key] {
+        let catalog = self.dnsbl.catalog.file.iter_mut();
+        for path in
+            [&mut self.data_dir, &mut self.tls.ca, &mut self.tls.cert, &mut self.tls.key].into_iter().chain(catalog)
+        {
             if !path.as_os_str().is_empty() && path.is_relative() {
                 *path = base.join(&*path);
             }
         }
     }
-
-    /// Checks rules that span keys. `insecure` is the development mode.
-    pub fn check(&self, insecure: bool) -> Result<(), String> {
-        if insecure {
-            for (key, addr) in
-                [("agent_api.listen", self.agent_api.listen), ("admin_api.listen", self.admin_api.listen)]
-            {
-                if !addr.ip().is_loopback() {
-                    return Err(format!("{key} = {addr}: --insecure only listens on loopback (127.0.0.1 or ::1)"));
-                }
-            }
-            return Ok(());
-        }
-        if !self.admin_api.listen.ip().is_loopback() && !self.admin_api.require_cert {
-            return Err(format!(
-                "admin_api.listen = {} is not loopback: set admin_api.require_cert = true so only holders of an admin certificate can use it",
-                self.admin_api.listen
-            ));
-        }
-        for (key, path) in [("tls.ca", &self.tls.ca), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)] {
-            if path.as_os_str().is_empty() {
-                return Err(format!(
-                    "{key} is not set; agents authenticate with mutual TLS (create the files with `rblfleet ca init` and `rblfleet ca issue --controller NAME`)"
-                ));
-            }
-        }
-        self.dnsbl.nameserver_addrs()?;
-        if self.dnsbl.clear_after == 0 {
-            return Err("dnsbl.clear_after must be at least 1".into());
-        }
-        if self.limits.max_report_bytes < 1024 {
-            return Err("limits.max_report_bytes must be at least 1024".into());
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    /// The documented example must parse, and must document the real defaults.
-    #[test]
-    fn example_file_documents_the_defaults() {
-        let example = Config::from_toml_str(include_str!("../../deploy/controller.example.toml")).unwrap();
-        let default = Config::default();
-        assert_eq!(format!("{:?}", example.agent_api), format!("{:?}", default.agent_api));
-        assert_eq!(format!("{:?}", example.admin_api), format!("{:?}", default.admin_api));
-        assert_eq!(format!("{:?}", example.limits), format!("{:?}", default.limits));
-        assert_eq!(format!("{:?}", example.store), format!("{:?}", default.store));
-        assert_eq!(example.data_dir, default.data_dir);
-        assert_eq!(format!("{:?}", example.dnsbl), format!("{:?}", default.dnsbl));
-        assert_eq!(format!("{:?}", example.receivers), format!("{:?}", default.receivers));
-        assert_eq!(format!("{:?}", example.retention), format!("{:?}", default.retention));
-        assert_eq!(format!("{:?}", example.metrics), format!("{:?}", default.metrics));
-        example.check(false).unwrap();
-    }
-
-    #[test]
-    fn typos_and_exposed_admin_api_are_refused() {
-        let err = Config::from_toml_str("[agent_api]\nlisten_addr = \"0.0.0.0:1\"").unwrap_err();
-        assert!(err.contains("listen_addr"), "{err}");
-        let mut config = Config::from_toml_str("[admin_api]\nlisten = \"0.0.0.0:7444\"").unwrap();
-        config.tls = Tls { ca: "a".into(), cert: "b".into(), key: "c".into() };
-        assert!(config.check(false).unwrap_err().contains("require_cert"));
-        assert!(config.check(true).unwrap_err().contains("--insecure only listens on loopback"));
-        config.admin_api.require_cert = true;
-        config.check(false).unwrap();
-    }
-
-    #[test]
-    fn load_names_the_file_and_resolves_relative_paths() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, "data_dir = \"data\"\n[tls]\nca = \"ca.crt\"\ncert = \"c.crt\"\nkey = \"c.key\"\n")
-            .unwrap();
-        let config = Config::load(&path, false).unwrap();
-        assert_eq!(config.data_dir, dir.path().join("data"));
-        std::fs::write(&path, "data_dir = 5").unwrap();
-        let err = Config::load(&path, false).unwrap_err().to_string();
-        assert!(err.starts_with(&path.display().to_string()) && err.contains("data_dir"), "{err}");
-    }
-}
+mod tests;

@@ -50,7 +50,8 @@ impl Bucket {
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.per_second.max(1.0));
         self.refilled = now;
         if self.tokens < 1.0 {
-            return Err(Refusal::Later(Duration::from_secs_f64((1.0 - self.tokens) / self.per_second)));
+            let wait = Duration::try_from_secs_f64((1.0 - self.tokens) / self.per_second).unwrap_or(Duration::MAX);
+            return Err(Refusal::Later(wait));
         }
         self.tokens -= 1.0;
         self.used_today += 1;

@@ -358,3 +358,7 @@ impl Catalog {
 #[cfg(test)]
 #[path = "catalog_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "catalog_fuzz_tests.rs"]
+mod fuzz_tests;

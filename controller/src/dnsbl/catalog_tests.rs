@@ -537,12 +537,15 @@ fn data_validation_rules() {
     let cases = [
         (base("bl.t.example") + &rest.replace("per_day = 1 ", ""), "per_day is required"),
         (base("bl.t.example") + &rest.replace("auto_expire", "form"), "needs the form's url"),
-        (base("bl.t.example") + &rest.replace("per_second = 1", "per_second = -1"), "per_second must be a positive"),
+        (base("bl.t.example") + &rest.replace("per_second = 1", "per_second = -1"), "per_second must be from 0.001"),
         (base("bl.t.example") + rest + "needs_key = true\n", "must hold the label {key}"),
         (base("Bl.T.example") + rest, "not a lowercase DNS name"),
         (base("bl.t.example") + &rest.replace("\"m\" }", "\"m\", listed = false }"), "makes this a mixed zone"),
         (base("bl.t.example") + &rest.replace("auto_expire\"", "auto_expire\", expiry = \"soon\""), "not a duration"),
-        (base("bl.t.example") + rest + "schema_extra = 1\n", "line 13, column 1: unknown field `schema_extra`"),
+        (
+            base("bl.t.example") + rest + "schema_extra = 1\n",
+            "line 13, column 1 (zone.schema_extra): unknown field `schema_extra`",
+        ),
         (base("bl.t.example").replace("kind = \"ip\"", "kind = \"mixed\"") + rest, "must say listed = true or false"),
     ];
     for (text, expected) in cases {

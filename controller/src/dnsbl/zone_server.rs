@@ -73,8 +73,8 @@ impl Drop for ZoneServer {
 /// Errors of the zone server's setup.
 #[derive(Debug, thiserror::Error)]
 pub enum ZoneServerError {
-    #[error("cannot bind the DNS server to {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot bind the DNS server to {addr}: {cause}")]
+    Bind { addr: SocketAddr, cause: std::io::Error },
     #[error("{0:?} is not a DNS name")]
     BadName(String),
 }
@@ -82,8 +82,8 @@ pub enum ZoneServerError {
 impl ZoneServer {
     /// Binds `addr` (port 0 picks one) and starts answering.
     pub async fn start(addr: SocketAddr) -> Result<ZoneServer, ZoneServerError> {
-        let socket = UdpSocket::bind(addr).await.map_err(|source| ZoneServerError::Bind { addr, source })?;
-        let addr = socket.local_addr().map_err(|source| ZoneServerError::Bind { addr, source })?;
+        let socket = UdpSocket::bind(addr).await.map_err(|cause| ZoneServerError::Bind { addr, cause })?;
+        let addr = socket.local_addr().map_err(|cause| ZoneServerError::Bind { addr, cause })?;
         let state = Arc::new(Mutex::new(State::default()));
         let task = tokio::spawn(serve(Arc::new(socket), state.clone()));
         Ok(ZoneServer { addr, state, task })

@@ -10,7 +10,10 @@ use super::{Budget, Catalog, CatalogConfig, CatalogError, spec};
 impl Catalog {
     /// Reads and validates a catalog file; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-        let file: spec::FileSpec = toml::from_str(text).map_err(|e| parse_error(origin, text, &e))?;
+        let file: spec::FileSpec = toml::from_str(text).map_err(|e| CatalogError::Parse {
+            origin: origin.to_string(),
+            message: crate::config::toml_error_text(text, &e),
+        })?;
         if file.schema != spec::SCHEMA {
             return Err(CatalogError::Parse {
                 origin: origin.to_string(),
@@ -31,9 +34,12 @@ impl Catalog {
 
     /// Reads a catalog file from disk.
     pub fn from_file(path: &Path) -> Result<Catalog, CatalogError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CatalogError::Io { path: path.to_path_buf(), message: e.to_string() })?;
-        Catalog::from_toml_str(&text, &path.display().to_string())
+        let bytes =
+            std::fs::read(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        let origin = path.display().to_string();
+        let text = crate::config::utf8_text(&bytes)
+            .map_err(|message| CatalogError::Parse { origin: origin.clone(), message })?;
+        Catalog::from_toml_str(text, &origin)
     }
 
     /// Apply the controller config's `[dnsbl.catalog]` section: the replacement
@@ -60,7 +66,8 @@ impl Catalog {
                     return Err(dead.refusal());
                 }
                 let suggestions = next.suggestions(id);
-                return Err(CatalogError::UnknownOverride { id: id.clone(), suggestions });
+                let id = crate::dnsbl::answer::printable(id, 80);
+                return Err(CatalogError::UnknownOverride { id, suggestions });
             };
             if let Some(enabled) = o.enabled {
                 zone.enabled = enabled;
@@ -130,19 +137,4 @@ impl Catalog {
         }
         Ok(())
     }
-}
-
-/// A TOML error with its line and column.
-fn parse_error(origin: &str, text: &str, error: &toml::de::Error) -> CatalogError {
-    let message = error.message().trim().to_string();
-    let message = match error.span() {
-        Some(span) => {
-            let before = &text.as_bytes()[..span.start.min(text.len())];
-            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-            format!("line {line}, column {column}: {message}")
-        }
-        None => message,
-    };
-    CatalogError::Parse { origin: origin.to_string(), message }
 }

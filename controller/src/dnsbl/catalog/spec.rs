@@ -182,8 +182,15 @@ pub(crate) struct ReceiverSpec {
 const LISTED_V4: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const UNLISTED_V4: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 
+/// The error for record `id`. Ids and reasons quote the file, which may hold
+/// anything: control characters are blanked and the texts cut.
 fn invalid(origin: &str, id: &str, reason: impl Into<String>) -> CatalogError {
-    CatalogError::Invalid { origin: origin.to_string(), zone_id: id.to_string(), reason: reason.into() }
+    let printable = crate::dnsbl::answer::printable;
+    CatalogError::Invalid {
+        origin: origin.to_string(),
+        zone_id: printable(id, 80),
+        reason: printable(&reason.into(), 300),
+    }
 }
 
 pub(crate) fn check_id(origin: &str, id: &str) -> Result<(), CatalogError> {
@@ -199,6 +206,8 @@ pub(crate) fn check_id(origin: &str, id: &str) -> Result<(), CatalogError> {
 /// when `key_allowed`) and returns it without the `{key}` label.
 pub(crate) fn check_zone_name(origin: &str, id: &str, zone: &str, key_allowed: bool) -> Result<String, CatalogError> {
     let labels: Vec<&str> = zone.split('.').collect();
+    // Quoted short: the name comes from the file and may be anything.
+    let shown = crate::dnsbl::answer::printable(zone, 80);
     let mut keys = 0;
     for label in &labels {
         if *label == "{key}" {
@@ -212,7 +221,10 @@ pub(crate) fn check_zone_name(origin: &str, id: &str, zone: &str, key_allowed: b
             return Err(invalid(
                 origin,
                 id,
-                format!("zone \"{zone}\" is not a lowercase DNS name without trailing dot (label \"{label}\")"),
+                format!(
+                    "zone \"{shown}\" is not a lowercase DNS name without trailing dot (label \"{}\")",
+                    crate::dnsbl::answer::printable(label, 64)
+                ),
             ));
         }
     }
@@ -222,20 +234,20 @@ pub(crate) fn check_zone_name(origin: &str, id: &str, zone: &str, key_allowed: b
             return Err(invalid(
                 origin,
                 id,
-                format!("zone \"{zone}\" needs a key: it must hold the label {{key}} exactly once"),
+                format!("zone \"{shown}\" needs a key: it must hold the label {{key}} exactly once"),
             ));
         }
         (false, _) => {
-            return Err(invalid(origin, id, format!("zone \"{zone}\" has a {{key}} label but needs_key is false")));
+            return Err(invalid(origin, id, format!("zone \"{shown}\" has a {{key}} label but needs_key is false")));
         }
     }
     let bare: Vec<&str> = labels.into_iter().filter(|l| *l != "{key}").collect();
     if bare.len() < 2 {
-        return Err(invalid(origin, id, format!("zone \"{zone}\" is too short to be a DNSBL zone")));
+        return Err(invalid(origin, id, format!("zone \"{shown}\" is too short to be a DNSBL zone")));
     }
     let bare = bare.join(".");
     if bare.len() > 120 {
-        return Err(invalid(origin, id, format!("zone \"{zone}\" is too long for IPv6 query names")));
+        return Err(invalid(origin, id, format!("zone \"{shown}\" is too long for IPv6 query names")));
     }
     Ok(bare)
 }
@@ -263,9 +275,18 @@ pub(crate) fn delist(origin: &str, id: &str, spec: &DelistSpec) -> Result<Delist
     Ok(Delist { kind: spec.kind, url: url.map(str::to_string), expiry, note: spec.note.trim().to_string() })
 }
 
+/// The budget bounds: slower than one query in 1000 s is no budget at all
+/// (and its waits overflow a Duration); faster than a million per second is
+/// more than any resolver sends.
+const PER_SECOND: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+
 pub(crate) fn check_budget(origin: &str, id: &str, per_second: f64, per_day: Option<u64>) -> Result<(), CatalogError> {
-    if !per_second.is_finite() || per_second <= 0.0 {
-        return Err(invalid(origin, id, format!("budget per_second must be a positive number, not {per_second}")));
+    if !PER_SECOND.contains(&per_second) {
+        return Err(invalid(
+            origin,
+            id,
+            format!("budget per_second must be from {} to {}, not {per_second}", PER_SECOND.start(), PER_SECOND.end()),
+        ));
     }
     if per_day == Some(0) {
         return Err(invalid(origin, id, "budget per_day must be positive"));
