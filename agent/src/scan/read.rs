@@ -6,10 +6,11 @@
 //! line-by-line lossy decoding. A line longer than [`MAX_LINE`] is cut
 //! there and the rest of it skipped, like the follower does.
 //!
-//! Memory is bounded by the input's shape, not its size: one block, and
-//! batches of at most [`BATCH`] events *or* [`BATCH_BYTES`] bytes of the
-//! lines they came from (events hold text cut from their line: 4096 events
-//! of 64 KiB lines would be 256 MiB per batch, and eight batches queue).
+//! Memory is bounded whatever the input: one block, and batches of at most
+//! [`BATCH`] events *or* about [`BATCH_BYTES`] of text (events hold text cut
+//! from their line: 4096 events of 1 MB lines held 200 MB in one batch, and
+//! eight batches queue). Event texts are cut ([`guard::bound`]) so that
+//! what the tracker keeps per message is bounded too.
 //!
 //! Each line is parsed under the [`LineGuard`]: a parser panic skips the
 //! line (its partial events dropped) and counts it in `failed_lines`.
@@ -25,7 +26,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::ScanError;
-use crate::logs::guard::{self, LineGuard, LineOrigin, MAX_LINE};
+use crate::logs::guard::{self, LineGuard, LineOrigin, MAX_LINE, MAX_NAME, MAX_TEXT};
 use crate::parse::{Event, Layout, Parser};
 
 /// Block size of file reads.
@@ -34,8 +35,11 @@ pub(super) const BLOCK: usize = 1 << 20;
 const CHUNK: usize = 128 << 10;
 /// Events per batch handed to the output.
 const BATCH: usize = 4096;
-/// Bytes of lines whose events are in a batch, at most (about).
-const BATCH_BYTES: usize = 256 << 10;
+/// Bytes of text in a batch's events, at most (about): a line's events hold
+/// at most [`MAX_TEXT`] plus a few [`MAX_NAME`]s of it, whatever its length.
+const BATCH_BYTES: usize = 1 << 20;
+/// What one line's events hold at most, for [`BATCH_BYTES`].
+const LINE_EVENT_BYTES: usize = MAX_TEXT + 4 * MAX_NAME;
 
 /// Where the reader's work goes.
 pub(super) trait Output {
@@ -102,7 +106,7 @@ impl LineReader {
             && !new.is_empty()
         {
             new.iter_mut().for_each(guard::bound);
-            self.event_bytes += line.len();
+            self.event_bytes += line.len().min(LINE_EVENT_BYTES);
         }
         if self.events.len() >= BATCH || self.event_bytes >= BATCH_BYTES {
             self.flush(out);
