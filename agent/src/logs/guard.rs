@@ -127,6 +127,11 @@ impl LineGuard {
         self.truncated += 1;
     }
 
+    /// Counts `n` lines cut at [`MAX_LINE`] (or skipped for being longer).
+    pub fn add_truncated(&mut self, n: u64) {
+        self.truncated += n;
+    }
+
     /// Failed lines per program since the last [`LineGuard::take`].
     pub fn failed(&self) -> &BTreeMap<String, u64> {
         &self.failed

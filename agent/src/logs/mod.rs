@@ -195,7 +195,8 @@ pub struct PollStats {
     pub rotations: u32,
     /// Truncations detected (copytruncate).
     pub truncations: u32,
-    /// Lines longer than [`guard::MAX_LINE`], handed out cut.
+    /// Lines longer than [`guard::MAX_LINE`]: handed out cut (files) or
+    /// skipped (journal entries, whose JSON would not parse once cut).
     pub truncated: u64,
     /// The budget ran out with more to read: poll again soon.
     pub more: bool,

@@ -152,9 +152,6 @@ impl Evidence {
         parser.set_reference_ms(i64::try_from(unix_ms()).unwrap_or(i64::MAX));
         let (stats, errors) = logs.poll_lines(&mut |line: &Line<'_>| {
             let origin = LineOrigin { file: line.file, offset: line.at.map(|at| at.offset) };
-            if line.truncated {
-                guard.truncated();
-            }
             if poison.before(line) == Verdict::Skip {
                 guard.fail(line.text, origin, "the agent stopped (crash, abort or out of memory) on this line");
                 return;
@@ -175,6 +172,8 @@ impl Evidence {
                 *tracker = Tracker::new(*max_messages, tracker.users().clone());
             }
         });
+        // Cut lines, and journal entries too long to keep.
+        self.guard.add_truncated(stats.truncated);
         for (source, e) in errors {
             self.error(format!("{source}: {e}"));
         }

@@ -135,3 +135,27 @@ fn cursors_are_read_from_entries() {
     assert_eq!(cursor_of(r#"{"MESSAGE":"x"}"#), None);
     assert_eq!(cursor_of("not json"), None);
 }
+
+#[test]
+fn an_entry_longer_than_max_line_is_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(MAX_LINE + 10);
+    let program = script(
+        dir.path(),
+        "journalctl",
+        &format!(
+            "echo '{{\"__CURSOR\":\"s=ab;i=1\",\"MESSAGE\":\"{long}\"}}'\n\
+             echo '{{\"__CURSOR\":\"s=ab;i=2\",\"MESSAGE\":\"short\"}}'\nexec sleep 30"
+        ),
+    );
+    let store = Checkpoints::open_dir(&dir.path().join("state")).unwrap();
+    let mut j = Journal::open(&settings(program, true), &store).unwrap();
+    let (mut lines, mut truncated) = (Vec::new(), 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines.is_empty() || truncated == 0 {
+        assert!(Instant::now() < deadline, "lines {lines:?}, truncated {truncated}");
+        truncated += j.poll(10, &mut |l| lines.push(l.len())).unwrap().truncated;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!((lines.len(), truncated), (1, 1));
+}
