@@ -14,7 +14,9 @@ use anyhow::{Context, bail};
 
 use super::{Exit, Format, render};
 use crate::dnsbl::catalog::{Catalog, CatalogConfig, ZoneOverride};
-use crate::dnsbl::lookup::{Lookups, Outcome, ResolverSettings, Status, parse_nameserver, public_resolver_warnings};
+use crate::dnsbl::lookup::{
+    Lookups, MAX_TIMEOUT, Outcome, ResolverSettings, Status, parse_nameserver, public_resolver_warnings,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,15 +40,15 @@ pub struct Args {
     /// A catalog file replacing the built-in one (same format as controller/dnsbl/zones.toml).
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
-    /// Time to wait for each DNS answer.
-    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    /// Time to wait for each DNS answer (at most 5m).
+    #[arg(long, default_value = "3s", value_parser = parse_timeout)]
     pub timeout: Duration,
-    /// Retries after a timeout.
-    #[arg(long, default_value_t = 1)]
-    pub retries: usize,
-    /// Lookups in flight at once.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
+    /// Retries after a timeout (at most 10).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub retries: u8,
+    /// Lookups in flight at once (1 to 10000).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub concurrency: u16,
     /// Output format.
     #[arg(long, value_enum, env = "RBLFLEET_FORMAT", default_value_t = Format::Table)]
     pub format: Format,
@@ -74,15 +76,18 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         bail!("no zone to check: the catalog enables none and --zones named none");
     }
 
-    let settings =
-        ResolverSettings { nameservers: args.nameservers.clone(), timeout: args.timeout, retries: args.retries };
+    let settings = ResolverSettings {
+        nameservers: args.nameservers.clone(),
+        timeout: args.timeout,
+        retries: usize::from(args.retries),
+    };
     let lookups = Lookups::new(&settings).context("cannot set up DNS lookups")?;
     for warning in public_resolver_warnings(lookups.nameservers(), &zones) {
         eprintln!("warning: {warning}");
     }
     let shared: Vec<Arc<_>> = zones.iter().map(|z| Arc::new((*z).clone())).collect();
     let pairs = args.ips.iter().flat_map(|ip| shared.iter().map(move |z| (z.clone(), *ip))).collect();
-    let outcomes = lookups.check_all(pairs, args.concurrency).await;
+    let outcomes = lookups.check_all(pairs, usize::from(args.concurrency)).await;
 
     match args.format {
         Format::Json => {
@@ -99,6 +104,15 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         return Err(Exit(3).into());
     }
     Ok(())
+}
+
+/// A duration from more than 0 to [`MAX_TIMEOUT`].
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if timeout.is_zero() || timeout > MAX_TIMEOUT {
+        return Err(format!("must be more than 0 and at most {}", humantime::format_duration(MAX_TIMEOUT)));
+    }
+    Ok(timeout)
 }
 
 fn write_table(outcomes: &[Outcome], out: &mut dyn Write) -> anyhow::Result<()> {

@@ -14,8 +14,7 @@ use super::Config;
 /// `now + duration` inside the clocks' ranges.
 const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 
-/// The longest wait for one DNS answer.
-const MAX_DNS_TIMEOUT: Duration = Duration::from_secs(300);
+use crate::dnsbl::lookup::{MAX_RETRIES, MAX_TIMEOUT as MAX_DNS_TIMEOUT};
 
 fn duration_in(key: &str, value: Duration, min: Duration, max: Duration) -> Result<(), String> {
     let show = |d: Duration| humantime::format_duration(d).to_string();
@@ -123,7 +122,7 @@ impl Config {
         number_in("store.min_free_mib", s.min_free_mib, 0, 1 << 30)?;
         number_in("store.max_pending_reports", size(s.max_pending_reports), 1, 1_000_000)?;
         d.nameserver_addrs()?;
-        number_in("dnsbl.retries", size(d.retries), 0, 10)?;
+        number_in("dnsbl.retries", size(d.retries), 0, size(MAX_RETRIES))?;
         number_in("dnsbl.concurrency", size(d.concurrency), 1, 10_000)?;
         number_in("dnsbl.clear_after", u64::from(d.clear_after), 1, 1000)?;
         number_in("alerts.queue_size", size(a.queue_size), 1, 100_000)?;

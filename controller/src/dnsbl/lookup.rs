@@ -106,6 +106,10 @@ impl Default for ResolverSettings {
     }
 }
 
+/// The longest wait for one answer, and the most retries, a lookup accepts.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+pub const MAX_RETRIES: usize = 10;
+
 /// Why a resolver could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
@@ -154,14 +158,16 @@ impl Lookups {
         let nameservers =
             servers.iter().map(|ns| SocketAddr::new(ns.ip, ns.connections.first().map_or(53, |c| c.port))).collect();
         let mut options = ResolverOpts::default();
-        options.timeout = settings.timeout;
+        // hickory adds the timeout to an Instant, which panics on overflow:
+        // the loaders bound it, and so does this library, for every caller.
+        options.timeout = settings.timeout.clamp(Duration::from_millis(1), MAX_TIMEOUT);
         // Each query is its own question; never fan one out to several servers.
         options.num_concurrent_reqs = 1;
         options.max_active_requests = 1024;
         let tls = TlsConfig::new().map_err(|e| LookupError::Build(e.to_string()))?;
         let context = Arc::new(PoolContext::new(options, tls));
         let pool = NameServerPool::from_config(servers, context, TokioRuntimeProvider::default());
-        let handle = RetryDnsHandle::new(pool, settings.retries);
+        let handle = RetryDnsHandle::new(pool, settings.retries.min(MAX_RETRIES));
         Ok(Lookups { handle, nameservers, settings: settings.clone() })
     }
 

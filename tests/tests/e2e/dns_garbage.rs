@@ -162,3 +162,21 @@ async fn the_engine_keeps_checking_and_takes_bad_zones_out_of_service() {
     assert_eq!(gaps.len(), HOSTILE_ZONES.len() - 1, "every hostile zone but big-txt: {gaps:?}");
     controller.stop().await;
 }
+
+/// Settings that would overflow the resolver's clock or never end are
+/// refused by name before any query.
+#[tokio::test]
+async fn check_refuses_absurd_timeouts_and_retries() {
+    for (arg, name) in [
+        ("--timeout=1000years", "--timeout"),
+        ("--timeout=0s", "--timeout"),
+        ("--retries=1000", "--retries"),
+        ("--concurrency=0", "--concurrency"),
+        ("--concurrency=18446744073709551615", "--concurrency"),
+    ] {
+        let argv = ["rblfleet", "check", "192.0.2.1", "--nameserver=127.0.0.1:9", arg];
+        let err = run_args(argv, &mut Vec::new()).await.unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains(name), "{arg}: {text}");
+    }
+}
