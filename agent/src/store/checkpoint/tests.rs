@@ -62,3 +62,34 @@ fn long_fingerprints_are_cut() {
     let decoded = decode_file(&encode_file(&cp)).unwrap();
     assert_eq!(decoded.fingerprint.len(), MAX_FINGERPRINT);
 }
+
+#[test]
+fn poison_marks_and_the_running_record_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Path::new("/var/log/maillog");
+    let mark = PoisonMark { dev: 2049, ino: 77, offset: 123_456, attempts: 2, single: true };
+    {
+        let store = Checkpoints::open_dir(dir.path()).unwrap();
+        assert!(!store.mark_running().unwrap(), "a fresh store: the last agent stopped cleanly");
+        store.save_poison(log, &mark).unwrap();
+        store.save_file(log, &sample()).unwrap();
+    }
+    let store = Checkpoints::open_dir(dir.path()).unwrap();
+    assert!(store.mark_running().unwrap(), "not stopped cleanly");
+    assert_eq!(store.load_poison(log).unwrap(), Some(mark));
+    store.clear_poison().unwrap();
+    assert_eq!(store.load_poison(log).unwrap(), None);
+    assert_eq!(store.load_file(log).unwrap(), Some(sample()), "checkpoints are not poison marks");
+    store.mark_stopped().unwrap();
+    assert!(!store.mark_running().unwrap());
+}
+
+#[test]
+fn a_corrupt_poison_mark_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new().path(dir.path()).open().unwrap();
+    let store = Checkpoints::open(&db, dir.path()).unwrap();
+    db.open_tree(TREE).unwrap().insert(b"poison:/l", &[1u8, 0, 0][..]).unwrap();
+    let err = store.load_poison(Path::new("/l")).unwrap_err().to_string();
+    assert!(err.contains("poison:/l") && err.contains("not 30 bytes"), "{err}");
+}
