@@ -18,10 +18,13 @@
 //!    marks (the crashed agent got past them). The unit at the mark failed
 //!    once in an armed run, after the crash that armed it: it is processed
 //!    line by line, a mark before each line.
-//! 3. A line-by-line mark found at start is the line that kills the agent:
-//!    it is skipped and counted in `failed_lines`.
+//! 3. A line-by-line mark found at start is tried alone once more (a
+//!    `kill -9` or an OOM kill caused by something else may have landed
+//!    there); found a second time, it is the line that kills the agent: it
+//!    is skipped and counted in `failed_lines`.
 //!
-//! A line that kills the agent therefore costs three restarts, then one line.
+//! A line that kills the agent therefore costs four restarts, then that one
+//! line (with systemd's `RestartSec=10s`, under a minute).
 //! Marks are deleted when the guard disarms and at a clean start. The journal
 //! has no byte offsets: its lines are covered by the panic guard only.
 
@@ -105,7 +108,7 @@ impl PoisonGuard {
             }),
             ..FileState::default()
         });
-        let mut attempts = 1;
+        let mut single_attempts = 1;
         if let Some(previous) = state.previous {
             let same_file = previous.dev == at.dev && previous.ino == at.ino;
             if same_file && at.offset < previous.offset {
@@ -114,33 +117,40 @@ impl PoisonGuard {
             }
             state.previous = None;
             if same_file && at.offset == previous.offset {
-                if previous.single {
+                state.unit_left = 0;
+                if previous.single && previous.attempts >= 2 {
                     tracing::error!(
                         file = %line.file.display(),
                         offset = at.offset,
-                        "this log line stopped the agent {} times; skipping it",
-                        previous.attempts + 2
+                        "this log line stopped the agent each time it was processed alone; skipping it"
                     );
-                    state.unit_left = 0;
                     return Verdict::Skip;
                 }
-                tracing::warn!(
-                    file = %line.file.display(),
-                    offset = at.offset,
-                    lines = UNIT,
-                    "the agent stopped while processing these log lines; processing them one by one"
-                );
-                attempts = previous.attempts + 1;
-                state.single_left = UNIT;
-                state.unit_left = 0;
+                if previous.single {
+                    tracing::warn!(
+                        file = %line.file.display(),
+                        offset = at.offset,
+                        "the agent stopped while processing this log line alone; trying it once more"
+                    );
+                    single_attempts = previous.attempts + 1;
+                    state.single_left = state.single_left.max(1);
+                } else {
+                    tracing::warn!(
+                        file = %line.file.display(),
+                        offset = at.offset,
+                        lines = UNIT,
+                        "the agent stopped while processing these log lines; processing them one by one"
+                    );
+                    state.single_left = UNIT;
+                }
             }
         }
         if state.single_left > 0 {
             state.single_left -= 1;
-            self.write(line, at, PoisonMark { attempts: 1, single: true, ..mark(at) });
+            self.write(line, at, PoisonMark { attempts: single_attempts, single: true, ..mark(at) });
         } else if state.unit_left == 0 {
             state.unit_left = UNIT;
-            self.write(line, at, PoisonMark { attempts, single: false, ..mark(at) });
+            self.write(line, at, PoisonMark { attempts: 1, single: false, ..mark(at) });
         }
         if let Some(state) = self.files.get_mut(line.source) {
             state.unit_left = state.unit_left.saturating_sub(1);
