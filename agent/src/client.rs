@@ -110,9 +110,9 @@ impl SendError {
     }
 }
 
-/// The metadata key of the controller's retry hint, in milliseconds (the
-/// name gRPC's own retry policy reads).
-pub const RETRY_PUSHBACK_KEY: &str = "grpc-retry-pushback-ms";
+/// The metadata key of the controller's retry hint, in milliseconds: defined
+/// once in `proto` so both ends read the same name.
+pub use rblfleet_proto::contract::RETRY_PUSHBACK_KEY;
 
 /// Reads the retry hint; a hint that is not a plain number of milliseconds,
 /// or one longer than an hour, is ignored (the agent's own backoff applies).

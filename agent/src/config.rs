@@ -181,10 +181,12 @@ impl Config {
     fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let invalid =
             |key: &'static str, reason: String| ConfigError::Invalid { origin: origin.to_string(), key, reason };
+        // The controller's rule, checked here so a bad id stops start-up and
+        // `check-config` instead of every report.
         if let Some(host_id) = &self.host_id
-            && (host_id.is_empty() || host_id.chars().any(|c| c.is_whitespace() || c.is_control()))
+            && let Err(why) = rblfleet_proto::contract::valid_host_id(host_id)
         {
-            return Err(invalid("host_id", format!("{host_id:?} is not a host id (empty or contains spaces)")));
+            return Err(invalid("host_id", format!("{host_id:?} is not a host id the controller accepts: it {why}")));
         }
         let url = self.controller.parsed_url().map_err(|reason| invalid("controller.url", reason))?;
         if url.tls {

@@ -9,13 +9,12 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use rblfleet_proto::contract::valid_host_id;
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;
 
-/// URI SAN prefix of agent certificates.
-pub const AGENT_URI_PREFIX: &str = "urn:rblfleet:agent:";
-/// URI SAN prefix of admin certificates.
-pub const ADMIN_URI_PREFIX: &str = "urn:rblfleet:admin:";
+/// The URI SAN prefixes, defined once in `proto` for both ends.
+pub use rblfleet_proto::contract::{ADMIN_URI_PREFIX, AGENT_URI_PREFIX};
 
 /// Why no host id could be read from a certificate file.
 #[derive(Debug, thiserror::Error)]
@@ -81,13 +80,14 @@ pub fn host_id_from_cert_pem(pem: &[u8], path: &Path) -> Result<String, Identity
         .collect();
     let agent: Vec<&str> = uris.iter().filter_map(|uri| uri.strip_prefix(AGENT_URI_PREFIX)).collect();
     match agent.as_slice() {
-        [host_id] => {
-            if valid_host_id(host_id) {
-                Ok((*host_id).to_string())
-            } else {
-                Err(no_identity(format!("malformed agent identity {AGENT_URI_PREFIX}{host_id:?}")))
-            }
-        }
+        [host_id] => match valid_host_id(host_id) {
+            Ok(()) => Ok((*host_id).to_string()),
+            // The controller would refuse every report: say so now, not at the first send.
+            Err(why) => Err(no_identity(format!(
+                "malformed agent identity {AGENT_URI_PREFIX}{host_id:?}: the host id {why}; \
+                 the controller refuses it (issue a new one with `rblfleet ca issue --agent HOST`)"
+            ))),
+        },
         [] if uris.iter().any(|u| u.starts_with(ADMIN_URI_PREFIX)) => Err(no_identity(
             "this is an admin certificate; the agent needs an agent certificate \
              (`rblfleet ca issue --agent HOST`)"
@@ -133,11 +133,6 @@ pub fn resolve_host_id(config: &Config, insecure: bool) -> Result<String, Identi
             reason: "no host id: set host_id, or controller.cert to an agent certificate".into(),
         }),
     }
-}
-
-/// A host id is non-empty and has no whitespace or control characters.
-fn valid_host_id(host_id: &str) -> bool {
-    !host_id.is_empty() && !host_id.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/')
 }
 
 #[cfg(test)]
@@ -198,6 +193,17 @@ mod tests {
     fn malformed_identity_is_refused() {
         assert!(host_id(&cert_pem("x", &["urn:rblfleet:agent:"])).is_err());
         assert!(host_id(&cert_pem("x", &["urn:rblfleet:agent:a", "urn:rblfleet:agent:b"])).is_err());
+    }
+
+    #[test]
+    fn identity_the_controller_refuses_is_refused_with_the_reason() {
+        for (id, why) in
+            [("web 07", "contains ' '"), ("-web07", "must not start with '.' or '-'"), ("a:b", "contains ':'")]
+        {
+            let e = host_id(&cert_pem("x", &[&format!("urn:rblfleet:agent:{id}")])).unwrap_err().to_string();
+            assert!(e.contains("malformed agent identity") && e.contains(why), "{id:?}: {e}");
+            assert!(e.contains("controller refuses"), "{e}");
+        }
     }
 
     #[test]

@@ -165,6 +165,26 @@ fn validation_errors_name_the_key() {
 }
 
 #[test]
+fn host_id_follows_the_controllers_rule() {
+    for (id, why) in [
+        ("", "must not be empty"),
+        ("web 07", "contains ' '"),
+        ("web07/mail", "contains '/'"),
+        ("hôte.example", "contains 'ô'"),
+        ("-web07", "must not start with '.' or '-'"),
+    ] {
+        let e = err(&format!("host_id = {id:?}\n{MINIMAL}"));
+        assert!(e.contains("host_id") && e.contains("the controller accepts") && e.contains(why), "{id:?}: {e}");
+    }
+    let e = err(&format!("host_id = \"{}\"\n{MINIMAL}", "x".repeat(254)));
+    assert!(e.contains("254 bytes long; the limit is 253"), "{e}");
+    for id in ["web07", "WEB07.example.net", "mx_1-b"] {
+        let c = Config::from_toml_str(&format!("host_id = {id:?}\n{MINIMAL}")).unwrap();
+        assert_eq!(c.host_id.as_deref(), Some(id));
+    }
+}
+
+#[test]
 fn load_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.toml");
