@@ -191,7 +191,7 @@ fn journald_identifier(line: &str) -> Option<&str> {
     rest.split_once('"').map(|(name, _)| name)
 }
 
-/// The first [`PREVIEW_CHARS`] characters of `text`, control characters
+/// The first 80 characters of `text`, control characters
 /// escaped, `…` when cut: enough to find the line, too little to leak a
 /// message.
 pub fn preview(text: &str) -> String {

@@ -12,6 +12,10 @@
 //! pending checkpoint writes ([`LogSources::pending_commit`]) and stores them
 //! in the same sled transaction as the report.
 //!
+//! Lines are handed out with where they were read ([`Line`]) and cut at
+//! [`guard::MAX_LINE`]; [`guard`] also holds the per-line panic guard that
+//! the agent and `scan` put around parsing.
+//!
 //! Source selection ([`plan`]): `logs.paths` when set; else the first of
 //! [`DEFAULT_PATHS`] that exists; else, unless `journald = "never"`, the
 //! journal via `journalctl -o json`. `journald = "always"` uses the journal
