@@ -12,10 +12,9 @@ use std::fmt;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-/// URI prefix of an agent identity.
-pub const AGENT_URI_PREFIX: &str = "urn:rblfleet:agent:";
-/// URI prefix of an admin identity.
-pub const ADMIN_URI_PREFIX: &str = "urn:rblfleet:admin:";
+/// The URI prefixes of agent and admin identities, defined once in `proto`
+/// for both ends.
+pub use rblfleet_proto::contract::{ADMIN_URI_PREFIX, AGENT_URI_PREFIX};
 
 /// What a certificate holder may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,3 +93,6 @@ pub fn from_der(der: &[u8]) -> Result<Identity, IdentityError> {
     }
     found.ok_or(IdentityError::Missing)
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use rblfleet_proto::contract::valid_host_id;
 use rblfleet_proto::v1::{HostReport, MtaKind, SourceKind};
 
 use crate::clock::millis;
@@ -46,24 +47,11 @@ const MAX_NAME: usize = 253;
 const MAX_TEXT: usize = 2048;
 const MAX_PERIOD_MS: i64 = 7 * 86_400_000;
 
-/// Checks a host id (also used for admin names): 1–253 characters of
-/// letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
-///
-/// The alphabet keeps host ids safe as file names and store keys.
+/// Checks a host id (also used for admin names) with the rule both ends share,
+/// [`valid_host_id`]: 1–253 characters of letters, digits, `.`, `_` and `-`,
+/// not starting with `.` or `-`. The reason reads after the id.
 pub fn check_host_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if id.len() > MAX_NAME {
-        return Err(format!("is {} bytes long; the limit is {MAX_NAME}", id.len()));
-    }
-    if id.starts_with(['.', '-']) {
-        return Err("must not start with '.' or '-'".into());
-    }
-    if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(format!("contains {c:?}; only letters, digits, '.', '_' and '-' are allowed"));
-    }
-    Ok(())
+    valid_host_id(id).map_err(|why| why.to_string())
 }
 
 /// Validates a report received at `now_ms` (Unix ms).

@@ -198,8 +198,8 @@ fn storage_status(error: &crate::store::StoreError) -> Status {
 }
 
 /// The metadata key of the retry hint on a `RESOURCE_EXHAUSTED` answer, in
-/// milliseconds: the agent's, so the two sides cannot disagree on the name.
-pub use rblfleet_agent::client::RETRY_PUSHBACK_KEY;
+/// milliseconds: defined once in `proto`, so the two sides cannot disagree.
+pub use rblfleet_proto::contract::RETRY_PUSHBACK_KEY;
 
 /// A refusal the agent should retry later: the controller is over capacity
 /// or cannot store right now. The report stays in the agent's outbox.
