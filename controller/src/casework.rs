@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use rblfleet_agent::bounce::{self, Family};
-use rblfleet_proto::v1::{DelistRoute, HostReport, ListingEpisode, ReceiverState};
+use rblfleet_proto::v1::{BlocklistEvidence, DelistRoute, HostReport, ListingEpisode, ReceiverState};
 use sha2::{Digest, Sha256};
 
 use crate::cases::{self, NewListing};
@@ -108,7 +108,7 @@ pub fn report_stored(
     let receivers: HashSet<&str> = catalog.receivers().iter().map(|r| r.id.as_str()).collect();
     let sending = sending_ips(report);
     let mut seen: HashSet<(String, String)> = HashSet::new();
-    for e in report.blocklist.iter().filter(|e| e.family == "ip" && receivers.contains(e.provider.as_str())) {
+    for e in report.blocklist.iter().filter(|e| is_ip_listing(e) && receivers.contains(e.provider.as_str())) {
         let ips = if e.ip.is_empty() { sending.clone() } else { vec![e.ip.clone()] };
         for ip in ips {
             let state = store.receiver_state(&ip, &e.provider)?;
@@ -152,6 +152,16 @@ pub fn report_stored(
         }
     }
     Ok(())
+}
+
+/// A refusal that says the IP is listed: family `ip` from the agent, and no
+/// disagreement from the controller's own classifier on its sample. An
+/// agent older than the controller may still send, as `ip`, replies the
+/// current rules read otherwise; a listing opened on them would only be
+/// withdrawn at the next start ([`heal_receiver_listings`] reads the same way).
+fn is_ip_listing(e: &BlocklistEvidence) -> bool {
+    e.family == "ip"
+        && receivers::sample_family(&e.sample, |text| bounce::classify(text).family).is_none_or(|f| f == Family::Ip)
 }
 
 fn apply_change(

@@ -125,16 +125,28 @@ pub fn quiet(state: ReceiverState, host_sent: u64, now_ms: i64, policy: &Receive
     (s, Change::None)
 }
 
-/// Re-reads an open listing's sample reply with `family_of` (the current
-/// bounce classifier): `Some(family)` when the reply is not an IP listing,
-/// so the listing was opened on a misread refusal. `None` when it still is
-/// one, when the listing is not open, or when there is no sample to re-read
-/// (no evidence either way: the listing stays).
-pub fn misread(state: &ReceiverState, family_of: impl Fn(&str) -> Family) -> Option<Family> {
-    if state.listed_since_ms == 0 || state.sample.trim().is_empty() {
+/// What `family_of` (the current bounce classifier) makes of a stored sample
+/// reply, when that decides anything: `None` for no sample, and for
+/// "other" on a sample the agent cut short (it ends in '…'): the listing
+/// words may be in the part that was cut.
+pub fn sample_family(sample: &str, family_of: impl Fn(&str) -> Family) -> Option<Family> {
+    let text = sample.trim();
+    if text.is_empty() {
         return None;
     }
-    Some(family_of(&state.sample)).filter(|f| *f != Family::Ip)
+    Some(family_of(text)).filter(|f| *f != Family::Other || !text.ends_with('\u{2026}'))
+}
+
+/// Re-reads an open listing's sample reply with `family_of`: `Some(family)`
+/// when the reply is not an IP listing, so the listing was opened on a
+/// misread refusal. `None` when it still is one, when the listing is not
+/// open, or when the sample decides nothing ([`sample_family`]): the
+/// listing stays.
+pub fn misread(state: &ReceiverState, family_of: impl Fn(&str) -> Family) -> Option<Family> {
+    if state.listed_since_ms == 0 {
+        return None;
+    }
+    sample_family(&state.sample, family_of).filter(|f| *f != Family::Ip)
 }
 
 /// Closes a listing opened on a misread refusal. Its refusals never counted,
@@ -222,5 +234,9 @@ mod tests {
         let blank = ReceiverState { sample: String::new(), ..open.clone() };
         assert_eq!(misread(&blank, |_| Family::Other), None);
         assert_eq!(misread(&open, |_| Family::Ip), None);
+        // "other" on a sample cut short decides nothing; a recipient refusal does.
+        let cut = ReceiverState { sample: format!("{}\u{2026}", "x".repeat(300)), ..open.clone() };
+        assert_eq!(misread(&cut, |_| Family::Other), None);
+        assert_eq!(misread(&cut, |_| Family::Recipient), Some(Family::Recipient));
     }
 }

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rblfleet_agent::{Agent, Config as AgentConfig, RunOptions};
-use rblfleet_controller::casework;
+use rblfleet_controller::casework::{self, ListInfo};
 use rblfleet_controller::daemon::{Daemon, build_catalog};
-use rblfleet_controller::receivers::ReceiverPolicy;
+use rblfleet_controller::receivers::{self, Change, ReceiverPolicy, Refusals};
 use rblfleet_controller::store::Store;
-use rblfleet_proto::v1::{BlocklistEvidence, HostIp};
+use rblfleet_proto::v1::{BlocklistEvidence, HostIp, ListingEpisode};
 use rblfleet_tests::{Controller, Pki, controller_config, dnsbl_controller, test_catalog, valid_report};
 use serde_json::Value;
 
@@ -180,29 +180,49 @@ async fn a_listing_opened_on_a_misread_bounce_is_withdrawn_on_restart() {
     let listing = "550 5.7.1 Unfortunately, messages from [192.0.2.5] weren't sent. Please contact your Internet \
                    service provider since part of their network is on our block list (S3150).";
 
-    // An older classifier called both refusals `ip`: plant what it did,
-    // through the controller's own casework on a real store.
+    // An older agent calls both refusals `ip`. Today's controller opens only
+    // the true listing; an older one opened both: plant that one through
+    // the store API, as its casework did.
     {
         let store = Store::open(&config.data_dir, &config.store.options()).unwrap();
         let catalog = build_catalog(&config).unwrap();
         let mut report = valid_report("web22.example", 1, 1);
         report.ips = vec![HostIp { address: ip.into(), public: true, sends_mail: true, ..HostIp::default() }];
+        let (first, last) = (report.period_start_ms, report.period_end_ms);
         let refusal = |provider: &str, sample: &str| BlocklistEvidence {
             provider: provider.into(),
             ip: ip.into(),
             family: "ip".into(),
             count: 10,
-            first_seen_ms: report.period_start_ms,
-            last_seen_ms: report.period_end_ms,
+            first_seen_ms: first,
+            last_seen_ms: last,
             sample: sample.into(),
             ..BlocklistEvidence::default()
         };
         report.blocklist = vec![refusal("t-online", misread), refusal("microsoft", listing)];
-        let now = report.period_end_ms;
-        casework::report_stored(&store, &catalog, &report, now, &ReceiverPolicy::default()).unwrap();
-        for provider in ["t-online", "microsoft"] {
-            assert_ne!(store.receiver_state(ip, provider).unwrap().unwrap().listed_since_ms, 0, "{provider} planted");
-        }
+        let policy = ReceiverPolicy::default();
+        casework::report_stored(&store, &catalog, &report, last, &policy).unwrap();
+        assert_ne!(store.receiver_state(ip, "microsoft").unwrap().unwrap().listed_since_ms, 0);
+        assert!(store.receiver_state(ip, "t-online").unwrap().is_none(), "the controller's classifier disagrees");
+
+        let refusals = Refusals { count: 10, first_ms: first, at_ms: last, code: "", sample: misread };
+        let (state, change) = receivers::refused(None, ip, "t-online", refusals, &policy);
+        assert_eq!(change, Change::Opened);
+        let list = ListInfo::of(&catalog, "t-online");
+        store.put_receiver_state(&state).unwrap();
+        store
+            .put_episode(&ListingEpisode {
+                ip: ip.into(),
+                zone_id: list.id.clone(),
+                zone: list.name.clone(),
+                first_seen_ms: state.listed_since_ms,
+                last_seen_ms: last,
+                meanings: vec![format!("{} refuses mail from this IP", list.name)],
+                txt: misread.into(),
+                ..ListingEpisode::default()
+            })
+            .unwrap();
+        casework::listing_opened(&store, &list, ip, state.listed_since_ms, last).unwrap();
         store.flush().await.unwrap();
     }
 
