@@ -245,17 +245,18 @@ pub fn heal_receiver_listings(store: &Store, catalog: &Catalog, now_ms: i64) -> 
             continue;
         };
         let list = ListInfo::of(catalog, &state.provider);
-        let since = state.listed_since_ms;
-        let closed = receivers::withdraw(state);
-        store.put_receiver_state(&closed)?;
-        if let Some(mut episode) = store.episode(&closed.ip, &closed.provider, since)? {
+        // The open state last: it is what finds the listing again if a
+        // crash interrupts these writes (withdrawing a case twice is a no-op).
+        let why = withdrawal_note(&state.sample, family, &classifier);
+        if let Some(case) = store.case_for(&state.ip, &state.provider)? {
+            store.put_case(&cases::on_withdrawn(&case, &why, now_ms))?;
+        }
+        if let Some(mut episode) = store.episode(&state.ip, &state.provider, state.listed_since_ms)? {
             episode.cleared_ms = now_ms;
             store.put_episode(&episode)?;
         }
-        let why = withdrawal_note(&closed.sample, family, &classifier);
-        if let Some(case) = store.case_for(&closed.ip, &closed.provider)? {
-            store.put_case(&cases::on_withdrawn(&case, &why, now_ms))?;
-        }
+        let closed = receivers::withdraw(state);
+        store.put_receiver_state(&closed)?;
         tracing::warn!(
             ip = %closed.ip,
             receiver = %list.name,
