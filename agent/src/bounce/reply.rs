@@ -138,13 +138,14 @@ fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
 /// Continuation codes of a flattened multi-line reply (`550-5.7.1 `, `554-`)
 /// after its start: removed so that sentences read whole again.
 static CONTINUATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"\s[245]\d\d-(?:[245]\.\d{1,3}\.\d{1,3}\s+)?|\s[245]\d\d\s[245]\.\d{1,3}\.\d{1,3}\s+").ok()
+    Regex::new(r"\s(?:<<<\s+)?[245]\d\d-(?:[245]\.\d{1,3}\.\d{1,3}\s+)?|\s(?:<<<\s+)?[245]\d\d\s[245]\.\d{1,3}\.\d{1,3}\s+").ok()
 });
 
 /// Reads the codes at the start of the reply and returns them with the reply
 /// text made single-line (continuation codes removed).
 pub(crate) fn codes_and_text(reply: &str) -> (ReplyCodes, String) {
-    let reply = reply.trim_start_matches(['#', ' ']);
+    // `<<< ` marks received lines in sendmail's and Exim's transcripts.
+    let reply = reply.trim_start_matches(['#', ' ', '<']);
     let mut codes = ReplyCodes::default();
     let mut rest = reply;
     if let Some(code) = reply_code(rest) {
