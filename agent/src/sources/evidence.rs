@@ -25,8 +25,10 @@ pub fn is_evidence(c: &Classification) -> bool {
     matches!(c.family, Family::Ip | Family::Domain) || c.zone.is_some()
 }
 
-/// `(provider, zone, code, ip)`; empty strings for unknown parts.
-type Key = (String, String, String, String);
+/// `(provider, zone, code, ip, family)`; empty strings for unknown parts.
+/// The family is part of the key: an IP listing and a listed domain named
+/// by the same provider are two different facts, never one count.
+type Key = (String, String, String, String, &'static str);
 
 /// Evidence groups of one period (or one scan), at most `max` of them.
 #[derive(Debug, Clone)]
@@ -50,6 +52,7 @@ impl EvidenceBook {
             c.zone.as_deref().map(|z| printable(z, 253)).unwrap_or_default(),
             c.code.as_deref().map(|code| printable(code, 64)).unwrap_or_default(),
             c.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            family_name(c.family),
         );
         let ts = ts_ms.unwrap_or(0);
         if let Some(group) = self.groups.get_mut(&key) {
@@ -71,7 +74,7 @@ impl EvidenceBook {
             zone: key.1.clone(),
             code: key.2.clone(),
             ip: key.3.clone(),
-            family: family_name(c.family).to_string(),
+            family: key.4.to_string(),
             count: 1,
             first_seen_ms: ts,
             last_seen_ms: ts,
@@ -91,6 +94,7 @@ impl EvidenceBook {
                 .then_with(|| a.zone.cmp(&b.zone))
                 .then_with(|| a.code.cmp(&b.code))
                 .then_with(|| a.ip.cmp(&b.ip))
+                .then_with(|| a.family.cmp(&b.family))
         });
         all
     }
@@ -157,6 +161,22 @@ mod tests {
         assert_eq!(first.family, "ip");
         assert!(!first.temporary);
         assert_eq!((all[1].provider.as_str(), all[1].code.as_str(), all[1].temporary), ("yahoo", "TSS04", true));
+    }
+
+    #[test]
+    fn an_ip_and_a_domain_refusal_are_never_one_group() {
+        let mut book = EvidenceBook::new(10);
+        // The same operator, no zone, code or IP: only the family tells them apart.
+        let ip = "550 5.7.1 Mail from IP was rejected due to listing in Spamhaus SBL";
+        let domain = "550 5.7.1 Your email was rejected due to having a domain present in the Spamhaus DBL";
+        let (ci, cd) = (classify(ip), classify(domain));
+        assert_eq!((ci.family, cd.family), (Family::Ip, Family::Domain));
+        book.record(&ci, None, ip);
+        book.record(&cd, None, domain);
+        book.record(&cd, None, domain);
+        let all = book.sorted();
+        let families: Vec<(&str, u64)> = all.iter().map(|g| (g.family.as_str(), g.count)).collect();
+        assert_eq!(families, [("domain", 2), ("ip", 1)]);
     }
 
     #[test]
