@@ -92,7 +92,14 @@ pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(reply.rfind("; from=<").map_or(reply, |end| &reply[..end]));
     }
     let bare = text.strip_prefix("smtp;").or_else(|| text.strip_prefix("SMTP;")).unwrap_or(text);
-    Cow::Borrowed(bare.trim())
+    // Other MTAs' and mail clients' framings put the reply after their own
+    // words ("…, host: mx.example (192.0.2.1) reason: 550 …", "host mx
+    // [192.0.2.1]: 550 …", "permanent: 5.7.1 …"): the reply starts at its
+    // first code. Without one, the whole text is the reply.
+    match first_reply_code(bare) {
+        Some(start) if start > 0 => Cow::Borrowed(bare[start..].trim()),
+        _ => Cow::Borrowed(bare.trim()),
+    }
 }
 
 /// The report of a qmail `delivery N: failure|deferral|success: REPORT` line.
