@@ -8,7 +8,8 @@
 //! delivery totals, sources, blocklist evidence), one stored check per IP
 //! and zone for ZONES zones (default 10: 300,000 checks), 1 % of the IPs
 //! listed with an open case. Then serves `/metrics` on loopback and times
-//! whole scrapes over HTTP, and the snapshot alone.
+//! whole scrapes over HTTP, in-process scrapes (store reads and text), and
+//! each collector's share.
 
 #![allow(clippy::unwrap_used)]
 
@@ -25,7 +26,8 @@ use rblfleet_controller::config::Config;
 use rblfleet_controller::daemon::{build_catalog, build_engine};
 use rblfleet_controller::dnsbl::catalog::ZoneOverride;
 use rblfleet_controller::ingest::IngestStats;
-use rblfleet_controller::metrics::{self, MetricsConfig, collect};
+use rblfleet_controller::metrics::families::Process;
+use rblfleet_controller::metrics::{self, ControllerMetrics, MetricsConfig, collect};
 use rblfleet_controller::store::{Store, StoreOptions};
 use rblfleet_proto::v1::{CheckStatus, ListingEpisode, ZoneCheck};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -111,14 +113,18 @@ async fn main() {
     );
 
     let ingest = Arc::new(IngestStats::default());
-    let scan = collect::Sources { store: store.clone(), engine: None, ingest: ingest.clone() };
+    let process = Process { version: "bench", started_ms: now };
+    let scan = ControllerMetrics::new(
+        collect::Sources { store: store.clone(), engine: None, ingest: ingest.clone() },
+        process,
+    );
     let mut times = Vec::new();
     for _ in 0..7 {
         let t = Instant::now();
-        collect::collect(&scan, now).unwrap();
+        scan.scrape(now);
         times.push(t.elapsed());
     }
-    report_times("snapshot, no engine", &mut times, None);
+    report_times("scrape, no engine", &mut times, None);
     // The engine keeps listing counts (no pass runs; the resolver is never asked).
     config.dnsbl.enabled = true;
     config.dnsbl.nameservers = vec!["127.0.0.1:9".into()];
@@ -128,25 +134,25 @@ async fn main() {
     }
     let engine = build_engine(&config, store.clone(), build_catalog(&config).unwrap()).unwrap();
     let sources = collect::Sources { store: store.clone(), engine: Some(engine), ingest };
+    let scraper = ControllerMetrics::new(sources.clone(), process);
     let mut times = Vec::new();
+    let mut text = String::new();
     for _ in 0..7 {
         let t = Instant::now();
-        let snapshot = collect::collect(&sources, now).unwrap();
+        text = scraper.scrape(now);
         times.push(t.elapsed());
-        assert_eq!(snapshot.hosts.len(), hosts as usize);
+        assert!(text.contains(&format!("\nrblfleet_hosts {hosts}\n")));
     }
-    report_times("snapshot (store reads)", &mut times, None);
+    report_times("scrape (reads + text)", &mut times, None);
+    // Each collector's share of the last scrape, as it reports it.
+    let prefix = "rblfleet_scrape_collector_duration_seconds{collector=\"";
+    let shares: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix)?.split_once("\"} "))
+        .map(|(name, s)| format!("{name} {:.1} ms", s.parse::<f64>().unwrap() * 1000.0))
+        .collect();
+    println!("  {}", shares.join(", "));
     breakdown(&store, now);
-    let snapshot = collect::collect(&sources, now).unwrap();
-    let process = metrics::families::Process { version: "bench", started_ms: now };
-    let mut times = Vec::new();
-    for _ in 0..7 {
-        let t = Instant::now();
-        let text = metrics::families::render(&snapshot, process);
-        times.push(t.elapsed());
-        assert!(!text.is_empty());
-    }
-    report_times("render (text format)", &mut times, None);
 
     let config = MetricsConfig { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 0)) };
     let bound = metrics::bind(&config).await.unwrap().unwrap();

@@ -1,20 +1,22 @@
-//! One snapshot of everything `/metrics` shows, read from the store, the
-//! engine and the ingest counters.
+//! What `/metrics` reads from the store, the engine and the ingest counters,
+//! one function per collector that reads the store.
 //!
 //! The store is read with its ordinary read API (sled reads take no writer
 //! turn, so a scrape never delays ingest); the engine lock is held only to
 //! copy per-zone numbers. Runs on a blocking thread.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rblfleet_proto::v1::CaseState;
+use rblfleet_proto::v1::{CaseState, HostSummary};
 
+use super::collector::CollectError;
 use crate::cases::state_name;
 use crate::dnsbl::engine::{Engine, ZoneMetrics, is_listed};
-use crate::ingest::stats::{IngestSnapshot, IngestStats};
-use crate::store::{CommitStats, Store, StoreError};
+use crate::ingest::stats::IngestStats;
+use crate::store::{Store, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -32,6 +34,36 @@ pub struct Sources {
     pub ingest: Arc<IngestStats>,
 }
 
+/// One scrape: its sources and the reads two collectors share (the host
+/// list for fleet and agents, the zone numbers for fleet and zones), each
+/// done at most once per scrape.
+#[derive(Debug)]
+pub struct Scrape {
+    pub sources: Arc<Sources>,
+    pub now_ms: i64,
+    /// When the scrape started, for `rblfleet_metrics_collect_duration_seconds`.
+    pub started: Instant,
+    hosts: OnceCell<Result<Vec<HostSummary>, Arc<StoreError>>>,
+    zones: OnceCell<Option<Vec<ZoneMetrics>>>,
+}
+
+impl Scrape {
+    pub fn new(sources: Arc<Sources>, now_ms: i64) -> Scrape {
+        Scrape { sources, now_ms, started: Instant::now(), hosts: OnceCell::new(), zones: OnceCell::new() }
+    }
+
+    /// Every host's summary.
+    pub fn hosts(&self) -> Result<&[HostSummary], CollectError> {
+        let read = self.hosts.get_or_init(|| self.sources.store.list_hosts().map_err(Arc::new));
+        read.as_deref().map_err(|e| CollectError::Store(e.clone()))
+    }
+
+    /// Every catalog zone's numbers, or None when checks are off.
+    pub fn zones(&self) -> Option<&[ZoneMetrics]> {
+        self.zones.get_or_init(|| self.sources.engine.as_ref().map(Engine::zone_metrics)).as_deref()
+    }
+}
+
 /// One host's numbers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostMetrics {
@@ -44,32 +76,22 @@ pub struct HostMetrics {
     pub blocklisted_24h: u64,
 }
 
-/// Everything one scrape shows.
+/// The fleet as a whole.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub hosts: Vec<HostMetrics>,
+pub struct Fleet {
+    pub hosts: usize,
     pub watched_ips: usize,
     /// Open listings by (list id, "dns" | "receiver").
     pub listings: BTreeMap<(String, &'static str), u64>,
     /// Cases by state name, every state of `CASE_STATES` present.
     pub cases: BTreeMap<&'static str, u64>,
-    pub zones: Option<Vec<ZoneMetrics>>,
-    pub ingest: IngestSnapshot,
-    /// The group-commit writer's totals.
-    pub commits: CommitStats,
-    /// Free bytes on the data directory's filesystem, and the reserve below
-    /// which ingest is refused; None when the probe failed.
-    pub disk: Option<(u64, u64)>,
-    /// How long this snapshot took to gather, seconds.
-    pub collect_seconds: f64,
 }
 
-/// Reads a snapshot at `now_ms`.
-pub fn collect(sources: &Sources, now_ms: i64) -> Result<Snapshot, StoreError> {
-    let started = Instant::now();
-    let store = &sources.store;
-    let summaries = store.list_hosts()?;
-    let watched_ips = crate::views::watched_ips(&summaries).len();
+/// Per-host numbers (the "agents" collector).
+pub fn agents(scrape: &Scrape) -> Result<Vec<HostMetrics>, CollectError> {
+    let now_ms = scrape.now_ms;
+    let store = &scrape.sources.store;
+    let summaries = scrape.hosts()?;
     let mut hosts = Vec::with_capacity(summaries.len());
     for summary in summaries {
         let rollups = store.rollups(&summary.host_id, now_ms - DAY_MS, now_ms + HOUR_MS)?;
@@ -79,13 +101,19 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Result<Snapshot, StoreError> {
             blocklisted_24h,
             last_report_ms: summary.last_report_ms,
             seq_gaps: summary.seq_gaps,
-            host_id: summary.host_id,
+            host_id: summary.host_id.clone(),
         });
     }
+    Ok(hosts)
+}
 
-    let zones = sources.engine.as_ref().map(Engine::zone_metrics);
+/// Hosts, watched IPs, listings and cases (the "fleet" collector).
+pub fn fleet(scrape: &Scrape) -> Result<Fleet, CollectError> {
+    let store = &scrape.sources.store;
+    let summaries = scrape.hosts()?;
+    let watched_ips = crate::views::watched_ips(summaries).len();
     let mut listings: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
-    match &zones {
+    match scrape.zones() {
         // The engine keeps the counts of the zones it checks.
         Some(zones) => {
             for z in zones.iter().filter(|z| z.counters.listed_ips > 0) {
@@ -111,16 +139,11 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Result<Snapshot, StoreError> {
             *n += 1;
         }
     }
+    Ok(Fleet { hosts: summaries.len(), watched_ips, listings, cases })
+}
 
-    Ok(Snapshot {
-        hosts,
-        watched_ips,
-        listings,
-        cases,
-        zones,
-        ingest: sources.ingest.snapshot(),
-        commits: store.commit_stats(),
-        disk: store.space_status().ok().map(|s| (s.free_bytes, s.reserve_bytes)),
-        collect_seconds: started.elapsed().as_secs_f64(),
-    })
+/// Free bytes on the data directory's filesystem and the reserve below
+/// which ingest is refused (the "disk" collector).
+pub fn disk(store: &Store) -> Result<(u64, u64), StoreError> {
+    store.space_status().map(|s| (s.free_bytes, s.reserve_bytes))
 }

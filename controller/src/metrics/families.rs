@@ -1,14 +1,16 @@
 //! The metric catalogue: every family `/metrics` exposes, its type, help
-//! text and labels, written from one [`Snapshot`].
+//! text and labels, one function per collector, written from what that
+//! collector read (see `collect`).
 //!
 //! Label values are bounded: host ids (fleet size), catalog zone ids, list
 //! ids, case states, refusal reasons and lookup outcomes. Nothing free-form
 //! (no reasons, samples or error texts) becomes a label.
 
-use super::collect::Snapshot;
+use super::collect::{Fleet, HostMetrics};
 use super::text::{Encoder, Kind};
-use crate::dnsbl::engine::ZONE_STATES;
-use crate::ingest::stats::LATENCY_BUCKETS;
+use crate::dnsbl::engine::{ZONE_STATES, ZoneMetrics};
+use crate::ingest::stats::{IngestSnapshot, LATENCY_BUCKETS};
+use crate::store::CommitStats;
 
 /// Process facts that do not come from the snapshot.
 #[derive(Debug, Clone, Copy)]
@@ -17,23 +19,12 @@ pub struct Process {
     pub started_ms: i64,
 }
 
-/// The whole exposition.
-pub fn render(snapshot: &Snapshot, process: Process) -> String {
-    let mut e = Encoder::new();
-    controller(&mut e, snapshot, process);
-    fleet(&mut e, snapshot);
-    hosts(&mut e, snapshot);
-    zones(&mut e, snapshot);
-    ingest(&mut e, snapshot);
-    store(&mut e, snapshot);
-    e.finish()
-}
-
 fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
 
-fn controller(e: &mut Encoder, s: &Snapshot, p: Process) {
+/// `collect_seconds`: how long the scrape's other collectors took.
+pub fn controller(e: &mut Encoder, p: Process, collect_seconds: f64) {
     e.family("rblfleet_build_info", Kind::Gauge, "Always 1; the controller's version as a label.")
         .sample(&[("version", p.version)], 1.0);
     e.family("rblfleet_start_time_seconds", Kind::Gauge, "When the controller started, Unix seconds.")
@@ -43,12 +34,12 @@ fn controller(e: &mut Encoder, s: &Snapshot, p: Process) {
         Kind::Gauge,
         "How long gathering this scrape's numbers from the store took.",
     )
-    .sample(&[], s.collect_seconds);
+    .sample(&[], collect_seconds);
 }
 
-fn fleet(e: &mut Encoder, s: &Snapshot) {
+pub fn fleet(e: &mut Encoder, s: &Fleet) {
     e.family("rblfleet_hosts", Kind::Gauge, "Hosts the controller has stored a report from.")
-        .sample(&[], s.hosts.len() as f64);
+        .sample(&[], s.hosts as f64);
     e.family(
         "rblfleet_watched_ips",
         Kind::Gauge,
@@ -69,13 +60,13 @@ fn fleet(e: &mut Encoder, s: &Snapshot) {
     }
 }
 
-fn hosts(e: &mut Encoder, s: &Snapshot) {
+pub fn agents(e: &mut Encoder, hosts: &[HostMetrics]) {
     let mut f = e.family(
         "rblfleet_agent_last_report_timestamp_seconds",
         Kind::Gauge,
         "When the controller stored the host's latest report, Unix seconds.",
     );
-    for h in &s.hosts {
+    for h in hosts {
         f.sample(&[("host", &h.host_id)], seconds(h.last_report_ms));
     }
     let mut f = e.family(
@@ -83,7 +74,7 @@ fn hosts(e: &mut Encoder, s: &Snapshot) {
         Kind::Counter,
         "Report sequence numbers the host skipped (reports its agent dropped before sending).",
     );
-    for h in &s.hosts {
+    for h in hosts {
         f.sample(&[("host", &h.host_id)], h.seq_gaps as f64);
     }
     let mut f = e.family(
@@ -91,7 +82,7 @@ fn hosts(e: &mut Encoder, s: &Snapshot) {
         Kind::Gauge,
         "Messages in the host's mail queue, as of its newest report in the last 24 hours.",
     );
-    for h in &s.hosts {
+    for h in hosts {
         if let Some(q) = h.queue {
             f.sample(&[("host", &h.host_id)], q as f64);
         }
@@ -101,13 +92,12 @@ fn hosts(e: &mut Encoder, s: &Snapshot) {
         Kind::Gauge,
         "Deliveries refused because the sending IP is listed, over the last 24 hours (hourly roll-ups).",
     );
-    for h in &s.hosts {
+    for h in hosts {
         f.sample(&[("host", &h.host_id)], h.blocklisted_24h as f64);
     }
 }
 
-fn zones(e: &mut Encoder, s: &Snapshot) {
-    let Some(zones) = &s.zones else { return };
+pub fn zones(e: &mut Encoder, zones: &[ZoneMetrics]) {
     let running = || zones.iter().filter(|z| z.state != "disabled" && z.state != "needs_key");
     let mut f = e.family("rblfleet_zone_up", Kind::Gauge, "1 when an enabled zone is in service, else 0.");
     for z in running() {
@@ -161,8 +151,7 @@ fn zones(e: &mut Encoder, s: &Snapshot) {
     }
 }
 
-fn ingest(e: &mut Encoder, s: &Snapshot) {
-    let i = &s.ingest;
+pub fn ingest(e: &mut Encoder, i: &IngestSnapshot) {
     e.family("rblfleet_ingest_reports_stored_total", Kind::Counter, "Agent reports stored and acknowledged.")
         .sample(&[], i.stored as f64);
     e.family(
@@ -191,9 +180,8 @@ fn ingest(e: &mut Encoder, s: &Snapshot) {
     );
 }
 
-/// The store writer and the disk: where ingest capacity runs out first.
-fn store(e: &mut Encoder, s: &Snapshot) {
-    let c = &s.commits;
+/// The store writer: where ingest capacity runs out first, with the disk.
+pub fn store_writer(e: &mut Encoder, c: &CommitStats) {
     e.family(
         "rblfleet_store_commit_batches_total",
         Kind::Counter,
@@ -214,14 +202,15 @@ fn store(e: &mut Encoder, s: &Snapshot) {
         "Time the store writer spent flushing (fsync).",
     )
     .sample(&[], c.flush_seconds);
-    if let Some((free, reserve)) = s.disk {
-        e.family("rblfleet_store_free_bytes", Kind::Gauge, "Free bytes on the data directory's filesystem.")
-            .sample(&[], free as f64);
-        e.family(
-            "rblfleet_store_reserve_bytes",
-            Kind::Gauge,
-            "store.min_free_mib in bytes: below it reports are refused (RESOURCE_EXHAUSTED).",
-        )
-        .sample(&[], reserve as f64);
-    }
+}
+
+pub fn disk(e: &mut Encoder, free: u64, reserve: u64) {
+    e.family("rblfleet_store_free_bytes", Kind::Gauge, "Free bytes on the data directory's filesystem.")
+        .sample(&[], free as f64);
+    e.family(
+        "rblfleet_store_reserve_bytes",
+        Kind::Gauge,
+        "store.min_free_mib in bytes: below it reports are refused (RESOURCE_EXHAUSTED).",
+    )
+    .sample(&[], reserve as f64);
 }

@@ -1,19 +1,25 @@
-//! A minimal HTTP/1.1 server for one resource: `GET`/`HEAD /metrics`.
+//! The HTTP/1.1 server for one resource: `GET`/`HEAD /metrics`.
 //!
-//! Hand-rolled on tokio's `TcpListener` because a scrape endpoint needs one
-//! request per connection and nothing else; hyper's server side would add
-//! features and build time for no gain. It stays robust by construction:
-//! the request head is capped at `MAX_HEAD` bytes and `READ_TIMEOUT`, each
-//! response is written within `WRITE_TIMEOUT`, at most `MAX_CONNECTIONS`
-//! are served at once, every connection is closed after one response, and
-//! nothing in it panics on what a client sends (bad requests get 400).
+//! hyper's HTTP/1 server (compiled in already for tonic) parses the
+//! requests; this module only routes and bounds them: a request head over
+//! `MAX_HEAD` bytes gets 431 and one not complete within `READ_TIMEOUT` is
+//! dropped, each response is written within `WRITE_TIMEOUT`, at most
+//! `MAX_CONNECTIONS` are served at once (the rest get 503), and every
+//! connection is closed after one response (a scrape needs no keep-alive).
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE as CONTENT_TYPE_HEADER, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use super::text::CONTENT_TYPE;
 
@@ -22,6 +28,8 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS: usize = 16;
+
+const PLAIN: &str = "text/plain; charset=utf-8";
 
 /// Produces the exposition. Called on a blocking thread (it reads the store).
 pub trait Exposition: Send + Sync + 'static {
@@ -45,160 +53,97 @@ pub async fn serve(listener: TcpListener, exposition: Arc<dyn Exposition>, mut s
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tokio::spawn(async move {
-                let _ = respond(stream, 503, "Service Unavailable", "text/plain", b"too many scrapes at once\n", false)
-                    .await;
-            });
-            continue;
-        };
         let exposition = exposition.clone();
+        // Over the limit, the connection is still answered (503), without rendering.
+        let slot = slots.clone().try_acquire_owned().ok();
         tokio::spawn(async move {
+            let busy = slot.is_none();
             let _slot = slot;
-            if let Err(error) = handle(stream, exposition).await {
+            if let Err(error) = connection(stream, exposition, busy).await {
                 tracing::debug!(%peer, %error, "metrics connection ended early");
             }
         });
     }
 }
 
-/// What went wrong reading a request head.
-#[derive(Debug, PartialEq, Eq)]
-enum Head {
-    Complete(Vec<u8>),
-    TooLarge,
-    /// The peer closed before sending a whole head.
-    Truncated,
-}
-
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<Head> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(Head::Truncated);
+/// Serves one request on `stream`, then closes it.
+async fn connection(stream: TcpStream, exposition: Arc<dyn Exposition>, busy: bool) -> Result<(), String> {
+    let answered = Arc::new(Notify::new());
+    let on_answer = answered.clone();
+    let service = service_fn(move |request: Request<Incoming>| {
+        let exposition = exposition.clone();
+        let on_answer = on_answer.clone();
+        async move {
+            let response = if busy {
+                plain(StatusCode::SERVICE_UNAVAILABLE, "too many scrapes at once\n".into())
+            } else {
+                answer(&request, exposition).await
+            };
+            // From here on the response is being written: start its deadline.
+            on_answer.notify_one();
+            Ok::<_, Infallible>(response)
         }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = head_end(&buf) {
-            buf.truncate(end);
-            return Ok(Head::Complete(buf));
-        }
-        if buf.len() > MAX_HEAD {
-            return Ok(Head::TooLarge);
-        }
-    }
-}
-
-/// Where the head ends (blank line; bare LF tolerated as RFC 9112 allows).
-fn head_end(buf: &[u8]) -> Option<usize> {
-    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n");
-    let lf = buf.windows(2).position(|w| w == b"\n\n");
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// The answer to one request line.
-#[derive(Debug, PartialEq, Eq)]
-enum Route {
-    Metrics { head_only: bool },
-    NotFound,
-    MethodNotAllowed,
-    BadRequest(&'static str),
-}
-
-fn route(head: &[u8]) -> Route {
-    let Ok(text) = std::str::from_utf8(head) else {
-        return Route::BadRequest("the request head is not UTF-8");
+    });
+    let mut http = http1::Builder::new();
+    http.keep_alive(false)
+        .title_case_headers(true)
+        // hyper answers 431 once this many bytes hold no complete head, so
+        // one over `MAX_HEAD` is refused (as before) and all of it is read.
+        .max_header_size(MAX_HEAD + 1)
+        .header_read_timeout(READ_TIMEOUT)
+        .timer(TokioTimer::new());
+    let serving = http.serve_connection(TokioIo::new(stream), service);
+    let deadline = async {
+        answered.notified().await;
+        tokio::time::sleep(WRITE_TIMEOUT).await;
     };
-    let line = text.lines().next().unwrap_or("");
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Route::BadRequest("the request line is not METHOD TARGET VERSION");
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Route::BadRequest("only HTTP/1.x is served");
-    }
-    if method.is_empty() || !target.starts_with('/') {
-        return Route::BadRequest("the request target must be a path");
-    }
-    let path = target.split('?').next().unwrap_or(target);
-    match (method, path) {
-        ("GET", "/metrics") => Route::Metrics { head_only: false },
-        ("HEAD", "/metrics") => Route::Metrics { head_only: true },
-        (_, "/metrics") => Route::MethodNotAllowed,
-        _ => Route::NotFound,
+    tokio::select! {
+        served = serving => served.map_err(|e| e.to_string()),
+        () = deadline => Err("writing the response timed out".into()),
     }
 }
 
-async fn handle(mut stream: TcpStream, exposition: Arc<dyn Exposition>) -> std::io::Result<()> {
-    let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
-        Ok(head) => head?,
-        Err(_) => {
-            return respond(stream, 408, "Request Timeout", "text/plain", b"request head too slow\n", false).await;
-        }
-    };
-    let head = match head {
-        Head::Complete(head) => head,
-        Head::Truncated => return Ok(()),
-        Head::TooLarge => {
-            let body = format!("request head over {MAX_HEAD} bytes\n");
-            return respond(stream, 431, "Request Header Fields Too Large", "text/plain", body.as_bytes(), false).await;
-        }
-    };
-    match route(&head) {
-        Route::Metrics { head_only } => {
-            let rendered = tokio::task::spawn_blocking(move || exposition.render())
-                .await
-                .unwrap_or_else(|e| Err(format!("the metrics task failed: {e}")));
-            match rendered {
-                Ok(body) => respond(stream, 200, "OK", CONTENT_TYPE, body.as_bytes(), head_only).await,
-                Err(error) => {
-                    tracing::error!(%error, "cannot gather metrics");
-                    let body = format!("cannot gather metrics: {error}\n");
-                    respond(stream, 500, "Internal Server Error", "text/plain", body.as_bytes(), head_only).await
-                }
-            }
-        }
-        Route::NotFound => {
-            respond(stream, 404, "Not Found", "text/plain", b"not found; metrics are at /metrics\n", false).await
-        }
-        Route::MethodNotAllowed => {
-            respond(stream, 405, "Method Not Allowed", "text/plain", b"use GET or HEAD\n", false).await
-        }
-        Route::BadRequest(why) => {
-            respond(stream, 400, "Bad Request", "text/plain", format!("{why}\n").as_bytes(), false).await
-        }
+/// The response to one parsed request.
+async fn answer(request: &Request<Incoming>, exposition: Arc<dyn Exposition>) -> Response<Full<Bytes>> {
+    let uri = request.uri();
+    // Origin form only ("/metrics"), as a scrape sends it.
+    if uri.scheme().is_some() || uri.authority().is_some() || !uri.path().starts_with('/') {
+        return plain(StatusCode::BAD_REQUEST, "the request target must be a path\n".into());
     }
-}
-
-async fn respond(
-    mut stream: TcpStream,
-    code: u16,
-    reason: &str,
-    content_type: &str,
-    body: &[u8],
-    head_only: bool,
-) -> std::io::Result<()> {
-    let content_type = if content_type == "text/plain" { "text/plain; charset=utf-8" } else { content_type };
-    let head = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
-        body.len(),
-        if code == 405 { "Allow: GET, HEAD\r\n" } else { "" },
-    );
-    let write = async {
-        stream.write_all(head.as_bytes()).await?;
-        if !head_only {
-            stream.write_all(body).await?;
-        }
-        stream.shutdown().await
-    };
-    tokio::time::timeout(WRITE_TIMEOUT, write)
+    if uri.path() != "/metrics" {
+        return plain(StatusCode::NOT_FOUND, "not found; metrics are at /metrics\n".into());
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD\n".into());
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    // HEAD renders too, for the length; hyper sends no body for HEAD.
+    let rendered = tokio::task::spawn_blocking(move || exposition.render())
         .await
-        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "writing the response timed out")))
+        .unwrap_or_else(|e| Err(format!("the metrics task failed: {e}")));
+    match rendered {
+        Ok(body) => with_body(StatusCode::OK, CONTENT_TYPE, body),
+        Err(error) => {
+            tracing::error!(%error, "cannot gather metrics");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot gather metrics: {error}\n"))
+        }
+    }
+}
+
+fn plain(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    with_body(status, PLAIN, body)
+}
+
+fn with_body(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let length = body.len();
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE_HEADER, HeaderValue::from_static(content_type));
+    // Set here so a HEAD answer carries the length of the body it omits.
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    response
 }
 
 #[cfg(test)]

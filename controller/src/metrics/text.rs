@@ -92,6 +92,20 @@ impl Encoder {
         self.out
     }
 
+    /// Bytes written so far: a mark to [`Encoder::truncate`] back to.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// Drops everything written after `mark` (a failed collector's families).
+    pub fn truncate(&mut self, mark: usize) {
+        self.out.truncate(mark);
+    }
+
     fn header(&mut self, name: &str, kind: Kind, help: &str) {
         let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
         let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
