@@ -46,7 +46,12 @@ const FAMILIES: &[&str] = &[
     "rblfleet_store_commit_flush_seconds_total",
     "rblfleet_store_free_bytes",
     "rblfleet_store_reserve_bytes",
+    "rblfleet_scrape_collector_success",
+    "rblfleet_scrape_collector_duration_seconds",
 ];
+
+/// Every collector, with blocklist checks on (without them, no "zones").
+const COLLECTORS: &[&str] = &["fleet", "agents", "zones", "ingest", "store_writer", "disk", "controller"];
 
 /// One HTTP/1.1 request over a fresh connection: (status line, head, body).
 async fn http(addr: SocketAddr, method: &str, path: &str) -> (String, String, String) {
@@ -191,6 +196,12 @@ async fn metrics_scrape_shows_ingest_hosts_zones_listings_and_cases() {
 
     assert_eq!(value(&scrape, "rblfleet_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);
 
+    // Every collector worked and timed itself.
+    for collector in COLLECTORS {
+        assert_eq!(value(&scrape, "rblfleet_scrape_collector_success", &[("collector", collector)]), 1.0);
+        assert!(value(&scrape, "rblfleet_scrape_collector_duration_seconds", &[("collector", collector)]) >= 0.0);
+    }
+
     // HEAD answers the same head without a body; other paths are 404.
     let (status, head_only, body) = http(metrics, "HEAD", "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -224,5 +235,49 @@ async fn metrics_can_be_disabled_and_a_taken_port_is_a_clear_error() {
     config.data_dir = tmp.path().join("data2");
     let daemon = Daemon::start(&config, false).await.unwrap();
     assert_eq!(daemon.metrics_addr, None);
+    daemon.shutdown().await.unwrap();
+}
+
+/// Collector isolation with a real failure: the data directory's free space
+/// cannot be measured once the directory has moved (sled keeps its open
+/// files), so the disk collector fails; the scrape stays a 200 with every
+/// other family, and the disk families come back with the directory.
+#[tokio::test]
+async fn a_failing_collector_drops_only_its_own_families() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Pki::new(&tmp.path().join("ca"));
+    let data = tmp.path().join("data");
+    let mut config = controller_config(&pki, &data, 0, false);
+    config.metrics.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let daemon = Daemon::start(&config, false).await.unwrap();
+    let metrics = daemon.metrics_addr.unwrap();
+    let agent_url = format!("https://127.0.0.1:{}", daemon.servers.agent_addr.port());
+    let (cert, key) = pki.agent("web01.example");
+    let mut web01 = raw_agent_client(&agent_url, &pki.ca_cert(), Some((&cert, &key))).await.unwrap();
+    web01.report(report("web01.example", 1, &["203.0.113.7"], 10, 2)).await.unwrap();
+
+    let moved = tmp.path().join("data.moved");
+    std::fs::rename(&data, &moved).unwrap();
+    let (status, _, body) = http(metrics, "GET", "/metrics").await;
+    std::fs::rename(&moved, &data).unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    assert_eq!(value(&scrape, "rblfleet_scrape_collector_success", &[("collector", "disk")]), 0.0);
+    let present = |metric: &str| scrape.samples.iter().any(|s| s.metric == metric);
+    assert!(!present("rblfleet_store_free_bytes") && !present("rblfleet_store_reserve_bytes"), "{body}");
+    for collector in COLLECTORS.iter().filter(|c| **c != "disk" && **c != "zones") {
+        assert_eq!(value(&scrape, "rblfleet_scrape_collector_success", &[("collector", collector)]), 1.0);
+    }
+    assert!(!scrape.samples.iter().any(|s| s.labels.get("collector") == Some("zones")), "blocklist checks are off");
+    assert_eq!(value(&scrape, "rblfleet_hosts", &[]), 1.0);
+    assert_eq!(value(&scrape, "rblfleet_host_queue_messages", &[("host", "web01.example")]), 10.0);
+    assert_eq!(value(&scrape, "rblfleet_ingest_reports_stored_total", &[]), 1.0);
+    assert_eq!(value(&scrape, "rblfleet_store_commit_reports_total", &[]), 1.0);
+
+    // The directory is back: so are its families.
+    let (_, _, body) = http(metrics, "GET", "/metrics").await;
+    let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    assert_eq!(value(&scrape, "rblfleet_scrape_collector_success", &[("collector", "disk")]), 1.0);
+    assert!(value(&scrape, "rblfleet_store_free_bytes", &[]) > 0.0);
     daemon.shutdown().await.unwrap();
 }
