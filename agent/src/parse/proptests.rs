@@ -31,6 +31,53 @@ const PREFIXES: &[&str] = &[
     "<13>",
 ];
 
+/// Whole real lines, into which multi-byte characters are inserted.
+const LINES: &[&str] = &[
+    "Dec  4 10:00:00 srv01 postfix/cleanup[123]: 4AA091855DA0: warning: header Subject: Angebot jetzt from local; from=<a@b.example> to=<c@d.example>",
+    "Jun  3 10:40:57 mail postfix/cleanup[1]: 4AA091855DA0: warning: header X-PHP-Originating-Script: 10001:mailer.php from local; from=<w@s.example> to=<x@example.org>",
+    "Jun  3 10:40:57 mail postfix/submission/smtpd[1]: 4AA091855DA0: client=some.example[192.0.2.4], sasl_method=PLAIN, sasl_username=user@sender.example",
+    "Jun  3 10:40:58 mail postfix/smtp[1]: 4AA091855DA0: to=<a@example.org>, relay=mx.example.org[198.51.100.20]:25, delay=1, delays=0/0/1/0, dsn=5.7.1, status=bounced (host mx.example.org[198.51.100.20] said: 554 5.7.1 blocked using zen.spamhaus.org (in reply to RCPT TO command))",
+    "Jun  3 10:40:57 mail postfix/qmgr[1]: 4AA091855DA0: from=<user@sender.example>, size=5360, nrcpt=2 (queue active)",
+    "Jun  3 10:40:57 mail postfix/pickup[1]: 4AA091855DA0: uid=10001 from=<sys10001>",
+    "Jun  3 10:40:57 mail postfix/cleanup[1]: AE16288F80: milter-reject: END-OF-MESSAGE from localhost[::1]: 5.7.0 limit on the number of allowed outgoing messages was exceeded; from=<u@t.example> to=<x@y.example> proto=ESMTP helo=<w>",
+    "Jun  3 10:40:59 mail postfix/smtpd[1]: NOQUEUE: reject: RCPT from unknown[192.0.2.66]: 554 5.7.1 <x@s.example>: Relay access denied; from=<s@b.example> to=<x@s.example> proto=ESMTP helo=<bad>",
+    "Jun  3 10:40:59 mail postfix/smtpd[1]: warning: unknown[192.0.2.66]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+    "<22>2023-09-08T17:20:30.655028+02:00 mail postfix/qmgr[1]: [ID 197553 mail.info] 4AA091855DA0: removed",
+    "Mar 21 10:29:11 vps /usr/lib64/plesk-9.0/psa-pc-remote[1104]: REJECT during call 'limit-out' handler",
+    "Mar 21 10:29:11 vps plesk_saslauthd[1105]: failed mail authentication attempt for user 'info@shop.example' (password len=10)",
+    "Jun 10 20:43:36 h qmail: 1591785816.273300 delivery 295: failure: 198.51.100.30_does_not_like_recipient./Remote_host_said:_554_5.7.1_blocked/Giving_up_on_198.51.100.30./",
+    "Jun 10 20:42:51 h qmail: 1591785771.138100 info msg 76424444: bytes 2345 from <web@shop.example> qp 3880 uid 10001",
+    "Aug  4 01:13:44 anchor smtp_auth: SMTP user test@example.com : logged in from server1.example [192.0.2.130]",
+    "@40000000419f13a508f3214c starting delivery 5: msg 161214 to remote x@example.org",
+    "01/02/26 09:00:12\tSMTP-OU\tAAAA1111.MAI\t11\t203.0.113.40\tRCPT\tRCPT TO:<b@example.org>\t550 5.7.1 blocked\t30\t10\t",
+    "{\"SYSLOG_IDENTIFIER\":\"postfix/qmgr\",\"__REALTIME_TIMESTAMP\":\"1748947257123456\",\"MESSAGE\":\"4AA091855DA0: removed\"}",
+];
+
+/// Characters of 2, 3 and 4 bytes (and a zero-width joiner) next to the
+/// ASCII separators the parsers look for.
+const MULTIBYTE: &str = "[€äß𝄞\u{200d}\u{fffd}中:;<>=,\\[\\]() a-z0-9]";
+/// Up to 60 of [`MULTIBYTE`].
+const MULTIBYTE_TAIL: &str = "[€äß𝄞\u{200d}\u{fffd}中:;<>=,\\[\\]() a-z0-9]{0,60}";
+
+/// `line` with `chars` inserted at char boundaries chosen by `at` (each a
+/// fraction of the length), then cut at the char boundary nearest `cut`.
+fn insert_chars(line: &str, chars: &[(String, f64)], cut: f64) -> String {
+    let mut s = line.to_string();
+    for (c, at) in chars {
+        let mut i = ((s.len() as f64) * at) as usize;
+        while !s.is_char_boundary(i) {
+            i -= 1;
+        }
+        s.insert_str(i, c);
+    }
+    let mut end = ((s.len() as f64) * cut) as usize;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s
+}
+
 fn run(lines: &[String]) {
     let mut parser = Parser::new(1_749_513_600_000);
     let mut out: Vec<Event> = Vec::new();
@@ -60,5 +107,41 @@ proptest! {
         header in prop::sample::select(&["", "#Fields: date time c-ip cs-username agent cs-method cs-uristem cs-uriquery"][..]),
     ) {
         run(&[header.to_string(), format!("{prefix}{tail}")]);
+    }
+
+    /// Issue 11: a multi-byte character anywhere in a real line, the line
+    /// cut anywhere after it (the old tests only appended to ASCII prefixes).
+    #[test]
+    fn real_lines_with_multibyte_characters_never_panic(
+        line in prop::sample::select(LINES),
+        chars in prop::collection::vec((MULTIBYTE, 0.0..1.0f64), 1..6),
+        cut in prop_oneof![Just(1.0f64), 0.0..1.0f64],
+    ) {
+        run(&[insert_chars(line, &chars, cut)]);
+    }
+
+    /// Real line starts cut at any char boundary, then text dense in
+    /// multi-byte characters and separators.
+    #[test]
+    fn cut_real_lines_with_multibyte_tails_never_panic(
+        line in prop::sample::select(LINES),
+        cut in 0.0..1.0f64,
+        tail in MULTIBYTE_TAIL,
+    ) {
+        run(&[format!("{}{tail}", insert_chars(line, &[], cut))]);
+    }
+
+    /// Bytes that are not UTF-8 in a real line, decoded as the log reader does.
+    #[test]
+    fn real_lines_with_invalid_utf8_never_panic(
+        line in prop::sample::select(LINES),
+        bad in prop::collection::vec((prop::sample::select(&[0x80u8, 0xc3, 0xe2, 0xf0, 0xff, 0x00][..]), 0.0..1.0f64), 1..4),
+    ) {
+        let mut bytes = line.as_bytes().to_vec();
+        for (b, at) in bad {
+            let i = ((bytes.len() as f64) * at) as usize;
+            bytes.insert(i, b);
+        }
+        run(&[String::from_utf8_lossy(&bytes).into_owned()]);
     }
 }
