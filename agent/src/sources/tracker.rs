@@ -90,9 +90,16 @@ struct Message {
     recipients: Recipients,
 }
 
+/// Sources kept per message. A message has one to four (login, uid, script,
+/// sender); one whose lines name thousands (a script adding as many
+/// `X-PHP-Originating-Script` headers, a queue id reused without its
+/// `removed` line) would otherwise grow without bound, each addition a
+/// linear search: found by the fuzzer (issue 11).
+const MAX_SOURCES: usize = 8;
+
 impl Message {
     fn add(&mut self, key: SourceKey) {
-        if !self.origin.keys.contains(&key) {
+        if self.origin.keys.len() < MAX_SOURCES && !self.origin.keys.contains(&key) {
             // Messages have one to four sources; no room for more.
             self.origin.keys.reserve_exact(1);
             self.origin.keys.push(key);

@@ -210,3 +210,22 @@ fn outbound_relays() {
         assert!(!is_outbound(relay), "{relay}");
     }
 }
+
+/// A message whose lines name thousands of sources keeps the first few:
+/// memory and the time per line stay bounded.
+#[test]
+fn a_message_keeps_a_bounded_number_of_sources() {
+    let mut run = Run::new(100);
+    let lines: Vec<String> = (0..5_000)
+        .map(|i| {
+            format!(
+                "Jan  1 10:00:00 web postfix/cleanup[2]: AAAA9: warning: header X-PHP-Originating-Script: 10023:s{i}.php from local; from=<a@shop.example> to=<x@y.example>"
+            )
+        })
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    run.feed(&lines);
+    let msg = run.tracker.messages.get_mut("AAAA9").unwrap();
+    assert_eq!(msg.origin.keys.len(), MAX_SOURCES);
+    assert_eq!(msg.origin.keys[0].id, "s0.php");
+}
