@@ -8,6 +8,7 @@ pub mod generate;
 pub mod hostile_dns;
 pub mod http_sink;
 pub mod procs;
+pub mod raw_grpc;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -217,14 +218,22 @@ pub async fn raw_agent_client(
     ca: &Path,
     identity: Option<(&Path, &Path)>,
 ) -> Result<AgentServiceClient<Channel>, tonic::transport::Error> {
+    Ok(AgentServiceClient::new(agent_channel(url, ca, identity).await?))
+}
+
+/// A TLS channel to the agent API with an arbitrary (or no) certificate.
+pub async fn agent_channel(
+    url: &str,
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Channel, tonic::transport::Error> {
     let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(std::fs::read(ca).unwrap()))
         .domain_name("localhost");
     if let Some((cert, key)) = identity {
         tls = tls.identity(Identity::from_pem(std::fs::read(cert).unwrap(), std::fs::read(key).unwrap()));
     }
-    let channel = Endpoint::from_shared(url.to_string())?.tls_config(tls)?.connect().await?;
-    Ok(AgentServiceClient::new(channel))
+    Endpoint::from_shared(url.to_string())?.tls_config(tls)?.connect().await
 }
 
 /// A well-formed report for `host`, as an agent would send it.

@@ -12,6 +12,7 @@ mod dns_garbage;
 mod dnsbl;
 mod fleet;
 mod hostile;
+mod hostile_bytes;
 mod identity;
 mod metrics;
 mod outage;
