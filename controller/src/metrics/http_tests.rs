@@ -121,3 +121,29 @@ async fn empty_lines_before_a_request_are_skipped_and_a_slow_head_is_dropped() {
     stop.send(true).unwrap();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn connections_over_the_limit_get_503_until_a_slot_frees() {
+    let (addr, stop, task) = server(Ok("x 1\n".into())).await;
+    // MAX_CONNECTIONS clients that connect and send nothing hold every slot.
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let busy = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n").await;
+    assert!(busy.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{busy}");
+    assert!(busy.ends_with("too many scrapes at once\n"), "{busy}");
+    drop(held);
+    // Slots come back as the idle clients leave.
+    let mut after = String::new();
+    for _ in 0..100 {
+        after = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n").await;
+        if after.starts_with("HTTP/1.1 200 OK\r\n") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(after.starts_with("HTTP/1.1 200 OK\r\n") && after.ends_with("x 1\n"), "{after}");
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
