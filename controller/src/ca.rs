@@ -27,20 +27,27 @@ pub const CA_KEY: &str = "ca.key";
 /// Errors of CA operations; each names the file or value at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
     #[error(
         "{path} already exists; refusing to overwrite it (use --force to replace a leaf certificate; a CA is never replaced)"
     )]
     Exists { path: PathBuf },
     #[error("no CA in {dir}: run `rblfleet ca init --dir {dir}` first")]
     NoCa { dir: PathBuf },
-    #[error("{path}: not a usable CA certificate or key: {source}")]
-    BadCa { path: PathBuf, source: rcgen::Error },
+    #[error("{path}: not a usable CA certificate or key: {cause}")]
+    BadCa { path: PathBuf, cause: rcgen::Error },
     #[error("invalid name {name:?}: {reason}")]
     BadName { name: String, reason: String },
+    /// Not `#[from]`: the message prints it, so it must be no error source.
     #[error("certificate generation failed: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(rcgen::Error),
+}
+
+impl From<rcgen::Error> for CaError {
+    fn from(cause: rcgen::Error) -> Self {
+        CaError::Generate(cause)
+    }
 }
 
 /// What to issue a certificate for.
@@ -70,7 +77,7 @@ pub fn init(dir: &Path, common_name: &str, days: i64) -> Result<Issued, CaError>
             return Err(CaError::Exists { path: path.clone() });
         }
     }
-    std::fs::create_dir_all(dir).map_err(|source| CaError::Io { path: dir.into(), source })?;
+    std::fs::create_dir_all(dir).map_err(|cause| CaError::Io { path: dir.into(), cause })?;
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
     params.distinguished_name = dn(common_name);
@@ -100,7 +107,7 @@ pub fn issue(dir: &Path, subject: &Subject, days: i64, force: bool) -> Result<Is
         }
     }
     if let Some(parent) = cert_path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| CaError::Io { path: parent.into(), source })?;
+        std::fs::create_dir_all(parent).map_err(|cause| CaError::Io { path: parent.into(), cause })?;
     }
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
@@ -115,10 +122,9 @@ fn load_issuer(dir: &Path) -> Result<Issuer<'static, KeyPair>, CaError> {
     if !cert_path.exists() || !key_path.exists() {
         return Err(CaError::NoCa { dir: dir.into() });
     }
-    let read = |path: &Path| std::fs::read_to_string(path).map_err(|source| CaError::Io { path: path.into(), source });
-    let key =
-        KeyPair::from_pem(&read(&key_path)?).map_err(|source| CaError::BadCa { path: key_path.clone(), source })?;
-    Issuer::from_ca_cert_pem(&read(&cert_path)?, key).map_err(|source| CaError::BadCa { path: cert_path, source })
+    let read = |path: &Path| std::fs::read_to_string(path).map_err(|cause| CaError::Io { path: path.into(), cause });
+    let key = KeyPair::from_pem(&read(&key_path)?).map_err(|cause| CaError::BadCa { path: key_path.clone(), cause })?;
+    Issuer::from_ca_cert_pem(&read(&cert_path)?, key).map_err(|cause| CaError::BadCa { path: cert_path, cause })
 }
 
 fn leaf_params(subject: &Subject, days: i64) -> Result<(CertificateParams, String), CaError> {
@@ -186,7 +192,7 @@ fn validity(params: &mut CertificateParams, days: i64) {
 
 /// Writes `bytes` to a new file readable by its owner only.
 fn write_private(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), CaError> {
-    let io = |source| CaError::Io { path: path.into(), source };
+    let io = |cause| CaError::Io { path: path.into(), cause };
     let mut options = OpenOptions::new();
     options.write(true);
     if overwrite {

@@ -33,8 +33,8 @@ pub enum ClientError {
     BadUrl { url: String, reason: String },
     #[error("{0}")]
     Config(String),
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error(
         "cannot reach the rblfleet controller's admin API at {url} ({reason}); is it running? \
          Start it with `rblfleet serve --config /etc/rblfleet/controller.toml`, or point --controller (RBLFLEET_CONTROLLER) at it"
@@ -142,7 +142,7 @@ impl AdminClient {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
-    std::fs::read(path).map_err(|source| ClientError::Read { path: path.into(), source })
+    std::fs::read(path).map_err(|cause| ClientError::Read { path: path.into(), cause })
 }
 
 /// The innermost cause: "Connection refused (os error 111)" rather than "transport error".

@@ -23,14 +23,22 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// Not `#[from]`: the message prints the catalog error, so it must be no
+    /// error source as well (`{:#}` would print it twice).
     #[error("blocklist catalog: {0}")]
-    Catalog(#[from] CatalogError),
+    Catalog(CatalogError),
     #[error(transparent)]
     Lookup(#[from] LookupError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
     #[error("{0}")]
     Config(String),
+}
+
+impl From<CatalogError> for DaemonError {
+    fn from(cause: CatalogError) -> Self {
+        DaemonError::Catalog(cause)
+    }
 }
 
 /// A running controller.

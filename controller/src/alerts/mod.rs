@@ -73,12 +73,19 @@ pub struct AlertStats {
 pub enum AlertsError {
     #[error("{0}")]
     Config(String),
-    #[error("alerts route \"{route}\": {source}")]
-    Route { route: String, source: DeliveryError },
+    #[error("alerts route \"{route}\": {cause}")]
+    Route { route: String, cause: DeliveryError },
+    /// Not `#[from]`: the message prints it, so it must be no error source.
     #[error("alerts: reading the fleet state: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("alerts: the state-reading task failed: {0}")]
     Task(String),
+}
+
+impl From<StoreError> for AlertsError {
+    fn from(cause: StoreError) -> Self {
+        AlertsError::Store(cause)
+    }
 }
 
 /// The running alerts task.
@@ -153,7 +160,7 @@ fn transports(config: &AlertsConfig) -> Result<Vec<Transport>, AlertsError> {
                 (_, _, Some(url), _) => Webhook::new(url).map(Transport::Webhook),
                 _ => Err(DeliveryError::Setup("incomplete route (config check missed it)".into())),
             };
-            transport.map_err(|source| AlertsError::Route { route: r.name.clone(), source })
+            transport.map_err(|cause| AlertsError::Route { route: r.name.clone(), cause })
         })
         .collect()
 }

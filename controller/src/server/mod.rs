@@ -33,16 +33,19 @@ use crate::ingest::IngestStats;
 use crate::store::Store;
 
 /// Why the servers could not start or stopped.
+///
+/// Each message carries its cause (a `cause` field is no error source, so
+/// `{:#}` prints it once).
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot read {path}: {source}")]
-    ReadTls { path: String, source: std::io::Error },
-    #[error("TLS setup failed (check tls.cert, tls.key and tls.ca): {0}")]
-    Tls(#[source] tonic::transport::Error),
-    #[error("cannot listen on {addr} ({what}): {source}")]
-    Bind { addr: SocketAddr, what: &'static str, source: std::io::Error },
-    #[error("the {what} server failed: {source}")]
-    Serve { what: &'static str, source: tonic::transport::Error },
+    #[error("cannot read {path}: {cause}")]
+    ReadTls { path: String, cause: std::io::Error },
+    #[error("TLS setup failed (check tls.cert, tls.key and tls.ca): {}", transport_reason(cause))]
+    Tls { cause: tonic::transport::Error },
+    #[error("cannot listen on {addr} ({what}): {cause}")]
+    Bind { addr: SocketAddr, what: &'static str, cause: std::io::Error },
+    #[error("the {what} server failed: {}", transport_reason(cause))]
+    Serve { what: &'static str, cause: tonic::transport::Error },
     #[error("the {what} server task panicked")]
     Panicked { what: &'static str },
 }
@@ -71,7 +74,7 @@ impl Running {
         for (what, task) in self.tasks {
             match task.await {
                 Ok(Ok(())) => {}
-                Ok(Err(source)) => return Err(ServerError::Serve { what, source }),
+                Ok(Err(cause)) => return Err(ServerError::Serve { what, cause }),
                 Err(_) => return Err(ServerError::Panicked { what }),
             }
         }
@@ -111,7 +114,7 @@ pub async fn start(
     let mut agent_server = base_server();
     if let Some((identity, ca)) = &tls {
         let tls = ServerTlsConfig::new().identity(identity.clone()).client_ca_root(ca.clone());
-        agent_server = agent_server.tls_config(tls).map_err(ServerError::Tls)?;
+        agent_server = agent_server.tls_config(tls).map_err(|cause| ServerError::Tls { cause })?;
     }
     let agent_router = agent_server
         .add_service(AgentServiceServer::new(agent_service).max_decoding_message_size(config.limits.max_report_bytes));
@@ -120,7 +123,7 @@ pub async fn start(
     let mut admin_server = base_server();
     if let (true, Some((identity, ca))) = (require_admin_cert, &tls) {
         let tls = ServerTlsConfig::new().identity(identity.clone()).client_ca_root(ca.clone());
-        admin_server = admin_server.tls_config(tls).map_err(ServerError::Tls)?;
+        admin_server = admin_server.tls_config(tls).map_err(|cause| ServerError::Tls { cause })?;
     }
     let admin_router = admin_server.add_service(AdminServiceServer::new(admin::AdminApi::new(
         store,
@@ -162,20 +165,35 @@ async fn wait_for(mut stopped: watch::Receiver<bool>) {
 }
 
 async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, what, source })
+    TcpListener::bind(addr).await.map_err(|cause| ServerError::Bind { addr, what, cause })
 }
 
 fn local_addr(listener: &TcpListener, addr: SocketAddr, what: &'static str) -> Result<SocketAddr, ServerError> {
-    listener.local_addr().map_err(|source| ServerError::Bind { addr, what, source })
+    listener.local_addr().map_err(|cause| ServerError::Bind { addr, what, cause })
 }
 
 fn load_tls(config: &Config) -> Result<(TlsIdentity, Certificate), ServerError> {
     let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| ServerError::ReadTls { path: path.display().to_string(), source })
+        std::fs::read(path).map_err(|cause| ServerError::ReadTls { path: path.display().to_string(), cause })
     };
     let identity = TlsIdentity::from_pem(read(&config.tls.cert)?, read(&config.tls.key)?);
     let ca = Certificate::from_pem(read(&config.tls.ca)?);
     Ok((identity, ca))
+}
+
+/// Why tonic failed: its own message is only "transport error", the reason
+/// is in its sources, joined here so the message alone is complete.
+fn transport_reason(error: &tonic::transport::Error) -> String {
+    let mut reason = String::new();
+    let mut next = std::error::Error::source(error);
+    while let Some(cause) = next {
+        if !reason.is_empty() {
+            reason.push_str(": ");
+        }
+        reason.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    if reason.is_empty() { error.to_string() } else { reason }
 }
 
 /// The rblfleet identity of the TLS peer, which must have `role`.

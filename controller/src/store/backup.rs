@@ -38,8 +38,8 @@ const MAX_VALUE: u32 = 64 * 1024 * 1024;
 pub enum BackupError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{what}: {source}")]
-    Io { what: String, source: io::Error },
+    #[error("{what}: {cause}")]
+    Io { what: String, cause: io::Error },
     #[error("not an rblfleet backup (the file does not start with the rblfleet backup header)")]
     NotABackup,
     #[error("backup format version {found} is not supported; this rblfleet reads version {BACKUP_FORMAT}")]
@@ -63,7 +63,7 @@ pub enum BackupError {
 impl BackupError {
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> BackupError {
         let what = what.into();
-        move |source| BackupError::Io { what, source }
+        move |cause| BackupError::Io { what, cause }
     }
 }
 

@@ -44,9 +44,9 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "cannot open the data directory {path}: {source} (is another `rblfleet serve` using it? a corrupt store can be moved aside and restored from a backup)"
+        "cannot open the data directory {path}: {cause} (is another `rblfleet serve` using it? a corrupt store can be moved aside and restored from a backup)"
     )]
-    Open { path: PathBuf, source: sled::Error },
+    Open { path: PathBuf, cause: sled::Error },
     #[error("the data directory {path} has schema version {found}; this rblfleet reads version {expected}")]
     Schema { path: PathBuf, found: u32, expected: u32 },
     /// Built by `From<sled::Error>` (in `space`), which tells a full disk apart.
@@ -54,8 +54,8 @@ pub enum StoreError {
     Io(sled::Error),
     #[error("{}", space::disk_full_message(path, *free, *reserve))]
     DiskFull { path: PathBuf, free: u64, reserve: u64 },
-    #[error("cannot measure the free space of {path}: {source}")]
-    SpaceProbe { path: PathBuf, source: std::io::Error },
+    #[error("cannot measure the free space of {path}: {cause}")]
+    SpaceProbe { path: PathBuf, cause: std::io::Error },
     #[error("stored record {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("report ({epoch}, {seq}) from {host_id} was already stored with different content")]
@@ -121,7 +121,7 @@ impl Default for StoreOptions {
 impl Store {
     /// Opens (or creates) the store in `dir`, checking its schema version.
     pub fn open(dir: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open { path: dir.into(), source };
+        let open_err = |cause| StoreError::Open { path: dir.into(), cause };
         let db = sled::Config::new().path(dir).cache_capacity(options.cache_bytes).open().map_err(open_err)?;
         let meta = db.open_tree("meta").map_err(open_err)?;
         match meta.get(SCHEMA_KEY).map_err(open_err)? {

@@ -87,8 +87,8 @@ fn verify_released(staging: &Path) -> Result<VerifyReport, StoreError> {
     let mut tries = 0;
     loop {
         match verify_dir(staging) {
-            Err(StoreError::Open { source, .. })
-                if tries < 100 && source.to_string().contains("could not acquire lock") =>
+            Err(StoreError::Open { cause, .. })
+                if tries < 100 && cause.to_string().contains("could not acquire lock") =>
             {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
@@ -102,7 +102,7 @@ fn verify_released(staging: &Path) -> Result<VerifyReport, StoreError> {
 /// the second read re-checks the checksum, in case the file changed.
 fn rebuild(staging: &Path, input: impl std::io::Read) -> Result<(), BackupError> {
     let db =
-        sled::Config::new().path(staging).open().map_err(|source| StoreError::Open { path: staging.into(), source })?;
+        sled::Config::new().path(staging).open().map_err(|cause| StoreError::Open { path: staging.into(), cause })?;
     let mut tree: Option<sled::Tree> = None;
     let mut batch = sled::Batch::default();
     let mut pending = 0usize;

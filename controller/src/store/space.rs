@@ -64,7 +64,7 @@ impl Space {
             return Ok(free);
         }
         let free = fs2::available_space(&self.path)
-            .map_err(|source| StoreError::SpaceProbe { path: self.path.clone(), source })?;
+            .map_err(|cause| StoreError::SpaceProbe { path: self.path.clone(), cause })?;
         *probed = Some((Instant::now(), free));
         Ok(free)
     }

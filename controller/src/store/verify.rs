@@ -85,7 +85,7 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, StoreError> {
         .path(dir)
         .cache_capacity(64 * 1024 * 1024)
         .open()
-        .map_err(|source| StoreError::Open { path: dir.into(), source })?;
+        .map_err(|cause| StoreError::Open { path: dir.into(), cause })?;
     verify_db(&db)
 }
 

@@ -25,7 +25,7 @@ pub(crate) fn report(host: &str, epoch: u64, seq: u64) -> HostReport {
 pub(crate) fn open(dir: &Path) -> Store {
     for _ in 0..100 {
         match Store::open(dir, &StoreOptions { cache_bytes: 1 << 20, ..StoreOptions::default() }) {
-            Err(StoreError::Open { source, .. }) if source.to_string().contains("could not acquire lock") => {
+            Err(StoreError::Open { cause, .. }) if cause.to_string().contains("could not acquire lock") => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             other => return other.unwrap(),
