@@ -17,8 +17,8 @@ const DAYS: i64 = 365;
 /// Why certificates could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
-    #[error("{dir}: {source}")]
-    Ca { dir: PathBuf, source: CaError },
+    #[error("{dir}: {cause}")]
+    Ca { dir: PathBuf, cause: CaError },
     #[error(
         "no CA in {dir}: point --pki at the controller's CA directory (with ca.crt and ca.key), \
          or use --spawn-controller to create one"
@@ -44,12 +44,12 @@ pub fn ensure_ca(dir: &Path, create: bool) -> Result<(), PkiError> {
         if !create {
             return Err(PkiError::NoCa { dir: dir.to_path_buf() });
         }
-        ca::init(dir, "rblfleet-loadgen CA", DAYS).map_err(|source| PkiError::Ca { dir: dir.into(), source })?;
+        ca::init(dir, "rblfleet-loadgen CA", DAYS).map_err(|cause| PkiError::Ca { dir: dir.into(), cause })?;
     }
     if create && !controller_files(dir).0.exists() {
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
         ca::issue(dir, &Subject::Controller { names }, DAYS, true)
-            .map_err(|source| PkiError::Ca { dir: dir.into(), source })?;
+            .map_err(|cause| PkiError::Ca { dir: dir.into(), cause })?;
     }
     Ok(())
 }
@@ -78,7 +78,7 @@ pub fn ensure_agents(dir: &Path, host_ids: &[&str]) -> Result<Issued, PkiError> 
                         let subject = Subject::Agent { host_id: host_id.to_string() };
                         // force: a key left without its certificate by an interrupted run is replaced.
                         ca::issue(dir, &subject, DAYS, true)
-                            .map_err(|source| PkiError::Ca { dir: dir.into(), source })?;
+                            .map_err(|cause| PkiError::Ca { dir: dir.into(), cause })?;
                     }
                     Ok(())
                 })
@@ -115,5 +115,16 @@ mod tests {
         // Reusing the directory keeps the CA.
         ensure_ca(dir.path(), true).unwrap();
         assert_eq!(ensure_agents(dir.path(), &["a.example", "d.example"]).unwrap().issued, 1);
+    }
+
+    /// The CA's I/O error is printed once in the chain (loadgen's `main` prints it).
+    #[test]
+    fn a_ca_that_cannot_be_created_names_its_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let err = anyhow::Error::from(ensure_ca(&file.join("pki"), true).unwrap_err());
+        let text = format!("{err:#}");
+        assert_eq!(text.matches("Not a directory (os error 20)").count(), 1, "{text}");
     }
 }

@@ -50,14 +50,21 @@ pub struct LoadConfig {
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("agent {host}: cannot connect to {url}: {reason}")]
     Connect { host: String, url: String, reason: String },
     #[error("the fleet is empty: --agents must be at least 1")]
     NoAgents,
+    /// Not `#[from]`: the message prints it, so it must be no error source.
     #[error("an agent task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
+    Task(tokio::task::JoinError),
+}
+
+impl From<tokio::task::JoinError> for RunError {
+    fn from(cause: tokio::task::JoinError) -> Self {
+        RunError::Task(cause)
+    }
 }
 
 /// The figures of a run.
@@ -165,7 +172,7 @@ pub async fn run(config: &LoadConfig, fleet: Arc<Fleet>) -> Result<Summary, RunE
 
 /// One mTLS channel (one HTTP/2 connection) per agent, handshakes bounded.
 async fn connect_all(config: &LoadConfig, fleet: &Fleet) -> Result<Vec<AgentServiceClient<Channel>>, RunError> {
-    let read = |path: PathBuf| std::fs::read(&path).map_err(|source| RunError::Read { path, source });
+    let read = |path: PathBuf| std::fs::read(&path).map_err(|cause| RunError::Read { path, cause });
     let ca = Certificate::from_pem(read(config.pki.join("ca.crt"))?);
     let gate = Arc::new(Semaphore::new(config.connect_concurrency.max(1)));
     let mut tasks = Vec::with_capacity(fleet.len());

@@ -28,18 +28,18 @@ pub struct Sample {
 /// Errors reading the controller's figures.
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
-    #[error("cannot read /proc/{pid}/status (is the controller running, with that pid?): {source}")]
-    Proc { pid: u32, source: std::io::Error },
+    #[error("cannot read /proc/{pid}/status (is the controller running, with that pid?): {cause}")]
+    Proc { pid: u32, cause: std::io::Error },
     #[error("/proc/{pid}/status has no VmRSS line")]
     NoRss { pid: u32 },
-    #[error("cannot measure {path}: {source}")]
-    Dir { path: String, source: std::io::Error },
+    #[error("cannot measure {path}: {cause}")]
+    Dir { path: String, cause: std::io::Error },
 }
 
 /// The resident set size of process `pid`, KiB (Linux).
 pub fn rss_kib(pid: u32) -> Result<u64, SampleError> {
     let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|source| SampleError::Proc { pid, source })?;
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|cause| SampleError::Proc { pid, cause })?;
     parse_vm_rss(&status).ok_or(SampleError::NoRss { pid })
 }
 
@@ -52,7 +52,7 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 /// The sum of the sizes of all files under `dir`, recursively. Files that
 /// vanish while we walk (sled replaces segments) are skipped, not errors.
 pub fn dir_bytes(dir: &Path) -> Result<u64, SampleError> {
-    let err = |source| SampleError::Dir { path: dir.display().to_string(), source };
+    let err = |cause| SampleError::Dir { path: dir.display().to_string(), cause };
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(path) = stack.pop() {

@@ -44,8 +44,8 @@ pub enum SpawnError {
         "no controller binary at {0}: build it (`cargo build --release -p rblfleet-controller`) or pass --rblfleet-bin"
     )]
     NoBinary(PathBuf),
-    #[error("{what} {path}: {source}")]
-    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{what} {path}: {cause}")]
+    Io { what: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("the controller exited during start-up ({status}); its log {log}:\n{tail}")]
     Exited { status: String, log: PathBuf, tail: String },
     #[error("the controller did not listen on {addr} within {secs} s; its log: {log}")]
@@ -76,7 +76,7 @@ impl Spawned {
 
     /// SIGTERM and a wait (sled flushes on a clean shutdown), SIGKILL after 20 s.
     pub fn stop(mut self) -> Result<(), SpawnError> {
-        let io = |source| SpawnError::Io { what: "stopping the controller", path: self.config.clone(), source };
+        let io = |cause| SpawnError::Io { what: "stopping the controller", path: self.config.clone(), cause };
         if let Some(pid) = i32::try_from(self.pid).ok().and_then(Pid::from_raw) {
             let _ = kill_process(pid, Signal::TERM);
         }
@@ -119,23 +119,21 @@ pub fn start(options: &SpawnOptions) -> Result<Spawned, SpawnError> {
             let temp = tempfile::Builder::new()
                 .prefix("rblfleet-loadgen-")
                 .tempdir()
-                .map_err(|source| SpawnError::Io { what: "creating", path: std::env::temp_dir(), source })?;
+                .map_err(|cause| SpawnError::Io { what: "creating", path: std::env::temp_dir(), cause })?;
             let path = temp.path().to_path_buf();
             (Some(temp), path)
         }
     };
-    std::fs::create_dir_all(&work).map_err(|source| SpawnError::Io { what: "creating", path: work.clone(), source })?;
+    std::fs::create_dir_all(&work).map_err(|cause| SpawnError::Io { what: "creating", path: work.clone(), cause })?;
     let agent_addr = free_port(&work)?;
     let admin_addr = free_port(&work)?;
     let data_dir = work.join("data");
     let config = work.join("controller.toml");
     let text = config_toml(options, &data_dir, agent_addr, admin_addr);
-    std::fs::write(&config, text).map_err(|source| SpawnError::Io { what: "writing", path: config.clone(), source })?;
+    std::fs::write(&config, text).map_err(|cause| SpawnError::Io { what: "writing", path: config.clone(), cause })?;
     let log = work.join("controller.log");
-    let log_file =
-        File::create(&log).map_err(|source| SpawnError::Io { what: "creating", path: log.clone(), source })?;
-    let log_err =
-        log_file.try_clone().map_err(|source| SpawnError::Io { what: "opening", path: log.clone(), source })?;
+    let log_file = File::create(&log).map_err(|cause| SpawnError::Io { what: "creating", path: log.clone(), cause })?;
+    let log_err = log_file.try_clone().map_err(|cause| SpawnError::Io { what: "opening", path: log.clone(), cause })?;
     let child = Command::new(&options.binary)
         .args(["serve", "--config"])
         .arg(&config)
@@ -143,7 +141,7 @@ pub fn start(options: &SpawnOptions) -> Result<Spawned, SpawnError> {
         .stdout(log_file)
         .stderr(log_err)
         .spawn()
-        .map_err(|source| SpawnError::Io { what: "starting", path: options.binary.clone(), source })?;
+        .map_err(|cause| SpawnError::Io { what: "starting", path: options.binary.clone(), cause })?;
     let pid = child.id();
     let mut spawned = Spawned { child, pid, agent_addr, admin_addr, data_dir, config, log, _temp: temp };
     wait_ready(&mut spawned, Duration::from_secs(60))?;
@@ -192,7 +190,7 @@ pub fn config_toml(options: &SpawnOptions, data_dir: &Path, agent: SocketAddr, a
 
 /// A free loopback port (bound, then released for the controller).
 fn free_port(work: &Path) -> Result<SocketAddr, SpawnError> {
-    let io = |source| SpawnError::Io { what: "finding a free port for", path: work.to_path_buf(), source };
+    let io = |cause| SpawnError::Io { what: "finding a free port for", path: work.to_path_buf(), cause };
     let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(io)?;
     listener.local_addr().map_err(io)
 }
