@@ -10,6 +10,7 @@
 
 pub mod backoff;
 pub mod bounce;
+pub mod cli;
 pub mod client;
 pub mod collect;
 pub mod config;
