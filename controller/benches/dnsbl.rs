@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
-use rblfleet_controller::dnsbl::catalog::Catalog;
+use rblfleet_controller::catalog::Catalog;
 use rblfleet_controller::dnsbl::engine::{Engine, EngineConfig};
 use rblfleet_controller::dnsbl::lookup::{Lookups, ResolverSettings, Status};
 use rblfleet_controller::dnsbl::zone_server::ZoneServer;

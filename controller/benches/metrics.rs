@@ -24,7 +24,7 @@ use fleet::ip;
 use rblfleet_controller::casework::{self, ListInfo};
 use rblfleet_controller::config::Config;
 use rblfleet_controller::daemon::{build_catalog, build_engine};
-use rblfleet_controller::dnsbl::catalog::ZoneOverride;
+use rblfleet_controller::catalog::ZoneOverride;
 use rblfleet_controller::ingest::IngestStats;
 use rblfleet_controller::metrics::families::Process;
 use rblfleet_controller::metrics::{self, ControllerMetrics, MetricsConfig, collect};

@@ -14,7 +14,7 @@ use rblfleet_proto::v1::{BlocklistEvidence, DelistRoute, HostReport, ListingEpis
 use sha2::{Digest, Sha256};
 
 use crate::cases::{self, NewListing};
-use crate::dnsbl::catalog::{Catalog, Delist};
+use crate::catalog::{Catalog, Delist};
 use crate::receivers::{self, Change, ReceiverPolicy, Refusals};
 use crate::store::{Store, StoreError};
 

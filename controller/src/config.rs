@@ -30,7 +30,7 @@ pub enum ConfigError {
     /// The `[dnsbl.catalog]` section does not apply to the catalog (unknown
     /// zone id, bad key, unreadable replacement file…).
     #[error("{path}: dnsbl.catalog: {cause}")]
-    Catalog { path: PathBuf, cause: crate::dnsbl::catalog::CatalogError },
+    Catalog { path: PathBuf, cause: crate::catalog::CatalogError },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -275,7 +275,7 @@ pub struct DnsblConfig {
     /// servers only: public lists block resolvers that exceed their limits.
     pub lift_budgets: bool,
     /// Catalog overrides: `[dnsbl.catalog.zone.<id>]` and `[[dnsbl.catalog.extra]]`.
-    pub catalog: crate::dnsbl::catalog::CatalogConfig,
+    pub catalog: crate::catalog::CatalogConfig,
 }
 
 impl Default for DnsblConfig {
@@ -322,7 +322,7 @@ impl Config {
             Config::from_toml_str(text).map_err(|message| ConfigError::Parse { path: path.into(), message })?;
         config.resolve_relative_paths(path.parent().unwrap_or(Path::new(".")));
         config.check(insecure).map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
-        crate::dnsbl::catalog::Catalog::embedded()
+        crate::catalog::Catalog::embedded()
             .and_then(|mut catalog| catalog.apply(&config.dnsbl.catalog))
             .map_err(|cause| ConfigError::Catalog { path: path.into(), cause })?;
         Ok(config)

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::catalog::{Catalog, CatalogError};
 use crate::config::{Config, RetentionConfig};
-use crate::dnsbl::catalog::{Catalog, CatalogError};
 use crate::dnsbl::engine::{Engine, EngineConfig};
 use crate::dnsbl::health::HealthPolicy;
 use crate::dnsbl::lookup::{LookupError, Lookups, ResolverSettings, public_resolver_warnings};

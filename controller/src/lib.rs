@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod ca;
 pub mod cases;
 pub mod casework;
+pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -28,7 +28,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fastrand::Rng;
-use rblfleet_controller::dnsbl::catalog::{Catalog, ZoneKind};
+use rblfleet_controller::catalog::{Catalog, ZoneKind};
 use rblfleet_proto::v1::{
     AgentInfo, AgentStatus, BlocklistEvidence, CollectorStatus, DeliveryTotals, HostIp, HostReport, MtaKind,
     NamedCount, QueueCount, QueueStats, ReceiverStats, SourceKind, SourceStats,

@@ -175,7 +175,7 @@ pub async fn dnsbl_controller(
 
 /// Disables every zone of the test catalog except `keep` (by id).
 pub fn only_zones(config: &mut Config, keep: &[&str]) {
-    use rblfleet_controller::dnsbl::catalog::ZoneOverride;
+    use rblfleet_controller::catalog::ZoneOverride;
     for zone in ["bl", "v4only", "servfail", "silent", "everything", "budget"] {
         let enabled = keep.contains(&zone);
         config.dnsbl.catalog.zone.insert(zone.into(), ZoneOverride { enabled: Some(enabled), ..Default::default() });

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::config::RouteKind;
 use super::event::{Event, Severity};
-use crate::dnsbl::catalog::{Catalog, Zone};
+use crate::catalog::{Catalog, Zone};
 
 /// At most this many events are spelled out in a chat message (Slack
 /// refuses more than 50 blocks); the rest are counted.

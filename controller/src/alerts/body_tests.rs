@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::alerts::event::{Delist, EventKind, ListingInfo, TopSuspect};
-use crate::dnsbl::catalog::{CatalogConfig, ZoneOverride};
+use crate::catalog::{CatalogConfig, ZoneOverride};
 
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz";
 

@@ -36,7 +36,7 @@ use self::config::RouteKind;
 use self::deliver::{Email, Transport, Webhook, Worker};
 use self::detect::Snapshot;
 use self::event::{Event, EventKind, Severity};
-use crate::dnsbl::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::dnsbl::engine::Engine;
 use crate::store::{Store, StoreError};
 use crate::views::Context;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::zone::Secret;
-use super::{Budget, Catalog, CatalogConfig, CatalogError, spec};
+use super::{Budget, Catalog, CatalogConfig, CatalogError, check, spec};
 
 impl Catalog {
     /// Reads and validates a catalog file; `origin` names it in errors.
@@ -84,7 +84,7 @@ impl Catalog {
             }
             let per_second = o.per_second.unwrap_or(zone.budget.per_second);
             let per_day = o.per_day.or(zone.budget.per_day);
-            spec::check_budget(&origin, id, per_second, per_day)?;
+            check::check_budget(&origin, id, per_second, per_day)?;
             zone.budget = Budget { per_second, per_day };
         }
         *self = next;
@@ -138,3 +138,9 @@ impl Catalog {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -68,7 +68,7 @@ impl Zone {
         if !covered {
             return None;
         }
-        Some(format!("{}.{}", super::super::reverse_name(ip), self.zone_name()?))
+        Some(format!("{}.{}", crate::dnsbl::reverse_name(ip), self.zone_name()?))
     }
 
     /// The zone name with the key in it; None for a keyed zone without key.

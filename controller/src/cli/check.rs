@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::{Exit, Format, render};
-use crate::dnsbl::catalog::{Catalog, CatalogConfig, ZoneOverride};
+use crate::catalog::{Catalog, CatalogConfig, ZoneOverride};
 use crate::dnsbl::lookup::{
     Lookups, MAX_TIMEOUT, Outcome, ResolverSettings, Status, parse_nameserver, public_resolver_warnings,
 };

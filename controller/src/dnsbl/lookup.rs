@@ -27,7 +27,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::answer;
-use super::catalog::{Decoded, Zone};
+use crate::catalog::{Decoded, Zone};
 
 /// The status of one (IP, zone) check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -6,7 +6,7 @@
 
 pub mod answer;
 pub mod budget;
-pub mod catalog;
+pub use crate::catalog;
 pub mod engine;
 pub mod health;
 pub mod lookup;

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 use std::sync::Arc;
 
 use crate::cases::{self, Action, CaseError, Change};
-use crate::dnsbl::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::dnsbl::engine::Engine;
 use crate::identity::Role;
 use crate::ingest::validate::{check_host_id, truncate};

@@ -22,7 +22,7 @@ pub use listings::current_listings;
 pub use report::fleet_report;
 pub use suspects::suspects;
 
-use crate::dnsbl::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::dnsbl::engine::Engine;
 use crate::store::Store;
 

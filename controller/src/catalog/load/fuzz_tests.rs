@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use super::*;
+use crate::catalog::*;
 use crate::config::utf8_text;
 
 const ORIGIN: &str = "t.toml";

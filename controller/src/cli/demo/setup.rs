@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::ca::{self, Subject};
+use crate::catalog::{Catalog, ZoneOverride};
 use crate::config::Config;
-use crate::dnsbl::catalog::{Catalog, ZoneOverride};
 use crate::dnsbl::zone_server::ZoneServer;
 
 /// The two demo lists, with the listings the bundled logs complain about.

@@ -15,11 +15,11 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::budget::{Bucket, Refusal, utc_day};
-use super::catalog::{Catalog, Zone};
 use super::health::{self, Health, HealthPolicy};
 use super::lookup::{Lookups, Outcome, Status};
 use super::state::{self, Cadence};
 use crate::casework::{self, ListInfo};
+use crate::catalog::{Catalog, Zone};
 use crate::clock::now_ms;
 use crate::store::{Store, StoreError};
 
