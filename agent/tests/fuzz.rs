@@ -68,12 +68,15 @@ fn regressions() -> Vec<(usize, Vec<u8>)> {
 struct Panics {
     count: u64,
     shown: Vec<(String, String)>,
+    /// Panics per source place (`panicked at file:line:col:`).
+    places: std::collections::BTreeMap<String, u64>,
 }
 
 impl Panics {
     fn record(&mut self, message: String, line: &[u8]) {
         self.count += 1;
         let place = message.lines().next().unwrap_or("").to_string();
+        *self.places.entry(place.clone()).or_default() += 1;
         if self.shown.len() < PANICS_SHOWN && !self.shown.iter().any(|(m, _)| m.lines().next() == Some(&place)) {
             self.shown.push((message, escape(line)));
         }
@@ -176,8 +179,32 @@ fn every_seed_cut_at_every_byte_never_panics() {
             }
         }
     }
+    println!("fuzz: {fed} truncations, {} panics by place: {:?}", panics.count, panics.places);
     panics.assert_none("truncated seeds");
     assert!(fed > 10_000, "only {fed} truncations: the seed files did not load");
+}
+
+/// Where the time of one line goes: the parser alone, the classifier
+/// alone, and the start of the line.
+fn time_parts(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let began = Instant::now();
+    Parser::new(0).parse_line(&text, &mut Vec::new());
+    let parse = began.elapsed();
+    let began = Instant::now();
+    let verdict = catching(|| {
+        std::hint::black_box(rblfleet_agent::bounce::classify(&text));
+    });
+    let classify = began.elapsed();
+    let head: Vec<u8> = line.iter().copied().take(300).collect();
+    format!(
+        "parse {:.1} ms, classify {:.1} ms{}; {} bytes: {}",
+        parse.as_secs_f64() * 1e3,
+        classify.as_secs_f64() * 1e3,
+        if verdict.is_err() { " (panicked)" } else { "" },
+        line.len(),
+        escape(&head)
+    )
 }
 
 /// The fuzzer: `RBLFLEET_FUZZ_LINES` mutants (default [`DEFAULT_LINES`]) of
@@ -192,7 +219,7 @@ fn mutated_real_lines_never_panic() {
     let mut stage = Harness::new(MAX_MESSAGES);
     let mut panics = Panics::default();
     let mut mutant = Vec::new();
-    let (mut bytes, mut max_in_flight, mut slowest) = (0u64, 0usize, (Duration::ZERO, 0usize));
+    let (mut bytes, mut max_in_flight, mut slowest) = (0u64, 0usize, (Duration::ZERO, Vec::new()));
     let (mut joined, mut evicted) = (0u64, 0u64);
     let mut rss_kib = Vec::new();
     let start = Instant::now();
@@ -215,7 +242,7 @@ fn mutated_real_lines_never_panic() {
         }
         let took = began.elapsed();
         if took > slowest.0 {
-            slowest = (took, mutant.len());
+            slowest = (took, mutant.clone());
         }
         bytes += mutant.len() as u64;
         max_in_flight = max_in_flight.max(stage.tracker.in_flight());
@@ -234,7 +261,7 @@ fn mutated_real_lines_never_panic() {
         total as f64 / secs,
         panics.count,
         slowest.0.as_secs_f64() * 1e3,
-        slowest.1
+        slowest.1.len()
     );
     println!(
         "fuzz: tracker {} messages joined, {} evicted, {} in flight at most (bound {MAX_MESSAGES} per MTA family); \
@@ -246,6 +273,8 @@ fn mutated_real_lines_never_panic() {
         stage.last_report.1
     );
     println!("fuzz: RSS at each tenth (KiB): {rss_kib:?}; peak RSS (VmHWM) {} KiB", status_kib("VmHWM:").unwrap_or(0));
+    println!("fuzz: slowest line again: {}", time_parts(&slowest.1));
+    println!("fuzz: panics by place: {:?}", panics.places);
     panics.assert_none("mutated lines");
     assert!(max_in_flight <= 2 * MAX_MESSAGES, "tracker held {max_in_flight} messages");
 }
