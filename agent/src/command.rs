@@ -240,5 +240,7 @@ pub(crate) fn read_line_bounded(reader: &mut impl BufRead, out: &mut Vec<u8>, ma
     }
 }
 
+#[cfg(all(test, unix))]
+pub(crate) mod fake_tool;
 #[cfg(test)]
 mod tests;

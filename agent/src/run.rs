@@ -15,16 +15,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::backoff::Backoff;
 use crate::client::{ClientError, ControllerClient, SendError};
 use crate::collect::ips::IpsCollector;
-use crate::collect::{Collector, collect_all};
+use crate::collect::maillog::MailLog;
+use crate::collect::{Collector, collect_all, collect_one};
 use crate::config::{Config, ConfigError};
 use crate::identity::{IdentityError, resolve_host_id};
 use crate::store::checkpoint::{CheckpointError, Checkpoints};
 use crate::store::outbox::{Outbox, OutboxError, unix_ms};
-
-mod evidence;
-mod poison;
-
-use evidence::Evidence;
 
 /// How the agent talks to the controller.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -107,7 +103,7 @@ pub struct Agent {
     outbox: Outbox,
     client: ControllerClient,
     collectors: Vec<Box<dyn Collector>>,
-    evidence: Evidence,
+    maillog: MailLog,
     info: AgentInfo,
     last_period_end_ms: Option<i64>,
     backoff: Backoff,
@@ -124,11 +120,11 @@ impl Agent {
         let checkpoints = Checkpoints::in_outbox(&outbox, &config.outbox.dir)?;
         let client = ControllerClient::connect(&config.controller, opts.insecure)?;
         let mut collectors: Vec<Box<dyn Collector>> = vec![Box::new(IpsCollector::new(config.ips.clone()))];
-        let (mta, queue) = crate::queue::detect(&config.queue);
+        let (mta, queue) = crate::collect::queue::detect(&config.queue);
         collectors.extend(queue);
         let mut info = agent_info();
         info.mta = mta as i32;
-        let evidence = Evidence::open(&config, checkpoints);
+        let maillog = MailLog::open(&config, checkpoints);
         tracing::info!(
             host_id = %host_id,
             controller = %client.url(),
@@ -145,7 +141,7 @@ impl Agent {
             outbox,
             client,
             collectors,
-            evidence,
+            maillog,
             last_period_end_ms: None,
         })
     }
@@ -176,7 +172,7 @@ impl Agent {
     /// its seq. When the push fails, the period's evidence is kept for the
     /// next report.
     pub fn tick(&mut self) -> Result<u64, AgentError> {
-        self.evidence.drain();
+        self.maillog.drain();
         let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
         let interval_ms = i64::try_from(self.config.report.interval.as_millis()).unwrap_or(0);
         let mut report = HostReport {
@@ -187,13 +183,13 @@ impl Agent {
             ..HostReport::default()
         };
         collect_all(&mut self.collectors, &mut report);
-        self.evidence.fill(&mut report);
+        collect_one(&mut self.maillog, &mut report);
         let status = report.status.get_or_insert_with(AgentStatus::default);
         status.outbox_backlog = self.outbox.len();
         status.outbox_dropped = self.outbox.dropped()?;
-        let positions = self.evidence.pending_commit();
-        let seq = self.outbox.push_with_checkpoints(&mut report, Some((self.evidence.checkpoints(), &positions)))?;
-        self.evidence.committed();
+        let positions = self.maillog.pending_commit();
+        let seq = self.outbox.push_with_checkpoints(&mut report, Some((self.maillog.checkpoints(), &positions)))?;
+        self.maillog.committed();
         self.last_period_end_ms = Some(now);
         let d = report.deliveries.unwrap_or_default();
         tracing::debug!(
@@ -265,7 +261,7 @@ impl Agent {
                 // first drops the others' futures, and a poll every second
                 // would abandon any send slower than that.
                 _ = poller.tick(), if !can_send => {
-                    self.evidence.poll();
+                    self.maillog.poll();
                 }
                 () = tokio::time::sleep_until(wake_at), if retry_at.is_some() => retry_at = None,
                 step = self.send_oldest(), if can_send => match step {
@@ -284,7 +280,7 @@ impl Agent {
                 },
             }
         }
-        self.evidence.stopped();
+        self.maillog.stopped();
         match self.outbox.flush() {
             Ok(()) => tracing::info!(backlog = self.outbox.len(), "agent stopped"),
             Err(e) => tracing::error!(error = %e, "agent stopped; outbox flush failed"),

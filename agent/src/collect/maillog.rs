@@ -25,15 +25,19 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use rblfleet_proto::v1::{AgentStatus, CollectorStatus, HostReport, NamedCount};
+use rblfleet_proto::v1::{AgentStatus, HostReport, NamedCount};
 
-use super::poison::{PoisonGuard, Verdict};
+use super::{CollectError, Collector};
 use crate::config::Config;
 use crate::logs::guard::{LineGuard, LineOrigin, bound};
 use crate::logs::{CheckpointWrite, Checkpoints, Line, LogSources, LogsConfig, PollStats};
 use crate::parse::{Event, Parser};
 use crate::sources::{Aggregator, Limits, Tracker, TrackerStats, UserMap, printable};
 use crate::store::outbox::unix_ms;
+
+pub(crate) mod poison;
+
+use poison::{PoisonGuard, Verdict};
 
 /// Parses one line into events: [`Parser::parse_line`], or a stand-in in tests.
 pub(crate) type ParseFn = fn(&mut Parser, &str, &mut Vec<Event>);
@@ -51,7 +55,7 @@ const NAME: &str = "logs";
 
 /// See the module documentation.
 #[derive(Debug)]
-pub(crate) struct Evidence {
+pub(crate) struct MailLog {
     config: LogsConfig,
     checkpoints: Checkpoints,
     logs: Option<LogSources>,
@@ -71,12 +75,12 @@ pub(crate) struct Evidence {
     logged: TrackerStats,
 }
 
-impl Evidence {
+impl MailLog {
     /// Prepares the evidence; a log that cannot be opened yet is retried
     /// at every poll and reported in the status meanwhile.
-    pub(crate) fn open(config: &Config, checkpoints: Checkpoints) -> Evidence {
+    pub(crate) fn open(config: &Config, checkpoints: Checkpoints) -> MailLog {
         let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
-        let mut evidence = Evidence {
+        let mut maillog = MailLog {
             config: config.logs.clone(),
             poison: PoisonGuard::open(checkpoints.clone()),
             checkpoints,
@@ -94,9 +98,9 @@ impl Evidence {
             top: config.sources.top_sources,
             logged: TrackerStats::default(),
         };
-        evidence.reload_users();
-        evidence.open_logs();
-        evidence
+        maillog.reload_users();
+        maillog.open_logs();
+        maillog
     }
 
     /// The checkpoint tree the report's transaction writes to.
@@ -147,7 +151,7 @@ impl Evidence {
     /// tracker and the period's aggregator.
     pub(crate) fn poll(&mut self) -> PollStats {
         self.open_logs();
-        let Evidence { logs, parser, parse, events, tracker, max_messages, agg, guard, poison, .. } = self;
+        let MailLog { logs, parser, parse, events, tracker, max_messages, agg, guard, poison, .. } = self;
         let Some(logs) = logs.as_mut() else { return PollStats::default() };
         parser.set_reference_ms(i64::try_from(unix_ms()).unwrap_or(i64::MAX));
         let (stats, errors) = logs.poll_lines(&mut |line: &Line<'_>| {
@@ -190,34 +194,6 @@ impl Evidence {
         }
     }
 
-    /// Fills the report's evidence fields and the `logs` collector status.
-    pub(crate) fn fill(&mut self, report: &mut HostReport) {
-        self.reload_users();
-        let (agg, tracker, top) = (&self.agg, &self.tracker, self.top);
-        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let sources = agg.ranked(tracker.users(), top).iter().map(|s| s.to_proto()).collect();
-            (agg.totals(), agg.receivers(), agg.evidence(MAX_EVIDENCE), sources)
-        }));
-        match built {
-            Ok((totals, receivers, blocklist, sources)) => {
-                report.deliveries = Some(totals);
-                report.receivers = receivers;
-                report.blocklist = blocklist;
-                report.sources = sources;
-            }
-            Err(_) => {
-                self.agg.take();
-                self.error("building the period's evidence failed (a bug); the period's evidence is lost".into());
-            }
-        }
-        let status = report.status.get_or_insert_with(AgentStatus::default);
-        status.unparsed_lines = named_counts(self.parser.unparsed().iter());
-        status.failed_lines = named_counts(self.guard.failed().iter());
-        status.truncated_lines = self.guard.truncated_count();
-        let error = printable(&self.errors.join("; "), 2048);
-        status.collectors.push(CollectorStatus { name: NAME.to_string(), ok: error.is_empty(), error });
-    }
-
     /// The log positions of every line read since the last stored report.
     pub(crate) fn pending_commit(&self) -> Vec<CheckpointWrite> {
         self.logs.as_ref().map(LogSources::pending_commit).unwrap_or_default()
@@ -255,6 +231,41 @@ impl Evidence {
     /// The agent stops cleanly (see [`PoisonGuard::stopped`]).
     pub(crate) fn stopped(&self) {
         self.poison.stopped();
+    }
+}
+
+impl Collector for MailLog {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    /// Fills the report's evidence fields and the status's line counts; the
+    /// period's read errors make it fail, with the fields filled all the same.
+    fn collect(&mut self, report: &mut HostReport) -> Result<(), CollectError> {
+        self.reload_users();
+        let (agg, tracker, top) = (&self.agg, &self.tracker, self.top);
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let sources = agg.ranked(tracker.users(), top).iter().map(|s| s.to_proto()).collect();
+            (agg.totals(), agg.receivers(), agg.evidence(MAX_EVIDENCE), sources)
+        }));
+        match built {
+            Ok((totals, receivers, blocklist, sources)) => {
+                report.deliveries = Some(totals);
+                report.receivers = receivers;
+                report.blocklist = blocklist;
+                report.sources = sources;
+            }
+            Err(_) => {
+                self.agg.take();
+                self.error("building the period's evidence failed (a bug); the period's evidence is lost".into());
+            }
+        }
+        let status = report.status.get_or_insert_with(AgentStatus::default);
+        status.unparsed_lines = named_counts(self.parser.unparsed().iter());
+        status.failed_lines = named_counts(self.guard.failed().iter());
+        status.truncated_lines = self.guard.truncated_count();
+        let error = printable(&self.errors.join("; "), 2048);
+        if error.is_empty() { Ok(()) } else { Err(CollectError::Other(error)) }
     }
 }
 

@@ -4,8 +4,16 @@
 //! collector, and a runner that records every collector's health in
 //! `report.status.collectors`. A failing collector never fails the report:
 //! the IPs are still worth sending when, say, the queue cannot be read.
+//!
+//! - [`ips`]: the host's addresses;
+//! - [`queue`]: the outgoing queue, one collector per MTA;
+//! - `maillog`: the mail log followed between reports, parsed, joined per
+//!   message and attributed to senders (totals, blocklist groups, top
+//!   sources). It also runs between reports, so the agent holds it by type.
 
 pub mod ips;
+pub(crate) mod maillog;
+pub mod queue;
 
 use rblfleet_proto::v1::{AgentStatus, CollectorStatus, HostReport};
 
@@ -38,17 +46,20 @@ pub trait Collector: Send + std::fmt::Debug {
 /// Runs every collector in order and records each one's health.
 pub fn collect_all(collectors: &mut [Box<dyn Collector>], report: &mut HostReport) {
     for collector in collectors.iter_mut() {
-        let name = collector.name();
-        let result = collector.collect(report);
-        let status = report.status.get_or_insert_with(AgentStatus::default);
-        match result {
-            Ok(()) => {
-                status.collectors.push(CollectorStatus { name: name.to_string(), ok: true, error: String::new() })
-            }
-            Err(e) => {
-                tracing::warn!(collector = name, error = %e, "collector failed; report sent without its data");
-                status.collectors.push(CollectorStatus { name: name.to_string(), ok: false, error: e.to_string() });
-            }
+        collect_one(collector.as_mut(), report);
+    }
+}
+
+/// Runs one collector and records its health.
+pub fn collect_one(collector: &mut dyn Collector, report: &mut HostReport) {
+    let name = collector.name();
+    let result = collector.collect(report);
+    let status = report.status.get_or_insert_with(AgentStatus::default);
+    match result {
+        Ok(()) => status.collectors.push(CollectorStatus { name: name.to_string(), ok: true, error: String::new() }),
+        Err(e) => {
+            tracing::warn!(collector = name, error = %e, "collector failed; report sent without its data");
+            status.collectors.push(CollectorStatus { name: name.to_string(), ok: false, error: e.to_string() });
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// Writes an executable `/bin/sh` script `name` with `body` into `dir`.
 /// (A concurrent test's fork can briefly hold the file open for writing;
-/// [`super::command::spawn`] retries on the resulting ETXTBSY.)
+/// [`super::spawn`] retries on the resulting ETXTBSY.)
 pub(crate) fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);

@@ -2,7 +2,7 @@
 #![cfg(unix)]
 
 use super::*;
-use crate::queue::fake_tool::script;
+use crate::command::fake_tool::script;
 
 fn lines_of(program: &Path, timeout: Duration) -> Result<Vec<String>, CommandError> {
     let mut got = Vec::new();

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::{Line, LogError, LogsConfig, PollStats};
-use crate::queue::command::{self, StderrLine};
+use crate::command::{self, StderrLine};
 use crate::store::checkpoint::{CheckpointWrite, Checkpoints};
 
 /// Wait before starting journalctl again after it failed or exited.

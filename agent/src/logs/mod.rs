@@ -64,7 +64,7 @@ pub enum LogError {
         cause: std::io::Error,
     },
     /// `journalctl` stopped; it is restarted from the last cursor later.
-    #[error("{command} exited ({status}){}", crate::queue::command::colon_prefixed(.stderr))]
+    #[error("{command} exited ({status}){}", crate::command::colon_prefixed(.stderr))]
     Exited {
         /// The program.
         command: String,

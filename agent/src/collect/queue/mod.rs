@@ -13,9 +13,6 @@
 //! qmail's two tools), it fills it *and* returns the error, so the status
 //! says the figures are partial.
 
-pub mod command;
-#[cfg(all(test, unix))]
-pub(crate) mod fake_tool;
 pub mod mailenable;
 pub mod postfix;
 pub mod qmail;

@@ -29,8 +29,9 @@ use std::time::Duration;
 use rblfleet_proto::v1::{HostReport, QueueCount, QueueStats};
 use serde::Deserialize;
 
-use super::{TOP_N, TopCounter, command, sender_name, unix_now};
+use super::{TOP_N, TopCounter, sender_name, unix_now};
 use crate::collect::{CollectError, Collector};
+use crate::command;
 
 /// Postfix's queues, in report order; always reported, zero or not.
 pub const QUEUES: [&str; 5] = ["active", "deferred", "hold", "incoming", "maildrop"];

@@ -32,8 +32,9 @@ use std::time::Duration;
 
 use rblfleet_proto::v1::{HostReport, QueueCount, QueueStats};
 
-use super::{TOP_N, TopCounter, command, sender_name, unix_now};
+use super::{TOP_N, TopCounter, sender_name, unix_now};
 use crate::collect::{CollectError, Collector};
+use crate::command;
 
 /// What `qmail-qstat` says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

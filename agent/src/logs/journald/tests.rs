@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::queue::fake_tool::script;
+use crate::command::fake_tool::script;
 
 /// A journalctl that logs its arguments, prints five entries (all with
 /// --no-tail, those after the cursor with --after-cursor, none with

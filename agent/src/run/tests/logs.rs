@@ -111,7 +111,7 @@ async fn deliveries_are_counted_exactly_once_across_ticks_and_a_restart_mid_file
     append(&log, &message("CCCC3", "c@shop.example", "192.0.2.3", &[("v@d.example", "deferred")]));
     let mid = message("DDDD4", "d@shop.example", "192.0.2.4", &[("w@d.example", "sent"), ("u@d.example", "listed")]);
     append(&log, &mid[..3]);
-    agent.evidence.poll();
+    agent.maillog.poll();
     drop(agent);
     append(&log, &mid[3..]);
 

@@ -11,9 +11,9 @@ use rblfleet_proto::v1::DeliveryTotals;
 
 use super::logs::{append, drain_outbox, message};
 use super::*;
+use crate::collect::maillog::poison::{PoisonGuard, UNIT, Verdict};
 use crate::logs::{FollowOptions, Follower, Line};
 use crate::parse::{Event, Parser};
-use crate::run::poison::{PoisonGuard, UNIT, Verdict};
 use crate::store::checkpoint::Checkpoints;
 
 const NO_CONTROLLER: &str = "127.0.0.1:1";
@@ -39,7 +39,7 @@ async fn a_parser_panic_skips_and_counts_the_line_and_the_agent_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("mail.log");
     let mut agent = Agent::open(config(NO_CONTROLLER.parse().unwrap(), dir.path()), INSECURE).await.unwrap();
-    agent.evidence.set_parse(buggy_parse);
+    agent.maillog.set_parse(buggy_parse);
     let mut lines = message("AAAA1", "a@shop.example", "192.0.2.1", &[("x@b.example", "sent")]);
     lines.insert(1, format!("Dec  4 10:00:00 srv01 postfix/cleanup[123]: AAAA1: warning: header Subject: {BUG} €€€"));
     lines.push(format!("Dec  4 10:00:00 srv01 postfix/smtp[9]: BBBB2: {BUG}"));

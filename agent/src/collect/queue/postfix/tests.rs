@@ -122,7 +122,7 @@ mod with_tools {
 
     use super::*;
     use crate::collect::collect_all;
-    use crate::queue::fake_tool::script;
+    use crate::command::fake_tool::script;
 
     fn collector(postqueue: PathBuf, spool: PathBuf) -> PostfixCollector {
         PostfixCollector::new(postqueue, spool, Duration::from_millis(500))

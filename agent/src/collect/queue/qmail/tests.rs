@@ -75,7 +75,7 @@ mod with_tools {
     use rblfleet_proto::v1::HostReport;
 
     use super::*;
-    use crate::queue::fake_tool::script;
+    use crate::command::fake_tool::script;
 
     fn printing(dir: &Path, name: &str, text: &str) -> PathBuf {
         let fixture = dir.join(format!("{name}.out"));
