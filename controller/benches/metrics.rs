@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleet::ip;
-use rblfleet_controller::casework::{self, ListInfo};
+use rblfleet_controller::cases::work::{self, ListInfo};
+use rblfleet_controller::catalog::ZoneOverride;
 use rblfleet_controller::config::Config;
 use rblfleet_controller::daemon::{build_catalog, build_engine};
-use rblfleet_controller::catalog::ZoneOverride;
 use rblfleet_controller::ingest::IngestStats;
 use rblfleet_controller::metrics::families::Process;
 use rblfleet_controller::metrics::{self, ControllerMetrics, MetricsConfig, collect};
@@ -95,7 +95,7 @@ async fn main() {
                 });
                 store_for_checks.record_check(&check, episode.as_ref()).unwrap();
                 if listed {
-                    casework::listing_opened(&store_for_checks, &zen, &address, since, now).unwrap();
+                    work::listing_opened(&store_for_checks, &zen, &address, since, now).unwrap();
                 }
             }
         }

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fleet::ip;
-use rblfleet_controller::casework::{self, ListInfo};
+use rblfleet_controller::cases::work::{self, ListInfo};
 use rblfleet_controller::config::Config;
 use rblfleet_controller::daemon::build_catalog;
 use rblfleet_controller::server;
@@ -69,7 +69,7 @@ async fn main() {
             ..ListingEpisode::default()
         };
         store.record_check(&check, Some(&episode)).unwrap();
-        casework::listing_opened(&store, &zen, &address, since, now).unwrap();
+        work::listing_opened(&store, &zen, &address, since, now).unwrap();
     }
     store.flush().await.unwrap();
     let size = dir_size(&dir.path().join("data"));

@@ -198,7 +198,7 @@ pub struct ReceiversConfig {
 
 impl Default for ReceiversConfig {
     fn default() -> Self {
-        let p = crate::receivers::ReceiverPolicy::default();
+        let p = crate::cases::receivers::ReceiverPolicy::default();
         ReceiversConfig {
             open_after: p.open_after,
             window: p.window,
@@ -210,8 +210,8 @@ impl Default for ReceiversConfig {
 }
 
 impl ReceiversConfig {
-    pub fn policy(&self) -> crate::receivers::ReceiverPolicy {
-        crate::receivers::ReceiverPolicy {
+    pub fn policy(&self) -> crate::cases::receivers::ReceiverPolicy {
+        crate::cases::receivers::ReceiverPolicy {
             open_after: self.open_after.max(1),
             window: self.window,
             clear_after_accepted: self.clear_after_accepted,

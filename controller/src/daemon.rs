@@ -87,11 +87,11 @@ fn spawn_pruning(store: Store, retention: RetentionConfig, mut stop: watch::Rece
 /// listing that cleared. A failure is logged, not fatal: the controller
 /// works without the repair, and the next start tries again.
 fn heal(store: &Store, catalog: &Catalog) {
-    match crate::casework::heal_receiver_listings(store, catalog, crate::clock::now_ms()) {
+    match crate::cases::work::heal_receiver_listings(store, catalog, crate::clock::now_ms()) {
         Ok(healed) if healed.withdrawn > 0 => tracing::warn!(
             checked = healed.checked,
             withdrawn = healed.withdrawn,
-            classifier = %crate::casework::classifier_id(),
+            classifier = %crate::cases::work::classifier_id(),
             "receiver-side listings re-read: some were not listings and are withdrawn, their cases resolved"
         ),
         Ok(healed) => tracing::info!(checked = healed.checked, "receiver-side listings re-read: all still listings"),

@@ -34,6 +34,8 @@
 
 mod engine;
 mod moves;
+pub mod receivers;
+pub mod work;
 
 use std::fmt;
 use std::str::FromStr;

@@ -9,8 +9,8 @@
 use rblfleet_proto::v1::{HostReport, HourRollup};
 
 use super::encoding::{decode, report_prefix};
+use super::rollup;
 use super::{Store, StoreError};
-use crate::history;
 
 pub(super) fn rollup_key(host_id: &str, hour_ms: i64) -> Vec<u8> {
     let mut key = report_prefix(host_id);
@@ -28,7 +28,7 @@ pub struct Pruned {
 impl Store {
     /// A host's roll-ups with `from_ms <= hour < to_ms`, oldest first.
     pub fn rollups(&self, host_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<HourRollup>, StoreError> {
-        let start = rollup_key(host_id, history::hour_of(from_ms));
+        let start = rollup_key(host_id, rollup::hour_of(from_ms));
         let end = rollup_key(host_id, to_ms);
         self.rollups
             .range(start..end)

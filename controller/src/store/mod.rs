@@ -23,6 +23,7 @@ mod history;
 mod listings;
 mod reports;
 mod restore;
+pub mod rollup;
 mod space;
 mod verify;
 

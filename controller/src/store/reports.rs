@@ -6,8 +6,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::encoding::{decode, encode, report_key, report_prefix};
 use super::history::rollup_key;
+use super::rollup;
 use super::{Store, StoreError};
-use crate::history;
 
 /// What storing a report did.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,12 +113,12 @@ fn apply_one(
         Ok(summary) => summary,
         Err(refused) => return Ok(Err(refused)),
     };
-    let hour_key = rollup_key(&report.host_id, history::hour_of(report.period_end_ms));
+    let hour_key = rollup_key(&report.host_id, rollup::hour_of(report.period_end_ms));
     let mut rollup: HourRollup = match rollups.get(&hour_key)? {
         Some(raw) => decode(&hour_key, &raw).map_err(abort)?,
         None => HourRollup::default(),
     };
-    history::merge(&mut rollup, report);
+    rollup::merge(&mut rollup, report);
     reports.insert(key, bytes)?;
     hosts.insert(host_key, encode(&summary))?;
     rollups.insert(hour_key, encode(&rollup))?;

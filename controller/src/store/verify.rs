@@ -278,7 +278,7 @@ fn check_rollup(seen: &mut Seen, key: &[u8], value: &[u8]) -> Result<(), String>
     if (r.host_id.as_str(), r.hour_ms) != (host.as_str(), hour) {
         return Err(format!("the key says ({host}, {hour}), the roll-up is ({}, {})", r.host_id, r.hour_ms));
     }
-    if hour != crate::history::hour_of(hour) {
+    if hour != crate::store::rollup::hour_of(hour) {
         return Err(format!("hour {hour} is not the start of an hour"));
     }
     if !seen.hosts.contains_key(&host) {

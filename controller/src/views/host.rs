@@ -4,8 +4,8 @@
 use rblfleet_proto::v1::{CaseState, GetHostResponse, HourPoint};
 
 use super::{Context, current_listings, suspects, watched_ips};
-use crate::history;
 use crate::store::StoreError;
+use crate::store::rollup;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -30,7 +30,7 @@ pub fn host_view(ctx: &Context<'_>, host_id: &str) -> Result<Option<GetHostRespo
             }
         })
         .collect();
-    let mut blocklist_24h = history::sum(&rollups).blocklist;
+    let mut blocklist_24h = rollup::sum(&rollups).blocklist;
     blocklist_24h.sort_by(|a, b| b.count.cmp(&a.count).then(a.provider.cmp(&b.provider)));
 
     let hosts = ctx.store.list_hosts()?;

@@ -7,7 +7,7 @@ use rblfleet_proto::v1::{CaseState, CheckStatus, ListingRow};
 
 use super::Context;
 use crate::cases;
-use crate::casework::ListInfo;
+use crate::cases::work::ListInfo;
 use crate::store::StoreError;
 
 /// Lists whose listing blocks most of a host's mail: the big mailbox

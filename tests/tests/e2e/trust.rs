@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rblfleet_agent::{Agent, Config as AgentConfig, RunOptions};
-use rblfleet_controller::casework::{self, ListInfo};
+use rblfleet_controller::cases::receivers::{self, Change, ReceiverPolicy, Refusals};
+use rblfleet_controller::cases::work::{self, ListInfo};
 use rblfleet_controller::daemon::{Daemon, build_catalog};
-use rblfleet_controller::receivers::{self, Change, ReceiverPolicy, Refusals};
 use rblfleet_controller::store::Store;
 use rblfleet_proto::v1::{BlocklistEvidence, HostIp, ListingEpisode};
 use rblfleet_tests::{Controller, Pki, controller_config, dnsbl_controller, test_catalog, valid_report};
@@ -201,7 +201,7 @@ async fn a_listing_opened_on_a_misread_bounce_is_withdrawn_on_restart() {
         };
         report.blocklist = vec![refusal("t-online", misread), refusal("microsoft", listing)];
         let policy = ReceiverPolicy::default();
-        casework::report_stored(&store, &catalog, &report, last, &policy).unwrap();
+        work::report_stored(&store, &catalog, &report, last, &policy).unwrap();
         assert_ne!(store.receiver_state(ip, "microsoft").unwrap().unwrap().listed_since_ms, 0);
         assert!(store.receiver_state(ip, "t-online").unwrap().is_none(), "the controller's classifier disagrees");
 
@@ -222,7 +222,7 @@ async fn a_listing_opened_on_a_misread_bounce_is_withdrawn_on_restart() {
                 ..ListingEpisode::default()
             })
             .unwrap();
-        casework::listing_opened(&store, &list, ip, state.listed_since_ms, last).unwrap();
+        work::listing_opened(&store, &list, ip, state.listed_since_ms, last).unwrap();
         store.flush().await.unwrap();
     }
 

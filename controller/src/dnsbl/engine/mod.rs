@@ -18,7 +18,7 @@ use super::budget::{Bucket, Refusal, utc_day};
 use super::health::{self, Health, HealthPolicy};
 use super::lookup::{Lookups, Outcome, Status};
 use super::state::{self, Cadence};
-use crate::casework::{self, ListInfo};
+use crate::cases::work::{self, ListInfo};
 use crate::catalog::{Catalog, Zone};
 use crate::clock::now_ms;
 use crate::store::{Store, StoreError};
@@ -309,11 +309,11 @@ impl Engine {
             if e.first_seen_ms == now && e.cleared_ms == 0 {
                 tracing::warn!(ip = %ip, zone = %outcome.zone, codes = ?outcome.codes, "new listing");
                 let list = ListInfo::of(self.catalog(), &outcome.zone_id);
-                casework::listing_opened(store, &list, &ip, now, now)?;
+                work::listing_opened(store, &list, &ip, now, now)?;
             } else if e.cleared_ms == now {
                 tracing::info!(ip = %ip, zone = %outcome.zone, "listing cleared");
                 let why = format!("{} consecutive clean checks", self.inner.config.cadence.clear_after);
-                casework::listing_cleared(store, &outcome.zone_id, &ip, &why, now)?;
+                work::listing_cleared(store, &outcome.zone_id, &ip, &why, now)?;
             }
         }
         let mut state = self.lock();

@@ -7,7 +7,7 @@ use rblfleet_proto::v1::ZoneHealth;
 
 use super::super::health::State;
 use super::{Engine, ZoneRuntime};
-use crate::casework::delist_route;
+use crate::cases::work::delist_route;
 
 /// Why a runtime zone does not cover IPs now, if it does not.
 fn gap(rt: &ZoneRuntime) -> Option<String> {

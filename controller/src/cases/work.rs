@@ -4,7 +4,7 @@
 //! and, at start-up, receiver-side listings re-read with the current bounce
 //! classifier ([`heal_receiver_listings`]).
 //!
-//! The decisions are in pure modules (`cases`, `receivers`, `history`); this
+//! The decisions are in pure modules (`cases`, `cases::receivers`, `store::rollup`); this
 //! module only loads, applies and stores.
 
 use std::collections::HashSet;
@@ -13,9 +13,9 @@ use rblfleet_agent::bounce::{self, Family};
 use rblfleet_proto::v1::{BlocklistEvidence, DelistRoute, HostReport, ListingEpisode, ReceiverState};
 use sha2::{Digest, Sha256};
 
+use crate::cases::receivers::{self, Change, ReceiverPolicy, Refusals};
 use crate::cases::{self, NewListing};
 use crate::catalog::{Catalog, Delist};
-use crate::receivers::{self, Change, ReceiverPolicy, Refusals};
 use crate::store::{Store, StoreError};
 
 pub fn delist_route(delist: &Delist) -> DelistRoute {
