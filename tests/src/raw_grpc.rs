@@ -33,6 +33,18 @@ pub async fn report_frames(channel: &Channel, body: &str, encoding: Option<&str>
     call(&mut Grpc::new(raw), Vec::new()).await
 }
 
+/// Sends `payload` as a report framed by tonic, then leaves the request body
+/// open, as a client that never finishes would: the call ends when the server
+/// gives up on it (or refuses it first).
+pub async fn report_held_open(channel: &Channel, payload: Vec<u8>) -> Result<ReportAck, Status> {
+    use tonic::codegen::tokio_stream::{self, StreamExt};
+    let mut grpc = Grpc::new(channel.clone());
+    grpc.ready().await.map_err(|e| Status::unavailable(format!("not ready: {e}")))?;
+    let messages = tokio_stream::iter([payload]).chain(tokio_stream::pending());
+    let path = PathAndQuery::from_static(REPORT);
+    grpc.client_streaming(tonic::Request::new(messages), path, BytesCodec).await.map(tonic::Response::into_inner)
+}
+
 /// A gRPC frame header: compression flag and a declared length.
 pub fn frame_header(flag: u8, declared: u32) -> String {
     let mut header = vec![flag];

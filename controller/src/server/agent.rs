@@ -4,7 +4,15 @@ use rblfleet_proto::v1::agent_service_server::AgentService;
 use rblfleet_proto::v1::{HostReport, ReportAck};
 use tonic::{Request, Response, Status};
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use tonic::body::Body;
+use tonic::codegen::{BoxFuture, Service, http};
+use tonic::server::NamedService;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use crate::casework;
 use crate::dnsbl::catalog::Catalog;
@@ -125,5 +133,109 @@ impl AgentApi {
             }
         };
         Ok(Response::new(ReportAck { epoch: report.epoch, seq: report.seq, duplicate, stored_at_ms: now }))
+    }
+}
+
+/// Reports in flight per client certificate. tonic decodes a report before
+/// the handler runs and keeps it until the request body ends, and prost's
+/// decoding multiplies a report of empty entries ~100-fold (1 MiB of empty
+/// `sources` is 105 MB): 16 such reports held open on one connection took
+/// 1.7 GB, and connections are not bounded. Agents send one at a time.
+pub(super) const MAX_IN_FLIGHT_PER_HOST: usize = 4;
+
+/// Refuses a report when its client certificate already has
+/// `MAX_IN_FLIGHT_PER_HOST` in flight, before anything is decoded. Without a
+/// certificate (`serve --insecure`) nothing is counted.
+#[derive(Debug, Clone)]
+pub(super) struct InFlightPerHost<S> {
+    inner: S,
+    in_flight: Arc<Mutex<HashMap<Vec<u8>, usize>>>,
+    stats: Arc<IngestStats>,
+    retry_after: std::time::Duration,
+}
+
+impl<S> InFlightPerHost<S> {
+    pub(super) fn new(inner: S, stats: Arc<IngestStats>, retry_after: std::time::Duration) -> Self {
+        InFlightPerHost { inner, in_flight: Arc::default(), stats, retry_after }
+    }
+}
+
+impl<S: NamedService> NamedService for InFlightPerHost<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> Service<http::Request<B>> for InFlightPerHost<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let leaf = request
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(TlsConnectInfo::peer_certs)
+            .and_then(|certs| certs.first().map(|leaf| leaf.to_vec()));
+        let slot = match leaf {
+            Some(leaf) => match Slot::take(&self.in_flight, leaf) {
+                Some(slot) => Some(slot),
+                None => {
+                    self.stats.refused(Refusal::Overloaded);
+                    let status = super::exhausted(
+                        format!(
+                            "this client certificate already has {MAX_IN_FLIGHT_PER_HOST} reports in flight; \
+                             send one at a time"
+                        ),
+                        self.retry_after,
+                    );
+                    return Box::pin(std::future::ready(Ok(status.into_http())));
+                }
+            },
+            None => None,
+        };
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await;
+            drop(slot);
+            response
+        })
+    }
+}
+
+/// One report in flight for a certificate; given back on drop.
+struct Slot {
+    in_flight: Arc<Mutex<HashMap<Vec<u8>, usize>>>,
+    leaf: Vec<u8>,
+}
+
+impl Slot {
+    fn take(in_flight: &Arc<Mutex<HashMap<Vec<u8>, usize>>>, leaf: Vec<u8>) -> Option<Slot> {
+        let mut map = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = map.entry(leaf.clone()).or_insert(0);
+        if *count >= MAX_IN_FLIGHT_PER_HOST {
+            return None;
+        }
+        *count += 1;
+        Some(Slot { in_flight: in_flight.clone(), leaf })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        // Entries go when their last report does: the map holds only hosts sending now.
+        if let Some(count) = map.get_mut(&self.leaf) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.leaf);
+            }
+        }
     }
 }

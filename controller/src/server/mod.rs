@@ -116,8 +116,12 @@ pub async fn start(
         let tls = ServerTlsConfig::new().identity(identity.clone()).client_ca_root(ca.clone());
         agent_server = agent_server.tls_config(tls).map_err(|cause| ServerError::Tls { cause })?;
     }
-    let agent_router = agent_server
-        .add_service(AgentServiceServer::new(agent_service).max_decoding_message_size(config.limits.max_report_bytes));
+    let agent_grpc = AgentServiceServer::new(agent_service).max_decoding_message_size(config.limits.max_report_bytes);
+    let agent_router = agent_server.add_service(agent::InFlightPerHost::new(
+        agent_grpc,
+        ingest.clone(),
+        config.limits.overload_retry_after,
+    ));
 
     let require_admin_cert = !insecure && config.admin_api.require_cert;
     let mut admin_server = base_server();

@@ -4,7 +4,7 @@
 
 use prost::Message;
 use rblfleet_proto::v1::{BlocklistEvidence, HostReport};
-use rblfleet_tests::raw_grpc::{frame_header, report_bytes, report_frames};
+use rblfleet_tests::raw_grpc::{frame_header, report_bytes, report_frames, report_held_open};
 use rblfleet_tests::{Controller, Pki, agent_channel, valid_report};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -12,7 +12,7 @@ use tonic::transport::Channel;
 const HOST: &str = "web11.example";
 
 /// A controller with two reports from `HOST` stored, and the agent's channel.
-async fn controller_with_reports(dir: &std::path::Path) -> (Controller, Channel, Vec<HostReport>) {
+async fn controller_with_reports(dir: &std::path::Path) -> (Controller, Channel, Vec<HostReport>, Pki) {
     let pki = Pki::new(&dir.join("ca"));
     let controller = Controller::start(&pki, &dir.join("data"), 0, false).await;
     let (cert, key) = pki.agent(HOST);
@@ -21,7 +21,7 @@ async fn controller_with_reports(dir: &std::path::Path) -> (Controller, Channel,
     for report in &sent {
         assert!(!report_bytes(&channel, report.encode_to_vec()).await.unwrap().duplicate);
     }
-    (controller, channel, sent)
+    (controller, channel, sent, pki)
 }
 
 /// A report whose string fields hold markers that tests can spoil in place.
@@ -73,7 +73,7 @@ async fn still_serves(controller: &Controller, channel: &Channel, seq: u64) {
 #[tokio::test]
 async fn broken_protobuf_is_refused_by_the_decoder() {
     let tmp = tempfile::tempdir().unwrap();
-    let (controller, channel, _) = controller_with_reports(tmp.path()).await;
+    let (controller, channel, _, _) = controller_with_reports(tmp.path()).await;
     let before = stored(&controller).await;
     let next = report(3);
     let not_utf8 = *b"\xff\xfe\xc3\x28";
@@ -117,7 +117,7 @@ async fn broken_protobuf_is_refused_by_the_decoder() {
 #[tokio::test]
 async fn random_and_truncated_payloads_never_store_or_stop_anything() {
     let tmp = tempfile::tempdir().unwrap();
-    let (controller, channel, sent) = controller_with_reports(tmp.path()).await;
+    let (controller, channel, sent, _) = controller_with_reports(tmp.path()).await;
     let before = stored(&controller).await;
 
     // Every cut of a stored report. A cut at a field boundary is a valid, shorter
@@ -154,7 +154,7 @@ async fn random_and_truncated_payloads_never_store_or_stop_anything() {
 #[tokio::test]
 async fn lying_frames_are_refused_before_decoding() {
     let tmp = tempfile::tempdir().unwrap();
-    let (controller, channel, _) = controller_with_reports(tmp.path()).await;
+    let (controller, channel, _, _) = controller_with_reports(tmp.path()).await;
     let before = stored(&controller).await;
     let limit = u32::try_from(controller.config.limits.max_report_bytes).unwrap();
     let frame = |flag, declared, payload: &str| format!("{}{payload}", frame_header(flag, declared));
@@ -180,6 +180,58 @@ async fn lying_frames_are_refused_before_decoding() {
         assert!(status.message().contains(words), "{what}: {}", status.message());
     }
     assert_eq!(stored(&controller).await, before, "a refused frame changed the store");
+    still_serves(&controller, &channel, 3).await;
+    controller.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_held_open_are_bounded_per_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (controller, channel, sent, pki) = controller_with_reports(tmp.path()).await;
+    let before = stored(&controller).await;
+    // A report held open stays decoded until the server gives up on it (1 MiB
+    // of empty `sources` decodes to 105 MB); small ones show the bound as well.
+    // Five held: four take the host's slots, the fifth is refused.
+    let mut held: Vec<_> = (0..5)
+        .map(|_| {
+            let (channel, payload) = (channel.clone(), sent[0].encode_to_vec());
+            tokio::spawn(async move { report_held_open(&channel, payload).await })
+        })
+        .collect();
+    let mut fifth = None;
+    for _ in 0..500 {
+        if let Some(done) = held.iter().position(|task| task.is_finished()) {
+            fifth = Some(held.swap_remove(done).await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = fifth.expect("five reports held open were all taken").unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    assert!(status.message().contains("4 reports in flight"), "{}", status.message());
+    assert!(status.metadata().get("grpc-retry-pushback-ms").is_some(), "no retry hint");
+    // While four are held, even a resend of a stored report waits its turn.
+    let resend = || report_bytes(&channel, sent[1].encode_to_vec());
+    assert_eq!(resend().await.unwrap_err().code(), Code::ResourceExhausted);
+
+    // Another host is served meanwhile.
+    let (cert, key) = pki.agent("web12.example");
+    let other = agent_channel(&controller.agent_url(), &pki.ca_cert(), Some((&cert, &key))).await.unwrap();
+    let ack = report_bytes(&other, valid_report("web12.example", 1, 1).encode_to_vec()).await.unwrap();
+    assert!(!ack.duplicate);
+
+    // The held reports end (their streams reset); the host's slots come back.
+    held.iter().for_each(|task| task.abort());
+    let mut served = false;
+    for _ in 0..200 {
+        if resend().await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(served, "the host's slots never came back");
+    assert_eq!(stored(&controller).await, before, "a held report changed the store");
     still_serves(&controller, &channel, 3).await;
     controller.stop().await;
 }
