@@ -50,8 +50,8 @@ impl Default for MetricsConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error("metrics.listen = {addr}: cannot listen: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("metrics.listen = {addr}: cannot listen: {cause}")]
+    Bind { addr: SocketAddr, cause: std::io::Error },
 }
 
 /// A bound metrics listener, not serving yet. Binding comes first so a busy
@@ -67,7 +67,7 @@ pub async fn bind(config: &MetricsConfig) -> Result<Option<Bound>, MetricsError>
     if !config.enabled {
         return Ok(None);
     }
-    let bind_err = |source| MetricsError::Bind { addr: config.listen, source };
+    let bind_err = |cause| MetricsError::Bind { addr: config.listen, cause };
     let listener = TcpListener::bind(config.listen).await.map_err(bind_err)?;
     let addr = listener.local_addr().map_err(bind_err)?;
     Ok(Some(Bound { listener, addr }))
