@@ -1,43 +1,121 @@
 //! One verdict per distinct reply wording, not per bounce.
 //!
 //! A host that is burning its IP logs the same refusal thousands of times,
-//! differing only in the recipient, the IP, the queue id or a timestamp.
-//! Those parts are masked ([`cache_key`]) and the word-dependent half of the
-//! verdict ([`Decision`]) is reused; the captures (code, zone, IP) are still
-//! read from the reply itself, so a cached verdict is exactly the verdict.
+//! differing only in the recipient, the IP, the receiver's tracking ids or a
+//! timestamp. Those parts are masked ([`cache_key`]) and what depends only on
+//! the words is reused: the [`Decision`] always, and the whole verdict when
+//! its code and zone were not read from a masked part. Then only the IP (read
+//! again from this reply, at the place the first reply had it) and, when the
+//! reply names nobody, the provider (from the host that answered) are
+//! recomputed; otherwise the captures run again. Either way a cached verdict
+//! is exactly the verdict.
 
 use std::collections::HashMap;
 
-use super::mask::cache_key;
-use super::table::Decision;
+use super::Classification;
+use super::mask::{Slots, cache_key};
+use super::reply::{ReplyCodes, first_named_ip};
+use super::table::{Decision, IpFrom, Scan, Table, Trace};
 
 /// Distinct wordings kept; past this the cache starts over. A log with more
 /// distinct refusals than this is classified at the uncached speed, never
 /// with more memory.
 const CAPACITY: usize = 4096;
 
-/// Decisions by masked reply.
+/// Decisions by masked reply, and scratch space for building keys.
 #[derive(Debug, Default)]
 pub(super) struct VerdictCache {
-    decisions: HashMap<String, Decision>,
+    entries: HashMap<String, Entry>,
+    key: String,
+    slots: Slots,
     pub(super) hits: u64,
     pub(super) misses: u64,
 }
 
+#[derive(Debug)]
+struct Entry {
+    decision: Decision,
+    fast: Option<Fast>,
+}
+
+/// A verdict that holds for every reply with the key, but for its IP and,
+/// when the reply names nobody, its provider.
+#[derive(Debug)]
+struct Fast {
+    verdict: Classification,
+    ip: IpFrom,
+    provider_from_line: bool,
+}
+
 impl VerdictCache {
-    /// The decision for `masked`, computed by `decide` on a miss.
-    pub(super) fn get_or_insert(&mut self, masked: &str, decide: impl FnOnce() -> Decision) -> Decision {
-        let key = cache_key(masked);
-        if let Some(decision) = self.decisions.get(&key) {
-            self.hits += 1;
-            return decision.clone();
+    /// The verdict for `text`, whose reply has `codes`, reads `masked` once
+    /// addresses are blanked, and whose needles `scan` found.
+    pub(super) fn classify(
+        &mut self,
+        table: &Table,
+        text: &str,
+        codes: &ReplyCodes,
+        masked: &str,
+        scan: &Scan,
+    ) -> Classification {
+        let VerdictCache { entries, key, slots, hits, misses } = self;
+        cache_key(masked, &scan.spans, codes, key, slots);
+        if let Some(entry) = entries.get(key.as_str()) {
+            *hits += 1;
+            if let Some(verdict) = entry.fast.as_ref().and_then(|fast| fast.verdict(table, text, masked, slots)) {
+                return verdict;
+            }
+            return entry.decision.apply(table, text, codes, masked, scan.named).0;
         }
-        self.misses += 1;
-        let decision = decide();
-        if self.decisions.len() >= CAPACITY {
-            self.decisions.clear();
+        *misses += 1;
+        let decision = table.decide(codes, masked, &scan.candidates);
+        let (verdict, trace) = decision.apply(table, text, codes, masked, scan.named);
+        let fast = Fast::new(&verdict, &trace, slots);
+        if entries.len() >= CAPACITY {
+            entries.clear();
         }
-        self.decisions.insert(key, decision.clone());
-        decision
+        entries.insert(key.clone(), Entry { decision, fast });
+        verdict
+    }
+}
+
+impl Fast {
+    /// The reusable verdict, if its code and zone were read from the words
+    /// and its IP (if any) from exactly one masked part.
+    fn new(verdict: &Classification, trace: &Trace, slots: &Slots) -> Option<Fast> {
+        let overlaps = |(s, e): (usize, usize)| slots.iter().any(|&(ss, se)| ss < e && s < se);
+        if trace.read.iter().any(|&span| overlaps(span)) {
+            return None;
+        }
+        let ip = match trace.ip {
+            IpFrom::Capture(s, e) => {
+                let k = slots.iter().position(|&(ss, se)| ss <= s && e <= se)?;
+                let (ss, se) = slots[k];
+                IpFrom::Slot { slot: k, skip: s - ss, trim: se - e }
+            }
+            IpFrom::Unsure => return None,
+            other => other,
+        };
+        let verdict = Classification { ip: None, ..verdict.clone() };
+        Some(Fast { verdict, ip, provider_from_line: trace.provider_from_line })
+    }
+
+    /// This reply's verdict, or `None` if its IP cannot be read the way the
+    /// first reply's was (then the captures run again).
+    fn verdict(&self, table: &Table, text: &str, masked: &str, slots: &Slots) -> Option<Classification> {
+        let mut out = self.verdict.clone();
+        out.ip = match self.ip {
+            IpFrom::Slot { slot, skip, trim } => {
+                let &(s, e) = slots.get(slot)?;
+                let ip = masked.get(s + skip..e.checked_sub(trim)?)?.parse::<std::net::IpAddr>().ok()?;
+                Some(ip)
+            }
+            IpFrom::Named => first_named_ip(masked),
+            IpFrom::Capture(..) | IpFrom::Unsure => return None,
+        };
+        if self.provider_from_line {
+            out.provider = table.provider_from_line(text).map(str::to_string);
+        }
+        Some(out)
     }
 }

@@ -15,6 +15,9 @@
 //! them slice inside a character.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use super::reply::ReplyCodes;
 
 /// What an address is replaced with.
 const ADDRESS: &str = "<address>";
@@ -69,40 +72,106 @@ pub(crate) fn mask_addresses(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The reply with what varies between messages blanked: IP literals and runs
-/// of five or more digits become `#`. Shorter numbers stay, because they are
-/// what codes are made of (`S3150`, `TSS04`, `5.7.606`). Expects a text whose
-/// addresses are already masked.
-pub(crate) fn cache_key(text: &str) -> String {
-    let b = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
+/// Where a [`cache_key`] blanked something: byte ranges of the masked reply.
+pub(crate) type Slots = Vec<(usize, usize)>;
+
+/// The reply with what varies between messages blanked, written to `key`:
+/// IP literals, runs of five or more digits, and long tokens that mix digits
+/// and letters (receivers' tracking ids, timestamps, hex correlation ids)
+/// become `#`, and where each was is pushed to `slots`. Shorter numbers stay,
+/// because they are what codes are made of (`S3150`, `TSS04`, `5.7.606`), and
+/// so does anything that overlaps a `keep` range: the spans where the
+/// table's needles matched, so that two replies with one key always have the
+/// same candidate rows and named providers. The reply's codes lead the key.
+/// Expects a text whose addresses are already masked.
+pub(crate) fn cache_key(
+    masked: &str,
+    keep: &[(usize, usize)],
+    codes: &ReplyCodes,
+    key: &mut String,
+    slots: &mut Slots,
+) {
+    key.clear();
+    slots.clear();
+    if let Some(basic) = codes.basic {
+        let _ = write!(key, "{basic}");
+    }
+    key.push('|');
+    key.push_str(codes.enhanced.as_deref().unwrap_or(""));
+    key.push('|');
+    let b = masked.as_bytes();
+    let kept = |start: usize, end: usize| keep.iter().any(|&(s, e)| s < end && start < e);
     let mut copied = 0;
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
-        let starts_token = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || matches!(b[i - 1], b'.' | b':'));
-        let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        let len = if starts_token && (c.is_ascii_hexdigit() || c == b':') {
-            b[i..].iter().take_while(|&&c| c.is_ascii_hexdigit() || matches!(c, b'.' | b':')).count()
-        } else {
-            0
-        };
-        let end = if len > 0 && looks_like_ip(&text[i..i + len]) {
-            i + len
-        } else if digits >= 5 {
-            i + digits
-        } else {
-            // Skip the whole run of digits, so its tail is not taken for a new one.
-            i += digits.max(1);
+        // Tokens without a digit (most words) have nothing to blank.
+        if !is_id(b[i]) {
+            i += 1;
             continue;
-        };
-        out.push_str(&text[copied..i]);
-        out.push('#');
-        copied = end;
-        i = end;
+        }
+        let token_end = i + b[i..].iter().take_while(|&&c| is_id(c)).count();
+        if !b[i..token_end].iter().any(u8::is_ascii_digit) {
+            i = token_end;
+            continue;
+        }
+        // A whole token first: an id, or an id before the dots of a kept name.
+        let mut at = i;
+        if let Some((start, end)) = id_in(b, i, token_end, &kept) {
+            key.push_str(&masked[copied..start]);
+            key.push('#');
+            slots.push((start, end));
+            (copied, at) = (end, end);
+        }
+        // Then IP literals and long numbers inside it.
+        while at < token_end {
+            let c = b[at];
+            let prev = if at == 0 { b' ' } else { b[at - 1] };
+            let starts_token = !(prev.is_ascii_alphanumeric() || matches!(prev, b'.' | b':'));
+            let len = if starts_token && (c.is_ascii_hexdigit() || c == b':') {
+                b[at..].iter().take_while(|&&c| c.is_ascii_hexdigit() || matches!(c, b'.' | b':')).count()
+            } else {
+                0
+            };
+            let digits = b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let end = if len > 0 && looks_like_ip(&masked[at..at + len]) && !kept(at, at + len) {
+                at + len
+            } else if digits >= 5 && !kept(at, at + digits) {
+                at + digits
+            } else {
+                // Skip the whole run of digits, so its tail is not taken for a new one.
+                at += digits.max(1);
+                continue;
+            };
+            key.push_str(&masked[copied..at]);
+            key.push('#');
+            slots.push((at, end));
+            (copied, at) = (end, end);
+        }
+        i = token_end.max(at);
     }
-    out.push_str(&text[copied..]);
-    out
+    key.push_str(&masked[copied..]);
+}
+
+/// Characters of a token that may be an id.
+fn is_id(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b':' | b'-' | b'_')
+}
+
+/// The id that starts at `start` in the token `start..end`: the whole token
+/// if it is one and no kept range overlaps it, else, if a kept range does,
+/// its first dot-separated part if that is one (`08DC3B0A1F2E4D55` in
+/// `08DC3B0A1F2E4D55.eu-smtp-1.mimecast.example`).
+fn id_in(b: &[u8], start: usize, end: usize, kept: &impl Fn(usize, usize) -> bool) -> Option<(usize, usize)> {
+    let is_id = |s: usize, e: usize| {
+        let token = &b[s..e];
+        let digits = token.iter().filter(|c| c.is_ascii_digit()).count();
+        e - s >= 14 && digits >= 4 && token.iter().any(u8::is_ascii_alphabetic) && !kept(s, e)
+    };
+    if is_id(start, end) {
+        return Some((start, end));
+    }
+    let part = start + b[start..end].iter().take_while(|&&c| c != b'.').count();
+    (part < end && is_id(start, part)).then_some((start, part))
 }
 
 /// The host that answered, as Postfix names it: `host NAME[ip] said:`,
@@ -127,6 +196,7 @@ fn looks_like_ip(token: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -152,14 +222,39 @@ mod tests {
         assert_eq!(relay_host("relay=none, delay=1"), None);
     }
 
+    fn key(masked: &str, keep: &[(usize, usize)]) -> (String, Slots) {
+        let (codes, _) = super::super::reply::codes_and_text(masked);
+        let (mut key, mut slots) = (String::new(), Slots::new());
+        cache_key(masked, keep, &codes, &mut key, &mut slots);
+        (key, slots)
+    }
+
     #[test]
     fn cache_keys_blank_what_varies_and_keep_codes() {
-        let a = cache_key("421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred - 4.16.55.1");
-        let b = cache_key("421 4.7.0 [TSS04] Messages from 198.51.100.7 temporarily deferred - 4.16.55.1");
+        let (a, slots) = key("421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred - 4.16.55.1", &[]);
+        let (b, _) = key("421 4.7.0 [TSS04] Messages from 198.51.100.7 temporarily deferred - 4.16.55.1", &[]);
         assert_eq!(a, b);
-        assert!(a.contains("[TSS04]"));
-        assert_ne!(cache_key("(S3150)"), cache_key("(S3140)"));
-        assert_eq!(cache_key("BL000010 id 1234567"), "BL# id #");
-        assert_eq!(cache_key("from [2001:db8::7] ok"), "from [#] ok");
+        assert!(a.starts_with("421|4.7.0|") && a.contains("[TSS04]"));
+        assert_eq!(slots, [(32, 41), (65, 74)]);
+        assert_ne!(key("(S3150)", &[]).0, key("(S3140)", &[]).0);
+        assert_eq!(key("BL000010 id 1234567", &[]).0, "||BL# id #");
+        assert_eq!(key("from [2001:db8::7] ok", &[]).0, "||from [#] ok");
+    }
+
+    #[test]
+    fn cache_keys_blank_tracking_ids_but_not_what_a_needle_matched() {
+        let gmail = "550 5.7.1 blocked. d75a77b69052e-3a0b9f0a1b2si1234567qtb.44 - gsmtp";
+        assert_eq!(key(gmail, &[]).0, "550|5.7.1|550 5.7.1 blocked. # - gsmtp");
+        let microsoft = "550 5.7.1 (S3150). [DB5EUR03FT27A5.eurprd04.prod.protection.outlook.com \
+                         2026-03-03T09:14:22.231Z 08DC3B0A1F2E4D55]";
+        let at = microsoft.find("protection.outlook").unwrap();
+        assert_eq!(
+            key(microsoft, &[(at, at + 18)]).0,
+            "550|5.7.1|550 5.7.1 (S3150). [#.eurprd04.prod.protection.outlook.com # #]"
+        );
+        // `AS(201806281)` is a needle: blanking its number would merge it with any other AS(…).
+        let text = "550 5.4.1 Access denied. AS(201806281) and AS(201806282)";
+        let at = text.find("AS(201806281)").unwrap();
+        assert_eq!(key(text, &[(at, at + 13)]).0, "550|5.4.1|550 5.4.1 Access denied. AS(201806281) and AS(#)");
     }
 }

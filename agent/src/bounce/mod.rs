@@ -15,6 +15,7 @@ mod cache;
 mod mask;
 mod reply;
 mod table;
+mod verdict;
 
 #[cfg(test)]
 mod proptests;
@@ -99,6 +100,11 @@ pub fn classify(text: &str) -> Classification {
         // Only reachable if classification re-entered itself; never wrong, just uncached.
         Err(_) => BUILTIN.classify(text),
     })
+}
+
+/// Hits and misses of this thread's verdict cache so far (for benchmarks).
+pub fn cache_stats() -> (u64, u64) {
+    CACHE.with(|cache| cache.try_borrow().map_or((0, 0), |cache| (cache.hits, cache.misses)))
 }
 
 /// The `classify` command: one JSON object (a [`Classification`]) per input

@@ -145,8 +145,27 @@ fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
 /// Continuation codes of a flattened multi-line reply (`550-5.7.1 `, `554-`)
 /// after its start: removed so that sentences read whole again.
 static CONTINUATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"\s(?:<<<\s+)?[245]\d\d-(?:[245]\.\d{1,3}\.\d{1,3}\s+)?|\s(?:<<<\s+)?[245]\d\d\s[245]\.\d{1,3}\.\d{1,3}\s+").ok()
+    Regex::new(
+        r"\s(?:<<<\s+)?[245]\d\d-(?:[245]\.\d{1,3}\.\d{1,3}\s+)?|\s(?:<<<\s+)?[245]\d\d\s[245]\.\d{1,3}\.\d{1,3}\s+",
+    )
+    .ok()
 });
+
+/// Whether `CONTINUATION` can match: a transcript's `<<<`, or a space and a
+/// reply code (`[245]dd`) followed by `-` or a space (a byte >= 0x80 counts
+/// as a space: it may be part of a Unicode one). Most replies are one line,
+/// and this check costs a fraction of the regex search it saves.
+fn may_continue(reply: &str) -> bool {
+    let space = |c: u8| c.is_ascii_whitespace() || c >= 0x80;
+    reply.contains("<<<")
+        || reply.as_bytes().windows(5).any(|w| {
+            space(w[0])
+                && matches!(w[1], b'2' | b'4' | b'5')
+                && w[2].is_ascii_digit()
+                && w[3].is_ascii_digit()
+                && (w[4] == b'-' || space(w[4]))
+        })
+}
 
 /// Reads the codes at the start of the reply and returns them with the reply
 /// text made single-line (continuation codes removed).
@@ -165,8 +184,8 @@ pub(crate) fn codes_and_text(reply: &str) -> (ReplyCodes, String) {
         codes.enhanced = enhanced_code(&reply[at + 2..]).map(str::to_string);
     }
     let flat = match CONTINUATION.as_ref() {
-        Some(re) => re.replace_all(reply, " ").into_owned(),
-        None => reply.to_string(),
+        Some(re) if may_continue(reply) => re.replace_all(reply, " ").into_owned(),
+        _ => reply.to_string(),
     };
     (codes, flat)
 }

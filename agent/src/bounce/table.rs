@@ -1,20 +1,22 @@
 //! The signature table (`signatures.toml`) compiled for matching: one
-//! Aho-Corasick automaton over every row's literal needles picks the candidate
-//! rows in a single pass, and only those rows' regexes run. A 50 MB log has
+//! Aho-Corasick automaton over every row's and every provider's literal
+//! needles picks the candidate rows and the named providers in a single pass
+//! ([`Table::scan`]), and only the candidates' regexes run. A 50 MB log has
 //! millions of delivery lines; most replies touch a handful of rows.
 //!
 //! The file format and the precedence rules are documented at the top of
 //! `signatures.toml`.
 
-use std::net::IpAddr;
-
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use regex::Regex;
 use serde::Deserialize;
 
 use super::cache::VerdictCache;
 use super::mask::{mask_addresses, relay_host};
-use super::reply::{ReplyCodes, codes_and_text, extract_reply, first_named_ip};
+use super::reply::{ReplyCodes, codes_and_text, extract_reply};
+pub(super) use super::verdict::{Decision, IpFrom, Trace};
 use super::{Classification, Family};
 
 /// Why a signature table could not be loaded.
@@ -104,30 +106,50 @@ struct RawStatus {
 }
 
 #[derive(Debug)]
-struct Signature {
-    provider: Option<String>,
+pub(super) struct Signature {
+    pub(super) provider: Option<String>,
     family: Option<Family>,
-    pattern: Option<Regex>,
+    pub(super) pattern: Option<Regex>,
     /// Whether the pattern has named groups worth a `captures` call.
-    captures: bool,
-    code_from_enhanced: bool,
+    pub(super) captures: bool,
+    pub(super) code_from_enhanced: bool,
     temporary: Option<bool>,
     no_reply: bool,
+}
+
+/// What a needle belongs to.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Signature(usize),
+    Provider(usize),
+}
+
+/// What [`Table::scan`] found in a reply.
+#[derive(Debug, Default)]
+pub(super) struct Scan {
+    /// Per signature row: one of its needles occurs.
+    pub(super) candidates: Vec<bool>,
+    /// The provider the reply names: the lowest index (operators first).
+    pub(super) named: Option<usize>,
+    /// Where needles matched (byte ranges): a cache key keeps these verbatim.
+    pub(super) spans: Vec<(usize, usize)>,
 }
 
 /// A compiled signature table.
 #[derive(Debug)]
 pub struct Table {
-    signatures: Vec<Signature>,
-    /// `None` only for the empty table.
-    needles: Option<AhoCorasick>,
-    /// Needle index → signature index.
-    owner: Vec<usize>,
+    pub(super) signatures: Vec<Signature>,
+    /// Every signature needle, then every provider needle; `None` only for
+    /// the empty table.
+    needles: Option<DFA>,
+    /// Needle index → its row.
+    owner: Vec<Owner>,
     keyed_zones: Vec<KeyedZone>,
     /// Provider ids, operators first, then receivers, each in file order:
     /// the lowest index found in a text wins.
     providers: Vec<(String, Role)>,
-    /// One automaton over every provider needle; `None` only for the empty table.
+    /// One automaton over the provider needles alone (for the answering
+    /// host and the whole line); `None` only for the empty table.
     provider_needles: Option<AhoCorasick>,
     /// Provider needle index → provider index.
     provider_owner: Vec<usize>,
@@ -169,7 +191,7 @@ impl Table {
             let captures = pattern.as_ref().is_some_and(|re| re.capture_names().flatten().next().is_some());
             for needle in &row.needles {
                 patterns.push(needle.clone());
-                owner.push(index);
+                owner.push(Owner::Signature(index));
             }
             signatures.push(Signature {
                 provider: row.provider,
@@ -181,8 +203,6 @@ impl Table {
                 no_reply: row.no_reply,
             });
         }
-        let needles =
-            AhoCorasickBuilder::new().ascii_case_insensitive(true).match_kind(MatchKind::Standard).build(&patterns)?;
         let mut rows = raw.provider;
         rows.sort_by_key(|row| row.role != Role::Operator);
         let (mut providers, mut provider_patterns, mut provider_owner) = (Vec::new(), Vec::new(), Vec::new());
@@ -198,6 +218,17 @@ impl Table {
             providers.push((row.id, row.role));
         }
         let provider_needles = AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&provider_patterns)?;
+        owner.extend(provider_owner.iter().map(|&p| Owner::Provider(p)));
+        patterns.extend(provider_patterns.iter().cloned());
+        // The DFA type itself, not `AhoCorasick`: every failed delivery's
+        // reply is scanned once, overlapping, and through `AhoCorasick`'s
+        // dynamic dispatch per byte this scan took most of classifying an
+        // outbreak's bounce.
+        let needles = DFA::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(&patterns)?;
         let status = raw
             .status
             .into_iter()
@@ -256,32 +287,48 @@ impl Table {
         let reply = extract_reply(text);
         let (codes, flat) = codes_and_text(&reply);
         let masked = mask_addresses(&flat);
-        self.decide(&codes, &masked).apply(self, text, &codes, &masked)
+        let scan = self.scan(&masked);
+        self.decide(&codes, &masked, &scan.candidates).apply(self, text, &codes, &masked, scan.named).0
     }
 
-    /// [`Table::classify`], reusing the decision of an earlier reply with
-    /// the same wording.
+    /// [`Table::classify`], reusing what an earlier reply with the same
+    /// wording had (see [`VerdictCache`]).
     pub(super) fn classify_cached(&self, text: &str, cache: &mut VerdictCache) -> Classification {
         let reply = extract_reply(text);
         let (codes, flat) = codes_and_text(&reply);
         let masked = mask_addresses(&flat);
-        cache.get_or_insert(&masked, || self.decide(&codes, &masked)).apply(self, text, &codes, &masked)
+        let scan = self.scan(&masked);
+        cache.classify(self, text, &codes, &masked, &scan)
+    }
+
+    /// One pass of every needle over the masked reply.
+    pub(super) fn scan(&self, masked: &str) -> Scan {
+        let mut scan = Scan { candidates: vec![false; self.signatures.len()], ..Scan::default() };
+        let Some(Ok(matches)) = self.needles.as_ref().map(|n| n.try_find_overlapping_iter(Input::new(masked))) else {
+            return scan;
+        };
+        for m in matches {
+            scan.spans.push((m.start(), m.end()));
+            match self.owner.get(m.pattern().as_usize()) {
+                Some(&Owner::Signature(sig)) => {
+                    if let Some(c) = scan.candidates.get_mut(sig) {
+                        *c = true;
+                    }
+                }
+                Some(&Owner::Provider(p)) => scan.named = Some(scan.named.map_or(p, |n| n.min(p))),
+                None => {}
+            }
+        }
+        scan
     }
 
     /// The part of a verdict that depends only on the reply's words: which
     /// row decided the family, which rows agree with it. Everything a cache
     /// may reuse for another reply that differs only in addresses and numbers.
-    pub(super) fn decide(&self, codes: &ReplyCodes, masked: &str) -> Decision {
-        let mut candidate = vec![false; self.signatures.len()];
-        if let Some(needles) = &self.needles {
-            for m in needles.find_overlapping_iter(masked) {
-                if let Some(&sig) = self.owner.get(m.pattern().as_usize()) {
-                    candidate[sig] = true;
-                }
-            }
-        }
+    pub(super) fn decide(&self, codes: &ReplyCodes, masked: &str, candidates: &[bool]) -> Decision {
         let mut decision = Decision::default();
-        for (index, sig) in self.signatures.iter().enumerate().filter(|(i, _)| candidate[*i]) {
+        let candidate = |i: usize| candidates.get(i).copied().unwrap_or(false);
+        for (index, sig) in self.signatures.iter().enumerate().filter(|(i, _)| candidate(*i)) {
             // "No reply" is only true of a text that carries no reply code.
             if sig.no_reply && codes.basic.is_some() {
                 continue;
@@ -309,6 +356,22 @@ impl Table {
         decision
     }
 
+    /// A provider by index, and whether it is a list operator.
+    pub(super) fn provider(&self, index: usize) -> Option<(&str, bool)> {
+        self.providers.get(index).map(|(id, role)| (id.as_str(), *role == Role::Operator))
+    }
+
+    /// The provider of a reply that names none: the host that answered, else
+    /// a receiver's domain in an address of the line (a contact or the
+    /// recipient: the receiver either way; an operator's name in an address
+    /// says nothing).
+    pub(super) fn provider_from_line(&self, text: &str) -> Option<&str> {
+        relay_host(text)
+            .and_then(|host| self.provider_in(host, None))
+            .or_else(|| self.provider_in(text, Some(Role::Receiver)))
+            .map(|(id, _)| id)
+    }
+
     /// The provider a text names: the first (operators before receivers).
     fn provider_in(&self, text: &str, only: Option<Role>) -> Option<(&str, Role)> {
         let needles = self.provider_needles.as_ref()?;
@@ -322,7 +385,7 @@ impl Table {
     }
 
     /// Lowercases a zone and drops a customer key label (`<key>.zen.dq.spamhaus.net`).
-    fn normalise_zone(&self, zone: &str) -> String {
+    pub(super) fn normalise_zone(&self, zone: &str) -> String {
         let zone = zone.trim_end_matches('.').to_ascii_lowercase();
         for keyed in &self.keyed_zones {
             if zone.ends_with(&keyed.suffix) {
@@ -335,69 +398,12 @@ impl Table {
         zone
     }
 
-    fn status_family(&self, enhanced: Option<&str>) -> Option<Family> {
+    pub(super) fn status_family(&self, enhanced: Option<&str>) -> Option<Family> {
         let parts: Vec<u16> = enhanced?.split('.').filter_map(|p| p.parse().ok()).collect();
         let [a, b, c] = parts.as_slice() else { return None };
         self.status.iter().find_map(|(pattern, family)| {
             let fits = pattern.iter().zip([a, b, c]).all(|(p, v)| p.is_none_or(|p| p == *v));
             fits.then_some(*family)
         })
-    }
-}
-
-/// The word-dependent part of a verdict (see [`Table::decide`]).
-#[derive(Debug, Clone, Default)]
-pub(super) struct Decision {
-    /// The family of the first matching row that has one.
-    family: Option<Family>,
-    /// The deciding row's `temporary`, for replies without a code.
-    temporary: Option<bool>,
-    /// Matching rows that agree with the family (or have none), in order.
-    rows: Vec<usize>,
-}
-
-impl Decision {
-    /// The full verdict for `text`, whose reply has `codes` and reads
-    /// `masked` once addresses are blanked.
-    pub(super) fn apply(&self, table: &Table, text: &str, codes: &ReplyCodes, masked: &str) -> Classification {
-        let mut out = Classification::default();
-        let mut row_provider = None;
-        for sig in self.rows.iter().filter_map(|&i| table.signatures.get(i)) {
-            row_provider = row_provider.or(sig.provider.as_deref());
-            let caps = match &sig.pattern {
-                Some(re) if sig.captures => re.captures(masked),
-                _ => None,
-            };
-            let group = |name: &str| caps.as_ref().and_then(|c| c.name(name)).map(|m| m.as_str());
-            if out.code.is_none() {
-                out.code = group("code").map(str::to_string);
-                if out.code.is_none() && sig.code_from_enhanced {
-                    out.code.clone_from(&codes.enhanced);
-                }
-            }
-            if out.zone.is_none() {
-                out.zone = group("zone").map(|z| table.normalise_zone(z));
-            }
-            if out.ip.is_none() {
-                out.ip = group("ip").and_then(|ip| ip.parse::<IpAddr>().ok());
-            }
-        }
-        out.family = self.family.or_else(|| table.status_family(codes.enhanced.as_deref())).unwrap_or(Family::Other);
-        // Who said so: an operator the reply names, else the row's own
-        // provider (a documented code), else a receiver the reply names,
-        // else the host that answered, else a receiver's domain in an
-        // address of the reply (a contact or the recipient: the receiver
-        // either way; an operator's name in an address says nothing).
-        let named = table.provider_in(masked, None);
-        let operator = named.filter(|(_, role)| *role == Role::Operator).map(|(id, _)| id);
-        out.provider = operator
-            .or(row_provider)
-            .or(named.map(|(id, _)| id))
-            .or_else(|| relay_host(text).and_then(|host| table.provider_in(host, None)).map(|(id, _)| id))
-            .or_else(|| table.provider_in(text, Some(Role::Receiver)).map(|(id, _)| id))
-            .map(str::to_string);
-        out.ip = out.ip.or_else(|| first_named_ip(masked));
-        out.temporary = codes.temporary().or(self.temporary);
-        out
     }
 }
