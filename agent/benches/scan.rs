@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo bench -p rblfleet-agent --bench scan -- generate OUT MB
+//! cargo bench -p rblfleet-agent --bench scan -- generate-outbreak OUT MB
 //! cargo bench -p rblfleet-agent --bench scan -- append OUT LINES_PER_SEC SECS
 //! ```
 //!
@@ -14,12 +15,20 @@
 //! deliveries deferred and retried, 1.5 % bounced; plus a hijacked mailbox
 //! (blocklist refusals, many login IPs), a PHP form spammer (Yahoo TSS04
 //! deferrals, bounces) and a clean newsletter, so the summary has suspects.
+//! `generate-outbreak` writes the same host once it is compromised: its IPs
+//! are listed, a third of all remote delivery attempts are refused, in the
+//! documented wordings of every big receiver and of customer MXes' DNSBLs
+//! (hundreds of distinct wordings, each with varying IPs, recipients and
+//! tracking ids), with unknown users, full mailboxes, greylisting and
+//! timeouts among them, and a hijacked mailbox runs a spam campaign.
 //! `append` writes the same kind of lines to OUT at a steady rate, stamped
 //! with the current time, as a busy MTA would. `stages` times parsing and
 //! tracking separately, on one thread.
 
 #[path = "scan/generator.rs"]
 mod generator;
+#[path = "scan/outbreak.rs"]
+mod outbreak;
 
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,12 +39,13 @@ fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(0)).unwrap_or(0)
 }
 
-/// `generate OUT MB`
-fn generate(out: &str, mb: u64) -> std::io::Result<()> {
+/// `generate OUT MB` and `generate-outbreak OUT MB`
+fn generate(out: &str, mb: u64, outbreak: bool) -> std::io::Result<()> {
     let mut file = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
     let mut counter = CountingWriter { inner: &mut file, bytes: 0 };
     // Start a week ago so every year-less date is in the past.
-    let mut g = Gen::new(42, unix_now() - 7 * 86_400);
+    let start = unix_now() - 7 * 86_400;
+    let mut g = if outbreak { Gen::outbreak(42, start) } else { Gen::new(42, start) };
     let mut minute = 0;
     while counter.bytes < mb * 1_000_000 {
         g.minute(&mut counter, minute)?;
@@ -45,6 +55,12 @@ fn generate(out: &str, mb: u64) -> std::io::Result<()> {
     let bytes = counter.bytes;
     file.flush()?;
     println!("wrote {out}: {bytes} bytes, {minute} simulated minutes");
+    let share = g.failed as f64 * 100.0 / g.attempts.max(1) as f64;
+    print!("remote delivery attempts: {}, not accepted: {} ({share:.1} %)", g.attempts, g.failed);
+    match &g.outbreak {
+        Some(o) => println!("; {} refusals from the catalog in {} distinct wordings", o.refusals, o.wordings()),
+        None => println!(),
+    }
     Ok(())
 }
 
@@ -89,9 +105,13 @@ impl<W: Write> Write for CountingWriter<W> {
 }
 
 /// `stages FILE`: the cost of each scan stage on one thread — parsing alone,
-/// then tracking and aggregating the parsed events — to see where time goes.
+/// then tracking and aggregating the parsed events — to see where time goes;
+/// then, on a fresh thread (a cold verdict cache), classifying the replies of
+/// the failed deliveries alone, which tracking includes. Last, it checks that
+/// every cached verdict is the uncached one, and says so.
 fn stages(path: &str) -> std::io::Result<()> {
-    use rblfleet_agent::parse::Parser;
+    use rblfleet_agent::bounce::{self, BUILTIN_SIGNATURES, Table};
+    use rblfleet_agent::parse::{DeliveryStatus, Event, Parser};
     use rblfleet_agent::sources::{Aggregator, Limits, Tracker, UserMap};
     let text = std::fs::read_to_string(path)?;
     let mut parser = Parser::new(unix_now() * 1000);
@@ -105,10 +125,29 @@ fn stages(path: &str) -> std::io::Result<()> {
     let start = Instant::now();
     let mut tracker = Tracker::new(200_000, UserMap::default());
     let mut agg = Aggregator::new(Limits { max_sources: 200_000, ..Limits::default() });
-    for event in events {
-        tracker.event(&event, &mut agg);
+    for event in &events {
+        tracker.event(event, &mut agg);
     }
     let track = start.elapsed();
+    let replies: Vec<String> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Delivery { status, reply, .. } if status != DeliveryStatus::Sent => Some(reply),
+            _ => None,
+        })
+        .collect();
+    let (classify, hits, misses) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let start = Instant::now();
+            for reply in &replies {
+                std::hint::black_box(rblfleet_agent::bounce::classify(reply));
+            }
+            let (hits, misses) = rblfleet_agent::bounce::cache_stats();
+            (start.elapsed(), hits, misses)
+        })
+        .join()
+        .unwrap_or_default()
+    });
     let mb = text.len() as f64 / 1e6;
     println!(
         "parse {:.3} s ({:.0} MB/s, {count} events); track+aggregate {:.3} s; sources {}",
@@ -117,16 +156,30 @@ fn stages(path: &str) -> std::io::Result<()> {
         track.as_secs_f64(),
         agg.source_count()
     );
+    println!(
+        "of which classify {:.3} s: {} failed deliveries, {:.2} µs each; verdict cache {hits} hits, {misses} misses",
+        classify.as_secs_f64(),
+        replies.len(),
+        classify.as_secs_f64() * 1e6 / replies.len().max(1) as f64
+    );
+    let table = Table::from_toml(BUILTIN_SIGNATURES).map_err(std::io::Error::other)?;
+    let differ: Vec<&String> = replies.iter().filter(|r| bounce::classify(r) != table.classify(r)).collect();
+    println!(
+        "cached and uncached verdicts differ on {} of {} replies{}",
+        differ.len(),
+        replies.len(),
+        differ.first().map(|r| format!(", e.g. {r}")).unwrap_or_default()
+    );
     Ok(())
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["generate", out, mb] => mb
+        [mode @ ("generate" | "generate-outbreak"), out, mb] => mb
             .parse()
             .map_err(|e| format!("MB: {e}"))
-            .and_then(|mb| generate(out, mb).map_err(|e| format!("{out}: {e}"))),
+            .and_then(|mb| generate(out, mb, *mode == "generate-outbreak").map_err(|e| format!("{out}: {e}"))),
         ["append", out, rate, secs] => match (rate.parse(), secs.parse()) {
             (Ok(rate), Ok(secs)) => append(out, rate, secs).map_err(|e| format!("{out}: {e}")),
             _ => Err("RATE and SECS are numbers".to_string()),
@@ -134,7 +187,9 @@ fn main() {
         ["stages", path] => stages(path).map_err(|e| format!("{path}: {e}")),
         // `cargo bench` without arguments runs every bench: nothing to do here.
         [] => Ok(()),
-        _ => Err("usage: scan generate OUT MB | scan append OUT LINES_PER_SEC SECS".to_string()),
+        _ => Err("usage: scan generate OUT MB | scan generate-outbreak OUT MB | scan append OUT LINES_PER_SEC SECS | \
+                  scan stages FILE"
+            .to_string()),
     };
     if let Err(e) = result {
         eprintln!("scan bench: {e}");

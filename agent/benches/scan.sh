@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Agent benchmarks, printed (never asserted):
 #  1. `rblfleet-agent scan` throughput vs pflogsumm on the same generated
-#     Postfix log, in the same run (best of RUNS for each);
+#     Postfix log, in the same run (best of RUNS for each), for two logs of
+#     MB each: a quiet host's (`generate`) and the same host's during an
+#     outbreak (`generate-outbreak`: a third of remote deliveries refused, in
+#     hundreds of wordings), with the per-byte speed of each;
 #  2. resident memory of `rblfleet-agent run` following a log that a writer
 #     appends to at RATE lines/s for SECS seconds (controller unreachable:
 #     reports keep spooling to the outbox).
@@ -35,10 +38,10 @@ cleanup() {
 trap cleanup EXIT
 
 # --- 1. scan throughput -----------------------------------------------------
-log=$work/maillog
-gen generate "$log" "$mb"
-bytes=$(stat -c %s "$log")
-cat "$log" >/dev/null # both tools read from the page cache
+quiet=$work/maillog.quiet
+outbreak=$work/maillog.outbreak
+gen generate "$quiet" "$mb"
+gen generate-outbreak "$outbreak" "$mb"
 
 # Best wall-clock seconds of $runs runs of "$@" (stdout discarded).
 best() {
@@ -54,16 +57,27 @@ best() {
     awk -v ns="$best_ns" 'BEGIN { printf "%.3f", ns / 1e9 }'
 }
 
-echo "log: $log, $bytes bytes, $(wc -l <"$log") lines; best of $runs runs each"
-t_pfl=$(best pflogsumm "$log")
-t_scan=$(best "$agent" scan --format json "$log")
-t_table=$(best "$agent" scan --format table "$log")
-awk -v b="$bytes" -v p="$t_pfl" -v s="$t_scan" -v t="$t_table" 'BEGIN {
-    printf "pflogsumm %s                     %7.3f s  %7.1f MB/s\n", "'"$(dpkg-query -W -f '${Version}' pflogsumm 2>/dev/null || echo '?')"'", p, b / 1e6 / p
-    printf "rblfleet-agent scan --format json     %7.3f s  %7.1f MB/s  (%.1fx pflogsumm)\n", s, b / 1e6 / s, p / s
-    printf "rblfleet-agent scan --format table    %7.3f s  %7.1f MB/s  (%.1fx pflogsumm)\n", t, b / 1e6 / t, p / t
-}'
-/usr/bin/time -f "scan peak RSS: %M KB" "$agent" scan --format json "$log" >/dev/null
+pfl_version=$(dpkg-query -W -f '${Version}' pflogsumm 2>/dev/null || echo '?')
+declare -A speed
+for kind in quiet outbreak; do
+    log=${!kind}
+    bytes=$(stat -c %s "$log")
+    cat "$log" >/dev/null # both tools read from the page cache
+    echo "== $kind log: $bytes bytes, $(wc -l <"$log") lines; best of $runs runs each"
+    t_pfl=$(best pflogsumm "$log")
+    t_scan=$(best "$agent" scan --format json "$log")
+    t_table=$(best "$agent" scan --format table "$log")
+    awk -v b="$bytes" -v p="$t_pfl" -v s="$t_scan" -v t="$t_table" -v v="$pfl_version" 'BEGIN {
+        printf "pflogsumm %s                     %7.3f s  %7.1f MB/s\n", v, p, b / 1e6 / p
+        printf "rblfleet-agent scan --format json     %7.3f s  %7.1f MB/s  (%.1fx pflogsumm)\n", s, b / 1e6 / s, p / s
+        printf "rblfleet-agent scan --format table    %7.3f s  %7.1f MB/s  (%.1fx pflogsumm)\n", t, b / 1e6 / t, p / t
+    }'
+    speed[$kind]=$(awk -v b="$bytes" -v s="$t_scan" 'BEGIN { printf "%.1f", b / 1e6 / s }')
+    /usr/bin/time -f "scan peak RSS: %M KB" "$agent" scan --format json "$log" >/dev/null
+done
+echo "scan --format json per byte: outbreak ${speed[outbreak]} MB/s, quiet ${speed[quiet]} MB/s" \
+    "($(awk -v o="${speed[outbreak]}" -v q="${speed[quiet]}" 'BEGIN { printf "%.2f", o / q }')x)"
+rm -f "$quiet" "$outbreak"
 
 # --- 2. resident memory while following a busy log -------------------------
 follow=$work/follow/mail.log

@@ -6,6 +6,8 @@ use std::io::Write;
 
 use rblfleet_agent::parse::civil_from_days;
 
+use super::outbreak::Outbreak;
+
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const DOMAINS: [&str; 12] = [
     "gmail.com",
@@ -40,11 +42,30 @@ pub(crate) struct Gen {
     /// Seconds since the Unix epoch of the lines being written.
     pub(crate) now: i64,
     line: String,
+    /// Set for a compromised host's log (`generate-outbreak`).
+    pub(crate) outbreak: Option<Outbreak>,
+    /// Remote delivery attempts written, and how many of them failed.
+    pub(crate) attempts: u64,
+    pub(crate) failed: u64,
 }
 
 impl Gen {
     pub(crate) fn new(seed: u64, now: i64) -> Gen {
-        Gen { rng: fastrand::Rng::with_seed(seed), queue_id: 0x4A_0000_0000, pid: 1000, now, line: String::new() }
+        Gen {
+            rng: fastrand::Rng::with_seed(seed),
+            queue_id: 0x4A_0000_0000,
+            pid: 1000,
+            now,
+            line: String::new(),
+            outbreak: None,
+            attempts: 0,
+            failed: 0,
+        }
+    }
+
+    /// A compromised host: a third of remote deliveries refused, in many wordings.
+    pub(crate) fn outbreak(seed: u64, now: i64) -> Gen {
+        Gen { outbreak: Some(Outbreak::default()), ..Gen::new(seed, now) }
     }
 
     fn qid(&mut self) -> String {
@@ -85,15 +106,20 @@ impl Gen {
         DOMAINS[self.rng.usize(0..DOMAINS.len())]
     }
 
-    /// One remote delivery attempt and, for a deferral, its retries.
-    fn deliver(&mut self, out: &mut impl Write, qid: &str, to: &str, fate: Fate) -> std::io::Result<()> {
+    /// One remote delivery attempt; true if it failed temporarily.
+    fn deliver(&mut self, out: &mut impl Write, qid: &str, to: &str, fate: Fate) -> std::io::Result<bool> {
         let domain = to.rsplit('@').next().unwrap_or("example.org");
+        self.attempts += 1;
+        self.failed += u64::from(fate != Fate::Sent);
+        if fate == Fate::Refused {
+            return self.refuse(out, qid, to, domain);
+        }
         let (dsn, status, reply) = match fate {
             Fate::Sent => ("2.0.0", "sent", SENT.to_string()),
             Fate::Unknown => ("5.1.1", "bounced", format!("host mx.{domain}[198.51.100.20] said: {UNKNOWN_USER}")),
             Fate::Listed => ("5.7.1", "bounced", format!("host mx.{domain}[198.51.100.21] said: {ZEN}")),
             Fate::Tss04 => ("4.7.0", "deferred", format!("host mta7.am0.yahoodns.net[98.136.96.74] said: {TSS04}")),
-            Fate::Timeout => ("4.4.1", "deferred", TIMEOUT.to_string()),
+            Fate::Timeout | Fate::Refused => ("4.4.1", "deferred", TIMEOUT.to_string()),
         };
         let relay = if fate == Fate::Timeout { "none".to_string() } else { format!("mx.{domain}[198.51.100.30]:25") };
         self.emit(
@@ -102,10 +128,35 @@ impl Gen {
             format_args!(
                 "{qid}: to=<{to}>, relay={relay}, delay=1.2, delays=0.1/0.01/0.6/0.5, dsn={dsn}, status={status} ({reply})"
             ),
-        )
+        )?;
+        Ok(matches!(fate, Fate::Timeout | Fate::Tss04))
+    }
+
+    /// A refused attempt in outbreak mode, from one of the host's sending IPs.
+    fn refuse(&mut self, out: &mut impl Write, qid: &str, to: &str, domain: &str) -> std::io::Result<bool> {
+        let ip = match self.rng.u8(0..8) {
+            0 => format!("2001:db8:25::{:x}", self.rng.u8(2..10)),
+            _ => format!("192.0.2.{}", self.rng.u8(10..18)),
+        };
+        let Some(outbreak) = self.outbreak.as_mut() else { return Ok(false) };
+        let r = outbreak.refusal(&mut self.rng, domain, to, &ip);
+        let status = if r.temporary { "deferred" } else { "bounced" };
+        let delay = f64::from(self.rng.u32(2..90_000)) / 10.0;
+        self.emit(
+            out,
+            "postfix/smtp",
+            format_args!(
+                "{qid}: to=<{to}>, relay={}, delay={delay}, delays=0.1/0.02/0.4/0.2, dsn={}, status={status} ({})",
+                r.relay, r.dsn, r.text
+            ),
+        )?;
+        Ok(r.temporary)
     }
 
     fn fate(&mut self) -> Fate {
+        if self.outbreak.is_some() {
+            return if self.rng.u32(0..3) == 0 { Fate::Refused } else { Fate::Sent };
+        }
         match self.rng.u32(0..1000) {
             0..15 => Fate::Unknown,
             15..35 => Fate::Timeout,
@@ -148,16 +199,24 @@ impl Gen {
     }
 
     fn recipients(&mut self, out: &mut impl Write, qid: &str, fates: &[Fate]) -> std::io::Result<()> {
+        let mut bounced = fates.iter().any(|f| matches!(f, Fate::Unknown | Fate::Listed));
         for &fate in fates {
             let to = format!("user{}@{}", self.rng.u32(0..100_000), self.remote_domain());
             let to = if fate == Fate::Tss04 { format!("user{}@yahoo.com", self.rng.u32(0..100_000)) } else { to };
-            self.deliver(out, qid, &to, fate)?;
-            if matches!(fate, Fate::Timeout | Fate::Tss04) {
+            let mut deferred = self.deliver(out, qid, &to, fate)?;
+            bounced |= fate == Fate::Refused && !deferred;
+            // Quiet: the retry goes through. Outbreak: it may be refused
+            // again, up to three attempts in the log.
+            let mut tries = 1;
+            while deferred && tries < 3 {
                 self.now += 1;
-                self.deliver(out, qid, &to, Fate::Sent)?;
+                tries += 1;
+                let retry = if self.outbreak.is_some() { self.fate() } else { Fate::Sent };
+                deferred = self.deliver(out, qid, &to, retry)?;
+                bounced |= retry == Fate::Refused && !deferred;
             }
         }
-        if fates.iter().any(|f| matches!(f, Fate::Unknown | Fate::Listed)) {
+        if bounced {
             let bounce = self.qid();
             self.emit(out, "postfix/bounce", format_args!("{qid}: sender non-delivery notification: {bounce}"))?;
         }
@@ -268,8 +327,21 @@ impl Gen {
             self.pickup(out, 10_077, Some("wp-content/uploads/x.php"), &[fate])?;
         }
         for _ in 0..20 {
-            let fate = if self.rng.u32(0..200) == 0 { Fate::Unknown } else { Fate::Sent };
+            let fate = match self.outbreak {
+                Some(_) => self.fate(),
+                None if self.rng.u32(0..200) == 0 => Fate::Unknown,
+                None => Fate::Sent,
+            };
             self.submission(out, "news@club.example", "192.0.2.200", &[fate])?;
+        }
+        if self.outbreak.is_some() {
+            // The compromised mailbox: a spam run from ever new client IPs.
+            for _ in 0..12 {
+                let ip = format!("203.0.113.{}", self.rng.u8(1..=254));
+                let n = 3 + self.rng.usize(0..4);
+                let fates: Vec<Fate> = (0..n).map(|_| self.fate()).collect();
+                self.submission(out, "office@lawyer.example", &ip, &fates)?;
+            }
         }
         Ok(())
     }
@@ -282,6 +354,8 @@ enum Fate {
     Listed,
     Tss04,
     Timeout,
+    /// Outbreak mode: a reply drawn from the refusal catalog.
+    Refused,
 }
 
 fn domain_of(address: &str) -> &str {
