@@ -36,7 +36,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use spec::{BudgetSpec, CodeSpec, DelistSpec, ErrorCodeSpec, TestPointsSpec, ZoneSpec};
-pub use zone::CodeRow;
+pub use zone::{CodeRow, reverse_name};
 
 use codes::CodeTable;
 use zone::Secret;

@@ -14,11 +14,13 @@ pub mod config;
 pub mod correlate;
 pub mod daemon;
 pub mod dnsbl;
+pub mod fleet;
 pub mod identity;
 pub mod ingest;
 pub mod metrics;
 pub mod server;
 pub mod store;
+pub mod text;
 pub mod views;
 
 // The old paths, until server/agent.rs (mid-edit elsewhere) takes the new ones.

@@ -21,7 +21,7 @@ fn delist(route: Option<&rblfleet_proto::v1::DelistRoute>) -> Delist {
 /// The state the detector compares, at `ctx.now_ms`.
 pub fn collect(ctx: &Context<'_>) -> Result<Snapshot, StoreError> {
     let hosts = ctx.store.list_hosts()?;
-    let watched = views::watched_ips(&hosts);
+    let watched = crate::fleet::watched_ips(&hosts);
     let mut snapshot = Snapshot { at_ms: ctx.now_ms, ..Snapshot::default() };
     for row in views::current_listings(ctx, &watched)? {
         let info = ListingInfo {

@@ -7,7 +7,7 @@ use super::{CatalogError, Delist, DelistKind};
 /// The error for record `id`. Ids and reasons quote the file, which may hold
 /// anything: control characters are blanked and the texts cut.
 pub(super) fn invalid(origin: &str, id: &str, reason: impl Into<String>) -> CatalogError {
-    let printable = crate::dnsbl::answer::printable;
+    let printable = crate::text::printable;
     CatalogError::Invalid {
         origin: origin.to_string(),
         zone_id: printable(id, 80),
@@ -29,7 +29,7 @@ pub(crate) fn check_id(origin: &str, id: &str) -> Result<(), CatalogError> {
 pub(crate) fn check_zone_name(origin: &str, id: &str, zone: &str, key_allowed: bool) -> Result<String, CatalogError> {
     let labels: Vec<&str> = zone.split('.').collect();
     // Quoted short: the name comes from the file and may be anything.
-    let shown = crate::dnsbl::answer::printable(zone, 80);
+    let shown = crate::text::printable(zone, 80);
     let mut keys = 0;
     for label in &labels {
         if *label == "{key}" {
@@ -45,7 +45,7 @@ pub(crate) fn check_zone_name(origin: &str, id: &str, zone: &str, key_allowed: b
                 id,
                 format!(
                     "zone \"{shown}\" is not a lowercase DNS name without trailing dot (label \"{}\")",
-                    crate::dnsbl::answer::printable(label, 64)
+                    crate::text::printable(label, 64)
                 ),
             ));
         }

@@ -66,7 +66,7 @@ impl Catalog {
                     return Err(dead.refusal());
                 }
                 let suggestions = next.suggestions(id);
-                let id = crate::dnsbl::answer::printable(id, 80);
+                let id = crate::text::printable(id, 80);
                 return Err(CatalogError::UnknownOverride { id, suggestions });
             };
             if let Some(enabled) = o.enabled {

@@ -2,6 +2,7 @@
 //! in), display and redaction (key never shown), decoding, test points.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::codes::Pattern;
@@ -68,7 +69,7 @@ impl Zone {
         if !covered {
             return None;
         }
-        Some(format!("{}.{}", crate::dnsbl::reverse_name(ip), self.zone_name()?))
+        Some(format!("{}.{}", reverse_name(ip), self.zone_name()?))
     }
 
     /// The zone name with the key in it; None for a keyed zone without key.
@@ -162,5 +163,36 @@ impl Zone {
 
     pub(crate) fn set_key(&mut self, key: Secret) {
         self.key = Some(key);
+    }
+}
+
+/// The DNSBL label sequence for `ip`: reversed octets for IPv4
+/// (`192.0.2.1` → `1.2.0.192`), reversed nibbles for IPv6 (as in ip6.arpa).
+pub fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}")
+        }
+        IpAddr::V6(v6) => {
+            let mut name = String::with_capacity(63);
+            for byte in v6.octets().iter().rev() {
+                let _ = write!(name, "{:x}.{:x}.", byte & 0xf, byte >> 4);
+            }
+            name.pop();
+            name
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reverse_name;
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(reverse_name("192.0.2.1".parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into())), "1.2.0.192");
+        let v6 = reverse_name("2001:db8::1".parse().unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()));
+        assert_eq!(v6, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2");
     }
 }

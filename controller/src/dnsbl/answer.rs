@@ -13,6 +13,8 @@ use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::{Message, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 
+use crate::text::printable;
+
 /// More A records than any blocklist answers with (a bitmask zone answers
 /// one; the widest multi-list zones a handful). Past this the answer is
 /// refused rather than stored.
@@ -112,21 +114,6 @@ pub fn txt_text(qname: &Name, message: &Message) -> Option<String> {
     }
     let text = printable(&text, MAX_TXT_BYTES);
     (!text.is_empty()).then_some(text)
-}
-
-/// `text` with control characters (terminal escapes, newlines) replaced by
-/// spaces, trimmed, and cut to `max` bytes on a character boundary.
-pub fn printable(text: &str, max: usize) -> String {
-    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    let clean = clean.trim();
-    if clean.len() <= max {
-        return clean.to_string();
-    }
-    let mut end = max;
-    while !clean.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", clean[..end].trim_end())
 }
 
 fn cut(text: &str) -> String {

@@ -18,7 +18,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
-use super::reverse_name;
+use crate::catalog::reverse_name;
 
 /// How a served zone behaves.
 #[derive(Debug, Clone, PartialEq)]

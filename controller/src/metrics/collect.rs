@@ -111,7 +111,7 @@ pub fn agents(scrape: &Scrape) -> Result<Vec<HostMetrics>, CollectError> {
 pub fn fleet(scrape: &Scrape) -> Result<Fleet, CollectError> {
     let store = &scrape.sources.store;
     let summaries = scrape.hosts()?;
-    let watched_ips = crate::views::watched_ips(summaries).len();
+    let watched_ips = crate::fleet::watched_ips(summaries).len();
     let mut listings: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
     match scrape.zones() {
         // The engine keeps the counts of the zones it checks.

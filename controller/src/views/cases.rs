@@ -2,7 +2,8 @@
 
 use rblfleet_proto::v1::{Case, ListCasesRequest};
 
-use super::{Context, watched_ips};
+use super::Context;
+use crate::fleet::watched_ips;
 use crate::store::StoreError;
 
 /// Cases in one of `states` (all when empty), of IPs `host` carries, on

@@ -3,7 +3,8 @@
 
 use rblfleet_proto::v1::{CaseState, GetHostResponse, HourPoint};
 
-use super::{Context, current_listings, suspects, watched_ips};
+use super::{Context, current_listings, suspects};
+use crate::fleet::watched_ips;
 use crate::store::StoreError;
 use crate::store::rollup;
 

@@ -4,7 +4,8 @@ use std::net::IpAddr;
 
 use rblfleet_proto::v1::{Case, GetIpResponse, NamedReason};
 
-use super::{Context, watched_ips};
+use super::Context;
+use crate::fleet::watched_ips;
 use crate::store::StoreError;
 
 /// Every case of `ip`, newest first.

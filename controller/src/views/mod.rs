@@ -10,11 +10,6 @@ mod listings;
 mod report;
 mod suspects;
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
-
-use rblfleet_proto::v1::HostSummary;
-
 pub use cases::list_cases;
 pub use host::host_view;
 pub use ip::ip_view;
@@ -33,28 +28,4 @@ pub struct Context<'a> {
     pub catalog: &'a Catalog,
     pub engine: Option<&'a Engine>,
     pub now_ms: i64,
-}
-
-/// Each watched IP with the hosts whose latest report carries it: public
-/// addresses, or the NAT-published address of a private one.
-pub fn watched_ips(hosts: &[HostSummary]) -> BTreeMap<IpAddr, Vec<String>> {
-    let mut watched: BTreeMap<IpAddr, Vec<String>> = BTreeMap::new();
-    for host in hosts {
-        for ip in &host.ips {
-            let target = if !ip.nat_public_address.is_empty() {
-                ip.nat_public_address.parse().ok()
-            } else if ip.public {
-                ip.address.parse().ok()
-            } else {
-                None
-            };
-            if let Some(target) = target {
-                let hosts = watched.entry(target).or_default();
-                if !hosts.contains(&host.host_id) {
-                    hosts.push(host.host_id.clone());
-                }
-            }
-        }
-    }
-    watched
 }

@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 
 use rblfleet_proto::v1::{CaseState, FleetSummary, ReportRequest, ReportResponse, ZoneGap};
 
-use super::{Context, current_listings, suspects, watched_ips};
+use super::{Context, current_listings, suspects};
+use crate::fleet::watched_ips;
 use crate::store::StoreError;
 
 const DEFAULT_SILENT_SECS: u64 = 300;

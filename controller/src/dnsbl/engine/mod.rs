@@ -168,7 +168,7 @@ impl Engine {
 
     /// The IPs to watch, each with the hosts whose latest report carries it.
     pub fn watched(&self) -> Result<BTreeMap<IpAddr, Vec<String>>, StoreError> {
-        Ok(crate::views::watched_ips(&self.inner.store.list_hosts()?))
+        Ok(crate::fleet::watched_ips(&self.inner.store.list_hosts()?))
     }
 
     /// Runs passes every `tick` until `stop` turns true.
