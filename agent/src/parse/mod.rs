@@ -8,6 +8,13 @@
 //! on the host decided to say.
 //!
 //! Nothing here does I/O; the `logs` module reads files and feeds lines in.
+//!
+//! Lines are text from outside, with whatever characters senders chose: a
+//! parser slices a `&str` only at an index it found with an ASCII needle
+//! (`find`, `split_once`, `strip_prefix`); fixed lengths and counted runs go
+//! through `get`, `split_at_checked` or byte comparisons
+//! (`util::strip_prefix_ci`), so no character can land a cut inside itself
+//! (issue 11; `tests/fuzz.rs` holds them to it).
 
 pub mod event;
 pub mod line;
