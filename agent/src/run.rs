@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use rblfleet_proto::v1::{AgentInfo, AgentStatus, HostReport, MtaKind};
+use rblfleet_proto::v1::{AgentInfo, AgentStatus, HostReport};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::backoff::Backoff;
@@ -21,6 +21,12 @@ use crate::config::{Config, ConfigError};
 use crate::identity::{IdentityError, resolve_host_id};
 use crate::store::checkpoint::{CheckpointError, Checkpoints};
 use crate::store::outbox::{Outbox, OutboxError, unix_ms};
+
+mod host;
+
+use host::agent_info;
+#[cfg(test)]
+use host::pretty_name;
 
 /// How the agent talks to the controller.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -364,40 +370,6 @@ fn log_retry(e: &AgentError, retry_in: Option<Duration>, backlog: u64) {
         }
         _ => tracing::error!(error = %e, retry_in, backlog, "sending failed"),
     }
-}
-
-/// Version, OS and host name, read once at start.
-fn agent_info() -> AgentInfo {
-    let mut os = format!("{} {}", std::env::consts::OS, std::env::consts::ARCH);
-    if let Some(pretty) = std::fs::read_to_string("/etc/os-release").ok().and_then(|text| pretty_name(&text)) {
-        os = format!("{os} {pretty}");
-    }
-    AgentInfo {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        os,
-        mta: MtaKind::Unspecified as i32,
-        plesk_version: String::new(),
-        hostname: hostname(),
-    }
-}
-
-/// `PRETTY_NAME` from os-release text, unquoted.
-fn pretty_name(os_release: &str) -> Option<String> {
-    os_release.lines().find_map(|line| {
-        let value = line.trim().strip_prefix("PRETTY_NAME=")?;
-        let value = value.trim_matches(|c| c == '"' || c == '\'').trim();
-        (!value.is_empty()).then(|| value.to_string())
-    })
-}
-
-/// The kernel's host name, without libc: procfs, then /etc/hostname.
-fn hostname() -> String {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .map(|text| text.trim().to_string())
-        .find(|name| !name.is_empty())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use rblfleet_proto::v1::ReportAck;
+use rblfleet_proto::v1::{MtaKind, ReportAck};
 use rblfleet_proto::v1::agent_service_server::{AgentService, AgentServiceServer};
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
