@@ -47,7 +47,9 @@ pub(crate) fn mask_addresses(text: &str) -> Cow<'_, str> {
             i += 1;
             continue;
         }
-        let start = i - b[..i].iter().rev().take_while(|&&c| is_local(c)).count();
+        // Never back into what an earlier address already replaced
+        // (`<a@b.example@c.example>`: the second `@` has no local part left).
+        let start = i - b[copied..i].iter().rev().take_while(|&&c| is_local(c)).count();
         let end = i + 1 + b[i + 1..].iter().take_while(|&&c| is_domain(c)).count();
         // A domain needs a dot; a trailing dot ends the sentence, not the name.
         let mut end = end;
