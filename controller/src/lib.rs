@@ -23,5 +23,3 @@ pub mod store;
 pub mod text;
 pub mod views;
 
-// The old paths, until server/agent.rs (mid-edit elsewhere) takes the new ones.
-pub use cases::{receivers, work as casework};

@@ -6,7 +6,6 @@
 
 pub mod answer;
 pub mod budget;
-pub use crate::catalog;
 pub mod engine;
 pub mod health;
 pub mod lookup;

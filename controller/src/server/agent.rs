@@ -1,4 +1,5 @@
-//! `AgentService`: report ingest.
+//! `AgentService`: the transport of report ingest - decode, the peer's
+//! identity, then [`crate::ingest::Pipeline`], its result mapped to a status.
 
 use rblfleet_proto::v1::agent_service_server::AgentService;
 use rblfleet_proto::v1::{HostReport, ReportAck};
@@ -14,23 +15,14 @@ use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::NamedService;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-use crate::casework;
-use crate::dnsbl::catalog::Catalog;
-use crate::dnsbl::engine::Engine;
 use crate::identity::Role;
 use crate::ingest::validate::truncate;
-use crate::ingest::{self, IngestStats, Limits, Refusal};
-use crate::receivers::ReceiverPolicy;
-use crate::store::{Applied, Store, StoreError};
+use crate::ingest::{IngestError, IngestStats, Ingested, Pipeline, Refusal};
 
 #[derive(Debug)]
 pub(super) struct AgentApi {
     pub(super) stats: Arc<IngestStats>,
-    pub(super) store: Store,
-    pub(super) engine: Option<Engine>,
-    pub(super) catalog: Arc<Catalog>,
-    pub(super) receivers: ReceiverPolicy,
-    pub(super) limits: Limits,
+    pub(super) pipeline: Pipeline,
     /// Retry hint for reports shed under overload.
     pub(super) retry_after: std::time::Duration,
     /// No client certificates (`serve --insecure`): the report's host id is trusted.
@@ -83,56 +75,25 @@ impl AgentApi {
         span.record("seq", report.seq);
 
         let now = crate::clock::now_ms();
-        if let Err(invalid) = ingest::validate(&report, now, &self.limits) {
-            tracing::warn!(%invalid, "malformed report refused");
-            return Err(refuse(Refusal::Invalid, Status::invalid_argument(format!("invalid report: {invalid}"))));
-        }
-        let applied = self.store.apply_report(&report, now).await.map_err(|e| match e {
-            StoreError::SeqBackwards { .. } | StoreError::StaleEpoch { .. } => {
-                tracing::warn!(error = %e, "report out of sequence refused");
-                refuse(Refusal::Sequence, Status::failed_precondition(e.to_string()))
-            }
-            StoreError::Conflict { .. } => {
-                tracing::warn!(error = %e, "conflicting resend refused");
-                refuse(Refusal::Sequence, Status::invalid_argument(e.to_string()))
-            }
-            StoreError::DiskFull { .. } => {
-                tracing::error!(error = %e, "report refused: the disk is full");
-                refuse(Refusal::Storage, super::exhausted(e.to_string(), self.retry_after))
-            }
-            StoreError::Overloaded { .. } => {
-                tracing::debug!(error = %e, "report shed");
-                refuse(Refusal::Overloaded, super::exhausted(e.to_string(), self.retry_after))
-            }
-            other => refuse(Refusal::Storage, super::storage_status(&other)),
-        })?;
-        let duplicate = match applied {
-            Applied::Stored(summary) => {
-                if summary.reports_stored == 1 {
-                    tracing::info!("first report from a new host");
-                }
-                // Receiver-side listings follow the bounces. The report is
-                // already stored: a failure here is logged, not returned.
-                if let Err(error) = casework::report_stored(&self.store, &self.catalog, &report, now, &self.receivers) {
-                    tracing::error!(%error, "could not apply the report's receiver evidence");
-                }
-                // A receiver that refused mail naming a listed IP: check it now,
-                // not at its next scheduled time. Only IP listings: a listed
-                // domain, or a recipient refusal quoting our IP, says nothing
-                // about the IP's DNS listings.
-                if let Some(engine) = &self.engine {
-                    for ip in report.blocklist.iter().filter(|e| e.family == "ip").filter_map(|e| e.ip.parse().ok()) {
-                        engine.recheck(ip);
-                    }
-                }
-                false
-            }
-            Applied::Duplicate(_) => {
-                tracing::debug!("duplicate report acknowledged again");
-                true
-            }
+        let duplicate = match self.pipeline.ingest(&report, now).await {
+            Ok(ingested) => ingested == Ingested::Duplicate,
+            Err(error) => return Err(refuse(error.refusal(), self.status(error))),
         };
         Ok(Response::new(ReportAck { epoch: report.epoch, seq: report.seq, duplicate, stored_at_ms: now }))
+    }
+
+    /// The status an agent gets for a refused report: RESOURCE_EXHAUSTED with
+    /// a retry hint when the controller is full or overloaded.
+    fn status(&self, error: IngestError) -> Status {
+        match error {
+            IngestError::Invalid(_) => Status::invalid_argument(error.to_string()),
+            IngestError::OutOfSequence(_) => Status::failed_precondition(error.to_string()),
+            IngestError::Conflict(_) => Status::invalid_argument(error.to_string()),
+            IngestError::DiskFull(_) | IngestError::Overloaded(_) => {
+                super::exhausted(error.to_string(), self.retry_after)
+            }
+            IngestError::Storage(e) => super::storage_status(&e),
+        }
     }
 }
 

@@ -26,10 +26,10 @@ use tonic::transport::{Certificate, Identity as TlsIdentity, Server, ServerTlsCo
 use tonic::{Request, Status};
 
 use crate::config::Config;
-use crate::dnsbl::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::dnsbl::engine::Engine;
 use crate::identity::{self, Identity, Role};
-use crate::ingest::IngestStats;
+use crate::ingest::{IngestStats, Pipeline};
 use crate::store::Store;
 
 /// Why the servers could not start or stopped.
@@ -103,11 +103,13 @@ pub async fn start(
     let ingest = Arc::new(IngestStats::default());
     let agent_service = agent::AgentApi {
         stats: ingest.clone(),
-        store: store.clone(),
-        engine: engine.clone(),
-        catalog: catalog.clone(),
-        receivers: config.receivers.policy(),
-        limits: config.limits.ingest(),
+        pipeline: Pipeline {
+            store: store.clone(),
+            engine: engine.clone(),
+            catalog: catalog.clone(),
+            receivers: config.receivers.policy(),
+            limits: config.limits.ingest(),
+        },
         retry_after: config.limits.overload_retry_after,
         insecure,
     };

@@ -1,0 +1,123 @@
+//! The ingest pipeline for one decoded report: validate → store → cases →
+//! recheck. Transport-free: the server checks who sent it, calls
+//! [`Pipeline::ingest`] and maps the typed result to a gRPC status.
+
+use std::sync::Arc;
+
+use rblfleet_proto::v1::HostReport;
+
+use super::stats::Refusal;
+use super::validate::{Invalid, Limits, validate};
+use crate::cases::receivers::ReceiverPolicy;
+use crate::cases::work;
+use crate::catalog::Catalog;
+use crate::dnsbl::engine::Engine;
+use crate::store::{Applied, Store, StoreError};
+
+/// What a report goes through once its sender is known.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub store: Store,
+    pub engine: Option<Engine>,
+    pub catalog: Arc<Catalog>,
+    pub receivers: ReceiverPolicy,
+    pub limits: Limits,
+}
+
+/// How a report was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    Stored,
+    /// A resend of a stored report: acknowledged again, nothing changed.
+    Duplicate,
+}
+
+/// Why a report was refused; nothing of it was stored. The store's error is
+/// in the message, not a source, so `{:#}` prints it once.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("invalid report: {0}")]
+    Invalid(Invalid),
+    /// Sequence number or epoch behind what is stored.
+    #[error("{0}")]
+    OutOfSequence(StoreError),
+    /// The same (epoch, seq) with other content.
+    #[error("{0}")]
+    Conflict(StoreError),
+    #[error("{0}")]
+    DiskFull(StoreError),
+    /// Shed under overload; the agent retries later.
+    #[error("{0}")]
+    Overloaded(StoreError),
+    #[error("{0}")]
+    Storage(StoreError),
+}
+
+impl IngestError {
+    /// The refusal counter this error counts under.
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            IngestError::Invalid(_) => Refusal::Invalid,
+            IngestError::OutOfSequence(_) | IngestError::Conflict(_) => Refusal::Sequence,
+            IngestError::DiskFull(_) | IngestError::Storage(_) => Refusal::Storage,
+            IngestError::Overloaded(_) => Refusal::Overloaded,
+        }
+    }
+}
+
+impl Pipeline {
+    /// Validates `report`, stores it, applies its evidence to cases and asks
+    /// the engine to recheck the IPs receivers refused. Once the report is
+    /// stored it is acknowledged: a failure after that is logged, not returned.
+    pub async fn ingest(&self, report: &HostReport, now: i64) -> Result<Ingested, IngestError> {
+        if let Err(invalid) = validate(report, now, &self.limits) {
+            tracing::warn!(%invalid, "malformed report refused");
+            return Err(IngestError::Invalid(invalid));
+        }
+        let applied = self.store.apply_report(report, now).await.map_err(|e| match e {
+            StoreError::SeqBackwards { .. } | StoreError::StaleEpoch { .. } => {
+                tracing::warn!(error = %e, "report out of sequence refused");
+                IngestError::OutOfSequence(e)
+            }
+            StoreError::Conflict { .. } => {
+                tracing::warn!(error = %e, "conflicting resend refused");
+                IngestError::Conflict(e)
+            }
+            StoreError::DiskFull { .. } => {
+                tracing::error!(error = %e, "report refused: the disk is full");
+                IngestError::DiskFull(e)
+            }
+            StoreError::Overloaded { .. } => {
+                tracing::debug!(error = %e, "report shed");
+                IngestError::Overloaded(e)
+            }
+            other => IngestError::Storage(other),
+        })?;
+        match applied {
+            Applied::Stored(summary) => {
+                if summary.reports_stored == 1 {
+                    tracing::info!("first report from a new host");
+                }
+                // Receiver-side listings follow the bounces. The report is
+                // already stored: a failure here is logged, not returned.
+                if let Err(error) = work::report_stored(&self.store, &self.catalog, report, now, &self.receivers) {
+                    tracing::error!(%error, "could not apply the report's receiver evidence");
+                }
+                // A receiver that refused mail naming a listed IP: check it now,
+                // not at its next scheduled time. Only IP listings: a listed
+                // domain, or a recipient refusal quoting our IP, says nothing
+                // about the IP's DNS listings.
+                if let Some(engine) = &self.engine {
+                    for ip in report.blocklist.iter().filter(|e| e.family == "ip").filter_map(|e| e.ip.parse().ok()) {
+                        engine.recheck(ip);
+                    }
+                }
+                Ok(Ingested::Stored)
+            }
+            Applied::Duplicate(_) => {
+                tracing::debug!("duplicate report acknowledged again");
+                Ok(Ingested::Duplicate)
+            }
+        }
+    }
+}
