@@ -112,7 +112,7 @@ impl<W: Write> Write for CountingWriter<W> {
 fn stages(path: &str) -> std::io::Result<()> {
     use rblfleet_agent::bounce::{self, BUILTIN_SIGNATURES, Table};
     use rblfleet_agent::parse::{DeliveryStatus, Event, Parser};
-    use rblfleet_agent::sources::{Aggregator, Limits, Tracker, UserMap};
+    use rblfleet_agent::attribution::{Aggregator, Limits, Tracker, UserMap};
     let text = std::fs::read_to_string(path)?;
     let mut parser = Parser::new(unix_now() * 1000);
     let mut events = Vec::new();

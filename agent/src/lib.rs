@@ -20,7 +20,7 @@ pub mod logs;
 pub mod parse;
 pub mod run;
 pub mod scan;
-pub mod sources;
+pub mod attribution;
 pub mod store;
 
 pub use config::Config;

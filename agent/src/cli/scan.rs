@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::scan::{ScanOptions, render};
-use crate::sources::UserMap;
+use crate::attribution::UserMap;
 
 /// Output of `scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::logs::guard::{LineGuard, LineOrigin, bound};
 use crate::logs::{CheckpointWrite, Checkpoints, Line, LogSources, LogsConfig, PollStats};
 use crate::parse::{Event, Parser};
-use crate::sources::{Aggregator, Limits, Tracker, TrackerStats, UserMap, printable};
+use crate::attribution::{Aggregator, Limits, Tracker, TrackerStats, UserMap, printable};
 use crate::store::outbox::unix_ms;
 
 pub(crate) mod poison;

@@ -123,7 +123,7 @@ fn default_top_sources() -> usize {
     50
 }
 fn default_max_tracked_messages() -> usize {
-    crate::sources::DEFAULT_MAX_MESSAGES
+    crate::attribution::DEFAULT_MAX_MESSAGES
 }
 
 impl Default for SourcesConfig {

@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::logs::guard::{LineGuard, LineOrigin};
 use crate::parse::{Event, Layout};
-use crate::sources::{Aggregator, DEFAULT_MAX_MESSAGES, Limits, RankedSource, Tracker, UserMap};
+use crate::attribution::{Aggregator, DEFAULT_MAX_MESSAGES, Limits, RankedSource, Tracker, UserMap};
 
 /// The key under which events the tracker failed on are counted.
 pub const ATTRIBUTION: &str = "attribution";

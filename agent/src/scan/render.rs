@@ -26,7 +26,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 
 use super::{ScanStats, Summary};
-use crate::sources::{RankedSource, kind_name, suspicion::span};
+use crate::attribution::{RankedSource, kind_name, suspicion::span};
 
 /// Blocklist groups and suspects shown by the table format.
 const TABLE_ROWS: usize = 15;

@@ -27,7 +27,7 @@ fn reads_crlf_lines_and_an_unterminated_last_line() {
     assert_eq!(summary.stats.unparsed_lines, 1);
     assert_eq!(summary.totals.sent, 1);
     assert_eq!(summary.stats.messages, 1);
-    let kinds: Vec<&str> = summary.sources.iter().map(|s| crate::sources::kind_name(s.key.kind)).collect();
+    let kinds: Vec<&str> = summary.sources.iter().map(|s| crate::attribution::kind_name(s.key.kind)).collect();
     assert_eq!(kinds.len(), 2, "{kinds:?}");
     assert!(kinds.contains(&"local_user") && kinds.contains(&"sender"));
 }

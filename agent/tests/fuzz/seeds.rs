@@ -32,7 +32,7 @@ impl Seeds {
         for rel in [
             "tests/parse_fixtures.rs",
             "tests/attribution.rs",
-            "src/sources/tracker/tests.rs",
+            "src/attribution/tracker/tests.rs",
             "src/bounce/tests.rs",
             "src/parse/proptests.rs",
         ] {

@@ -260,7 +260,7 @@ pub fn heal_receiver_listings(store: &Store, catalog: &Catalog, now_ms: i64) -> 
         tracing::warn!(
             ip = %closed.ip,
             receiver = %list.name,
-            family = rblfleet_agent::sources::evidence::family_name(family),
+            family = rblfleet_agent::attribution::evidence::family_name(family),
             sample = %closed.sample,
             "receiver-side listing withdrawn: its sample reply is not an IP listing"
         );

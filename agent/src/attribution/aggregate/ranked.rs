@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use rblfleet_proto::v1::{SourceKind, SourceStats};
 
 use super::SourceKey;
-use crate::sources::distinct::Distinct;
-use crate::sources::passwd::UserMap;
-use crate::sources::printable;
-use crate::sources::suspicion::{self, Figures, Suspicion};
+use crate::attribution::distinct::Distinct;
+use crate::attribution::passwd::UserMap;
+use crate::attribution::printable;
+use crate::attribution::suspicion::{self, Figures, Suspicion};
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct SourceAcc {
