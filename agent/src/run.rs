@@ -101,7 +101,7 @@ enum Step {
 }
 
 /// A running agent: config, identity, outbox, client, collectors and the
-/// mail-log evidence.
+/// mail-log collector.
 #[derive(Debug)]
 pub struct Agent {
     config: Config,
@@ -175,8 +175,8 @@ impl Agent {
     /// Reads the mail log to its end, runs the collectors, builds a report
     /// for the period since the last stored one and pushes it to the outbox
     /// together with the log positions it covers (one transaction). Returns
-    /// its seq. When the push fails, the period's evidence is kept for the
-    /// next report.
+    /// its seq. When the push fails, the period's mail-log figures are kept
+    /// for the next report.
     pub fn tick(&mut self) -> Result<u64, AgentError> {
         self.maillog.drain();
         let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);

@@ -1,5 +1,5 @@
-//! The mail-log part of the agent: follow the log, parse, join, attribute,
-//! and fill each report with the period's totals, blocklist evidence, top
+//! The mail-log collector ([`MailLog`]): follow the log, parse, join,
+//! attribute, and fill each report with the period's totals, blocklist evidence, top
 //! sources and unparsed-line counts.
 //!
 //! State lives at two time scales. The tracker (messages in flight) lives as
@@ -19,7 +19,7 @@
 //! the line's parse) and the tracker (started again, as a restart would; a
 //! half-made join could point one message's deliveries at another's
 //! source). A panic in the aggregator while building a report drops the
-//! period's evidence (reported in the status) rather than the agent. What
+//! period's figures (reported in the status) rather than the agent. What
 //! cannot be caught (abort, OOM kill) is handled by [`PoisonGuard`].
 
 use std::path::PathBuf;
@@ -28,11 +28,11 @@ use std::time::SystemTime;
 use rblfleet_proto::v1::{AgentStatus, HostReport, NamedCount};
 
 use super::{CollectError, Collector};
+use crate::attribution::{Aggregator, Limits, Tracker, TrackerStats, UserMap, printable};
 use crate::config::Config;
 use crate::logs::guard::{LineGuard, LineOrigin, bound};
 use crate::logs::{CheckpointWrite, Checkpoints, Line, LogSources, LogsConfig, PollStats};
 use crate::parse::{Event, Parser};
-use crate::attribution::{Aggregator, Limits, Tracker, TrackerStats, UserMap, printable};
 use crate::store::outbox::unix_ms;
 
 pub(crate) mod poison;
@@ -76,7 +76,7 @@ pub(crate) struct MailLog {
 }
 
 impl MailLog {
-    /// Prepares the evidence; a log that cannot be opened yet is retried
+    /// Prepares the stage; a log that cannot be opened yet is retried
     /// at every poll and reported in the status meanwhile.
     pub(crate) fn open(config: &Config, checkpoints: Checkpoints) -> MailLog {
         let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
@@ -239,8 +239,9 @@ impl Collector for MailLog {
         NAME
     }
 
-    /// Fills the report's evidence fields and the status's line counts; the
-    /// period's read errors make it fail, with the fields filled all the same.
+    /// Fills the report's mail-log fields (totals, receivers, blocklist
+    /// groups, sources) and the status's line counts; the period's read
+    /// errors make it fail, with the fields filled all the same.
     fn collect(&mut self, report: &mut HostReport) -> Result<(), CollectError> {
         self.reload_users();
         let (agg, tracker, top) = (&self.agg, &self.tracker, self.top);
