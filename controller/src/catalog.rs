@@ -120,6 +120,29 @@ pub struct Zone {
     sources: Vec<String>,
 }
 
+/// The two kinds of list the catalog holds: a DNS zone, or a receiver that
+/// lists an IP only through its refusals. A string only on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListKind {
+    Dns,
+    Receiver,
+}
+
+impl ListKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ListKind::Dns => "dns",
+            ListKind::Receiver => "receiver",
+        }
+    }
+}
+
+impl fmt::Display for ListKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a zone lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]

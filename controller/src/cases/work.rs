@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cases::receivers::{self, Change, ReceiverPolicy, Refusals};
 use crate::cases::{self, NewListing};
-use crate::catalog::{Catalog, Delist};
+use crate::catalog::{Catalog, Delist, ListKind};
 use crate::store::{Store, StoreError};
 
 pub fn delist_route(delist: &Delist) -> DelistRoute {
@@ -32,8 +32,7 @@ pub fn delist_route(delist: &Delist) -> DelistRoute {
 pub struct ListInfo {
     pub id: String,
     pub name: String,
-    /// "dns" or "receiver".
-    pub kind: &'static str,
+    pub kind: ListKind,
     pub delist: DelistRoute,
 }
 
@@ -44,14 +43,19 @@ impl ListInfo {
             return ListInfo {
                 id: id.into(),
                 name: zone.display_zone(),
-                kind: "dns",
+                kind: ListKind::Dns,
                 delist: delist_route(&zone.delist),
             };
         }
         if let Some(r) = catalog.receivers().iter().find(|r| r.id == id) {
-            return ListInfo { id: id.into(), name: r.name.clone(), kind: "receiver", delist: delist_route(&r.delist) };
+            return ListInfo {
+                id: id.into(),
+                name: r.name.clone(),
+                kind: ListKind::Receiver,
+                delist: delist_route(&r.delist),
+            };
         }
-        ListInfo { id: id.into(), name: id.into(), kind: "dns", delist: DelistRoute::default() }
+        ListInfo { id: id.into(), name: id.into(), kind: ListKind::Dns, delist: DelistRoute::default() }
     }
 }
 
@@ -67,7 +71,7 @@ pub fn listing_opened(store: &Store, list: &ListInfo, ip: &str, since_ms: i64, n
         ip: ip.to_string(),
         list_id: list.id.clone(),
         list: list.name.clone(),
-        list_kind: list.kind.to_string(),
+        list_kind: list.kind.as_str().to_string(),
         listed_since_ms: since_ms,
         delist: list.delist.clone(),
     };

@@ -12,9 +12,9 @@
 
 use rblfleet_proto::v1::{CheckStatus, ZoneCheck};
 
-use super::super::health::State;
 use super::super::lookup::Status;
 use super::Engine;
+use super::status::ZoneState;
 
 /// Whether a stored check is an open listing (as the fleet report counts them).
 pub fn is_listed(check: &ZoneCheck) -> bool {
@@ -68,8 +68,7 @@ impl LookupCounters {
 pub struct ZoneMetrics {
     /// Catalog zone id (bounded by the catalog; never a DQS key).
     pub zone_id: String,
-    /// `unchecked`, `in_service`, `out_of_service`, `disabled` or `needs_key`.
-    pub state: &'static str,
+    pub state: ZoneState,
     /// Queries spent on the current UTC day (checks and probes).
     pub used_today: u64,
     pub per_day: Option<u64>,
@@ -79,7 +78,13 @@ pub struct ZoneMetrics {
 }
 
 /// Every state `ZoneMetrics::state` can take, for complete state sets.
-pub const ZONE_STATES: [&str; 5] = ["unchecked", "in_service", "out_of_service", "disabled", "needs_key"];
+pub const ZONE_STATES: [&str; 5] = [
+    ZoneState::Unchecked.as_str(),
+    ZoneState::InService.as_str(),
+    ZoneState::OutOfService.as_str(),
+    ZoneState::Disabled.as_str(),
+    ZoneState::NeedsKey.as_str(),
+];
 
 impl Engine {
     /// Every catalog zone with its state; running zones with their budget use
@@ -92,11 +97,7 @@ impl Engine {
             .map(|zone| match state.zones.iter().find(|rt| rt.zone.id == zone.id) {
                 Some(rt) => ZoneMetrics {
                     zone_id: zone.id.clone(),
-                    state: match rt.health.state {
-                        State::Unchecked => "unchecked",
-                        State::InService { .. } => "in_service",
-                        State::OutOfService { .. } => "out_of_service",
-                    },
+                    state: ZoneState::running(&rt.health.state),
                     used_today: rt.bucket.used_today(),
                     per_day: rt.bucket.per_day(),
                     queries_total: rt.queries_total,
@@ -104,7 +105,7 @@ impl Engine {
                 },
                 None => ZoneMetrics {
                     zone_id: zone.id.clone(),
-                    state: if zone.enabled && zone.needs_key && !zone.has_key() { "needs_key" } else { "disabled" },
+                    state: ZoneState::idle(zone),
                     used_today: 0,
                     per_day: zone.budget.per_day,
                     queries_total: 0,

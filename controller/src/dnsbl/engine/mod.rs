@@ -27,6 +27,7 @@ mod counters;
 mod status;
 
 pub use counters::{LookupCounters, ZONE_STATES, ZoneMetrics, is_listed};
+pub use status::ZoneState;
 
 /// How the engine runs.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! What the engine tells the NOC: each zone's health and budget use, and
 //! which zones do not cover an IP right now (and why).
 
+use std::fmt;
 use std::net::IpAddr;
 
 use rblfleet_proto::v1::ZoneHealth;
@@ -8,6 +9,58 @@ use rblfleet_proto::v1::ZoneHealth;
 use super::super::health::State;
 use super::{Engine, ZoneRuntime};
 use crate::cases::work::delist_route;
+use crate::catalog::Zone;
+
+/// A catalog zone's state in the engine: a string only on the wire
+/// (`ZoneHealth.state`) and in metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneState {
+    Unchecked,
+    InService,
+    OutOfService,
+    Disabled,
+    /// Enabled, but its key is not configured.
+    NeedsKey,
+}
+
+impl ZoneState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ZoneState::Unchecked => "unchecked",
+            ZoneState::InService => "in_service",
+            ZoneState::OutOfService => "out_of_service",
+            ZoneState::Disabled => "disabled",
+            ZoneState::NeedsKey => "needs_key",
+        }
+    }
+
+    /// A zone the engine runs, by its health.
+    pub(super) fn running(health: &State) -> ZoneState {
+        match health {
+            State::Unchecked => ZoneState::Unchecked,
+            State::InService { .. } => ZoneState::InService,
+            State::OutOfService { .. } => ZoneState::OutOfService,
+        }
+    }
+
+    /// A zone the engine does not run.
+    pub(super) fn idle(zone: &Zone) -> ZoneState {
+        if zone.enabled && zone.needs_key && !zone.has_key() { ZoneState::NeedsKey } else { ZoneState::Disabled }
+    }
+}
+
+impl fmt::Display for ZoneState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the wire name, as metric labels do.
+impl PartialEq<&str> for ZoneState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// Why a runtime zone does not cover IPs now, if it does not.
 fn gap(rt: &ZoneRuntime) -> Option<String> {
@@ -40,8 +93,7 @@ impl Engine {
                     ..ZoneHealth::default()
                 };
                 let Some(rt) = state.zones.iter().find(|rt| rt.zone.id == zone.id) else {
-                    h.state =
-                        if zone.enabled && zone.needs_key && !zone.has_key() { "needs_key" } else { "disabled" }.into();
+                    h.state = ZoneState::idle(zone).as_str().into();
                     return h;
                 };
                 h.used_today = rt.bucket.used_today();
@@ -51,17 +103,16 @@ impl Engine {
                     h.last_error = error.clone();
                     h.last_error_ms = *at;
                 }
+                h.state = ZoneState::running(&rt.health.state).as_str().into();
                 match &rt.health.state {
-                    State::Unchecked => h.state = "unchecked".into(),
+                    State::Unchecked => {}
                     State::InService { since_ms } => {
-                        h.state = "in_service".into();
                         h.since_ms = *since_ms;
                         if let Some(exhausted) = &rt.exhausted {
                             h.reason = exhausted.clone();
                         }
                     }
                     State::OutOfService { since_ms, reason, retry_at_ms, .. } => {
-                        h.state = "out_of_service".into();
                         h.since_ms = *since_ms;
                         h.reason = reason.clone();
                         h.retry_at_ms = *retry_at_ms;
