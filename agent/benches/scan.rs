@@ -110,9 +110,9 @@ impl<W: Write> Write for CountingWriter<W> {
 /// the failed deliveries alone, which tracking includes. Last, it checks that
 /// every cached verdict is the uncached one, and says so.
 fn stages(path: &str) -> std::io::Result<()> {
+    use rblfleet_agent::attribution::{Aggregator, Limits, Tracker, UserMap};
     use rblfleet_agent::bounce::{self, BUILTIN_SIGNATURES, Table};
     use rblfleet_agent::parse::{DeliveryStatus, Event, Parser};
-    use rblfleet_agent::attribution::{Aggregator, Limits, Tracker, UserMap};
     let text = std::fs::read_to_string(path)?;
     let mut parser = Parser::new(unix_now() * 1000);
     let mut events = Vec::new();

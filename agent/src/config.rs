@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 mod sections;
 
-pub use crate::logs::LogsConfig;
 pub use crate::collect::queue::QueueConfig;
+pub use crate::logs::LogsConfig;
 pub use sections::{IpsConfig, MAX_TOP_SOURCES, NatRule, OutboxConfig, ReportConfig, RetryConfig, SourcesConfig};
 
 /// A configuration that could not be read, parsed or accepted.

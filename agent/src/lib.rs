@@ -15,7 +15,7 @@
 //! - [`config`]: the TOML file, every section with its defaults.
 //! - [`identity`]: the host id, from the config or the client certificate.
 //! - [`logs`]: log inputs (files across rotation, journald) read with
-//!   checkpoints; a "source" there is one such input.
+//!   checkpoints.
 //! - [`parse`]: Postfix, qmail and MailEnable lines to events; no I/O.
 //! - [`bounce`]: a remote server's reply classified (family, provider, zone,
 //!   code, IP).

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::scan::{ScanOptions, render};
 use crate::attribution::UserMap;
+use crate::scan::{ScanOptions, render};
 
 /// Output of `scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

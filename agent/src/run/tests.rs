@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use rblfleet_proto::v1::{MtaKind, ReportAck};
 use rblfleet_proto::v1::agent_service_server::{AgentService, AgentServiceServer};
+use rblfleet_proto::v1::{MtaKind, ReportAck};
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 

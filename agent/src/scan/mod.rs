@@ -29,9 +29,9 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use read::{LineReader, Output};
 use serde::Serialize;
 
+use crate::attribution::{Aggregator, DEFAULT_MAX_MESSAGES, Limits, RankedSource, Tracker, UserMap};
 use crate::logs::guard::{LineGuard, LineOrigin};
 use crate::parse::{Event, Layout};
-use crate::attribution::{Aggregator, DEFAULT_MAX_MESSAGES, Limits, RankedSource, Tracker, UserMap};
 
 /// The key under which events the tracker failed on are counted.
 pub const ATTRIBUTION: &str = "attribution";

@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
+use rblfleet_agent::attribution::{Aggregator, Limits, Tracker, UserMap};
 use rblfleet_agent::bounce::classify;
 use rblfleet_agent::parse::{Event, Parser};
-use rblfleet_agent::attribution::{Aggregator, Limits, Tracker, UserMap};
 
 /// 2025-06-10T00:00:00Z, the parsers' "now".
 const REFERENCE_MS: i64 = 1_749_513_600_000;

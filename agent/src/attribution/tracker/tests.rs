@@ -3,8 +3,8 @@
 use rblfleet_proto::v1::SourceKind;
 
 use super::*;
-use crate::parse::Parser;
 use crate::attribution::{Limits, RankedSource};
+use crate::parse::Parser;
 
 /// 2026-01-02T00:00:00Z: year-less syslog dates fall in 2026.
 const REFERENCE_MS: i64 = 1_767_312_000_000;
