@@ -2,6 +2,27 @@
 //!
 //! The binary (`src/main.rs`) is a thin shell over [`cli`]; everything else is
 //! a library so the end-to-end tests drive the same code in-process.
+//!
+//! # Layout
+//!
+//! In the order a report flows through the controller:
+//!
+//! - [`server`]: the two gRPC listeners, transport only (identity, decode, status).
+//! - [`identity`], [`ca`]: who a certificate speaks for; the fleet's private CA.
+//! - [`ingest`]: one report's pipeline: validate → store → cases → recheck.
+//! - [`store`]: durable state in sled (the only module that knows sled), hourly roll-ups.
+//! - [`cases`]: delisting cases and receiver-side listings, decided purely, applied to the store.
+//! - [`fleet`]: the IPs the hosts' reports say to watch.
+//! - [`catalog`]: the lists of both kinds: DNS zones and receivers, as data.
+//! - [`dnsbl`]: DNS blocklist lookups, zone health and the checking engine.
+//! - [`correlate`]: which source on a host most likely caused a listing.
+//! - [`views`]: what the admin API shows, from store, catalog and engine.
+//! - [`alerts`]: webhooks and e-mail when the fleet changes.
+//! - [`metrics`]: `/metrics` for Prometheus, one collector per family group.
+//! - [`daemon`]: store, engine, servers, alerts and metrics started and stopped together.
+//! - [`config`]: the configuration file.
+//! - [`cli`], [`client`]: the `rblfleet` commands and their admin API client.
+//! - [`clock`], [`text`]: Unix milliseconds; outside text made printable.
 
 pub mod alerts;
 pub mod ca;
@@ -22,4 +43,3 @@ pub mod server;
 pub mod store;
 pub mod text;
 pub mod views;
-
