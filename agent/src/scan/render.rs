@@ -15,9 +15,9 @@
 //!   `bounced`, `blocklisted`, `client_ips`, `scripts`, `first_seen`,
 //!   `last_seen`, `suspicion` (number), `reasons` (strings);
 //! - `stats`: what was read and what the bounded bookkeeping left out,
-//!   including `failed_lines` (skipped: parsing them failed) and
-//!   `truncated_lines` (cut at 64 KiB);
-//! - `failed_lines`: the skipped lines per program (`{"postfix/cleanup": 2}`).
+//!   including `failed_lines` (skipped: parsing them failed),
+//!   `failed_by_program` (the same lines per program, `{"postfix/cleanup":
+//!   2}`) and `truncated_lines` (cut at 64 KiB).
 
 use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};
@@ -81,8 +81,16 @@ struct Document<'a> {
     totals: Totals,
     blocklist: Vec<Evidence<'a>>,
     sources: Vec<Source<'a>>,
-    stats: &'a ScanStats,
-    failed_lines: &'a std::collections::BTreeMap<String, u64>,
+    stats: Stats<'a>,
+}
+
+/// `stats` with the failed lines per program beside their total, so the
+/// document keeps its four top-level keys.
+#[derive(Serialize)]
+struct Stats<'a> {
+    #[serde(flatten)]
+    counts: &'a ScanStats,
+    failed_by_program: &'a std::collections::BTreeMap<String, u64>,
 }
 
 /// Unix ms as RFC 3339 (UTC, seconds); None when unknown.
@@ -117,8 +125,7 @@ pub fn json(summary: &Summary, out: &mut impl Write) -> std::io::Result<()> {
             })
             .collect(),
         sources: summary.sources.iter().map(source).collect(),
-        stats: &summary.stats,
-        failed_lines: &summary.failed_lines,
+        stats: Stats { counts: &summary.stats, failed_by_program: &summary.failed_lines },
     };
     serde_json::to_writer_pretty(&mut *out, &document)?;
     out.write_all(b"\n")
