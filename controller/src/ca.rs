@@ -17,8 +17,8 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
+use crate::identity::check_host_id;
 use crate::identity::{Identity, Role};
-use crate::ingest::validate::check_host_id;
 
 /// File names inside a CA directory.
 pub const CA_CERT: &str = "ca.crt";

@@ -13,9 +13,8 @@ use serde::Deserialize;
 use crate::ingest::Limits;
 
 mod check;
-mod text;
 
-pub(crate) use text::{toml_error_text, utf8_text};
+use crate::text::file::{toml_error_text, utf8_text};
 
 /// Why a configuration cannot be used. Every variant names the file; parse
 /// and validation errors also name the key (and the line, for parse errors).

@@ -12,9 +12,17 @@ use std::fmt;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use rblfleet_proto::contract::valid_host_id;
 /// The URI prefixes of agent and admin identities, defined once in `proto`
 /// for both ends.
 pub use rblfleet_proto::contract::{ADMIN_URI_PREFIX, AGENT_URI_PREFIX};
+
+/// Checks a host id (also used for admin names) with the rule both ends share,
+/// [`valid_host_id`]: 1–253 characters of letters, digits, `.`, `_` and `-`,
+/// not starting with `.` or `-`. The reason reads after the id.
+pub fn check_host_id(id: &str) -> Result<(), String> {
+    valid_host_id(id).map_err(|why| why.to_string())
+}
 
 /// What a certificate holder may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

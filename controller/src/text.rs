@@ -1,6 +1,8 @@
 //! Text from outside the process (DNS answers, catalog files) made safe to
 //! print: no terminal escapes, bounded length.
 
+pub mod file;
+
 /// `text` with control characters (terminal escapes, newlines) replaced by
 /// spaces, trimmed, and cut to `max` bytes on a character boundary.
 pub fn printable(text: &str, max: usize) -> String {

@@ -12,7 +12,7 @@ impl Catalog {
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
         let file: spec::FileSpec = toml::from_str(text).map_err(|e| CatalogError::Parse {
             origin: origin.to_string(),
-            message: crate::config::toml_error_text(text, &e),
+            message: crate::text::file::toml_error_text(text, &e),
         })?;
         if file.schema != spec::SCHEMA {
             return Err(CatalogError::Parse {
@@ -37,7 +37,7 @@ impl Catalog {
         let bytes =
             std::fs::read(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), message: e.to_string() })?;
         let origin = path.display().to_string();
-        let text = crate::config::utf8_text(&bytes)
+        let text = crate::text::file::utf8_text(&bytes)
             .map_err(|message| CatalogError::Parse { origin: origin.clone(), message })?;
         Catalog::from_toml_str(text, &origin)
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::ca::{self, Subject};
-use crate::ingest::validate::check_host_id;
+use crate::identity::check_host_id;
 
 /// Per-host bundles inside a CA directory: `bundles/HOST/{ca.crt,agent.crt,agent.key}`.
 pub const BUNDLES: &str = "bundles";

@@ -5,7 +5,7 @@ use std::path::Path;
 use rcgen::{CertificateParams, KeyPair, SanType};
 
 use super::*;
-use crate::ingest::validate::check_host_id;
+use crate::identity::check_host_id;
 
 /// A self-signed certificate whose only SAN is `uri`, as DER and PEM.
 fn cert(uri: &str) -> (Vec<u8>, String) {

@@ -2,8 +2,9 @@
 
 use rblfleet_proto::v1::{AgentInfo, HostIp, HostReport, MtaKind};
 
-use super::validate::{check_host_id, truncate};
+use super::validate::truncate;
 use super::{Limits, validate};
+use crate::identity::check_host_id;
 
 const NOW: i64 = 1_800_000_000_000;
 

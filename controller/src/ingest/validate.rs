@@ -8,10 +8,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use rblfleet_proto::contract::valid_host_id;
 use rblfleet_proto::v1::{HostReport, MtaKind, SourceKind};
 
 use crate::clock::millis;
+use crate::identity::check_host_id;
 
 /// Bounds a report must respect. Defaults suit a busy Plesk host.
 #[derive(Debug, Clone)]
@@ -46,13 +46,6 @@ const MAX_SMALL_LIST: usize = 100;
 const MAX_NAME: usize = 253;
 const MAX_TEXT: usize = 2048;
 const MAX_PERIOD_MS: i64 = 7 * 86_400_000;
-
-/// Checks a host id (also used for admin names) with the rule both ends share,
-/// [`valid_host_id`]: 1–253 characters of letters, digits, `.`, `_` and `-`,
-/// not starting with `.` or `-`. The reason reads after the id.
-pub fn check_host_id(id: &str) -> Result<(), String> {
-    valid_host_id(id).map_err(|why| why.to_string())
-}
 
 /// Validates a report received at `now_ms` (Unix ms).
 pub fn validate(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(), Invalid> {

@@ -14,7 +14,8 @@ use crate::cases::{self, Action, CaseError, Change};
 use crate::catalog::Catalog;
 use crate::dnsbl::engine::Engine;
 use crate::identity::Role;
-use crate::ingest::validate::{check_host_id, truncate};
+use crate::identity::check_host_id;
+use crate::ingest::validate::truncate;
 use crate::store::Store;
 use crate::views::{self, Context};
 

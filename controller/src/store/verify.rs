@@ -234,7 +234,7 @@ fn check_meta(seen: &mut Seen, key: &[u8], value: &[u8]) -> Result<(), String> {
 
 fn check_host(seen: &mut Seen, key: &[u8], value: &[u8]) -> Result<(), String> {
     let host = text(key, "host id")?;
-    crate::ingest::validate::check_host_id(&host).map_err(|e| format!("host id {e}"))?;
+    crate::identity::check_host_id(&host).map_err(|e| format!("host id {e}"))?;
     let summary: HostSummary = record(key, value)?;
     if summary.host_id != host {
         return Err(format!("the summary is of host {:?}", summary.host_id));

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::catalog::*;
-use crate::config::utf8_text;
+use crate::text::file::utf8_text;
 
 const ORIGIN: &str = "t.toml";
 
