@@ -1,5 +1,7 @@
 //! The delisting workflow of one (IP, list): a small state machine over the
 //! `Case` message, pure (no store, no clock: time comes in as `now_ms`).
+//! Receiver-side listings decide purely too ([`receivers`]); [`work`] is the
+//! one submodule that loads, applies and stores.
 //!
 //! ```text
 //! open ─investigate─▶ investigating ─remediated─▶ remediated ─requested─▶ delist_requested
