@@ -209,5 +209,4 @@ fn email_text(events: &[Event], sent_at_ms: i64) -> String {
 }
 
 #[cfg(test)]
-#[path = "body_tests.rs"]
 mod tests;

@@ -147,5 +147,4 @@ pub fn describe(error: &NetError, timeout: std::time::Duration, attempts: usize)
 }
 
 #[cfg(test)]
-#[path = "answer_tests.rs"]
 mod tests;

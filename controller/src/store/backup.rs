@@ -323,5 +323,4 @@ pub(crate) fn read_backup(
 }
 
 #[cfg(test)]
-#[path = "backup_tests.rs"]
 mod tests;

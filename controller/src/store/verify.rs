@@ -394,5 +394,4 @@ fn pair_key(a: &str, b: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[path = "verify_tests.rs"]
 pub(crate) mod tests;
