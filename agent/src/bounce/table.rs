@@ -7,9 +7,7 @@
 //! The file format and the precedence rules are documented at the top of
 //! `signatures.toml`.
 
-use aho_corasick::automaton::Automaton;
-use aho_corasick::dfa::DFA;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -141,7 +139,7 @@ pub struct Table {
     pub(super) signatures: Vec<Signature>,
     /// Every signature needle, then every provider needle; `None` only for
     /// the empty table.
-    needles: Option<DFA>,
+    needles: Option<AhoCorasick>,
     /// Needle index → its row.
     owner: Vec<Owner>,
     keyed_zones: Vec<KeyedZone>,
@@ -220,15 +218,10 @@ impl Table {
         let provider_needles = AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&provider_patterns)?;
         owner.extend(provider_owner.iter().map(|&p| Owner::Provider(p)));
         patterns.extend(provider_patterns.iter().cloned());
-        // The DFA type itself, not `AhoCorasick`: every failed delivery's
-        // reply is scanned once, overlapping, and through `AhoCorasick`'s
-        // dynamic dispatch per byte this scan took most of classifying an
-        // outbreak's bounce.
-        let needles = DFA::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .prefilter(false)
-            .build(&patterns)?;
+        // One automaton, so each reply is scanned once. Its kind is the
+        // crate's choice: a full DFA was no faster here and cost 1.5 MB.
+        let needles =
+            AhoCorasickBuilder::new().ascii_case_insensitive(true).match_kind(MatchKind::Standard).build(&patterns)?;
         let status = raw
             .status
             .into_iter()
@@ -304,10 +297,8 @@ impl Table {
     /// One pass of every needle over the masked reply.
     pub(super) fn scan(&self, masked: &str) -> Scan {
         let mut scan = Scan { candidates: vec![false; self.signatures.len()], ..Scan::default() };
-        let Some(Ok(matches)) = self.needles.as_ref().map(|n| n.try_find_overlapping_iter(Input::new(masked))) else {
-            return scan;
-        };
-        for m in matches {
+        let Some(needles) = &self.needles else { return scan };
+        for m in needles.find_overlapping_iter(masked) {
             scan.spans.push((m.start(), m.end()));
             match self.owner.get(m.pattern().as_usize()) {
                 Some(&Owner::Signature(sig)) => {
