@@ -326,3 +326,6 @@ impl RouteConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -160,3 +160,6 @@ pub fn diff(prev: &Snapshot, cur: &Snapshot, t: &Thresholds) -> Vec<Event> {
     }
     events
 }
+
+#[cfg(test)]
+mod tests;

@@ -290,8 +290,3 @@ pub async fn send_test(
     }
     Ok(results)
 }
-
-#[cfg(test)]
-mod tests_config;
-#[cfg(test)]
-mod tests_detect;

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use super::config::Thresholds;
-use super::detect::{CaseWait, HostState, Listed, Snapshot, ZoneState, diff};
-use super::event::{EventKind, ListingInfo, Severity};
+use super::{CaseWait, HostState, Listed, Snapshot, ZoneState, diff};
+use crate::alerts::config::Thresholds;
+use crate::alerts::event::{EventKind, ListingInfo, Severity};
 
 const MIN: i64 = 60_000;
 
@@ -30,7 +30,7 @@ fn at(ms: i64) -> Snapshot {
     Snapshot { at_ms: ms, ..Snapshot::default() }
 }
 
-fn kinds(events: &[super::event::Event]) -> Vec<String> {
+fn kinds(events: &[crate::alerts::event::Event]) -> Vec<String> {
     events.iter().map(|e| format!("{}:{}", e.severity.as_str(), e.title())).collect()
 }
 

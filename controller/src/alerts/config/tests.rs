@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::config::{AlertsConfig, RouteKind, SmtpTls};
-use super::event::Severity;
+use super::{AlertsConfig, RouteKind, SmtpTls};
+use crate::alerts::event::Severity;
 
 fn parse(text: &str) -> Result<AlertsConfig, String> {
     toml::from_str::<AlertsConfig>(text).map_err(|e| e.to_string())
@@ -112,9 +112,9 @@ fn the_password_file_is_read_and_never_shown() {
 #[test]
 fn the_example_config_documents_the_defaults() {
     let example =
-        crate::config::Config::from_toml_str(include_str!("../../../deploy/controller.example.toml")).unwrap();
+        crate::config::Config::from_toml_str(include_str!("../../../../deploy/controller.example.toml")).unwrap();
     assert_eq!(format!("{:?}", example.alerts), format!("{:?}", AlertsConfig::default()));
-    let text = include_str!("../../../deploy/controller.example.toml");
+    let text = include_str!("../../../../deploy/controller.example.toml");
     let start = text.find("[alerts]").unwrap();
     // The commented routes are valid once uncommented (with an SMTP relay).
     let uncommented: String = text[start..]
