@@ -175,3 +175,6 @@ fn refresh(case: &mut Case, new: &NewListing, since: i64) {
     case.delist = Some(new.delist.clone());
     case.expected_drop_ms = drop_ms(case.delist.as_ref(), since, 0);
 }
+
+#[cfg(test)]
+mod tests;

@@ -232,5 +232,3 @@ fn fmt_span(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_engine;

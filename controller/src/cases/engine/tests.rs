@@ -4,8 +4,8 @@
 
 use rblfleet_proto::v1::{CaseState, DelistRoute};
 
-use super::tests::listing;
-use super::*;
+use crate::cases::tests::listing;
+use crate::cases::*;
 
 const T0: i64 = 1_700_000_000_000;
 const HOUR: i64 = 3_600_000;
