@@ -141,6 +141,3 @@ impl Catalog {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod fuzz_tests;

@@ -9,6 +9,9 @@ use std::net::IpAddr;
 use crate::catalog::tests::{catalog, config, v4};
 use crate::catalog::*;
 
+/// Damaged catalog files: truncations, mutations, hostile values.
+mod fuzz;
+
 #[test]
 fn overrides_disable_key_budget() {
     let mut c = catalog();
