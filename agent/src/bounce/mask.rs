@@ -181,13 +181,39 @@ fn id_in(b: &[u8], start: usize, end: usize, kept: &impl Fn(usize, usize) -> boo
 /// `conversation with NAME[ip]`, or a delivery line's `relay=NAME[ip]`.
 /// Its name tells which receiver answered; it is never evidence of a listing.
 pub(crate) fn relay_host(text: &str) -> Option<&str> {
-    const MARKERS: [&str; 5] = ["host ", "connect to ", "lost connection with ", "conversation with ", "relay="];
+    // Postfix's, Exim's (`H=NAME [ip]`) and Google's NDR ("Recipient
+    // server: NAME SMTP response") ways of naming the host that answered.
+    const MARKERS: [&str; 8] = [
+        "host ",
+        "host: ",
+        "connect to ",
+        "lost connection with ",
+        "conversation with ",
+        "relay=",
+        "H=",
+        "Recipient server: ",
+    ];
     MARKERS.iter().find_map(|marker| {
         text.match_indices(marker).find_map(|(at, m)| {
             let rest = &text[at + m.len()..];
             let len = rest.bytes().take_while(|&c| is_domain(c)).count();
-            (len > 0 && rest.as_bytes().get(len) == Some(&b'[') && rest[..len].contains('.')).then(|| &rest[..len])
+            let after = rest.as_bytes().get(len..).unwrap_or_default();
+            let named = after.starts_with(b"[")
+                || after.starts_with(b" [")
+                || after.starts_with(b" (")
+                || (m.ends_with(": ") && after.starts_with(b" "));
+            (len > 0 && named && rest[..len].contains('.')).then(|| &rest[..len])
         })
+    })
+}
+
+/// The domains of the addresses in `text` (`local@DOMAIN`).
+pub(crate) fn address_domains(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices('@').filter_map(|(at, _)| {
+        let rest = &text[at + 1..];
+        let len = rest.bytes().take_while(|&c| is_domain(c)).count();
+        let domain = rest[..len].trim_end_matches('.');
+        (at > 0 && text.as_bytes()[at - 1] != b' ' && domain.contains('.')).then_some(domain)
     })
 }
 

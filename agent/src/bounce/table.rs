@@ -12,7 +12,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::cache::VerdictCache;
-use super::mask::{mask_addresses, relay_host};
+use super::mask::{address_domains, mask_addresses, relay_host};
 use super::reply::{ReplyCodes, codes_and_text, extract_reply};
 pub(super) use super::verdict::{Decision, IpFrom, Trace};
 use super::{Classification, Family};
@@ -357,22 +357,34 @@ impl Table {
     /// recipient: the receiver either way; an operator's name in an address
     /// says nothing).
     pub(super) fn provider_from_line(&self, text: &str) -> Option<&str> {
-        relay_host(text)
-            .and_then(|host| self.provider_in(host, None))
-            .or_else(|| self.provider_in(text, Some(Role::Receiver)))
-            .map(|(id, _)| id)
+        relay_host(text).and_then(|host| self.provider_of_host(host)).or_else(|| {
+            address_domains(text).find_map(|domain| {
+                self.provider_of_host(domain)
+                    .filter(|id| self.providers.iter().any(|(p, r)| p == id && *r == Role::Receiver))
+            })
+        })
     }
 
-    /// The provider a text names: the first (operators before receivers).
-    fn provider_in(&self, text: &str, only: Option<Role>) -> Option<(&str, Role)> {
+    /// The provider whose name is one or more whole labels of `host`:
+    /// `mx00.t-online.de` and `d1.ess.barracudanetworks.com` name theirs,
+    /// `mx.barracuda-shop.example` names nobody.
+    fn provider_of_host(&self, host: &str) -> Option<&str> {
         let needles = self.provider_needles.as_ref()?;
+        let b = host.as_bytes();
         needles
-            .find_overlapping_iter(text)
+            .find_overlapping_iter(host)
+            .filter(|m| {
+                // Whole labels, and at most the top-level label after them:
+                // the provider's own domain, not a customer's sub-domain.
+                let starts = m.start() == 0 || b[m.start() - 1] == b'.';
+                let ends = m.end() == b.len() || b[m.end()] == b'.' || b[m.end() - 1] == b'.';
+                let tail = host.get(m.end()..).unwrap_or_default().trim_start_matches('.');
+                starts && ends && !tail.contains('.')
+            })
             .filter_map(|m| self.provider_owner.get(m.pattern().as_usize()))
-            .filter_map(|&i| self.providers.get(i).map(|(id, role)| (i, id.as_str(), *role)))
-            .filter(|(_, _, role)| only.is_none_or(|only| only == *role))
-            .min_by_key(|(i, _, _)| *i)
-            .map(|(_, id, role)| (id, role))
+            .min()
+            .and_then(|&i| self.providers.get(i))
+            .map(|(id, _)| id.as_str())
     }
 
     /// Lowercases a zone and drops a customer key label (`<key>.zen.dq.spamhaus.net`).
