@@ -21,15 +21,17 @@ use super::{Classification, Family};
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
     /// The TOML does not parse or has unknown keys.
+    /// (The message prints the cause, so none of these is also a `source`:
+    /// `{:#}` would print it twice.)
     #[error("signature table: {0}")]
-    Toml(#[from] toml::de::Error),
+    Toml(toml::de::Error),
     /// A row's regex does not compile.
-    #[error("signature {id:?}: bad pattern: {source}")]
+    #[error("signature {id:?}: bad pattern: {cause}")]
     Pattern {
         /// The row's `id`.
         id: String,
         /// The regex error.
-        source: regex::Error,
+        cause: regex::Error,
     },
     /// A row is malformed (no needles, unknown `code` source, bad status code).
     #[error("signature {id:?}: {reason}")]
@@ -41,7 +43,19 @@ pub enum SignatureError {
     },
     /// The needle automaton could not be built.
     #[error("signature needles: {0}")]
-    Needles(#[from] aho_corasick::BuildError),
+    Needles(aho_corasick::BuildError),
+}
+
+impl From<toml::de::Error> for SignatureError {
+    fn from(e: toml::de::Error) -> Self {
+        SignatureError::Toml(e)
+    }
+}
+
+impl From<aho_corasick::BuildError> for SignatureError {
+    fn from(e: aho_corasick::BuildError) -> Self {
+        SignatureError::Needles(e)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,9 +195,7 @@ impl Table {
                 Some(_) => return Err(invalid("`code` can only be \"enhanced\"")),
             };
             let pattern = match &row.pattern {
-                Some(p) => {
-                    Some(Regex::new(p).map_err(|source| SignatureError::Pattern { id: row.id.clone(), source })?)
-                }
+                Some(p) => Some(Regex::new(p).map_err(|cause| SignatureError::Pattern { id: row.id.clone(), cause })?),
                 None => None,
             };
             let captures = pattern.as_ref().is_some_and(|re| re.capture_names().flatten().next().is_some());
