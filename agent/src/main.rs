@@ -14,8 +14,5 @@ fn main() -> ExitCode {
 
 /// RBLFLEET_LOG like the controller; RUST_LOG still works.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RBLFLEET_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    rblfleet_shell::term::init_logging(rblfleet_shell::term::env_filter(&["RBLFLEET_LOG", "RUST_LOG"], "info"));
 }

@@ -1,11 +1,9 @@
 //! `rblfleet`: the controller daemon and the NOC's CLI. See `rblfleet --help`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use rblfleet_controller::cli::{Cli, Command, Exit, run};
-use tracing_subscriber::EnvFilter;
 
 /// sled copies whole tree nodes on every write; under glibc's allocator
 /// those large, short-lived buffers cost the store writer ~40 % of its time
@@ -23,12 +21,7 @@ async fn main() -> ExitCode {
         Command::Demo(_) => "error",
         _ => "warn",
     };
-    let filter = EnvFilter::try_from_env("RBLFLEET_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    rblfleet_shell::term::init_logging(rblfleet_shell::term::env_filter(&["RBLFLEET_LOG"], default));
 
     let mut stdout = std::io::stdout().lock();
     match run(cli, &mut stdout).await {

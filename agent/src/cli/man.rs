@@ -1,4 +1,5 @@
-//! `rblfleet-agent man`: manual pages generated from the clap definition.
+//! `rblfleet-agent man`: manual pages generated from the clap definition
+//! (written by [`rblfleet_shell::man`], like `rblfleet man`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,18 +20,9 @@ pub struct Args {
 pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<()> {
     let command = super::Cli::command();
     let Some(dir) = &args.dir else {
-        return clap_mangen::Man::new(command).render(out).context("writing the page");
+        return rblfleet_shell::man::page(command, out).context("writing the page");
     };
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut command = command.disable_help_subcommand(true);
-    command.build();
-    let mut pending = std::collections::VecDeque::from([command]);
-    while let Some(command) = pending.pop_front() {
-        pending.extend(command.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
-        let page = clap_mangen::Man::new(command);
-        let path = dir.join(page.get_filename());
-        let mut file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        page.render(&mut file).with_context(|| format!("writing {}", path.display()))?;
+    for path in rblfleet_shell::man::write_pages(command, dir)? {
         writeln!(out, "{}", path.display())?;
     }
     Ok(())

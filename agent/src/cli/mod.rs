@@ -106,7 +106,8 @@ pub fn dispatch(command: Command) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // A closed stdout (`rblfleet-agent scan … | head`) is not a failure.
+        Err(e) if rblfleet_shell::term::is_broken_pipe(e.as_ref()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{prefix}: {e:#}");
             ExitCode::FAILURE
@@ -122,14 +123,6 @@ fn with_runtime(work: impl Future<Output = anyhow::Result<()>>) -> anyhow::Resul
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     runtime.block_on(work)
-}
-
-/// A write to a closed stdout: the output's reader is gone, which is not a
-/// failure of the command (`rblfleet-agent scan … | head`).
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
-        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {

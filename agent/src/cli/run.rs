@@ -21,31 +21,14 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on Ctrl-C or SIGTERM (systemd's stop signal).
+/// Completes on Ctrl-C or SIGTERM (systemd's stop signal). A handler that
+/// cannot be installed is logged and the agent runs until killed.
 async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+    match rblfleet_shell::signal::shutdown().await {
+        Ok(signal) => tracing::info!("{signal}: shutting down"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C or SIGTERM");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
     }
 }

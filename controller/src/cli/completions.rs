@@ -1,10 +1,11 @@
 //! `rblfleet completions SHELL`: a completion script generated from the
-//! same clap definition that parses the arguments, so it never goes stale.
+//! same clap definition that parses the arguments, so it never goes stale
+//! (by [`rblfleet_shell::completions`], like `rblfleet-agent completions`).
 
 use std::io::Write;
 
 use clap::CommandFactory;
-use clap_complete::Shell;
+use rblfleet_shell::completions::Shell;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Install (Debian packages do this for bash, zsh and fish):\n  \
@@ -18,19 +19,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<()> {
-    write(args.shell, &mut super::Cli::command(), out)
-}
-
-/// Writes the completion script of `command` (any clap program) for `shell`.
-///
-/// Shared with `rblfleet-agent completions`. clap_complete panics only on an
-/// inconsistent clap definition, which the unit tests below would catch.
-pub fn write(shell: Shell, command: &mut clap::Command, out: &mut dyn Write) -> anyhow::Result<()> {
-    let name = command.get_name().to_string();
-    let mut buffer = Vec::new();
-    clap_complete::generate(shell, command, name, &mut buffer);
-    out.write_all(&buffer)?;
-    Ok(())
+    Ok(rblfleet_shell::completions::write(args.shell, &mut super::Cli::command(), out)?)
 }
 
 #[cfg(test)]

@@ -29,24 +29,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let daemon = Daemon::start(&config, args.insecure).await?;
     tracing::info!(data_dir = %config.data_dir.display(), "controller started");
 
-    shutdown_signal().await.context("cannot install the signal handlers")?;
+    // Ctrl-C or SIGTERM (what systemd sends).
+    rblfleet_shell::signal::shutdown().await.context("cannot install the signal handlers")?;
     tracing::info!("shutting down");
     daemon.shutdown().await?;
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what systemd sends).
-async fn shutdown_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
 }
