@@ -11,13 +11,17 @@ pub fn env_filter(vars: &[&str], default: &str) -> EnvFilter {
 }
 
 /// Logs to stderr through `filter`, in colour only when stderr is a
-/// terminal (no escape codes in the journal or a redirected file).
+/// terminal (no escape codes in the journal or a redirected file) and
+/// NO_COLOR is not set.
 pub fn init_logging(filter: EnvFilter) {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let colour = colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
+}
+
+/// Colour on a terminal unless NO_COLOR is set to anything non-empty
+/// (<https://no-color.org>).
+fn colour(is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// A write to a closed stdout somewhere in `error`'s chain: the output's

@@ -26,3 +26,11 @@ fn env_filter_takes_the_default_when_no_variable_is_set() {
     let filter = env_filter(&["RBLFLEET_SHELL_TEST_UNSET_VARIABLE"], "warn");
     assert_eq!(filter.to_string(), "warn");
 }
+
+#[test]
+fn colour_only_on_a_terminal_without_no_color() {
+    assert!(colour(true, None));
+    assert!(colour(true, Some("".into())));
+    assert!(!colour(true, Some("1".into())));
+    assert!(!colour(false, None));
+}
