@@ -64,7 +64,9 @@ fn replies_are_cut_out_of_lines() {
     assert_eq!(extract_reply("x said: 550 no (in reply to RCPT TO command))"), "550 no");
     assert_eq!(extract_reply("Diagnostic-Code: smtp; 554 x"), "554 x");
     assert_eq!(
-        extract_reply("SMTP error from remote server for RCPT TO command, host: mx.example (192.0.2.1) reason: 550 5.7.1 no"),
+        extract_reply(
+            "SMTP error from remote server for RCPT TO command, host: mx.example (192.0.2.1) reason: 550 5.7.1 no"
+        ),
         "550 5.7.1 no"
     );
     assert_eq!(extract_reply("host mx.example [192.0.2.1]: 554 no"), "554 no");
