@@ -25,8 +25,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity as TlsIdentity, Server, ServerTlsConfig};
 use tonic::{Request, Status};
 
-use crate::config::Config;
 use crate::catalog::Catalog;
+use crate::config::Config;
 use crate::dnsbl::engine::Engine;
 use crate::identity::{self, Identity, Role};
 use crate::ingest::{IngestStats, Pipeline};

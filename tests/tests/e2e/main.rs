@@ -17,5 +17,5 @@ mod identity;
 mod metrics;
 mod outage;
 mod overload;
-mod trust;
 mod poison;
+mod trust;
