@@ -104,31 +104,20 @@ pub fn on_listed(existing: Option<&Case>, new: NewListing, now_ms: i64, relist_w
 /// An ignored case stays ignored but records the end, so a later episode is
 /// told apart from this one. A resolved case is returned unchanged.
 pub fn on_cleared(case: &Case, why: &str, now_ms: i64) -> Case {
-    let state = case.state();
-    if state == CaseState::Resolved {
-        return case.clone();
-    }
-    let mut next = case.clone();
-    next.resolved_ms = now_ms;
-    next.updated_ms = now_ms;
-    next.expected_drop_ms = 0;
     let why = why.trim();
-    let (to, note) = if state == CaseState::Ignored {
-        (state, format!("the listing cleared ({why}); the case stays ignored"))
-    } else {
-        (CaseState::Resolved, why.to_string())
-    };
-    next.set_state(to);
-    next.history.push(event(now_ms, ENGINE, "resolved", state, to, note));
-    next
+    close(case, now_ms, "resolved", |state| {
+        if state == CaseState::Ignored {
+            format!("the listing cleared ({why}); the case stays ignored")
+        } else {
+            why.to_string()
+        }
+    })
 }
 
-/// The listing never was one: its evidence, read again (by a newer bounce
-/// classifier), is not a listing. The case is resolved with `why` as action
-/// "withdrawn", which [`on_listed`] does not count towards a relisting. An
-/// ignored case stays ignored (the ignore is the NOC's decision) but records
-/// the withdrawal; a resolved case is returned unchanged.
-pub fn on_withdrawn(case: &Case, why: &str, now_ms: i64) -> Case {
+/// Ends the episode of a case that is not resolved yet: resolved (an ignored
+/// case stays ignored), with `action` and the note `note(state)` in its
+/// history. A resolved case is returned unchanged.
+fn close(case: &Case, now_ms: i64, action: &str, note: impl FnOnce(CaseState) -> String) -> Case {
     let state = case.state();
     if state == CaseState::Resolved {
         return case.clone();
@@ -139,8 +128,17 @@ pub fn on_withdrawn(case: &Case, why: &str, now_ms: i64) -> Case {
     next.expected_drop_ms = 0;
     let to = if state == CaseState::Ignored { state } else { CaseState::Resolved };
     next.set_state(to);
-    next.history.push(event(now_ms, ENGINE, WITHDRAWN, state, to, why.trim().to_string()));
+    next.history.push(event(now_ms, ENGINE, action, state, to, note(state)));
     next
+}
+
+/// The listing never was one: its evidence, read again (by a newer bounce
+/// classifier), is not a listing. The case is resolved with `why` as action
+/// "withdrawn", which [`on_listed`] does not count towards a relisting. An
+/// ignored case stays ignored (the ignore is the NOC's decision) but records
+/// the withdrawal; a resolved case is returned unchanged.
+pub fn on_withdrawn(case: &Case, why: &str, now_ms: i64) -> Case {
+    close(case, now_ms, WITHDRAWN, |_| why.trim().to_string())
 }
 
 /// The history action of [`on_withdrawn`].
