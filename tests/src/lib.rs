@@ -129,6 +129,26 @@ pub fn controller_config(pki: &Pki, data_dir: &Path, agent_port: u16, require_ad
 
 /// The test blocklist catalog (zones bl.test, v4only.test, servfail.test,
 /// silent.test, everything.test, budget.test; dead zone dead.test).
+/// Runs `rblfleet check --format=json --timeout=300ms --retries=0` in-process
+/// against the zone server at `dns` with `catalog`; returns the JSON rows and
+/// the exit status (0, or the `Exit` code: 2 listed, 3 unsure).
+pub async fn check_json(dns: SocketAddr, catalog: &Path, args: &[&str]) -> (Vec<serde_json::Value>, u8) {
+    use rblfleet_controller::cli::{Exit, run_args};
+    let mut argv: Vec<String> = ["rblfleet", "check", "--format=json", "--timeout=300ms", "--retries=0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    argv.push(format!("--nameserver={dns}"));
+    argv.push(format!("--catalog={}", catalog.display()));
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let mut out = Vec::new();
+    let code = match run_args(argv, &mut out).await {
+        Ok(()) => 0,
+        Err(e) => e.downcast_ref::<Exit>().map(|e| e.0).unwrap_or_else(|| panic!("check failed: {e:#}")),
+    };
+    (serde_json::from_slice(&out).unwrap_or_else(|e| panic!("check printed no JSON rows: {e}")), code)
+}
+
 pub fn test_catalog() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/test-zones.toml")
 }

@@ -5,10 +5,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use rblfleet_controller::cli::{Exit, run_args};
+use rblfleet_controller::cli::run_args;
 use rblfleet_proto::v1::HostIp;
 use rblfleet_tests::hostile_dns::{GOOD_LISTED, GOOD_ZONE, HOSTILE_ZONES, HostileDns};
-use rblfleet_tests::{Controller, Pki, controller_config, raw_agent_client, valid_report};
+use rblfleet_tests::{Controller, Pki, check_json, controller_config, raw_agent_client, valid_report};
 use serde_json::Value;
 
 /// What the error of each hostile zone must say (lowercase substrings; any one).
@@ -36,19 +36,7 @@ fn write_catalog(dir: &Path) -> PathBuf {
 
 /// Runs `rblfleet check` in-process; returns the JSON rows and the exit status.
 async fn check(dns: SocketAddr, catalog: &Path, args: &[&str]) -> (Vec<Value>, u8) {
-    let mut argv: Vec<String> = ["rblfleet", "check", "--format=json", "--timeout=300ms", "--retries=0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    argv.push(format!("--nameserver={dns}"));
-    argv.push(format!("--catalog={}", catalog.display()));
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let mut out = Vec::new();
-    let code = match run_args(argv, &mut out).await {
-        Ok(()) => 0,
-        Err(e) => e.downcast_ref::<Exit>().map(|e| e.0).unwrap_or_else(|| panic!("check failed: {e:#}")),
-    };
-    (serde_json::from_slice(&out).unwrap(), code)
+    check_json(dns, catalog, args).await
 }
 
 #[tokio::test]

@@ -3,10 +3,12 @@
 
 use std::net::IpAddr;
 
-use rblfleet_controller::cli::{Exit, run_args};
+use rblfleet_controller::cli::run_args;
 use rblfleet_controller::dnsbl::engine::PassStats;
 use rblfleet_proto::v1::{BlocklistEvidence, HostIp, HostReport};
-use rblfleet_tests::{Controller, dnsbl_controller, raw_agent_client, test_catalog, test_zone_server, valid_report};
+use rblfleet_tests::{
+    Controller, check_json, dnsbl_controller, raw_agent_client, test_catalog, test_zone_server, valid_report,
+};
 use serde_json::Value;
 use std::net::Ipv4Addr;
 
@@ -16,17 +18,7 @@ fn ip(s: &str) -> IpAddr {
 
 /// Runs `rblfleet check` in-process; returns the JSON and the exit status.
 async fn check(dns: &rblfleet_controller::dnsbl::zone_server::ZoneServer, args: &[&str]) -> (Vec<Value>, u8) {
-    let mut argv: Vec<String> =
-        vec!["rblfleet".into(), "check".into(), "--format=json".into(), "--timeout=300ms".into(), "--retries=0".into()];
-    argv.push(format!("--nameserver={}", dns.addr()));
-    argv.push(format!("--catalog={}", test_catalog().display()));
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let mut out = Vec::new();
-    let code = match run_args(argv, &mut out).await {
-        Ok(()) => 0,
-        Err(e) => e.downcast_ref::<Exit>().map(|e| e.0).unwrap_or_else(|| panic!("check failed: {e:#}")),
-    };
-    (serde_json::from_slice(&out).unwrap(), code)
+    check_json(dns.addr(), &test_catalog(), args).await
 }
 
 #[tokio::test]
