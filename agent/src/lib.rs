@@ -35,7 +35,7 @@
 
 pub mod attribution;
 pub mod backoff;
-pub mod bounce;
+pub use rblfleet_bounce as bounce;
 pub mod cli;
 pub mod client;
 pub mod collect;

@@ -18,6 +18,7 @@ async fn main() -> ExitCode {
     // its own story) stay quiet unless asked with RBLFLEET_LOG.
     let default = match cli.command {
         Command::Serve(_) => "info",
+        #[cfg(feature = "demo")]
         Command::Demo(_) => "error",
         _ => "warn",
     };

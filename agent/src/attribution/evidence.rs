@@ -112,15 +112,7 @@ impl EvidenceBook {
 
 /// The taxonomy's lowercase family name.
 pub fn family_name(family: Family) -> &'static str {
-    match family {
-        Family::Ip => "ip",
-        Family::Domain => "domain",
-        Family::Content => "content",
-        Family::Auth => "auth",
-        Family::Recipient => "recipient",
-        Family::Transient => "transient",
-        Family::Other => "other",
-    }
+    family.name()
 }
 
 /// A reply as a sample: control characters become spaces (it is shown in

@@ -118,38 +118,7 @@ fn delivery(rest: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Option<Outc
     Some(Outcome::Parsed)
 }
 
-/// Undoes qmail-send's report escaping: `_` was a space (or another
-/// unprintable byte) and `/` a line break. A literal `/` (in a URL) stays: a
-/// `/` counts as a line break only at the end or before what qmail-remote
-/// starts a line with (a reply code, "Remote host said", "Giving up on"…).
-/// Lines are joined with single spaces.
-pub(crate) fn unescape_report(report: &str) -> String {
-    const LINE_STARTS: &[&str] =
-        &["Remote_host_said", "Giving_up_on", "I'm_not_going", "Sorry", "Connected_to", "I_tried", "CNAME_lookup"];
-    let mut out = String::with_capacity(report.len());
-    for (i, c) in report.char_indices() {
-        match c {
-            '_' => out.push(' '),
-            '/' => {
-                let next = &report[i + 1..];
-                let nb = next.as_bytes();
-                let code_line =
-                    nb.len() >= 4 && nb[..3].iter().all(u8::is_ascii_digit) && matches!(nb[3], b'_' | b'-' | b' ');
-                let is_break = next.is_empty() || code_line || LINE_STARTS.iter().any(|p| next.starts_with(p));
-                // A break after a break (or at the start) adds nothing.
-                if is_break {
-                    if !out.is_empty() && !out.ends_with(' ') {
-                        out.push(' ');
-                    }
-                } else {
-                    out.push('/');
-                }
-            }
-            _ => out.push(c),
-        }
-    }
-    out.trim_end().to_string()
-}
+pub(crate) use rblfleet_bounce::smtp::unescape_report;
 
 /// `from=a@b` / `to=a@b` from Plesk's qmail handlers.
 fn handler(line: &LogLine, remote: bool, out: &mut Vec<Event>) -> Outcome {

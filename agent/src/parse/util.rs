@@ -91,34 +91,7 @@ pub(crate) fn leading_number<T: std::str::FromStr>(s: &str) -> Option<(T, &str)>
     Some((digits.parse().ok()?, rest))
 }
 
-/// The SMTP enhanced status code (`5.7.1`) at the start of `s`, if any.
-pub(crate) fn enhanced_code(s: &str) -> Option<&str> {
-    let b = s.as_bytes();
-    if !matches!(b.first(), Some(b'2' | b'4' | b'5')) || b.get(1) != Some(&b'.') {
-        return None;
-    }
-    let subject = b[2..].iter().take_while(|c| c.is_ascii_digit()).count();
-    if subject == 0 || subject > 3 || b.get(2 + subject) != Some(&b'.') {
-        return None;
-    }
-    let detail = b[3 + subject..].iter().take_while(|c| c.is_ascii_digit()).count();
-    if detail == 0 || detail > 3 {
-        return None;
-    }
-    s.get(..3 + subject + detail)
-}
-
-/// The three-digit SMTP reply code at the start of `s` (`550 …`, `550-…`).
-pub(crate) fn reply_code(s: &str) -> Option<u16> {
-    let b = s.as_bytes();
-    if b.len() < 3 || !matches!(b[0], b'2'..=b'5') || !b[1].is_ascii_digit() || !b[2].is_ascii_digit() {
-        return None;
-    }
-    if b.get(3).is_some_and(|c| c.is_ascii_alphanumeric()) {
-        return None;
-    }
-    s.get(..3)?.parse().ok()
-}
+pub(crate) use rblfleet_bounce::smtp::{enhanced_code, reply_code};
 
 #[cfg(test)]
 mod tests {

@@ -33,7 +33,7 @@ impl Seeds {
             "tests/parse_fixtures.rs",
             "tests/attribution.rs",
             "src/attribution/tracker/tests.rs",
-            "src/bounce/tests.rs",
+            "../bounce/src/tests.rs",
             "src/parse/proptests.rs",
         ] {
             sources.push(root.join(rel));

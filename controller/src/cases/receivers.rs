@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::clock::millis;
 
-use rblfleet_agent::bounce::Family;
+use rblfleet_bounce::Family;
 use rblfleet_proto::v1::ReceiverState;
 
 /// Thresholds of receiver-side listings.

@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use rblfleet_agent::bounce::{self, Family};
+use rblfleet_bounce::{self as bounce, Family};
 use rblfleet_proto::v1::{BlocklistEvidence, DelistRoute, HostReport, ListingEpisode, ReceiverState};
 use sha2::{Digest, Sha256};
 
@@ -264,7 +264,7 @@ pub fn heal_receiver_listings(store: &Store, catalog: &Catalog, now_ms: i64) -> 
         tracing::warn!(
             ip = %closed.ip,
             receiver = %list.name,
-            family = rblfleet_agent::attribution::evidence::family_name(family),
+            family = family.name(),
             sample = %closed.sample,
             "receiver-side listing withdrawn: its sample reply is not an IP listing"
         );

@@ -10,6 +10,7 @@ mod case;
 mod cases;
 mod check;
 mod completions;
+#[cfg(feature = "demo")]
 mod demo;
 mod host;
 mod hosts;
@@ -79,6 +80,7 @@ pub enum Command {
     /// failed (not confirmed clean), 1 usage or setup error.
     Check(check::Args),
     /// Run a controller and a local agent on loopback, offline, and show the result.
+    #[cfg(feature = "demo")]
     Demo(demo::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
@@ -146,6 +148,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Ca(command) => ca::run(command, out),
         Command::Hosts(args) => hosts::run(args, out).await,
         Command::Host(args) => host::run(args, out).await,
+        #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args, out).await,
         Command::Check(args) => check::run(args, out).await,
         Command::Zones(args) => zones::run(args, out).await,

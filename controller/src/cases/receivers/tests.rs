@@ -45,7 +45,7 @@ fn an_open_listing_is_misread_when_its_sample_is_no_listing() {
     let r = Refusals { count: 9, first_ms: H, at_ms: H, code: "", sample };
     let (open, c) = refused(None, "192.0.2.5", "t-online", r, &p);
     assert_eq!(c, Change::Opened);
-    let family = |text: &str| rblfleet_agent::bounce::classify(text).family;
+    let family = |text: &str| rblfleet_bounce::classify(text).family;
     assert_eq!(misread(&open, family), Some(Family::Recipient));
     let closed = withdraw(open.clone());
     assert_eq!((closed.listed_since_ms, closed.refusals_in_window, closed.sample.as_str()), (0, 0, sample));

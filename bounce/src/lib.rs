@@ -14,6 +14,7 @@
 mod cache;
 mod mask;
 mod reply;
+pub mod smtp;
 mod table;
 mod verdict;
 
@@ -54,6 +55,21 @@ pub enum Family {
     /// Anything else, or nothing recognisable.
     #[default]
     Other,
+}
+
+impl Family {
+    /// The taxonomy's lowercase name, as on the wire and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ip => "ip",
+            Family::Domain => "domain",
+            Family::Content => "content",
+            Family::Auth => "auth",
+            Family::Recipient => "recipient",
+            Family::Transient => "transient",
+            Family::Other => "other",
+        }
+    }
 }
 
 /// The classifier's verdict on one reply. Serialised with exactly these field

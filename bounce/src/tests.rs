@@ -98,7 +98,7 @@ fn named_ip_skips_hosts_and_dnsbl_answers() {
 #[test]
 fn a_cached_verdict_is_exactly_the_uncached_one() {
     let table = Table::from_toml(BUILTIN_SIGNATURES).unwrap();
-    let corpus = include_str!("../../tests/corpus/bounces.tsv");
+    let corpus = include_str!("../../agent/tests/corpus/bounces.tsv");
     let texts: Vec<&str> =
         corpus.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).filter_map(|l| l.rsplit('\t').next()).collect();
     let mut cache = VerdictCache::default();

@@ -11,8 +11,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::parse::qmail::unescape_report;
-use crate::parse::util::{enhanced_code, reply_code};
+use crate::smtp::{enhanced_code, reply_code, unescape_report};
 
 /// A reply's SMTP codes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
