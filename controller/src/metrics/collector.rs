@@ -130,5 +130,4 @@ pub fn collect_all<C>(collectors: &[Collector<C>], context: &C, e: &mut Encoder)
 }
 
 #[cfg(test)]
-#[path = "collector_tests.rs"]
 mod tests;

@@ -147,5 +147,4 @@ fn with_body(status: StatusCode, content_type: &'static str, body: String) -> Re
 }
 
 #[cfg(test)]
-#[path = "http_tests.rs"]
 mod tests;
