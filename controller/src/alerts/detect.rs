@@ -8,6 +8,7 @@
 //! never diffed against nothing, so a restart does not re-announce what
 //! was already known.
 
+use crate::dnsbl::engine::ZoneState as ServiceState;
 use std::collections::BTreeMap;
 
 use super::config::Thresholds;
@@ -33,11 +34,11 @@ pub struct HostState {
     pub queue: Option<u64>,
 }
 
-/// A blocklist zone's service state ("in_service", "out_of_service", ...).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A blocklist zone's service state.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneState {
     pub zone: String,
-    pub state: String,
+    pub state: ServiceState,
     pub reason: String,
 }
 
@@ -150,8 +151,8 @@ pub fn diff(prev: &Snapshot, cur: &Snapshot, t: &Thresholds) -> Vec<Event> {
     }
 
     for (id, now) in &cur.zones {
-        let was_out = prev.zones.get(id).is_some_and(|o| o.state == "out_of_service");
-        if now.state == "out_of_service" && !was_out {
+        let was_out = prev.zones.get(id).is_some_and(|o| o.state == ServiceState::OutOfService);
+        if now.state == ServiceState::OutOfService && !was_out {
             push(
                 Severity::Warning,
                 EventKind::ZoneOutOfService { zone_id: id.clone(), zone: now.zone.clone(), reason: now.reason.clone() },

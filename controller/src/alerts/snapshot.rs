@@ -2,6 +2,7 @@
 //! engine's in-memory zone health), and adds the top suspect to listing
 //! events after detection, so correlation runs only for what changed.
 
+use crate::dnsbl::engine::ZoneState as ServiceState;
 use rblfleet_proto::v1::{CaseState, SourceKind, Suspect};
 
 use super::detect::{CaseWait, HostState, Listed, Snapshot, ZoneState};
@@ -64,7 +65,9 @@ pub fn collect(ctx: &Context<'_>) -> Result<Snapshot, StoreError> {
     }
     if let Some(engine) = ctx.engine {
         for zone in engine.zone_health() {
-            let state = ZoneState { zone: zone.zone, state: zone.state, reason: zone.reason };
+            // The engine wrote the string from its own state: it always parses.
+            let Some(service) = ServiceState::from_wire(&zone.state) else { continue };
+            let state = ZoneState { zone: zone.zone, state: service, reason: zone.reason };
             snapshot.zones.insert(zone.zone_id, state);
         }
     }

@@ -8,7 +8,7 @@
 
 use super::collect::{Fleet, HostMetrics};
 use super::text::{Encoder, Kind};
-use crate::dnsbl::engine::{ZONE_STATES, ZoneMetrics};
+use crate::dnsbl::engine::{ZONE_STATES, ZoneMetrics, ZoneState};
 use crate::ingest::stats::{IngestSnapshot, LATENCY_BUCKETS};
 use crate::store::CommitStats;
 
@@ -98,15 +98,15 @@ pub fn agents(e: &mut Encoder, hosts: &[HostMetrics]) {
 }
 
 pub fn zones(e: &mut Encoder, zones: &[ZoneMetrics]) {
-    let running = || zones.iter().filter(|z| z.state != "disabled" && z.state != "needs_key");
+    let running = || zones.iter().filter(|z| !matches!(z.state, ZoneState::Disabled | ZoneState::NeedsKey));
     let mut f = e.family("rblfleet_zone_up", Kind::Gauge, "1 when an enabled zone is in service, else 0.");
     for z in running() {
-        f.sample(&[("zone", &z.zone_id)], f64::from(u8::from(z.state == "in_service")));
+        f.sample(&[("zone", &z.zone_id)], f64::from(u8::from(z.state == ZoneState::InService)));
     }
     let mut f = e.family("rblfleet_zone_state", Kind::Gauge, "1 for the zone's current state, 0 for the others.");
     for z in zones {
         for state in ZONE_STATES {
-            f.sample(&[("zone", &z.zone_id), ("state", state)], f64::from(u8::from(z.state == state)));
+            f.sample(&[("zone", &z.zone_id), ("state", state)], f64::from(u8::from(z.state.as_str() == state)));
         }
     }
     let mut f = e.family(

@@ -1,5 +1,6 @@
 //! `rblfleet report`: the fleet-wide listing report.
 
+use crate::dnsbl::engine::ZoneState;
 use std::collections::BTreeSet;
 
 use rblfleet_proto::v1::{CaseState, FleetSummary, ReportRequest, ReportResponse, ZoneGap};
@@ -34,11 +35,11 @@ pub fn fleet_report(ctx: &Context<'_>, request: &ReportRequest) -> Result<Report
         ctx.store.all_cases()?.iter().filter(|c| c.state == CaseState::DelistRequested as i32).count() as u64;
     if let Some(engine) = ctx.engine {
         for zone in engine.zone_health() {
-            let gap = match zone.state.as_str() {
-                "out_of_service" | "unchecked" => {
+            let gap = match ZoneState::from_wire(&zone.state) {
+                Some(ZoneState::OutOfService | ZoneState::Unchecked) => {
                     Some(if zone.reason.is_empty() { zone.state.clone() } else { zone.reason })
                 }
-                "in_service" if !zone.reason.is_empty() => Some(zone.reason),
+                Some(ZoneState::InService) if !zone.reason.is_empty() => Some(zone.reason),
                 _ => None,
             };
             if let Some(reason) = gap {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{CaseWait, HostState, Listed, Snapshot, ZoneState, diff};
 use crate::alerts::config::Thresholds;
 use crate::alerts::event::{EventKind, ListingInfo, Severity};
+use crate::dnsbl::engine::ZoneState as ServiceState;
 
 const MIN: i64 = 60_000;
 
@@ -39,8 +40,10 @@ fn an_unchanged_fleet_says_nothing() {
     let mut a = at(10 * MIN);
     a.listings.extend([listed("203.0.113.7", "zen", MIN, 3, false)]);
     a.hosts.insert("web07".into(), HostState { last_report_ms: 10 * MIN, interval_ms: MIN, queue: Some(900) });
-    a.zones
-        .insert("bl".into(), ZoneState { zone: "bl.test".into(), state: "out_of_service".into(), reason: "x".into() });
+    a.zones.insert(
+        "bl".into(),
+        ZoneState { zone: "bl.test".into(), state: ServiceState::OutOfService, reason: "x".into() },
+    );
     let mut b = a.clone();
     b.at_ms = 11 * MIN;
     b.hosts.get_mut("web07").unwrap().last_report_ms = 11 * MIN;
@@ -144,7 +147,7 @@ fn queue_crossing_and_silent_agents() {
 fn a_zone_out_of_service_alerts_once() {
     let zone = |state: &str| ZoneState {
         zone: "<key>.dqs.test".into(),
-        state: state.into(),
+        state: ServiceState::from_wire(state).unwrap(),
         reason: "lists 127.0.0.1".into(),
     };
     let snap = |ms: i64, state: &str| {

@@ -34,6 +34,13 @@ impl ZoneState {
         }
     }
 
+    /// The state named by its wire string; None for a string no state has.
+    pub fn from_wire(s: &str) -> Option<ZoneState> {
+        [ZoneState::Unchecked, ZoneState::InService, ZoneState::OutOfService, ZoneState::Disabled, ZoneState::NeedsKey]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+    }
+
     /// A zone the engine runs, by its health.
     pub(super) fn running(health: &State) -> ZoneState {
         match health {
@@ -56,12 +63,6 @@ impl fmt::Display for ZoneState {
 }
 
 /// Compares with the wire name, as metric labels do.
-impl PartialEq<&str> for ZoneState {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 /// Why a runtime zone does not cover IPs now, if it does not.
 fn gap(rt: &ZoneRuntime) -> Option<String> {
     match &rt.health.state {
