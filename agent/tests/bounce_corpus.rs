@@ -145,10 +145,6 @@ struct Reply {
 const FAMILIES: [Family; 7] =
     [Family::Ip, Family::Domain, Family::Content, Family::Auth, Family::Recipient, Family::Transient, Family::Other];
 
-fn family_name(f: Family) -> String {
-    serde_json::to_value(f).unwrap().as_str().unwrap().to_string()
-}
-
 /// `-` is "none", `*` is "not checked".
 fn checked(s: &str) -> Option<Option<String>> {
     match s {
@@ -215,17 +211,11 @@ fn reply_corpus_precision_and_recall() {
         let got = classify(&r.text);
         matrix[index(r.family)][index(got.family)] += 1;
         if got.family == Family::Ip && r.family != Family::Ip {
-            false_ip.push(format!("{}: labelled {}: {}", r.at, family_name(r.family), r.text));
+            false_ip.push(format!("{}: labelled {}: {}", r.at, r.family.name(), r.text));
         } else if r.family == Family::Ip && got.family != Family::Ip {
-            missed_ip.push(format!("{}: got {}: {}", r.at, family_name(got.family), r.text));
+            missed_ip.push(format!("{}: got {}: {}", r.at, got.family.name(), r.text));
         } else if got.family != r.family {
-            wrong_family.push(format!(
-                "{}: want {} got {}: {}",
-                r.at,
-                family_name(r.family),
-                family_name(got.family),
-                r.text
-            ));
+            wrong_family.push(format!("{}: want {} got {}: {}", r.at, r.family.name(), got.family.name(), r.text));
         }
         let values = [
             got.provider.clone(),
@@ -252,15 +242,15 @@ fn reply_corpus_precision_and_recall() {
         };
         println!(
             "  {:<10} {}   {}   {labelled:>5}",
-            family_name(*f),
+            f.name(),
             ratio(matrix[i][i], predicted),
             ratio(matrix[i][i], labelled)
         );
     }
     println!("\n  confusion (rows: labelled, columns: classified)");
-    println!("  {:<10} {}", "", FAMILIES.iter().map(|f| format!("{:>9}", family_name(*f))).collect::<String>());
+    println!("  {:<10} {}", "", FAMILIES.iter().map(|f| format!("{:>9}", f.name())).collect::<String>());
     for (i, f) in FAMILIES.iter().enumerate() {
-        println!("  {:<10} {}", family_name(*f), matrix[i].iter().map(|n| format!("{n:>9}")).collect::<String>());
+        println!("  {:<10} {}", f.name(), matrix[i].iter().map(|n| format!("{n:>9}")).collect::<String>());
     }
     for (title, list) in [("other family errors", &wrong_family), ("field mismatches", &field_misses)] {
         println!("\n  {title}: {}", list.len());

@@ -52,7 +52,7 @@ impl EvidenceBook {
             c.zone.as_deref().map(|z| printable(z, 253)).unwrap_or_default(),
             c.code.as_deref().map(|code| printable(code, 64)).unwrap_or_default(),
             c.ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            family_name(c.family),
+            c.family.name(),
         );
         let ts = ts_ms.unwrap_or(0);
         if let Some(group) = self.groups.get_mut(&key) {
@@ -108,11 +108,6 @@ impl EvidenceBook {
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
-}
-
-/// The taxonomy's lowercase family name.
-pub fn family_name(family: Family) -> &'static str {
-    family.name()
 }
 
 /// A reply as a sample: control characters become spaces (it is shown in
