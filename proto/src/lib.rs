@@ -4,11 +4,13 @@
 //! # Layout
 //! - [`v1`]: generated messages and services; nothing hand-written.
 //! - [`contract`]: identity URI prefixes, the host-id rule, the retry-hint key.
+//! - [`domain`]: what a domain name is on the wire (lowercase ASCII, punycode).
 //!
 //! Validation of whole reports belongs to the controller's ingest,
 //! construction to the agent.
 
 pub mod contract;
+pub mod domain;
 
 /// Version 1 of the protocol.
 #[allow(missing_debug_implementations, clippy::unwrap_used)]

@@ -142,6 +142,8 @@ impl Fleet {
             receivers: self.receiver_stats(&mut rng, host, volume, blocklisted),
             blocklist,
             status: Some(status(&mut rng, host)),
+            domains: None,
+            sender_domains: Vec::new(),
         }
     }
 
@@ -174,6 +176,7 @@ impl Fleet {
                     last_seen_ms: rng.i64(first..=end),
                     sample,
                     temporary: false,
+                    domain: String::new(),
                 }
             })
             .collect()

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use rblfleet_proto::v1::{BlocklistEvidence, DeliveryTotals, ReceiverStats, SourceKind};
+use rblfleet_proto::v1::{BlocklistEvidence, DeliveryTotals, NamedCount, ReceiverStats, SourceKind};
 
 use super::distinct::{hash_ip, hash_lowercase};
 use super::evidence::{EvidenceBook, is_evidence};
@@ -37,11 +37,18 @@ pub struct Limits {
     pub max_evidence: usize,
     /// Distinct recipient domains / client IPs counted exactly per source.
     pub distinct_cap: usize,
+    /// Envelope sender domains counted per period.
+    pub max_sender_domains: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_sources: 10_000, max_evidence: 500, distinct_cap: super::distinct::DEFAULT_CAP }
+        Limits {
+            max_sources: 10_000,
+            max_evidence: 500,
+            distinct_cap: super::distinct::DEFAULT_CAP,
+            max_sender_domains: 2_000,
+        }
     }
 }
 
@@ -68,6 +75,12 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// The envelope sender's domain, as logged; None for the null sender.
+    pub fn sender_domain(&self) -> Option<&str> {
+        let sender = self.keys.iter().find(|k| k.kind == SourceKind::Sender)?;
+        sender.id.rsplit_once('@').map(|(_, d)| d).filter(|d| !d.is_empty())
+    }
+
     /// The PHP script that submitted the message, listed on its other sources.
     pub fn script(&self) -> Option<&str> {
         self.keys.iter().find(|k| k.kind == SourceKind::Script).map(|k| k.id.as_str())
@@ -100,6 +113,10 @@ pub struct Aggregator {
     sources: HashMap<SourceKey, SourceAcc>,
     /// Deliveries per big receiver (by recipient domain).
     receivers: BTreeMap<&'static str, ReceiverStats>,
+    /// Messages per envelope sender domain (lowercase, as logged).
+    sender_domains: HashMap<String, u64>,
+    /// Messages whose sender domain was not counted (`max_sender_domains` reached).
+    pub sender_domains_dropped: u64,
     /// Sources forgotten because `max_sources` was reached.
     pub sources_dropped: u64,
 }
@@ -113,6 +130,8 @@ impl Aggregator {
             evidence: EvidenceBook::new(limits.max_evidence),
             sources: HashMap::new(),
             receivers: BTreeMap::new(),
+            sender_domains: HashMap::new(),
+            sender_domains_dropped: 0,
             sources_dropped: 0,
         }
     }
@@ -139,7 +158,7 @@ impl Aggregator {
                 }
                 let c = classify(a.reply);
                 if is_evidence(&c) {
-                    self.evidence.record(&c, a.ts_ms, a.reply);
+                    self.evidence.record(&c, a.ts_ms, a.reply, origin.and_then(Origin::sender_domain));
                 }
                 let listed = c.family == Family::Ip;
                 self.totals.blocklisted += u64::from(listed);
@@ -160,6 +179,11 @@ impl Aggregator {
             r.blocklisted += u64::from(blocklisted);
         }
         let Some(origin) = origin else { return };
+        if a.new_message
+            && let Some(domain) = origin.sender_domain()
+        {
+            self.count_sender_domain(domain);
+        }
         for key in &origin.keys {
             let Some(acc) = self.source(key) else { continue };
             acc.seen(a.ts_ms);
@@ -191,6 +215,42 @@ impl Aggregator {
                 }
             }
         }
+    }
+
+    /// One more outgoing message from `domain`; allocates only for a domain
+    /// not seen yet this period (or logged with capitals).
+    fn count_sender_domain(&mut self, domain: &str) {
+        if !domain.bytes().any(|b| b.is_ascii_uppercase())
+            && let Some(n) = self.sender_domains.get_mut(domain)
+        {
+            *n += 1;
+            return;
+        }
+        let lower = domain.to_ascii_lowercase();
+        if let Some(n) = self.sender_domains.get_mut(&lower) {
+            *n += 1;
+        } else if self.sender_domains.len() < self.limits.max_sender_domains {
+            self.sender_domains.insert(lower, 1);
+        } else {
+            self.sender_domains_dropped += 1;
+        }
+    }
+
+    /// Messages per envelope sender domain in wire form (lowercase ASCII,
+    /// punycode), most first, at most `top`; addresses whose domain part is
+    /// not a domain name are left out.
+    pub fn sender_domains(&self, top: usize) -> Vec<NamedCount> {
+        let mut merged: HashMap<String, u64> = HashMap::new();
+        for (logged, n) in &self.sender_domains {
+            let wire = super::evidence::wire_domain(logged);
+            if !wire.is_empty() {
+                *merged.entry(wire).or_default() += n;
+            }
+        }
+        let mut all: Vec<NamedCount> = merged.into_iter().map(|(name, count)| NamedCount { name, count }).collect();
+        all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+        all.truncate(top);
+        all
     }
 
     /// A successful SMTP login that no message line ties to a message

@@ -61,6 +61,7 @@ fn full_report(seq: u64) -> HostReport {
         last_seen_ms: now,
         sample: "554 5.7.1 Service unavailable; Client host [203.0.113.20] blocked using zen.spamhaus.org".into(),
         temporary: false,
+        domain: String::new(),
     }];
     report.sources = vec![SourceStats {
         kind: SourceKind::SaslUser as i32,

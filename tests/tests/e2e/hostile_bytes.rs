@@ -39,6 +39,7 @@ fn report(seq: u64) -> HostReport {
         last_seen_ms: report.period_end_ms,
         sample: "554 5.7.1 blocked MARKsample".into(),
         temporary: false,
+        domain: String::new(),
     }];
     report
 }
