@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
-use rblfleet_controller::catalog::Catalog;
+use rblfleet_controller::catalog::{Catalog, Target};
 use rblfleet_controller::dnsbl::engine::{Engine, EngineConfig};
 use rblfleet_controller::dnsbl::lookup::{Lookups, ResolverSettings, Status};
 use rblfleet_controller::dnsbl::zone_server::ZoneServer;
@@ -103,8 +103,8 @@ async fn lookups(server: SocketAddr, zone: String, count: u32, concurrency: usiz
     let settings = ResolverSettings { nameservers: vec![server], timeout: Duration::from_secs(2), retries: 1 };
     let lookups = Lookups::new(&settings).unwrap();
     // Warm up the resolver's sockets.
-    lookups.check_all((0..1000).map(|n| (zone.clone(), ip(n))).collect(), concurrency).await;
-    let pairs = (0..count).map(|n| (zone.clone(), ip(n))).collect();
+    lookups.check_all((0..1000).map(|n| (zone.clone(), Target::Ip(ip(n)))).collect(), concurrency).await;
+    let pairs = (0..count).map(|n| (zone.clone(), Target::Ip(ip(n)))).collect();
     let start = Instant::now();
     let outcomes = lookups.check_all(pairs, concurrency).await;
     let secs = start.elapsed().as_secs_f64();

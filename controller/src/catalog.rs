@@ -25,17 +25,18 @@ mod codes;
 mod load;
 mod resolve;
 mod spec;
+mod target;
 mod zone;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 pub use spec::{BudgetSpec, CodeSpec, DelistSpec, ErrorCodeSpec, TestPointsSpec, ZoneSpec};
+pub use target::{Target, TargetError, from_key as target_from_key, registrable};
 pub use zone::{CodeRow, reverse_name};
 
 use codes::CodeTable;
@@ -114,7 +115,7 @@ pub struct Zone {
     template: String,
     key: Option<Secret>,
     codes: CodeTable,
-    test_points: (IpAddr, IpAddr),
+    test_points: (Target, Target),
     supersedes: Vec<String>,
     note: String,
     sources: Vec<String>,
@@ -153,6 +154,9 @@ pub enum ZoneKind {
     Mixed,
     /// An allowlist: no answer is a listing.
     Allow,
+    /// A domain blocklist (DBL, SURBL, URIBL): asked about registrable
+    /// domains, never about addresses; every answer is a listing.
+    Domain,
 }
 
 impl ZoneKind {
@@ -161,6 +165,7 @@ impl ZoneKind {
             ZoneKind::Ip => "ip",
             ZoneKind::Mixed => "mixed",
             ZoneKind::Allow => "allow",
+            ZoneKind::Domain => "domain",
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::check::{check_budget, check_id, check_url, check_zone_name, delist, invalid};
 use super::codes::{CodeTable, Entry, Pattern};
 use super::zone::Secret;
-use super::{Budget, CatalogError, DeadZone, DelistKind, Receiver, Zone, ZoneKind};
+use super::{Budget, CatalogError, DeadZone, DelistKind, Receiver, Target, Zone, ZoneKind};
 
 /// The schema version this code reads (`schema = 1` at the top of the file).
 pub(crate) const SCHEMA: u32 = 1;
@@ -55,7 +55,10 @@ pub struct ZoneSpec {
     /// The zone name; holds the label `{key}` exactly when `needs_key`.
     pub zone: String,
     pub kind: ZoneKind,
+    /// Address families an IP zone lists; both false (or left out) for a domain zone.
+    #[serde(default)]
     pub ipv4: bool,
+    #[serde(default)]
     pub ipv6: bool,
     #[serde(default)]
     pub needs_key: bool,
@@ -139,8 +142,9 @@ pub struct ErrorCodeSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestPointsSpec {
-    pub listed: IpAddr,
-    pub unlisted: IpAddr,
+    /// An address for IP zones, a name for domain zones.
+    pub listed: String,
+    pub unlisted: String,
 }
 
 /// A zone that must not be queried any more.
@@ -183,7 +187,33 @@ pub(crate) struct ReceiverSpec {
 const LISTED_V4: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const UNLISTED_V4: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 
+/// RFC 5782 section 5: a domain list lists `test` and does not list `invalid`.
+const LISTED_NAME: &str = "test";
+const UNLISTED_NAME: &str = "invalid";
+
 impl ZoneSpec {
+    /// One test point as written: an address of a covered family for IP
+    /// zones; for domain zones a name of DNS labels, queried as written (a
+    /// test name may be a single label, or a name the list documents).
+    fn test_point(&self, text: &str) -> Result<Target, String> {
+        let text = text.trim();
+        if self.kind == ZoneKind::Domain {
+            let name = text.trim_end_matches('.').to_ascii_lowercase();
+            let label_ok = |l: &str| {
+                !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            };
+            if name.is_empty() || name.len() > 200 || !name.split('.').all(label_ok) {
+                return Err(format!("test point {text:?} is not a domain name"));
+            }
+            return Ok(Target::Domain(name));
+        }
+        let ip: IpAddr = text.parse().map_err(|_| format!("test point {text:?} is not an IP address"))?;
+        if !(if ip.is_ipv4() { self.ipv4 } else { self.ipv6 }) {
+            return Err("a test point is of an address family the zone does not cover".into());
+        }
+        Ok(Target::Ip(ip))
+    }
+
     /// Validates the record into a zone (without a key).
     pub(crate) fn into_zone(self, origin: &str) -> Result<Zone, CatalogError> {
         let id = self.id.trim().to_string();
@@ -194,7 +224,14 @@ impl ZoneSpec {
         }
         let zone = self.zone.trim().trim_end_matches('.').to_string();
         check_zone_name(origin, &id, &zone, self.needs_key)?;
-        if !self.ipv4 && !self.ipv6 {
+        if self.kind == ZoneKind::Domain {
+            if self.ipv4 || self.ipv6 {
+                return Err(err(
+                    "a domain zone lists names, not addresses: set ipv4 = false and ipv6 = false (or leave them out)"
+                        .into(),
+                ));
+            }
+        } else if !self.ipv4 && !self.ipv6 {
             return Err(err("a zone must cover IPv4, IPv6 or both".into()));
         }
         check_budget(origin, &id, self.budget.per_second, self.budget.per_day)?;
@@ -218,7 +255,7 @@ impl ZoneSpec {
                 (ZoneKind::Allow, Some(true)) => {
                     return Err(err(format!("code \"{}\": an allowlist never lists", c.code)));
                 }
-                (ZoneKind::Ip, Some(false)) => {
+                (ZoneKind::Ip | ZoneKind::Domain, Some(false)) => {
                     return Err(err(format!("code \"{}\": a 'good' answer makes this a mixed zone, not ip", c.code)));
                 }
                 (ZoneKind::Allow, _) => false,
@@ -241,17 +278,21 @@ impl ZoneSpec {
 
         let test_points = match &self.test_points {
             Some(t) => {
-                if t.listed == t.unlisted {
-                    return Err(err("the listed and unlisted test points are the same address".into()));
+                let point = |text: &str| self.test_point(text).map_err(&err);
+                let (listed, unlisted) = (point(&t.listed)?, point(&t.unlisted)?);
+                if listed == unlisted {
+                    return Err(err("the listed and unlisted test points are the same".into()));
                 }
-                let covered = |ip: &IpAddr| if ip.is_ipv4() { self.ipv4 } else { self.ipv6 };
-                if !covered(&t.listed) || !covered(&t.unlisted) {
-                    return Err(err("a test point is of an address family the zone does not cover".into()));
-                }
-                (t.listed, t.unlisted)
+                (listed, unlisted)
             }
-            None if self.ipv4 => (IpAddr::V4(LISTED_V4), IpAddr::V4(UNLISTED_V4)),
-            None => (IpAddr::V6(LISTED_V4.to_ipv6_mapped()), IpAddr::V6(UNLISTED_V4.to_ipv6_mapped())),
+            None if self.kind == ZoneKind::Domain => {
+                (Target::Domain(LISTED_NAME.into()), Target::Domain(UNLISTED_NAME.into()))
+            }
+            None if self.ipv4 => (Target::Ip(IpAddr::V4(LISTED_V4)), Target::Ip(IpAddr::V4(UNLISTED_V4))),
+            None => (
+                Target::Ip(IpAddr::V6(LISTED_V4.to_ipv6_mapped())),
+                Target::Ip(IpAddr::V6(UNLISTED_V4.to_ipv6_mapped())),
+            ),
         };
         for url in self.sources.iter().filter(|s| s.starts_with("http")) {
             check_url(origin, &id, url)?;

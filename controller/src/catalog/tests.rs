@@ -160,17 +160,17 @@ fn unknown_zones_get_suggestions() {
 fn query_names() {
     let c = catalog();
     let zen = c.resolve("spamhaus-zen").unwrap();
-    assert_eq!(zen.query_name(IpAddr::V4(v4(192, 0, 2, 1))).unwrap(), "1.2.0.192.zen.spamhaus.org");
-    let v6 = zen.query_name("2001:db8::1".parse().unwrap()).unwrap();
+    assert_eq!(zen.query_name(&Target::Ip(IpAddr::V4(v4(192, 0, 2, 1)))).unwrap(), "1.2.0.192.zen.spamhaus.org");
+    let v6 = zen.query_name(&Target::Ip("2001:db8::1".parse().unwrap())).unwrap();
     let nibbles: Vec<&str> = v6.strip_suffix(".zen.spamhaus.org").unwrap().split('.').collect();
     assert_eq!(nibbles.len(), 32);
     assert_eq!(v6, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.zen.spamhaus.org");
     let spamcop = c.resolve("spamcop").unwrap();
     assert!(!spamcop.ipv6);
-    assert_eq!(spamcop.query_name("2001:db8::1".parse().unwrap()), None);
+    assert_eq!(spamcop.query_name(&Target::Ip("2001:db8::1".parse().unwrap())), None);
     let sem6 = c.resolve("sem-ipv6").unwrap();
-    assert_eq!(sem6.query_name(IpAddr::V4(v4(192, 0, 2, 1))), None);
-    assert!(sem6.query_name("2001:db8::1".parse().unwrap()).is_some());
+    assert_eq!(sem6.query_name(&Target::Ip(IpAddr::V4(v4(192, 0, 2, 1)))), None);
+    assert!(sem6.query_name(&Target::Ip("2001:db8::1".parse().unwrap())).is_some());
 }
 
 #[test]
@@ -178,7 +178,7 @@ fn keyed_zone_without_key_is_not_queried() {
     let c = catalog();
     let dqs = c.resolve("spamhaus-zen-dqs").unwrap();
     assert!(dqs.needs_key && !dqs.has_key() && !dqs.usable());
-    assert_eq!(dqs.query_name(IpAddr::V4(v4(192, 0, 2, 1))), None);
+    assert_eq!(dqs.query_name(&Target::Ip(IpAddr::V4(v4(192, 0, 2, 1)))), None);
     assert!(!c.enabled().iter().any(|z| z.id == "spamhaus-zen-dqs"));
     assert_eq!(dqs.display_zone(), "<key>.zen.dq.spamhaus.net");
 }
@@ -189,7 +189,7 @@ fn keyed_zone_with_key_never_shows_it() {
     with_key(&mut c, "spamhaus-zen-dqs");
     let dqs = c.resolve("spamhaus-zen-dqs").unwrap();
     assert!(dqs.has_key());
-    let name = dqs.query_name(IpAddr::V4(v4(192, 0, 2, 1))).unwrap();
+    let name = dqs.query_name(&Target::Ip(IpAddr::V4(v4(192, 0, 2, 1)))).unwrap();
     assert_eq!(name, format!("1.2.0.192.{KEY}.zen.dq.spamhaus.net"));
     assert!(!dqs.display_zone().contains(KEY));
     assert!(!format!("{dqs:?}").contains(KEY));
@@ -332,11 +332,11 @@ fn bitmask_zone_decodes_every_bit() {
 fn test_points_default_to_rfc5782() {
     let c = catalog();
     let zen = c.resolve("spamhaus-zen").unwrap();
-    assert_eq!(zen.test_points(), (IpAddr::V4(v4(127, 0, 0, 2)), IpAddr::V4(v4(127, 0, 0, 1))));
+    assert_eq!(zen.test_points(), (Target::Ip(IpAddr::V4(v4(127, 0, 0, 2))), Target::Ip(IpAddr::V4(v4(127, 0, 0, 1)))));
     let sem6 = c.resolve("sem-ipv6").unwrap();
     let (listed, unlisted) = sem6.test_points();
-    assert_eq!(listed, "::ffff:127.0.0.2".parse::<IpAddr>().unwrap());
-    assert_eq!(unlisted, "::ffff:127.0.0.1".parse::<IpAddr>().unwrap());
+    assert_eq!(listed, Target::Ip("::ffff:127.0.0.2".parse::<IpAddr>().unwrap()));
+    assert_eq!(unlisted, Target::Ip("::ffff:127.0.0.1".parse::<IpAddr>().unwrap()));
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::codes::Pattern;
-use super::{CatalogError, Decoded, Zone};
+use super::{CatalogError, Decoded, Target, Zone, ZoneKind};
 
 /// A zone key. Its Debug prints "<redacted>"; the text is reachable only
 /// inside this module tree.
@@ -59,17 +59,37 @@ pub struct CodeRow {
 }
 
 impl Zone {
-    /// The DNS name to query for `ip` (key templated in), or None when the zone
-    /// does not cover this address family or needs a key it has not got.
-    pub fn query_name(&self, ip: IpAddr) -> Option<String> {
-        let covered = match ip {
-            IpAddr::V4(_) => self.ipv4,
-            IpAddr::V6(_) => self.ipv6,
+    /// The DNS name to query for `target` (key templated in), or None when
+    /// the zone does not list such targets (an address family it does not
+    /// cover, an IP on a domain list, a domain on an IP list) or needs a key
+    /// it has not got. A domain is queried as given: [`Target`] holds the
+    /// registrable domain already.
+    pub fn query_name(&self, target: &Target) -> Option<String> {
+        let label = match target {
+            Target::Ip(ip) => {
+                let covered = match ip {
+                    IpAddr::V4(_) => self.ipv4,
+                    IpAddr::V6(_) => self.ipv6,
+                };
+                if !covered || self.kind == ZoneKind::Domain {
+                    return None;
+                }
+                reverse_name(*ip)
+            }
+            Target::Domain(name) if self.kind == ZoneKind::Domain => name.clone(),
+            Target::Domain(_) => return None,
         };
-        if !covered {
-            return None;
+        Some(format!("{label}.{}", self.zone_name()?))
+    }
+
+    /// Whether this zone lists targets of this kind (IP zones: of this
+    /// address family).
+    pub fn covers(&self, target: &Target) -> bool {
+        match target {
+            Target::Ip(IpAddr::V4(_)) => self.ipv4 && self.kind != ZoneKind::Domain,
+            Target::Ip(IpAddr::V6(_)) => self.ipv6 && self.kind != ZoneKind::Domain,
+            Target::Domain(_) => self.kind == ZoneKind::Domain,
         }
-        Some(format!("{}.{}", reverse_name(ip), self.zone_name()?))
     }
 
     /// The zone name with the key in it; None for a keyed zone without key.
@@ -128,9 +148,10 @@ impl Zone {
 
     /// The RFC 5782 test points to health-check this zone: (listed_probe,
     /// unlisted_probe) — 127.0.0.2 / 127.0.0.1 by default (their IPv4-mapped
-    /// IPv6 forms for IPv6-only zones), overridable per zone in the data.
-    pub fn test_points(&self) -> (IpAddr, IpAddr) {
-        self.test_points
+    /// IPv6 forms for IPv6-only zones), `test` / `invalid` for domain zones,
+    /// overridable per zone in the data (the domain lists document their own).
+    pub fn test_points(&self) -> (Target, Target) {
+        self.test_points.clone()
     }
 
     /// The zone's codes and error codes, in catalog order, for display.

@@ -1,11 +1,15 @@
-//! `rblfleet check IP...`: ad-hoc blocklist check, no controller needed.
+//! `rblfleet check IP|DOMAIN...`: ad-hoc blocklist check, no controller needed.
+//!
+//! An IP is asked of the IP zones, a domain of the domain zones (DBL,
+//! SURBL, URIBL) as its registrable domain: `www.shop.example.co.uk` is
+//! checked as `example.co.uk`, the name those lists publish.
 //!
 //! Exit status: 0 when nothing is listed and every lookup answered, 2 when
 //! something is listed, 3 when nothing is listed but some lookups failed (so
 //! "clean" could not be confirmed), 1 on usage or setup errors.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,16 +17,16 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::{Exit, Format, render};
-use crate::catalog::{Catalog, CatalogConfig, ZoneOverride};
+use crate::catalog::{Catalog, CatalogConfig, Target, Zone, ZoneKind, ZoneOverride};
 use crate::dnsbl::lookup::{
     Lookups, MAX_TIMEOUT, Outcome, ResolverSettings, Status, parse_nameserver, public_resolver_warnings,
 };
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// IPv4 or IPv6 addresses to check.
-    #[arg(required = true, value_name = "IP")]
-    pub ips: Vec<IpAddr>,
+    /// IPv4 or IPv6 addresses, or domain names (IDN in either form), to check.
+    #[arg(required = true, value_name = "IP|DOMAIN", value_parser = parse_target)]
+    pub ips: Vec<Target>,
     /// Zones to ask, by catalog id or zone name (comma-separated).
     /// Default: every zone the catalog enables.
     #[arg(long, value_delimiter = ',', value_name = "ZONES")]
@@ -86,7 +90,14 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     let shared: Vec<Arc<_>> = zones.iter().map(|z| Arc::new((*z).clone())).collect();
-    let pairs = args.ips.iter().flat_map(|ip| shared.iter().map(move |z| (z.clone(), *ip))).collect();
+    let pairs = args
+        .ips
+        .iter()
+        .flat_map(|t| {
+            let kind_matches = |z: &&Arc<Zone>| (z.kind == ZoneKind::Domain) == t.is_domain();
+            shared.iter().filter(kind_matches).map(move |z| (z.clone(), t.clone()))
+        })
+        .collect();
     let outcomes = lookups.check_all(pairs, usize::from(args.concurrency)).await;
 
     match args.format {
@@ -106,6 +117,10 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_target(text: &str) -> Result<Target, String> {
+    Target::parse(text).map_err(|e| e.to_string())
+}
+
 /// A duration from more than 0 to [`MAX_TIMEOUT`].
 fn parse_timeout(text: &str) -> Result<Duration, String> {
     let timeout = humantime::parse_duration(text).map_err(|e| e.to_string())?;
@@ -116,7 +131,7 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 }
 
 fn write_table(outcomes: &[Outcome], out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut table = render::table(&["IP", "ZONE", "STATUS", "CODES", "MEANING / DETAIL"]);
+    let mut table = render::table(&["IP / DOMAIN", "ZONE", "STATUS", "CODES", "MEANING / DETAIL"]);
     for o in outcomes {
         let detail = match o.status {
             Status::Listed => {
@@ -131,7 +146,7 @@ fn write_table(outcomes: &[Outcome], out: &mut dyn Write) -> anyhow::Result<()> 
             Status::Clean => o.meanings.join("; "),
         };
         let status = if o.status == Status::Listed { "LISTED" } else { o.status.as_str() };
-        table.add_row(vec![o.ip.to_string(), o.zone.clone(), status.to_string(), o.codes.join(" "), detail]);
+        table.add_row(vec![o.target.to_string(), o.zone.clone(), status.to_string(), o.codes.join(" "), detail]);
     }
     writeln!(out, "{table}")?;
     let count = |s| outcomes.iter().filter(|o| o.status == s).count();

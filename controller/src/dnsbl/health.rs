@@ -71,7 +71,7 @@ pub fn judge(listed: &Outcome, unlisted: &Outcome) -> Result<(), String> {
         (Status::Listed, Status::Clean) => Ok(()),
         (_, Status::Listed) => Err(format!(
             "lists everything: the test point {} that must not be listed is listed ({})",
-            unlisted.ip,
+            unlisted.target,
             unlisted.codes.join(" ")
         )),
         (Status::Error, _) => {
@@ -80,7 +80,9 @@ pub fn judge(listed: &Outcome, unlisted: &Outcome) -> Result<(), String> {
         (_, Status::Error) => {
             Err(format!("answers with errors: {}", unlisted.error.as_deref().unwrap_or("unknown error")))
         }
-        (Status::Clean, _) => Err(format!("lists nothing: the test point {} that must be listed is not", listed.ip)),
+        (Status::Clean, _) => {
+            Err(format!("lists nothing: the test point {} that must be listed is not", listed.target))
+        }
         (Status::Skipped, _) | (_, Status::Skipped) => Err("cannot be probed (no usable query name)".into()),
     }
 }

@@ -1,4 +1,4 @@
-//! One DNSBL lookup: (IP, zone) → listed, clean, error or skipped.
+//! One DNSBL lookup: (IP or domain, zone) → listed, clean, error or skipped.
 //!
 //! The rules: NXDOMAIN (or NOERROR without an A record) is clean; A records
 //! are decoded by the zone (every record kept), and a listing fetches the TXT
@@ -27,7 +27,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::answer;
-use crate::catalog::{Decoded, Zone};
+use crate::catalog::{Decoded, Target, Zone, ZoneKind};
 
 /// The status of one (IP, zone) check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -54,7 +54,9 @@ impl Status {
 /// The result of one check, in the shape `rblfleet check --format json` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
-    pub ip: IpAddr,
+    /// `"ip": …` or `"domain": …` in JSON.
+    #[serde(flatten)]
+    pub target: Target,
     /// The zone as shown to people: any key redacted.
     pub zone: String,
     pub zone_id: String,
@@ -72,11 +74,11 @@ pub struct Outcome {
 impl Outcome {
     /// The error outcome of a lookup task that did not finish (it panicked or
     /// was cancelled); logged, since it is a bug, and counted like any error.
-    pub fn failed(zone: &Zone, ip: IpAddr, error: &tokio::task::JoinError) -> Outcome {
+    pub fn failed(zone: &Zone, target: Target, error: &tokio::task::JoinError) -> Outcome {
         let what = if error.is_panic() { "panicked" } else { "was cancelled" };
-        tracing::error!(zone = %zone.display_zone(), %ip, "a blocklist lookup {what}");
+        tracing::error!(zone = %zone.display_zone(), %target, "a blocklist lookup {what}");
         Outcome {
-            ip,
+            target,
             zone: zone.display_zone(),
             zone_id: zone.id.clone(),
             status: Status::Error,
@@ -176,20 +178,20 @@ impl Lookups {
         &self.nameservers
     }
 
-    /// Checks one IP against one zone.
-    pub async fn check(&self, zone: &Zone, ip: IpAddr) -> Outcome {
-        self.lookup(zone, ip, true).await
+    /// Checks one IP or domain against one zone.
+    pub async fn check(&self, zone: &Zone, target: &Target) -> Outcome {
+        self.lookup(zone, target, true).await
     }
 
     /// Checks a test point: like `check`, without fetching the TXT of a
     /// listing (a probe only needs the verdict; the TXT would cost budget).
-    pub async fn probe(&self, zone: &Zone, ip: IpAddr) -> Outcome {
-        self.lookup(zone, ip, false).await
+    pub async fn probe(&self, zone: &Zone, target: &Target) -> Outcome {
+        self.lookup(zone, target, false).await
     }
 
-    async fn lookup(&self, zone: &Zone, ip: IpAddr, fetch_txt: bool) -> Outcome {
+    async fn lookup(&self, zone: &Zone, target: &Target, fetch_txt: bool) -> Outcome {
         let mut outcome = Outcome {
-            ip,
+            target: target.clone(),
             zone: zone.display_zone(),
             zone_id: zone.id.clone(),
             status: Status::Skipped,
@@ -199,13 +201,13 @@ impl Lookups {
             error: None,
             reason: None,
         };
-        let Some(name) = zone.query_name(ip) else {
-            outcome.reason = Some(if ip.is_ipv6() && !zone.ipv6 {
-                "the zone does not list IPv6 addresses".into()
-            } else if ip.is_ipv4() && !zone.ipv4 {
-                "the zone does not list IPv4 addresses".into()
-            } else {
-                "the zone needs a key (set dnsbl.catalog.zone.<id>.key)".into()
+        let Some(name) = zone.query_name(target) else {
+            outcome.reason = Some(match target {
+                Target::Domain(_) if zone.kind != ZoneKind::Domain => "the zone lists addresses, not domains".into(),
+                Target::Ip(_) if zone.kind == ZoneKind::Domain => "the zone lists domains, not addresses".into(),
+                Target::Ip(ip) if ip.is_ipv6() && !zone.ipv6 => "the zone does not list IPv6 addresses".into(),
+                Target::Ip(ip) if ip.is_ipv4() && !zone.ipv4 => "the zone does not list IPv4 addresses".into(),
+                _ => "the zone needs a key (set dnsbl.catalog.zone.<id>.key)".into(),
             });
             return outcome;
         };
@@ -261,27 +263,28 @@ impl Lookups {
     /// Checks every (zone, IP) pair with at most `concurrency` lookups in flight.
     /// Outcomes come back in the order of `pairs`, one per pair: a lookup that
     /// panicked is an error outcome, not a missing row.
-    pub async fn check_all(&self, pairs: Vec<(Arc<Zone>, IpAddr)>, concurrency: usize) -> Vec<Outcome> {
+    pub async fn check_all(&self, pairs: Vec<(Arc<Zone>, Target)>, concurrency: usize) -> Vec<Outcome> {
         let limit = Arc::new(Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS)));
         let mut tasks = JoinSet::new();
         let mut started = HashMap::new();
-        for (index, (zone, ip)) in pairs.into_iter().enumerate() {
+        for (index, (zone, target)) in pairs.into_iter().enumerate() {
             let lookups = self.clone();
             let limit = limit.clone();
             let task_zone = zone.clone();
+            let task_target = target.clone();
             let handle = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                (index, lookups.check(&task_zone, ip).await)
+                (index, lookups.check(&task_zone, &task_target).await)
             });
-            started.insert(handle.id(), (index, zone, ip));
+            started.insert(handle.id(), (index, zone, target));
         }
         let mut outcomes = Vec::with_capacity(tasks.len());
         while let Some(done) = tasks.join_next_with_id().await {
             match done {
                 Ok((_, pair)) => outcomes.push(pair),
                 Err(error) => {
-                    if let Some((index, zone, ip)) = started.remove(&error.id()) {
-                        outcomes.push((index, Outcome::failed(&zone, ip, &error)));
+                    if let Some((index, zone, target)) = started.remove(&error.id()) {
+                        outcomes.push((index, Outcome::failed(&zone, target, &error)));
                     }
                 }
             }

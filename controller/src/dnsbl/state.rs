@@ -59,7 +59,7 @@ pub fn apply(
     cadence: &Cadence,
 ) -> (ZoneCheck, Option<ListingEpisode>) {
     let mut check = prev.cloned().unwrap_or_else(|| ZoneCheck {
-        ip: outcome.ip.to_string(),
+        ip: outcome.target.to_string(),
         zone_id: outcome.zone_id.clone(),
         ..ZoneCheck::default()
     });

@@ -37,7 +37,7 @@ fn overrides_disable_key_budget() {
     assert_eq!(zen.budget, Budget { per_second: 50.0, per_day: Some(290000) });
     let abusix = c.resolve("abusix-combined").unwrap();
     assert_eq!(abusix.budget.per_day, Some(100000));
-    assert!(abusix.query_name(IpAddr::V4(v4(192, 0, 2, 1))).unwrap().contains("abusixkey0123456789"));
+    assert!(abusix.query_name(&Target::Ip(IpAddr::V4(v4(192, 0, 2, 1)))).unwrap().contains("abusixkey0123456789"));
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn extra_zone_is_added() {
     let z = c.resolve("bl.corp.example").unwrap();
     assert_eq!(z.id, "corp-bl");
     assert_eq!(z.budget.per_day, Some(5));
-    assert_eq!(z.test_points().0, IpAddr::V4(v4(127, 0, 0, 3)));
+    assert_eq!(z.test_points().0, Target::Ip(IpAddr::V4(v4(127, 0, 0, 3))));
     assert!(c.enabled().iter().any(|z| z.id == "corp-bl"));
     assert_eq!(c.zones().last().unwrap().id, "corp-bl");
 }

@@ -19,7 +19,7 @@ use super::health::{self, Health, HealthPolicy};
 use super::lookup::{Lookups, Outcome, Status};
 use super::state::{self, Cadence};
 use crate::cases::work::{self, ListInfo};
-use crate::catalog::{Catalog, Zone};
+use crate::catalog::{Catalog, Target, Zone, target_from_key};
 use crate::clock::now_ms;
 use crate::store::{Store, StoreError};
 
@@ -80,8 +80,8 @@ struct ZoneRuntime {
 struct EngineState {
     zones: Vec<ZoneRuntime>,
     /// Next due time per (IP, zone index); missing = due now.
-    due: HashMap<(IpAddr, usize), i64>,
-    forced: HashSet<IpAddr>,
+    due: HashMap<(Target, usize), i64>,
+    forced: HashSet<Target>,
 }
 
 /// The engine. Cheap to clone; clones share state.
@@ -136,8 +136,8 @@ impl Engine {
         let mut due = HashMap::new();
         let mut listed = vec![0; zones.len()];
         for check in store.all_checks()? {
-            if let (Ok(ip), Some(&i)) = (check.ip.parse::<IpAddr>(), index.get(check.zone_id.as_str())) {
-                due.insert((ip, i), check.next_due_ms);
+            if let Some(&i) = index.get(check.zone_id.as_str()) {
+                due.insert((target_from_key(&check.ip), i), check.next_due_ms);
                 listed[i] += u64::from(counters::is_listed(&check));
             }
         }
@@ -164,7 +164,7 @@ impl Engine {
 
     /// Checks `ip` on every zone at the next pass (a blocklist bounce named it).
     pub fn recheck(&self, ip: IpAddr) {
-        self.lock().forced.insert(ip);
+        self.lock().forced.insert(Target::Ip(ip));
     }
 
     /// The IPs to watch, each with the hosts whose latest report carries it.
@@ -197,24 +197,28 @@ impl Engine {
         let now = now_ms();
         let day = utc_day(now);
         let started = Instant::now();
-        let mut batch: Vec<(usize, Arc<Zone>, IpAddr)> = Vec::new();
+        let mut batch: Vec<(usize, Arc<Zone>, Target)> = Vec::new();
         {
             let mut guard = self.lock();
             let state = &mut *guard;
-            let forced: HashSet<IpAddr> = std::mem::take(&mut state.forced);
-            let mut due: Vec<(i64, usize, IpAddr)> = Vec::new();
+            let forced: HashSet<Target> = std::mem::take(&mut state.forced);
+            let mut due: Vec<(i64, usize, Target)> = Vec::new();
             for (i, rt) in state.zones.iter().enumerate() {
                 if !rt.health.in_service() {
                     continue;
                 }
                 for &ip in watched.keys() {
-                    if rt.zone.query_name(ip).is_none() {
+                    let target = Target::Ip(ip);
+                    if rt.zone.query_name(&target).is_none() {
                         continue;
                     }
-                    let at =
-                        if forced.contains(&ip) { i64::MIN } else { state.due.get(&(ip, i)).copied().unwrap_or(0) };
+                    let at = if forced.contains(&target) {
+                        i64::MIN
+                    } else {
+                        state.due.get(&(target.clone(), i)).copied().unwrap_or(0)
+                    };
                     if at <= now {
-                        due.push((at, i, ip));
+                        due.push((at, i, target));
                     }
                 }
             }
@@ -230,7 +234,7 @@ impl Engine {
                                 rt.exhausted = Some(format!("daily budget spent ({used} of {limit} queries)"));
                             }
                             if forced.contains(&ip) {
-                                deferred_forced.insert(ip);
+                                deferred_forced.insert(ip.clone());
                             }
                             stats.deferred += 1;
                             continue;
@@ -265,7 +269,7 @@ impl Engine {
 
     /// Runs the lookups; a lookup task that panicked comes back as an error
     /// outcome, so its zone's health sees it and the pair is retried later.
-    async fn run_batch(&self, batch: Vec<(usize, Arc<Zone>, IpAddr)>) -> Vec<(usize, Outcome)> {
+    async fn run_batch(&self, batch: Vec<(usize, Arc<Zone>, Target)>) -> Vec<(usize, Outcome)> {
         let limit = Arc::new(Semaphore::new(self.inner.config.concurrency.clamp(1, Semaphore::MAX_PERMITS)));
         let mut tasks = JoinSet::new();
         let mut started = HashMap::new();
@@ -273,9 +277,10 @@ impl Engine {
             let lookups = self.inner.lookups.clone();
             let limit = limit.clone();
             let task_zone = zone.clone();
+            let task_target = ip.clone();
             let handle = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                (i, lookups.check(&task_zone, ip).await)
+                (i, lookups.check(&task_zone, &task_target).await)
             });
             started.insert(handle.id(), (i, zone, ip));
         }
@@ -296,7 +301,7 @@ impl Engine {
     /// Stores one outcome: the check, its episode, the due time, zone health.
     fn record(&self, zone_index: usize, outcome: &Outcome) -> Result<(), StoreError> {
         let now = now_ms();
-        let ip = outcome.ip.to_string();
+        let ip = outcome.target.to_string();
         let store = &self.inner.store;
         let prev = store.zone_check(&ip, &outcome.zone_id)?;
         let open = match prev.as_ref().filter(|p| p.listed_since_ms != 0) {
@@ -318,7 +323,7 @@ impl Engine {
             }
         }
         let mut state = self.lock();
-        state.due.insert((outcome.ip, zone_index), check.next_due_ms);
+        state.due.insert((outcome.target.clone(), zone_index), check.next_due_ms);
         let rt = &mut state.zones[zone_index];
         rt.queries_total += 1;
         rt.counters.lookup(outcome.status);
@@ -358,7 +363,7 @@ impl Engine {
             let lookups = self.inner.lookups.clone();
             let handle = tasks.spawn(async move {
                 let (listed, unlisted) = zone.test_points();
-                let (a, b) = tokio::join!(lookups.probe(&zone, listed), lookups.probe(&zone, unlisted));
+                let (a, b) = tokio::join!(lookups.probe(&zone, &listed), lookups.probe(&zone, &unlisted));
                 (i, health::judge(&a, &b))
             });
             started.insert(handle.id(), i);

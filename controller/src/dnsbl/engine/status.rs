@@ -127,14 +127,16 @@ impl Engine {
             .collect()
     }
 
-    /// Enabled zones that do not cover `ip` now, with the reason.
+    /// Enabled zones of `ip`'s kind that do not cover it now, with the
+    /// reason (a domain zone is not a gap in an IP's coverage).
     pub fn not_covered(&self, ip: IpAddr) -> Vec<(String, String)> {
         let state = self.lock();
         state
             .zones
             .iter()
+            .filter(|rt| rt.zone.kind != crate::catalog::ZoneKind::Domain)
             .filter_map(|rt| {
-                if rt.zone.query_name(ip).is_none() {
+                if rt.zone.query_name(&crate::catalog::Target::Ip(ip)).is_none() {
                     let family = if ip.is_ipv6() { "IPv6" } else { "IPv4" };
                     return Some((rt.zone.display_zone(), format!("the zone does not list {family} addresses")));
                 }

@@ -4,7 +4,7 @@ use super::*;
 
 fn o(ip: &str, status: Status) -> Outcome {
     Outcome {
-        ip: ip.parse().unwrap(),
+        target: crate::catalog::Target::Ip(ip.parse().unwrap()),
         zone: "z".into(),
         zone_id: "z".into(),
         status,

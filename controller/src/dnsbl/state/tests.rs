@@ -4,7 +4,7 @@ use super::*;
 
 fn outcome(status: Status) -> Outcome {
     Outcome {
-        ip: "192.0.2.1".parse().unwrap(),
+        target: crate::catalog::Target::Ip("192.0.2.1".parse().unwrap()),
         zone: "zen.example".into(),
         zone_id: "zen".into(),
         status,
