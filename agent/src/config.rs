@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod domains;
 mod sections;
 
 pub use crate::collect::queue::QueueConfig;
 pub use crate::logs::LogsConfig;
+pub use domains::{DomainSource, DomainsConfig, MAX_DOMAINS};
 pub use sections::{IpsConfig, MAX_TOP_SOURCES, NatRule, OutboxConfig, ReportConfig, RetryConfig, SourcesConfig};
 
 /// A configuration that could not be read, parsed or accepted.
@@ -88,6 +90,9 @@ pub struct Config {
     /// Attribution of deliveries to sending sources.
     #[serde(default)]
     pub sources: SourcesConfig,
+    /// The domains this host serves.
+    #[serde(default)]
+    pub domains: DomainsConfig,
 }
 
 /// `[controller]`
@@ -158,6 +163,7 @@ impl Config {
         for path in std::iter::once(&mut self.outbox.dir)
             .chain(self.logs.paths.iter_mut())
             .chain(std::iter::once(&mut self.sources.passwd))
+            .chain(self.domains.paths_mut())
         {
             if path.is_relative() {
                 *path = base.join(&*path);
@@ -249,6 +255,7 @@ impl Config {
                 ),
             ));
         }
+        self.domains.check().map_err(|(key, reason)| invalid(key, reason))?;
         for rule in &self.ips.nat {
             if rule.private.is_ipv4() != rule.public.is_ipv4() {
                 return Err(invalid(

@@ -7,10 +7,13 @@
 //!
 //! - [`ips`]: the host's addresses;
 //! - [`queue`]: the outgoing queue, one collector per MTA;
+//! - [`domains`]: the domains the host serves (Plesk, the MTA's maps, the
+//!   vhosts directory, a static list), sent when the set changed;
 //! - `maillog`: the mail log followed between reports, parsed, joined per
 //!   message and attributed to senders (totals, blocklist groups, top
 //!   sources). It also runs between reports, so the agent holds it by type.
 
+pub mod domains;
 pub mod ips;
 pub(crate) mod maillog;
 pub mod queue;

@@ -40,6 +40,7 @@ fn example_file_parses_and_matches_defaults() {
     assert_eq!(c.logs, d.logs);
     assert_eq!(c.queue, d.queue);
     assert_eq!(c.sources, d.sources);
+    assert_eq!(c.domains, d.domains);
 }
 
 /// Every key of the sections the agent reads is documented in the example,
@@ -65,7 +66,7 @@ fn example_file_shows_every_key_with_its_default() {
         .join("\n");
     let c = Config::from_toml_str(&format!("{MINIMAL}{uncommented}")).unwrap();
     let d = Config::from_toml_str(MINIMAL).unwrap();
-    assert_eq!((c.logs, c.queue, c.sources), (d.logs, d.queue, d.sources));
+    assert_eq!((c.logs, c.queue, c.sources, c.domains), (d.logs, d.queue, d.sources, d.domains));
     for key in [
         "paths",
         "journald",
@@ -83,6 +84,17 @@ fn example_file_shows_every_key_with_its_default() {
         "passwd",
         "top_sources",
         "max_tracked_messages",
+        "enabled",
+        "sources",
+        "static",
+        "plesk",
+        "postfix_map",
+        "qmail_virtualdomains",
+        "qmail_rcpthosts",
+        "mailenable_domains",
+        "vhosts_dir",
+        "refresh",
+        "max",
     ] {
         assert!(text.contains(&format!("# {key} = ")), "{key} is not documented");
     }
@@ -101,14 +113,52 @@ fn evidence_sections_are_checked() {
 }
 
 #[test]
+fn domains_section_defaults_and_checks() {
+    let c = Config::from_toml_str(MINIMAL).unwrap();
+    assert!(c.domains.enabled);
+    assert_eq!(c.domains.sources, DomainSource::ALL);
+    assert_eq!(c.domains.refresh, Duration::from_secs(600));
+    assert_eq!(c.domains.max, 10_000);
+    assert_eq!(c.domains.vhosts_dir, PathBuf::from("/var/www/vhosts"));
+    let c = Config::from_toml_str(&format!(
+        "{MINIMAL}\n[domains]\nsources = [\"static\", \"vhosts\"]\nstatic = [\"bücher.example\"]\nmax = 5\n"
+    ))
+    .unwrap();
+    assert_eq!(c.domains.sources, [DomainSource::Static, DomainSource::Vhosts]);
+    for (section, key) in [
+        ("max = 0", "domains.max"),
+        ("max = 20001", "domains.max"),
+        ("refresh = \"0s\"", "domains.refresh"),
+        ("timeout = \"0s\"", "domains.timeout"),
+        ("sources = [\"plesk\", \"plesk\"]", "domains.sources"),
+        ("static = [\"localhost\"]", "domains.static"),
+    ] {
+        let e = err(&format!("{MINIMAL}\n[domains]\n{section}\n"));
+        assert!(e.starts_with("<string>: ") && e.contains(key), "{section}: {e}");
+    }
+    let e = err(&format!("{MINIMAL}\n[domains]\nsources = [\"cpanel\"]\n"));
+    assert!(e.contains("domains.sources") && e.contains("cpanel"), "{e}");
+    let e = err(&format!("{MINIMAL}\n[domains]\nstatic = [\"a b.example\"]\n"));
+    assert!(e.contains("\"a b.example\" is not a domain name: it contains ' '"), "{e}");
+}
+
+#[test]
 fn relative_log_and_passwd_paths_follow_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.toml");
-    std::fs::write(&path, format!("{MINIMAL}\n[logs]\npaths = [\"mail.log\"]\n[sources]\npasswd = \"passwd\"\n"))
-        .unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{MINIMAL}\n[logs]\npaths = [\"mail.log\"]\n[sources]\npasswd = \"passwd\"\n\
+             [domains]\nvhosts_dir = \"vhosts\"\npostfix_map = \"/etc/map\"\n"
+        ),
+    )
+    .unwrap();
     let c = Config::load(&path).unwrap();
     assert_eq!(c.logs.paths, [dir.path().join("mail.log")]);
     assert_eq!(c.sources.passwd, dir.path().join("passwd"));
+    assert_eq!(c.domains.vhosts_dir, dir.path().join("vhosts"));
+    assert_eq!(c.domains.postfix_map, PathBuf::from("/etc/map"));
 }
 
 #[test]
