@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use rblfleet_proto::v1::admin_service_client::AdminServiceClient;
 use rblfleet_proto::v1::{
-    BackupChunk, BackupRequest, Case, GetCaseRequest, GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse,
-    HostSummary, ListCasesRequest, ListHostsRequest, ListZonesRequest, ListZonesResponse, ReportRequest,
-    ReportResponse, UpdateCaseRequest,
+    BackupChunk, BackupRequest, Case, GetCaseRequest, GetDomainRequest, GetDomainResponse, GetHostRequest,
+    GetHostResponse, GetIpRequest, GetIpResponse, HostSummary, ListCasesRequest, ListHostsRequest, ListZonesRequest,
+    ListZonesResponse, ReportRequest, ReportResponse, UpdateCaseRequest,
 };
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -99,6 +99,12 @@ impl AdminClient {
 
     pub async fn get_ip(&mut self, ip: &str) -> Result<GetIpResponse, ClientError> {
         let response = self.inner.get_ip(GetIpRequest { ip: ip.to_string() }).await.map_err(|s| self.status(s))?;
+        Ok(response.into_inner())
+    }
+
+    pub async fn get_domain(&mut self, domain: &str) -> Result<GetDomainResponse, ClientError> {
+        let request = GetDomainRequest { domain: domain.to_string() };
+        let response = self.inner.get_domain(request).await.map_err(|s| self.status(s))?;
         Ok(response.into_inner())
     }
 

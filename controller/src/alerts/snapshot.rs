@@ -21,8 +21,8 @@ fn delist(route: Option<&rblfleet_proto::v1::DelistRoute>) -> Delist {
 
 /// The state the detector compares, at `ctx.now_ms`.
 pub fn collect(ctx: &Context<'_>) -> Result<Snapshot, StoreError> {
-    let hosts = ctx.store.list_hosts()?;
-    let watched = crate::fleet::watched_ips(&hosts);
+    let watched = views::Watched::load(ctx)?;
+    let hosts = &watched.hosts;
     let mut snapshot = Snapshot { at_ms: ctx.now_ms, ..Snapshot::default() };
     for row in views::current_listings(ctx, &watched)? {
         let info = ListingInfo {
@@ -40,7 +40,7 @@ pub fn collect(ctx: &Context<'_>) -> Result<Snapshot, StoreError> {
         let listed = Listed { info, relisting: row.relisting, severity: row.severity };
         snapshot.listings.insert((row.ip, row.list_id), listed);
     }
-    for summary in &hosts {
+    for summary in hosts {
         let last = ctx.store.get_host(&summary.host_id)?.and_then(|(_, report)| report);
         let state = HostState {
             last_report_ms: summary.last_report_ms,

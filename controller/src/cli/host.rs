@@ -26,6 +26,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     let response = args.connect.client().await?.get_host(&args.name).await?;
     let summary = response.summary.unwrap_or_default();
     let report = response.last_report.unwrap_or_default();
+    let (domains_served, domains_truncated) = (response.domains_served, response.domains_truncated);
     let (trend, blocklist_24h, suspects, listings, open_cases) =
         (response.trend, response.blocklist_24h, response.suspects, response.listings, response.open_cases);
     let status = report.status.clone().unwrap_or_default();
@@ -73,8 +74,13 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         value["suspects"] = suspects.iter().map(render::suspect_json).collect();
         value["listings"] = listings
             .iter()
-            .map(|r| json!({"ip": r.ip, "list": r.list, "since": rfc3339(r.since_ms), "meanings": r.meanings, "case_id": r.case_id, "case_state": render::case_state(r.case_state)}))
+            .map(|r| {
+                let kind = if r.kind == "domain" { "domain" } else { "ip" };
+                json!({kind: r.ip, "list": r.list, "since": rfc3339(r.since_ms), "meanings": r.meanings, "case_id": r.case_id, "case_state": render::case_state(r.case_state), "subscriptions": r.subscriptions})
+            })
             .collect();
+        value["domains_served"] = json!(domains_served);
+        value["domains_truncated"] = json!(domains_truncated);
         value["open_cases"] = open_cases.iter().map(super::case::case_json).collect();
         serde_json::to_writer_pretty(&mut *out, &value)?;
         writeln!(out)?;
@@ -93,6 +99,11 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         summary.last_seq
     )?;
     writeln!(out, "first seen   {}", rfc3339(summary.first_seen_ms).unwrap_or_else(|| "-".into()))?;
+    if domains_served > 0 {
+        let cut = if domains_truncated { " (the agent's list was cut at its bound)" } else { "" };
+        let listed = listings.iter().filter(|r| r.kind == "domain").count();
+        writeln!(out, "domains      {domains_served} served, {listed} listed{cut}")?;
+    }
     let plesk =
         if summary.plesk_version.is_empty() { String::new() } else { format!(", Plesk {}", summary.plesk_version) };
     writeln!(

@@ -12,6 +12,7 @@ mod check;
 mod completions;
 #[cfg(feature = "demo")]
 mod demo;
+mod domain;
 mod host;
 mod hosts;
 mod ip;
@@ -64,6 +65,10 @@ pub enum Command {
     Zones(zones::Args),
     /// One IP: hosts carrying it, status on every list, listing history.
     Ip(ip::Args),
+    /// One domain: the hosts and subscriptions serving it, who sends with
+    /// it, its status on the domain lists (DBL, SURBL, URIBL), listing
+    /// history, cases, suspects and the refusals that name it.
+    Domain(domain::Args),
     /// Copy a running controller's store into one file: a consistent
     /// snapshot, taken while agents keep reporting.
     Backup(backup::Args),
@@ -74,7 +79,7 @@ pub enum Command {
     /// Exit status: 0 consistent, 2 problems found, 1 the store could not
     /// be read.
     Verify(verify::Args),
-    /// Check IPs against DNS blocklists now, without a controller.
+    /// Check IPs and domains against DNS blocklists now, without a controller.
     ///
     /// Exit status: 0 nothing listed, 2 something listed, 3 some lookups
     /// failed (not confirmed clean), 1 usage or setup error.
@@ -156,6 +161,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Cases(args) => cases::run(args, out).await,
         Command::Case(args) => case::run(args, out).await,
         Command::Ip(args) => ip::run(args, out).await,
+        Command::Domain(args) => domain::run(args, out).await,
         Command::Backup(args) => backup::run(args, out).await,
         Command::Restore(args) => restore::run(args, out).await,
         Command::Verify(args) => verify::run(args, out).await,

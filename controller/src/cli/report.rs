@@ -50,6 +50,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             let value = json!({
                 "summary": {
                     "hosts": summary.hosts, "ips_watched": summary.ips_watched, "ips_listed": summary.ips_listed,
+                    "domains_watched": summary.domains_watched, "domains_listed": summary.domains_listed,
                     "lists_involved": summary.lists_involved, "relistings": summary.relistings,
                     "cases_waiting_delisting": summary.cases_waiting_delisting,
                     "zones_not_covering": summary.zones_not_covering.iter().map(|g| json!({"zone": g.zone, "reason": g.reason})).collect::<Vec<_>>(),
@@ -61,7 +62,10 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             writeln!(out)?;
         }
         ReportFormat::Csv => {
-            writeln!(out, "ip,hosts,list_id,list,kind,since,meaning,case_id,case_state,relisting,top_suspect,delist")?;
+            writeln!(
+                out,
+                "ip,hosts,list_id,list,kind,since,meaning,case_id,case_state,relisting,top_suspect,delist,target_kind,subscriptions"
+            )?;
             for r in &report.rows {
                 let fields = [
                     r.ip.clone(),
@@ -76,6 +80,8 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                     r.relisting.to_string(),
                     r.top_suspect.as_ref().map(suspect_short).unwrap_or_default(),
                     delist_route(r.delist.as_ref()),
+                    target_kind(r).into(),
+                    r.subscriptions.join(" "),
                 ];
                 writeln!(out, "{}", fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","))?;
             }
@@ -92,6 +98,9 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                 summary.silent_agents.len(),
                 summary.hosts
             )?;
+            if summary.domains_watched > 0 {
+                writeln!(out, "{} of {} domains listed", summary.domains_listed, summary.domains_watched)?;
+            }
             for gap in &summary.zones_not_covering {
                 writeln!(out, "not covering: {} ({})", gap.zone, gap.reason)?;
             }
@@ -105,8 +114,16 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             // Delisting URLs go below the table as numbered notes: a URL
             // wrapped over four lines of a narrow column cannot be clicked.
             let mut notes: Vec<String> = Vec::new();
-            let mut table =
-                render::table(&["IP", "HOSTS", "LIST", "SINCE", "MEANING", "CASE", "TOP SUSPECT", "DELISTING"]);
+            let mut table = render::table(&[
+                "IP / DOMAIN",
+                "HOSTS",
+                "LIST",
+                "SINCE",
+                "MEANING",
+                "CASE",
+                "TOP SUSPECT",
+                "DELISTING",
+            ]);
             for r in &report.rows {
                 let case = if r.case_id == 0 {
                     "-".to_string()
@@ -125,9 +142,14 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                 } else {
                     r.meanings.join("; ")
                 };
+                let hosts = if r.subscriptions.is_empty() {
+                    r.hosts.join(" ")
+                } else {
+                    format!("{} (subscription {})", r.hosts.join(" "), r.subscriptions.join(" "))
+                };
                 table.add_row(vec![
                     r.ip.clone(),
-                    r.hosts.join(" "),
+                    hosts,
                     r.list.clone(),
                     short_time(r.since_ms),
                     meaning,
@@ -172,9 +194,26 @@ fn delist_cell(
     cell
 }
 
+/// "ip" or "domain": what the row's first column names (rows from an older
+/// controller carry no kind and are IP rows).
+fn target_kind(r: &ListingRow) -> &'static str {
+    if r.kind == "domain" { "domain" } else { "ip" }
+}
+
 fn row_json(r: &ListingRow) -> Value {
+    let mut value = row_fields(r);
+    if let Value::Object(map) = &mut value {
+        map.insert(target_kind(r).into(), json!(r.ip));
+        if r.kind == "domain" {
+            map.insert("subscriptions".into(), json!(r.subscriptions));
+        }
+    }
+    value
+}
+
+fn row_fields(r: &ListingRow) -> Value {
     json!({
-        "ip": r.ip, "hosts": r.hosts, "list_id": r.list_id, "list": r.list, "kind": r.list_kind,
+        "hosts": r.hosts, "list_id": r.list_id, "list": r.list, "kind": r.list_kind,
         "since": rfc3339(r.since_ms), "codes": r.codes, "meanings": r.meanings, "txt": render::non_empty(&r.txt),
         "severity": r.severity,
         "case": (r.case_id != 0).then(|| json!({"id": r.case_id, "state": case_state(r.case_state), "relisting": r.relisting})),

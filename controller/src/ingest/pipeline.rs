@@ -107,9 +107,14 @@ impl Pipeline {
                 // not at its next scheduled time. Only IP listings: a listed
                 // domain, or a recipient refusal quoting our IP, says nothing
                 // about the IP's DNS listings.
+                // A refusal of family "domain" names the message's sender
+                // domain: its domain-list checks jump the queue the same way.
                 if let Some(engine) = &self.engine {
                     for ip in report.blocklist.iter().filter(|e| e.family == "ip").filter_map(|e| e.ip.parse().ok()) {
                         engine.recheck(ip);
+                    }
+                    for e in report.blocklist.iter().filter(|e| e.family == "domain" && !e.domain.is_empty()) {
+                        engine.recheck_domain(&e.domain);
                     }
                 }
                 Ok(Ingested::Stored)

@@ -46,6 +46,21 @@ const MAX_SMALL_LIST: usize = 100;
 const MAX_NAME: usize = 253;
 const MAX_TEXT: usize = 2048;
 const MAX_PERIOD_MS: i64 = 7 * 86_400_000;
+/// Domains one host may report (the agent's own bound defaults to 10,000).
+pub const MAX_DOMAINS: usize = 50_000;
+/// Sender domains per report (the agent sends its top 1,000).
+pub const MAX_SENDER_DOMAINS: usize = 5_000;
+
+/// A domain in wire form (lowercase ASCII, punycode, no trailing dot).
+fn domain(field: &str, value: &str, optional: bool) -> Result<(), Invalid> {
+    if value.is_empty() && optional {
+        return Ok(());
+    }
+    rblfleet_proto::domain::valid_domain(value).map_err(|e| {
+        let shown: String = value.chars().take(80).map(|c| if c.is_control() { '?' } else { c }).collect();
+        invalid(field, format!("{shown:?} {e}"))
+    })
+}
 
 /// Validates a report received at `now_ms` (Unix ms).
 pub fn validate(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(), Invalid> {
@@ -95,10 +110,29 @@ pub fn validate(report: &HostReport, now_ms: i64, limits: &Limits) -> Result<(),
         text(&f("code"), &e.code, 64, true)?;
         address(&f("ip"), &e.ip, true)?;
         identifier(&f("family"), &e.family, 32, true)?;
+        domain(&f("domain"), &e.domain, true)?;
         text(&f("sample"), &e.sample, MAX_TEXT, true)?;
         if e.first_seen_ms > e.last_seen_ms {
             return Err(invalid(f("first_seen_ms"), "is after last_seen_ms"));
         }
+    }
+
+    if let Some(list) = &report.domains {
+        count("domains.domains", list.domains.len(), MAX_DOMAINS)?;
+        for (i, d) in list.domains.iter().enumerate() {
+            let f = |name: &str| format!("domains.domains[{i}].{name}");
+            domain(&f("name"), &d.name, false)?;
+            text(&f("unicode"), &d.unicode, 4 * MAX_NAME, true)?;
+            text(&f("subscription"), &d.subscription, MAX_NAME, true)?;
+        }
+        count("domains.sources", list.sources.len(), 16)?;
+        for (i, s) in list.sources.iter().enumerate() {
+            identifier(&format!("domains.sources[{i}]"), s, 32, false)?;
+        }
+    }
+    count("sender_domains", report.sender_domains.len(), MAX_SENDER_DOMAINS)?;
+    for (i, d) in report.sender_domains.iter().enumerate() {
+        domain(&format!("sender_domains[{i}].name"), &d.name, false)?;
     }
 
     count("sources", report.sources.len(), MAX_LIST)?;

@@ -81,6 +81,8 @@ pub struct HostMetrics {
 pub struct Fleet {
     pub hosts: usize,
     pub watched_ips: usize,
+    /// Registrable domains the hosts serve or send with.
+    pub watched_domains: usize,
     /// Open listings by (list id, "dns" | "receiver").
     pub listings: BTreeMap<(String, &'static str), u64>,
     /// Cases by state name, every state of `CASE_STATES` present.
@@ -112,6 +114,11 @@ pub fn fleet(scrape: &Scrape) -> Result<Fleet, CollectError> {
     let store = &scrape.sources.store;
     let summaries = scrape.hosts()?;
     let watched_ips = crate::fleet::watched_ips(summaries).len();
+    // The engine keeps the domain index between reports; without it, read it.
+    let watched_domains = match &scrape.sources.engine {
+        Some(engine) => engine.watched_domains()?.len(),
+        None => store.watched_domains(crate::catalog::registrable)?.len(),
+    };
     let mut listings: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
     match scrape.zones() {
         // The engine keeps the counts of the zones it checks.
@@ -139,7 +146,7 @@ pub fn fleet(scrape: &Scrape) -> Result<Fleet, CollectError> {
             *n += 1;
         }
     }
-    Ok(Fleet { hosts: summaries.len(), watched_ips, listings, cases })
+    Ok(Fleet { hosts: summaries.len(), watched_ips, watched_domains, listings, cases })
 }
 
 /// Free bytes on the data directory's filesystem and the reserve below

@@ -46,6 +46,12 @@ pub fn fleet(e: &mut Encoder, s: &Fleet) {
         "Distinct public (or NAT-published) IPs in the hosts' latest reports, checked against blocklists.",
     )
     .sample(&[], s.watched_ips as f64);
+    e.family(
+        "rblfleet_watched_domains",
+        Kind::Gauge,
+        "Distinct registrable domains the hosts serve or send with, checked against domain blocklists.",
+    )
+    .sample(&[], s.watched_domains as f64);
     let mut f = e.family(
         "rblfleet_listings",
         Kind::Gauge,

@@ -2,16 +2,16 @@
 
 use rblfleet_proto::v1::admin_service_server::AdminService;
 use rblfleet_proto::v1::{
-    BackupRequest, Case, GetCaseRequest, GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse,
-    ListCasesRequest, ListCasesResponse, ListHostsRequest, ListHostsResponse, ListZonesRequest, ListZonesResponse,
-    ReportRequest, ReportResponse, UpdateCaseRequest,
+    BackupRequest, Case, GetCaseRequest, GetDomainRequest, GetDomainResponse, GetHostRequest, GetHostResponse,
+    GetIpRequest, GetIpResponse, ListCasesRequest, ListCasesResponse, ListHostsRequest, ListHostsResponse,
+    ListZonesRequest, ListZonesResponse, ReportRequest, ReportResponse, UpdateCaseRequest,
 };
 use tonic::{Request, Response, Status};
 
 use std::sync::Arc;
 
 use crate::cases::{self, Action, CaseError, Change};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Target};
 use crate::dnsbl::engine::Engine;
 use crate::identity::Role;
 use crate::identity::check_host_id;
@@ -93,6 +93,23 @@ impl AdminService for AdminApi {
             .parse()
             .map_err(|_| Status::invalid_argument(format!("{:?} is not an IP address", truncate(&text, 64))))?;
         let view = views::ip_view(&self.context(), ip).map_err(|e| super::storage_status(&e))?;
+        Ok(Response::new(view))
+    }
+
+    async fn get_domain(&self, request: Request<GetDomainRequest>) -> Result<Response<GetDomainResponse>, Status> {
+        self.authorize(&request)?;
+        let text = request.into_inner().domain;
+        let domain = match Target::parse(&text) {
+            Ok(Target::Domain(name)) => name,
+            Ok(Target::Ip(_)) => {
+                return Err(Status::invalid_argument(format!(
+                    "{:?} is an IP address; use `rblfleet ip`",
+                    truncate(&text, 64)
+                )));
+            }
+            Err(e) => return Err(Status::invalid_argument(truncate(&e.to_string(), 200))),
+        };
+        let view = views::domain_view(&self.context(), &domain).map_err(|e| super::storage_status(&e))?;
         Ok(Response::new(view))
     }
 

@@ -10,6 +10,8 @@
 //! - `rollups`: hourly evidence per host (see `history`).
 //! - `cases`, `case_index`, `receivers`: delisting cases and receiver-side
 //!   listing state (see `cases`).
+//! - `host_domains`, `sending`: the domains hosts serve and send with (see
+//!   `domains`).
 //!
 //! Every write that acknowledges something to an agent is flushed to disk
 //! before the acknowledgement leaves, so a report acked before a crash is
@@ -18,6 +20,7 @@
 mod backup;
 mod cases;
 mod commit;
+mod domains;
 mod encoding;
 mod history;
 mod listings;
@@ -31,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, TreeCount, inspect_backup};
 pub use commit::CommitStats;
+pub use domains::WatchedDomain;
 pub use history::Pruned;
 pub use reports::Applied;
 pub use restore::{Restored, restore};
@@ -92,6 +96,10 @@ pub struct Store {
     cases: sled::Tree,
     case_index: sled::Tree,
     receivers: sled::Tree,
+    host_domains: sled::Tree,
+    sending: sled::Tree,
+    /// See [`Store::domains_generation`].
+    domains_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Free space of the data directory and the reserve (see `space`).
     space: std::sync::Arc<space::Space>,
     /// The group-commit writer's queue (see `commit`); `None` only in the
@@ -150,6 +158,8 @@ impl Store {
         let cases = db.open_tree("cases").map_err(open_err)?;
         let case_index = db.open_tree("case_index").map_err(open_err)?;
         let receivers = db.open_tree("receivers").map_err(open_err)?;
+        let host_domains = db.open_tree("host_domains").map_err(open_err)?;
+        let sending = db.open_tree("sending").map_err(open_err)?;
         let mut store = Store {
             db,
             writes: Default::default(),
@@ -163,6 +173,9 @@ impl Store {
             cases,
             case_index,
             receivers,
+            host_domains,
+            sending,
+            domains_generation: Default::default(),
             space: std::sync::Arc::new(space::Space::new(dir, options.min_free_bytes)),
             commit: None,
         };

@@ -33,13 +33,24 @@ impl Store {
     pub(super) fn apply_batch_unflushed(&self, batch: &[(&HostReport, i64)]) -> Result<Vec<Outcome>, StoreError> {
         let encoded: Vec<(Vec<u8>, Vec<u8>)> =
             batch.iter().map(|(r, _)| (report_key(&r.host_id, r.epoch, r.seq), encode(*r))).collect();
-        let result = (&self.hosts, &self.reports, &self.rollups).transaction(|(hosts, reports, rollups)| {
+        let trees = (&self.hosts, &self.reports, &self.rollups, &self.host_domains, &self.sending);
+        let domains_changed = std::cell::Cell::new(false);
+        let result = trees.transaction(|(hosts, reports, rollups, host_domains, sending)| {
             let mut outcomes = Vec::with_capacity(batch.len());
             for ((report, now_ms), (key, bytes)) in batch.iter().zip(&encoded) {
-                outcomes.push(apply_one(hosts, reports, rollups, report, *now_ms, key, bytes)?);
+                let outcome = apply_one(hosts, reports, rollups, report, *now_ms, key, bytes)?;
+                if matches!(outcome, Ok(Applied::Stored(_))) {
+                    if super::domains::apply_report(host_domains, sending, report, *now_ms)? {
+                        domains_changed.set(true);
+                    }
+                }
+                outcomes.push(outcome);
             }
             Ok(outcomes)
         });
+        if domains_changed.get() {
+            self.domains_changed();
+        }
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::from(e),

@@ -47,7 +47,12 @@ pub fn merge(rollup: &mut HourRollup, report: &HostReport) {
 /// family): an IP listing and a domain listing are never added up.
 pub fn merge_evidence(list: &mut Vec<BlocklistEvidence>, e: &BlocklistEvidence) {
     let same = |x: &BlocklistEvidence| {
-        x.provider == e.provider && x.zone == e.zone && x.code == e.code && x.ip == e.ip && x.family == e.family
+        x.provider == e.provider
+            && x.zone == e.zone
+            && x.code == e.code
+            && x.ip == e.ip
+            && x.family == e.family
+            && x.domain == e.domain
     };
     match list.iter_mut().find(|x| same(x)) {
         Some(x) => {

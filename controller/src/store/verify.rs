@@ -23,8 +23,20 @@ use super::{SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError};
 const MAX_LISTED: usize = 1000;
 
 /// Trees this version knows and checks, in the order they are checked.
-const KNOWN: [&str; 10] =
-    ["meta", "hosts", "reports", "rollups", "episodes", "checks", "zone_usage", "cases", "case_index", "receivers"];
+const KNOWN: [&str; 12] = [
+    "meta",
+    "hosts",
+    "reports",
+    "rollups",
+    "episodes",
+    "checks",
+    "zone_usage",
+    "cases",
+    "case_index",
+    "receivers",
+    "host_domains",
+    "sending",
+];
 
 /// sled's default tree; rblfleet does not use it.
 const SLED_DEFAULT: &[u8] = b"__sled__default";
@@ -152,6 +164,8 @@ fn check_record(report: &mut VerifyReport, seen: &mut Seen, tree: &str, key: &[u
         "cases" => check_case(seen, key, value),
         "case_index" => check_index(seen, key, value),
         "receivers" => check_receiver(key, value),
+        "host_domains" => check_host_domains(key, value),
+        "sending" => check_sending(key, value),
         _ => Ok(()),
     };
     if let Err(reason) = result {
@@ -300,12 +314,33 @@ fn check_episode(seen: &mut Seen, key: &[u8], value: &[u8]) -> Result<(), String
     Ok(())
 }
 
+fn check_host_domains(key: &[u8], value: &[u8]) -> Result<(), String> {
+    let list: rblfleet_proto::v1::HostDomains = record(key, value)?;
+    for d in &list.domains {
+        rblfleet_proto::domain::valid_domain(&d.name).map_err(|e| format!("domain {:?} {e}", d.name))?;
+    }
+    Ok(())
+}
+
+fn check_sending(key: &[u8], value: &[u8]) -> Result<(), String> {
+    let row: rblfleet_proto::v1::SendingDomain = record(key, value)?;
+    let mut expected = row.domain.as_bytes().to_vec();
+    expected.push(0);
+    expected.extend_from_slice(row.host_id.as_bytes());
+    if key != expected.as_slice() {
+        return Err(format!("the key does not match the row ({}, {})", row.domain, row.host_id));
+    }
+    Ok(())
+}
+
 fn check_check(seen: &mut Seen, key: &[u8], value: &[u8]) -> Result<(), String> {
     let c: ZoneCheck = record(key, value)?;
     if key != pair_key(&c.ip, &c.zone_id).as_slice() {
         return Err(format!("the key does not match the check ({}, {})", c.ip, c.zone_id));
     }
-    c.ip.parse::<IpAddr>().map_err(|_| format!("{:?} is not an IP address", c.ip))?;
+    if c.ip.parse::<IpAddr>().is_err() && rblfleet_proto::domain::valid_domain(&c.ip).is_err() {
+        return Err(format!("{:?} is neither an IP address nor a domain", c.ip));
+    }
     if c.listed_since_ms != 0 {
         let mut episode = pair_key(&c.ip, &c.zone_id);
         episode.push(0);

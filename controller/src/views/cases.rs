@@ -2,19 +2,14 @@
 
 use rblfleet_proto::v1::{Case, ListCasesRequest};
 
-use super::Context;
-use crate::fleet::watched_ips;
+use super::{Context, Watched};
 use crate::store::StoreError;
 
 /// Cases in one of `states` (all when empty), of IPs `host` carries, on
 /// `list` (catalog id or display name, any case), each filter optional.
 pub fn list_cases(ctx: &Context<'_>, filter: &ListCasesRequest) -> Result<Vec<Case>, StoreError> {
-    let host_ips: Option<Vec<String>> = if filter.host.is_empty() {
-        None
-    } else {
-        let watched = watched_ips(&ctx.store.list_hosts()?);
-        Some(watched.iter().filter(|(_, hs)| hs.contains(&filter.host)).map(|(ip, _)| ip.to_string()).collect())
-    };
+    let host_ips: Option<Vec<String>> =
+        if filter.host.is_empty() { None } else { Some(Watched::load(ctx)?.subjects_of(&filter.host)) };
     Ok(ctx
         .store
         .all_cases()?

@@ -3,8 +3,7 @@
 
 use rblfleet_proto::v1::{CaseState, GetHostResponse, HourPoint};
 
-use super::{Context, current_listings, suspects};
-use crate::fleet::watched_ips;
+use super::{Context, Watched, current_listings, suspects};
 use crate::store::StoreError;
 use crate::store::rollup;
 
@@ -34,12 +33,11 @@ pub fn host_view(ctx: &Context<'_>, host_id: &str) -> Result<Option<GetHostRespo
     let mut blocklist_24h = rollup::sum(&rollups).blocklist;
     blocklist_24h.sort_by(|a, b| b.count.cmp(&a.count).then(a.provider.cmp(&b.provider)));
 
-    let hosts = ctx.store.list_hosts()?;
-    let watched = watched_ips(&hosts);
+    let watched = Watched::load(ctx)?;
     let listings: Vec<_> =
         current_listings(ctx, &watched)?.into_iter().filter(|r| r.hosts.iter().any(|h| h == host_id)).collect();
-    let my_ips: Vec<String> =
-        watched.iter().filter(|(_, hs)| hs.iter().any(|h| h == host_id)).map(|(ip, _)| ip.to_string()).collect();
+    let my_ips = watched.subjects_of(host_id);
+    let domains = ctx.store.host_domains(host_id)?;
     let open_cases = ctx
         .store
         .all_cases()?
@@ -56,5 +54,7 @@ pub fn host_view(ctx: &Context<'_>, host_id: &str) -> Result<Option<GetHostRespo
         suspects,
         listings,
         open_cases,
+        domains_served: domains.as_ref().map_or(0, |d| d.domains.len() as u64),
+        domains_truncated: domains.is_some_and(|d| d.truncated),
     }))
 }

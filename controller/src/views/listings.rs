@@ -1,11 +1,10 @@
 //! The current listings of the fleet, DNS and receiver-side side by side.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use rblfleet_proto::v1::{CaseState, CheckStatus, ListingRow};
 
-use super::Context;
+use super::{Context, Watched};
 use crate::cases;
 use crate::cases::work::ListInfo;
 use crate::store::StoreError;
@@ -17,6 +16,8 @@ const HIGH: &[&str] = &[
     "spamhaus-zen-dqs",
     "spamhaus-sbl",
     "spamhaus-xbl",
+    "spamhaus-dbl",
+    "spamhaus-dbl-dqs",
     "barracuda-brbl",
     "spamcop",
     "microsoft",
@@ -44,21 +45,21 @@ pub fn severity(list_id: &str, meanings: &[String]) -> u32 {
 
 /// Every open listing as a report row (no suspect yet), sorted by severity
 /// then age.
-pub fn current_listings(
-    ctx: &Context<'_>,
-    watched: &BTreeMap<IpAddr, Vec<String>>,
-) -> Result<Vec<ListingRow>, StoreError> {
+pub fn current_listings(ctx: &Context<'_>, watched: &Watched) -> Result<Vec<ListingRow>, StoreError> {
     // Each row with the last sign of the cause (0: unknown), for the
     // expected drop of lists that expire on their own.
     let mut rows: Vec<(ListingRow, i64)> = Vec::new();
-    let hosts_of = |ip: &str| ip.parse::<IpAddr>().ok().and_then(|ip| watched.get(&ip).cloned()).unwrap_or_default();
+    let hosts_of = |subject: &str| watched.hosts_of(subject);
     for check in ctx.store.all_checks()? {
         if check.status != CheckStatus::Listed as i32 || check.listed_since_ms == 0 {
             continue;
         }
         let list = ListInfo::of(ctx.catalog, &check.zone_id);
+        let domain = watched.domains.get(&check.ip).filter(|_| check.ip.parse::<IpAddr>().is_err());
         rows.push((
             ListingRow {
+                kind: if check.ip.parse::<IpAddr>().is_ok() { "ip" } else { "domain" }.into(),
+                subscriptions: domain.map(|d| d.subscriptions()).unwrap_or_default(),
                 hosts: hosts_of(&check.ip),
                 list: if check.zone.is_empty() { list.name } else { check.zone.clone() },
                 list_id: check.zone_id.clone(),
@@ -93,6 +94,7 @@ pub fn current_listings(
                 txt: state.sample.clone(),
                 delist: Some(list.delist),
                 list_id: state.provider,
+                kind: "ip".into(),
                 ip: state.ip,
                 ..ListingRow::default()
             },

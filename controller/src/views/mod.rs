@@ -4,18 +4,22 @@
 //! renders them).
 
 mod cases;
+mod domain;
 mod host;
 mod ip;
 mod listings;
 mod report;
 mod suspects;
+mod watched;
 
 pub use cases::list_cases;
+pub use domain::{domain_suspects, domain_view};
 pub use host::host_view;
 pub use ip::ip_view;
 pub use listings::current_listings;
 pub use report::fleet_report;
 pub use suspects::suspects;
+pub use watched::Watched;
 
 use crate::catalog::Catalog;
 use crate::dnsbl::engine::Engine;

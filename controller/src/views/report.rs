@@ -5,23 +5,26 @@ use std::collections::BTreeSet;
 
 use rblfleet_proto::v1::{CaseState, FleetSummary, ReportRequest, ReportResponse, ZoneGap};
 
-use super::{Context, current_listings, suspects};
-use crate::fleet::watched_ips;
+use super::{Context, Watched, current_listings, suspects};
 use crate::store::StoreError;
 
 const DEFAULT_SILENT_SECS: u64 = 300;
 
 pub fn fleet_report(ctx: &Context<'_>, request: &ReportRequest) -> Result<ReportResponse, StoreError> {
-    let hosts = ctx.store.list_hosts()?;
-    let watched = watched_ips(&hosts);
+    let watched = Watched::load(ctx)?;
+    let hosts = &watched.hosts;
     let all = current_listings(ctx, &watched)?;
+    let listed =
+        |kind: &str| all.iter().filter(|r| r.kind == kind).map(|r| r.ip.as_str()).collect::<BTreeSet<_>>().len();
 
     let silent_secs = if request.silent_after_secs == 0 { DEFAULT_SILENT_SECS } else { request.silent_after_secs };
     let silent_ms = i64::try_from(silent_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let mut summary = FleetSummary {
         hosts: hosts.len() as u64,
-        ips_watched: watched.len() as u64,
-        ips_listed: all.iter().map(|r| r.ip.as_str()).collect::<BTreeSet<_>>().len() as u64,
+        ips_watched: watched.ips.len() as u64,
+        ips_listed: listed("ip") as u64,
+        domains_watched: watched.domains.len() as u64,
+        domains_listed: listed("domain") as u64,
         lists_involved: all.iter().map(|r| r.list_id.as_str()).collect::<BTreeSet<_>>().len() as u64,
         relistings: all.iter().filter(|r| r.relisting).count() as u64,
         silent_agents: hosts
@@ -64,7 +67,11 @@ pub fn fleet_report(ctx: &Context<'_>, request: &ReportRequest) -> Result<Report
         .filter(|r| request.states.is_empty() || request.states.contains(&r.case_state))
         .collect();
     for row in &mut rows {
-        row.top_suspect = suspects(ctx, &row.hosts, row.since_ms)?.into_iter().next();
+        row.top_suspect = if row.kind == "domain" {
+            super::domain::domain_suspects(ctx, &row.ip, watched.domains.get(&row.ip), row.since_ms)?.into_iter().next()
+        } else {
+            suspects(ctx, &row.hosts, row.since_ms)?.into_iter().next()
+        };
     }
     Ok(ReportResponse { summary: Some(summary), rows })
 }

@@ -1,10 +1,13 @@
-//! The blocklist engine inside `rblfleet serve`: which (IP, zone) pairs to
-//! check, when, and within which budget; and what to remember afterwards.
+//! The blocklist engine inside `rblfleet serve`: which (IP or domain, zone)
+//! pairs to check, when, and within which budget; and what to remember
+//! afterwards.
 //!
 //! Every IP of every host's latest report (public ones, and NAT-published
-//! addresses) is checked once however many hosts carry it. A pass probes the
-//! zones whose health check is due, then sends every due pair its zone's
-//! budget allows, with bounded concurrency; what is not allowed now stays due.
+//! addresses) is checked once however many hosts carry it, and so is every
+//! registrable domain the hosts serve or send with (on the domain zones).
+//! A pass probes the zones whose health check is due, then sends every due
+//! pair its zone's budget allows, in the order `due` explains, with bounded
+//! concurrency; what is not allowed now stays due.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -19,12 +22,16 @@ use super::health::{self, Health, HealthPolicy};
 use super::lookup::{Lookups, Outcome, Status};
 use super::state::{self, Cadence};
 use crate::cases::work::{self, ListInfo};
-use crate::catalog::{Catalog, Target, Zone, target_from_key};
+use crate::catalog::{Catalog, Target, Zone, ZoneKind, target_from_key};
 use crate::clock::now_ms;
 use crate::store::{Store, StoreError};
 
 mod counters;
+mod due;
 mod status;
+
+pub use due::WatchedName;
+use due::{CLASS_FORCED, CLASS_REST, CLASS_SENDING, Due};
 
 pub use counters::{LookupCounters, ZONE_STATES, ZoneMetrics, is_listed};
 pub use status::ZoneState;
@@ -40,6 +47,9 @@ pub struct EngineConfig {
     pub tick: Duration,
     /// Ignore the catalog's budgets (benchmarks only; production obeys them).
     pub lift_budgets: bool,
+    /// Lookups one pass sends at most; the rest stays due for the next pass
+    /// (bounds the memory of a first sweep over hundreds of thousands of domains).
+    pub max_per_pass: usize,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +60,7 @@ impl Default for EngineConfig {
             concurrency: 64,
             tick: Duration::from_secs(1),
             lift_budgets: false,
+            max_per_pass: 50_000,
         }
     }
 }
@@ -64,6 +75,10 @@ pub struct PassStats {
     /// Due pairs left for later because a budget said no.
     pub deferred: usize,
     pub watched_ips: usize,
+    pub watched_domains: usize,
+    /// Checks sent per priority class: forced by a bounce, IPs and sending
+    /// domains, the other domains.
+    pub by_class: [usize; 3],
 }
 
 struct ZoneRuntime {
@@ -79,9 +94,19 @@ struct ZoneRuntime {
 #[derive(Default)]
 struct EngineState {
     zones: Vec<ZoneRuntime>,
-    /// Next due time per (IP, zone index); missing = due now.
-    due: HashMap<(Target, usize), i64>,
-    forced: HashSet<Target>,
+    /// Next due time per (target, zone index); missing = due now.
+    due: Due,
+    /// The watched domains, rebuilt when the store's domain generation moves.
+    domains: Arc<Vec<WatchedName>>,
+    domains_generation: Option<u64>,
+}
+
+/// A due target, as an index into the pass's IP or domain list (no
+/// allocation until the pair is picked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Pick {
+    Ip(usize),
+    Domain(usize),
 }
 
 /// The engine. Cheap to clone; clones share state.
@@ -133,16 +158,17 @@ impl Engine {
             });
         }
         let index: HashMap<&str, usize> = zones.iter().enumerate().map(|(i, z)| (z.zone.id.as_str(), i)).collect();
-        let mut due = HashMap::new();
+        let kinds: Vec<_> = zones.iter().map(|z| z.zone.kind).collect();
+        let mut due = Due::new(&kinds);
         let mut listed = vec![0; zones.len()];
         for check in store.all_checks()? {
             if let Some(&i) = index.get(check.zone_id.as_str()) {
-                due.insert((target_from_key(&check.ip), i), check.next_due_ms);
+                due.set(&target_from_key(&check.ip), i, check.next_due_ms);
                 listed[i] += u64::from(counters::is_listed(&check));
             }
         }
         zones.iter_mut().zip(listed).for_each(|(rt, n)| rt.counters.listed_ips = n);
-        let state = EngineState { zones, due, forced: HashSet::new() };
+        let state = EngineState { zones, due, domains: Arc::default(), domains_generation: None };
         Ok(Engine { inner: Arc::new(Inner { catalog, lookups, store, config, warnings, state: Mutex::new(state) }) })
     }
 
@@ -164,7 +190,38 @@ impl Engine {
 
     /// Checks `ip` on every zone at the next pass (a blocklist bounce named it).
     pub fn recheck(&self, ip: IpAddr) {
-        self.lock().forced.insert(Target::Ip(ip));
+        self.lock().due.force(Target::Ip(ip));
+    }
+
+    /// Checks `domain` (wire form; reduced to its registrable domain) on
+    /// every domain zone at the next pass, before anything else: a refusal
+    /// of family "domain" named it.
+    pub fn recheck_domain(&self, domain: &str) {
+        self.lock().due.force(Target::domain(domain));
+    }
+
+    /// The registrable domains to watch, sending ones flagged. Rebuilt from
+    /// the store only when a report changed a host's domains.
+    pub fn watched_domains(&self) -> Result<Arc<Vec<WatchedName>>, StoreError> {
+        let generation = self.inner.store.domains_generation();
+        {
+            let state = self.lock();
+            if state.domains_generation == Some(generation) {
+                return Ok(state.domains.clone());
+            }
+        }
+        let names: Vec<WatchedName> = self
+            .inner
+            .store
+            .watched_domains(crate::catalog::registrable)?
+            .into_iter()
+            .map(|(name, w)| WatchedName { sends: w.sends(), name })
+            .collect();
+        let names = Arc::new(names);
+        let mut state = self.lock();
+        state.domains = names.clone();
+        state.domains_generation = Some(generation);
+        Ok(names)
     }
 
     /// The IPs to watch, each with the hosts whose latest report carries it.
@@ -193,59 +250,13 @@ impl Engine {
     pub async fn pass(&self) -> Result<PassStats, StoreError> {
         let mut stats = PassStats { probes: self.probe_due_zones().await?, ..PassStats::default() };
         let watched = self.watched()?;
-        stats.watched_ips = watched.len();
+        let ips: Vec<IpAddr> = watched.keys().copied().collect();
+        let domains = self.watched_domains()?;
+        stats.watched_ips = ips.len();
+        stats.watched_domains = domains.len();
         let now = now_ms();
         let day = utc_day(now);
-        let started = Instant::now();
-        let mut batch: Vec<(usize, Arc<Zone>, Target)> = Vec::new();
-        {
-            let mut guard = self.lock();
-            let state = &mut *guard;
-            let forced: HashSet<Target> = std::mem::take(&mut state.forced);
-            let mut due: Vec<(i64, usize, Target)> = Vec::new();
-            for (i, rt) in state.zones.iter().enumerate() {
-                if !rt.health.in_service() {
-                    continue;
-                }
-                for &ip in watched.keys() {
-                    let target = Target::Ip(ip);
-                    if rt.zone.query_name(&target).is_none() {
-                        continue;
-                    }
-                    let at = if forced.contains(&target) {
-                        i64::MIN
-                    } else {
-                        state.due.get(&(target.clone(), i)).copied().unwrap_or(0)
-                    };
-                    if at <= now {
-                        due.push((at, i, target));
-                    }
-                }
-            }
-            due.sort();
-            let mut deferred_forced = HashSet::new();
-            for (_, i, ip) in due {
-                let rt = &mut state.zones[i];
-                if !self.inner.config.lift_budgets {
-                    match rt.bucket.take(started, day) {
-                        Ok(()) => rt.exhausted = None,
-                        Err(refusal) => {
-                            if let Refusal::DayExhausted { used, limit } = refusal {
-                                rt.exhausted = Some(format!("daily budget spent ({used} of {limit} queries)"));
-                            }
-                            if forced.contains(&ip) {
-                                deferred_forced.insert(ip.clone());
-                            }
-                            stats.deferred += 1;
-                            continue;
-                        }
-                    }
-                }
-                batch.push((i, rt.zone.clone(), ip));
-            }
-            // A forced IP whose check a budget deferred stays forced.
-            state.forced.extend(deferred_forced);
-        }
+        let batch = self.select(&ips, &domains, now, day, &mut stats);
         let mut per_zone: HashMap<usize, u64> = HashMap::new();
         for (i, _, _) in &batch {
             *per_zone.entry(*i).or_default() += 1;
@@ -265,6 +276,89 @@ impl Engine {
             self.inner.store.add_zone_usage(&id, day, n)?;
         }
         Ok(stats)
+    }
+
+    /// The due pairs this pass sends, in priority order, each taking a token
+    /// of its zone's budget; see `due` for the order.
+    fn select(
+        &self,
+        ips: &[IpAddr],
+        domains: &[WatchedName],
+        now: i64,
+        day: u32,
+        stats: &mut PassStats,
+    ) -> Vec<(usize, Arc<Zone>, Target)> {
+        let started = Instant::now();
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        // (class, due time, zone index, target as an index into ips or domains).
+        let mut due: Vec<(u8, i64, usize, Pick)> = Vec::new();
+        for (i, rt) in state.zones.iter().enumerate() {
+            if !rt.health.in_service() {
+                continue;
+            }
+            if rt.zone.kind == ZoneKind::Domain {
+                for (n, d) in domains.iter().enumerate() {
+                    let forced = state.due.is_forced_domain(&d.name);
+                    let at = if forced { i64::MIN } else { state.due.domain_at(&d.name, i) };
+                    if at <= now {
+                        let class = match (forced, d.sends) {
+                            (true, _) => CLASS_FORCED,
+                            (false, true) => CLASS_SENDING,
+                            (false, false) => CLASS_REST,
+                        };
+                        due.push((class, at, i, Pick::Domain(n)));
+                    }
+                }
+            } else {
+                for (n, &ip) in ips.iter().enumerate() {
+                    if rt.zone.query_name(&Target::Ip(ip)).is_none() {
+                        continue;
+                    }
+                    let forced = state.due.is_forced_ip(ip);
+                    let at = if forced { i64::MIN } else { state.due.ip_at(ip, i) };
+                    if at <= now {
+                        due.push((if forced { CLASS_FORCED } else { CLASS_SENDING }, at, i, Pick::Ip(n)));
+                    }
+                }
+            }
+        }
+        due.sort_unstable();
+        let target = |pick: Pick| match pick {
+            Pick::Ip(n) => Target::Ip(ips[n]),
+            Pick::Domain(n) => Target::Domain(domains[n].name.clone()),
+        };
+        let max = self.inner.config.max_per_pass.max(1);
+        let mut kept_forced = HashSet::new();
+        let mut batch = Vec::new();
+        for (class, _, i, pick) in due {
+            let rt = &mut state.zones[i];
+            if batch.len() >= max {
+                if class == CLASS_FORCED {
+                    kept_forced.insert(target(pick));
+                }
+                continue;
+            }
+            if !self.inner.config.lift_budgets {
+                match rt.bucket.take(started, day) {
+                    Ok(()) => rt.exhausted = None,
+                    Err(refusal) => {
+                        if let Refusal::DayExhausted { used, limit } = refusal {
+                            rt.exhausted = Some(format!("daily budget spent ({used} of {limit} queries)"));
+                        }
+                        if class == CLASS_FORCED {
+                            kept_forced.insert(target(pick));
+                        }
+                        stats.deferred += 1;
+                        continue;
+                    }
+                }
+            }
+            stats.by_class[usize::from(class)] += 1;
+            batch.push((i, rt.zone.clone(), target(pick)));
+        }
+        state.due.settle_forced(kept_forced);
+        batch
     }
 
     /// Runs the lookups; a lookup task that panicked comes back as an error
@@ -323,7 +417,7 @@ impl Engine {
             }
         }
         let mut state = self.lock();
-        state.due.insert((outcome.target.clone(), zone_index), check.next_due_ms);
+        state.due.set(&outcome.target, zone_index, check.next_due_ms);
         let rt = &mut state.zones[zone_index];
         rt.queries_total += 1;
         rt.counters.lookup(outcome.status);

@@ -9,7 +9,7 @@ use rblfleet_proto::v1::ZoneHealth;
 use super::super::health::State;
 use super::{Engine, ZoneRuntime};
 use crate::cases::work::delist_route;
-use crate::catalog::Zone;
+use crate::catalog::{Target, Zone};
 
 /// A catalog zone's state in the engine: a string only on the wire
 /// (`ZoneHealth.state`) and in metric labels.
@@ -127,6 +127,21 @@ impl Engine {
             .collect()
     }
 
+    /// Enabled domain zones that do not cover `target` (a domain) now, with
+    /// the reason; for an IP, as [`Engine::not_covered`].
+    pub fn not_covered_target(&self, target: &Target) -> Vec<(String, String)> {
+        if let Target::Ip(ip) = target {
+            return self.not_covered(*ip);
+        }
+        let state = self.lock();
+        state
+            .zones
+            .iter()
+            .filter(|rt| rt.zone.kind == crate::catalog::ZoneKind::Domain)
+            .filter_map(|rt| gap(rt).map(|reason| (rt.zone.display_zone(), reason)))
+            .collect()
+    }
+
     /// Enabled zones of `ip`'s kind that do not cover it now, with the
     /// reason (a domain zone is not a gap in an IP's coverage).
     pub fn not_covered(&self, ip: IpAddr) -> Vec<(String, String)> {
@@ -136,7 +151,7 @@ impl Engine {
             .iter()
             .filter(|rt| rt.zone.kind != crate::catalog::ZoneKind::Domain)
             .filter_map(|rt| {
-                if rt.zone.query_name(&crate::catalog::Target::Ip(ip)).is_none() {
+                if rt.zone.query_name(&Target::Ip(ip)).is_none() {
                     let family = if ip.is_ipv6() { "IPv6" } else { "IPv4" };
                     return Some((rt.zone.display_zone(), format!("the zone does not list {family} addresses")));
                 }
