@@ -14,6 +14,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::backoff::Backoff;
 use crate::client::{ClientError, ControllerClient, SendError};
+use crate::collect::domains::DomainsCollector;
 use crate::collect::ips::IpsCollector;
 use crate::collect::maillog::MailLog;
 use crate::collect::{Collector, collect_all, collect_one};
@@ -110,6 +111,8 @@ pub struct Agent {
     client: ControllerClient,
     collectors: Vec<Box<dyn Collector>>,
     maillog: MailLog,
+    /// Held by type: its set is marked sent only once a report is stored.
+    domains: Option<DomainsCollector>,
     info: AgentInfo,
     last_period_end_ms: Option<i64>,
     backoff: Backoff,
@@ -131,12 +134,20 @@ impl Agent {
         let mut info = agent_info();
         info.mta = mta as i32;
         let maillog = MailLog::open(&config, checkpoints);
+        // The first read runs the Plesk commands: off the async threads.
+        let domains_config = config.clone();
+        let domains =
+            tokio::task::spawn_blocking(move || DomainsCollector::open(&domains_config)).await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "reading the host's domains failed (a bug); reporting none");
+                None
+            });
         tracing::info!(
             host_id = %host_id,
             controller = %client.url(),
             epoch = outbox.epoch(),
             backlog = outbox.len(),
             mta = mta.as_str_name(),
+            domains = domains.as_ref().map(|d| d.current().list.len()),
             "agent ready"
         );
         Ok(Agent {
@@ -148,6 +159,7 @@ impl Agent {
             client,
             collectors,
             maillog,
+            domains,
             last_period_end_ms: None,
         })
     }
@@ -190,12 +202,18 @@ impl Agent {
         };
         collect_all(&mut self.collectors, &mut report);
         collect_one(&mut self.maillog, &mut report);
+        if let Some(domains) = self.domains.as_mut() {
+            collect_one(domains, &mut report);
+        }
         let status = report.status.get_or_insert_with(AgentStatus::default);
         status.outbox_backlog = self.outbox.len();
         status.outbox_dropped = self.outbox.dropped()?;
         let positions = self.maillog.pending_commit();
         let seq = self.outbox.push_with_checkpoints(&mut report, Some((self.maillog.checkpoints(), &positions)))?;
         self.maillog.committed();
+        if let Some(domains) = self.domains.as_mut() {
+            domains.committed();
+        }
         self.last_period_end_ms = Some(now);
         let d = report.deliveries.unwrap_or_default();
         tracing::debug!(
@@ -207,6 +225,8 @@ impl Agent {
             blocklisted = d.blocklisted,
             blocklist = report.blocklist.len(),
             sources = report.sources.len(),
+            domains = report.domains.as_ref().map(|d| d.domains.len()),
+            sender_domains = report.sender_domains.len(),
             "report recorded"
         );
         Ok(seq)

@@ -1,11 +1,13 @@
 //! The `rblfleet-agent` command line: argument parsing and dispatch, one file
 //! per command (`Args` + `run(args, out)`, like the controller's `cli`).
 //! `classify`, `scan`, `completions` and `man` work offline without a
-//! runtime; `run` and `check-config` read the config and need one.
+//! runtime; `domains` reads the config but needs no runtime; `run` and
+//! `check-config` read the config and need one.
 
 mod check_config;
 mod classify;
 mod completions;
+mod domains;
 mod man;
 mod run;
 mod scan;
@@ -71,6 +73,14 @@ pub enum Command {
     /// counts attempts refused because the sending IP is listed (bounce family
     /// "ip"), which are also counted as deferred or bounced.
     Scan(scan::Args),
+    /// Print the domains this host serves as the agent would report them:
+    /// read now from Plesk, the MTA's domain maps, the vhosts directory and
+    /// the [domains] static list, with the sources used, counts and what
+    /// was skipped and why. Sends nothing; needs no controller.
+    ///
+    /// SUBSCRIPTION is the owning subscription's system user (from Plesk's
+    /// database, or the owner of its /var/www/vhosts directory).
+    Domains(domains::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
     /// Print the manual page (roff), or write one page per command with --dir.
@@ -98,6 +108,7 @@ pub fn dispatch(command: Command) -> ExitCode {
     let (prefix, result) = match command {
         Command::Classify => ("rblfleet-agent classify", classify::run(&mut stdout)),
         Command::Scan(args) => ("rblfleet-agent scan", scan::run(&args, &mut stdout)),
+        Command::Domains(args) => ("rblfleet-agent domains", domains::run(&args, &mut stdout)),
         Command::Completions(args) => ("rblfleet-agent completions", completions::run(&args, &mut stdout)),
         Command::Man(args) => ("rblfleet-agent man", man::run(&args, &mut stdout)),
         Command::CheckConfig(args) => ("rblfleet-agent", with_runtime(check_config::run(&args, &mut stdout))),

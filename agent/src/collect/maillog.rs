@@ -1,6 +1,6 @@
 //! The mail-log collector ([`MailLog`]): follow the log, parse, join,
 //! attribute, and fill each report with the period's totals, blocklist evidence, top
-//! sources and unparsed-line counts.
+//! sources, envelope sender domains and unparsed-line counts.
 //!
 //! State lives at two time scales. The tracker (messages in flight) lives as
 //! long as the process: a message's lines span report periods. The
@@ -44,6 +44,8 @@ pub(crate) type ParseFn = fn(&mut Parser, &str, &mut Vec<Event>);
 
 /// Blocklist evidence groups per report (the controller accepts 1000).
 const MAX_EVIDENCE: usize = 500;
+/// Envelope sender domains per report, most messages first.
+const MAX_SENDER_DOMAINS: usize = 1000;
 /// Polls per tick at most when the log has more to read: with the default
 /// 10,000 lines per poll, a tick catches up on 640,000 lines and leaves the
 /// rest to the polls in between.
@@ -247,10 +249,12 @@ impl Collector for MailLog {
         let (agg, tracker, top) = (&self.agg, &self.tracker, self.top);
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let sources = agg.ranked(tracker.users(), top).iter().map(|s| s.to_proto()).collect();
-            (agg.totals(), agg.receivers(), agg.evidence(MAX_EVIDENCE), sources)
+            let senders = agg.sender_domains(MAX_SENDER_DOMAINS);
+            (agg.totals(), agg.receivers(), agg.evidence(MAX_EVIDENCE), sources, senders)
         }));
         match built {
-            Ok((totals, receivers, blocklist, sources)) => {
+            Ok((totals, receivers, blocklist, sources, sender_domains)) => {
+                report.sender_domains = sender_domains;
                 report.deliveries = Some(totals);
                 report.receivers = receivers;
                 report.blocklist = blocklist;

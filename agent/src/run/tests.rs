@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 
 use super::*;
 
+mod domains;
 mod logs;
 mod poison;
 mod tls;
@@ -131,6 +132,8 @@ impl Controller {
     }
 }
 
+/// Every file the agent reads lives in `dir`, domain sources included (so
+/// the host's own /var/www/vhosts never shows up in a test).
 fn config(addr: SocketAddr, dir: &std::path::Path) -> Config {
     Config::from_toml_str(&format!(
         "host_id = \"web07.example.net\"\n\
@@ -140,10 +143,14 @@ fn config(addr: SocketAddr, dir: &std::path::Path) -> Config {
          [retry]\ninitial = \"10ms\"\nmax = \"50ms\"\n\
          [logs]\npaths = [\"{}\"]\nread_existing = true\n\
          [queue]\nmta = \"none\"\n\
-         [sources]\npasswd = \"{}\"\n",
+         [sources]\npasswd = \"{}\"\n\
+         [domains]\nplesk = \"{d}/plesk\"\npostfix_map = \"{d}/virtual_domains\"\n\
+         qmail_virtualdomains = \"{d}/virtualdomains\"\nqmail_rcpthosts = \"{d}/rcpthosts\"\n\
+         mailenable_domains = \"{d}/DOMAIN.TAB\"\nvhosts_dir = \"{d}/vhosts\"\n",
         dir.join("outbox").display(),
         dir.join("mail.log").display(),
         dir.join("passwd").display(),
+        d = dir.display(),
     ))
     .unwrap()
 }
