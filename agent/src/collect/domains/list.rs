@@ -12,6 +12,9 @@ use crate::config::DomainSource;
 pub const MAX_SKIP_SAMPLES: usize = 20;
 /// Longest sample text kept, in characters (a junk line can be anything).
 const MAX_SAMPLE_CHARS: usize = 120;
+/// Longest subscription kept, in bytes: system user names are at most 32,
+/// and the controller refuses a whole report over one bad field.
+pub const MAX_SUBSCRIPTION_BYTES: usize = 128;
 
 /// One domain of the host, as far as the sources told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +127,7 @@ impl Parsed {
     /// Adds `text` if it is a domain name, else counts it as skipped.
     pub fn add(&mut self, text: &str, subscription: &str, mail: bool) {
         match normalize_domain(text) {
-            Ok(name) => self.list.add(name, subscription.trim(), mail, self.source),
+            Ok(name) => self.list.add(name, &clean_subscription(subscription), mail, self.source),
             Err(why) => self.skip(text, why.to_string()),
         }
     }
@@ -138,4 +141,17 @@ impl Parsed {
             self.samples.push(Skip { text, why: why.into() });
         }
     }
+}
+
+/// A subscription as the report may carry it: trimmed, without control
+/// characters, at most [`MAX_SUBSCRIPTION_BYTES`] (cut on a character).
+fn clean_subscription(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.trim().chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > MAX_SUBSCRIPTION_BYTES {
+            break;
+        }
+        out.push(c);
+    }
+    out
 }

@@ -1,7 +1,7 @@
 //! Every source's parser on fixture text: IDN, junk lines, duplicates,
 //! bounds; and the list's merge rules.
 
-use super::super::list::{DomainList, MAX_SKIP_SAMPLES, Parsed};
+use super::super::list::{DomainList, MAX_SKIP_SAMPLES, MAX_SUBSCRIPTION_BYTES, Parsed};
 use super::super::vhosts::{VhostDir, parse_dirs};
 use super::super::{mailenable, plesk, postfix, qmail};
 use crate::config::DomainSource;
@@ -48,6 +48,16 @@ fn plesk_rows_give_owner_and_mail_and_skip_junk() {
     assert_eq!(p.skipped, 3, "{:?}", p.samples);
     assert!(p.samples[0].why.contains("not a row"), "{:?}", p.samples[0]);
     assert!(p.samples[2].why.contains("single label"), "{:?}", p.samples[2]);
+}
+
+#[test]
+fn a_subscription_is_cleaned_to_what_the_controller_accepts() {
+    let mut p = Parsed::new(DomainSource::Plesk, 10);
+    plesk::parse_db_row(&format!("a.example\t us\u{1b}er \t1"), &mut p);
+    plesk::parse_db_row(&format!("b.example\t{}\t1", "é".repeat(100)), &mut p);
+    let d = p.list.domains();
+    assert_eq!(d[0].subscription, "user");
+    assert_eq!(d[1].subscription, "é".repeat(MAX_SUBSCRIPTION_BYTES / 2));
 }
 
 #[test]
