@@ -6,6 +6,12 @@
 //! server's, and a count of the queries each zone saw (to prove budgets).
 //! It answers A and TXT queries from an in-memory table; it is not a general
 //! DNS server, and binds wherever its caller says (loopback in tests).
+//!
+//! Zones hold IP entries ([`ZoneServer::list`], the reversed address) and
+//! domain entries ([`ZoneServer::list_name`], the name as written, IDN in
+//! punycode), so one server plays DBL-, SURBL- and URIBL-style lists too. A
+//! zone can be wildcarded ([`ZoneServer::set_wildcard`]) the way the DBL is:
+//! a listed domain's host names then answer as the domain does.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -46,7 +52,30 @@ struct ZoneState {
     origin: Name,
     behaviour: Behaviour,
     entries: HashMap<Name, Entry>,
+    /// A name under a listed name answers as the listed name (DBL style).
+    wildcard: bool,
     queries: u64,
+}
+
+impl ZoneState {
+    /// The entry answering `name`: its own, or with a wildcard the nearest
+    /// listed name above it (never the zone's origin itself).
+    fn entry(&self, name: &Name) -> Option<&Entry> {
+        if let Some(entry) = self.entries.get(name) {
+            return Some(entry);
+        }
+        if !self.wildcard {
+            return None;
+        }
+        let mut parent = name.base_name();
+        while parent.num_labels() > self.origin.num_labels() {
+            if let Some(entry) = self.entries.get(&parent) {
+                return Some(entry);
+            }
+            parent = parent.base_name();
+        }
+        None
+    }
 }
 
 #[derive(Debug, Default)]
@@ -99,7 +128,13 @@ impl ZoneServer {
         let origin = fqdn(zone)?;
         let mut state = self.lock();
         state.zones.retain(|z| z.origin != origin);
-        state.zones.push(ZoneState { origin, behaviour: Behaviour::Normal, entries: HashMap::new(), queries: 0 });
+        state.zones.push(ZoneState {
+            origin,
+            behaviour: Behaviour::Normal,
+            entries: HashMap::new(),
+            wildcard: false,
+            queries: 0,
+        });
         // Longest origin first, so "a.b.example" wins over "b.example".
         state.zones.sort_by_key(|z| std::cmp::Reverse(z.origin.num_labels()));
         drop(state);
@@ -125,6 +160,38 @@ impl ZoneServer {
         self.with_zone(zone, |z| {
             z.entries.remove(&name);
         })
+    }
+
+    /// Lists the domain `name` in `zone`: the query `<name>.<zone>` gets
+    /// these A records and TXT. `name` is a domain in either IDN form (it is
+    /// served in punycode, as resolvers ask) or a test name such as `test`.
+    pub fn list_name(
+        &self,
+        zone: &str,
+        name: &str,
+        codes: &[Ipv4Addr],
+        txt: Option<&str>,
+    ) -> Result<(), ZoneServerError> {
+        let name = domain_entry(zone, name)?;
+        let entry = Entry { a: codes.to_vec(), txt: txt.map(str::to_string) };
+        self.with_zone(zone, |z| {
+            z.entries.insert(name, entry);
+        })
+    }
+
+    /// Removes the domain `name` from `zone`.
+    pub fn unlist_name(&self, zone: &str, name: &str) -> Result<(), ZoneServerError> {
+        let name = domain_entry(zone, name)?;
+        self.with_zone(zone, |z| {
+            z.entries.remove(&name);
+        })
+    }
+
+    /// Wildcards `zone` (or stops): with it, a listed name also lists every
+    /// name under it, as the DBL and its DQS twin do. Off by default, as on
+    /// SURBL and URIBL, which answer only the name asked.
+    pub fn set_wildcard(&self, zone: &str, wildcard: bool) -> Result<(), ZoneServerError> {
+        self.with_zone(zone, |z| z.wildcard = wildcard)
     }
 
     /// Delays every answer by `delay` (answers are still concurrent).
@@ -164,6 +231,21 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // A panic while holding the lock cannot leave the table half-written in a
     // way that matters to a test server; keep serving.
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The owner name of a domain entry: `name` (Unicode or punycode) under `zone`.
+fn domain_entry(zone: &str, name: &str) -> Result<Name, ZoneServerError> {
+    let bad = || ZoneServerError::BadName(name.to_string());
+    let name = name.trim().trim_end_matches('.');
+    if name.is_empty() {
+        return Err(bad());
+    }
+    // from_utf8 applies IDNA (UTS 46): "bücher.example" becomes "xn--bcher-kva.example".
+    let label = Name::from_utf8(name).map_err(|_| bad())?;
+    let zone = fqdn(zone)?;
+    let mut full = label.append_domain(&zone).map_err(|_| bad())?;
+    full.set_fqdn(true);
+    Ok(full.to_lowercase())
 }
 
 fn fqdn(name: &str) -> Result<Name, ZoneServerError> {
@@ -222,7 +304,7 @@ fn answer(state: &mut State, request: &Message) -> Option<Message> {
             return Some(response);
         }
         Behaviour::ListsEverything(code) => Entry { a: vec![*code], txt: Some("listed".into()) },
-        Behaviour::Normal => match zone.entries.get(&name) {
+        Behaviour::Normal => match zone.entry(&name) {
             Some(entry) => entry.clone(),
             None => {
                 response.metadata.response_code = ResponseCode::NXDomain;
@@ -245,3 +327,6 @@ fn answer(state: &mut State, request: &Message) -> Option<Message> {
     }
     Some(response)
 }
+
+#[cfg(test)]
+mod tests;
