@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use rblfleet_proto::v1::ZoneHealth;
 use serde_json::json;
 
 use super::render::{self, rfc3339};
@@ -28,7 +29,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             .map(|z| {
                 let delist = z.delist.clone().unwrap_or_default();
                 json!({
-                    "id": z.zone_id, "zone": z.zone, "name": z.name, "enabled": z.enabled, "state": z.state,
+                    "id": z.zone_id, "zone": z.zone, "name": z.name, "kind": kind(z), "enabled": z.enabled, "state": z.state,
                     "reason": render::non_empty(&z.reason), "since": rfc3339(z.since_ms), "retry_at": rfc3339(z.retry_at_ms),
                     "ipv4": z.ipv4, "ipv6": z.ipv6,
                     "budget": {"per_second": z.per_second, "per_day": (z.per_day > 0).then_some(z.per_day), "used_today": z.used_today},
@@ -49,13 +50,14 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     for warning in &response.warnings {
         writeln!(out, "warning: {warning}")?;
     }
-    let mut table = render::table(&["ZONE", "STATE", "BUDGET TODAY", "QUERIES", "ERRORS", "DETAIL"]);
+    let mut table = render::table(&["ZONE", "KIND", "STATE", "BUDGET TODAY", "QUERIES", "ERRORS", "DETAIL"]);
     for z in &zones {
         let budget =
             if z.per_day > 0 { format!("{}/{}", z.used_today, z.per_day) } else { format!("{}", z.used_today) };
         let detail = if !z.reason.is_empty() { z.reason.clone() } else { z.last_error.clone() };
         table.add_row(vec![
             z.zone.clone(),
+            kind(z).to_string(),
             z.state.clone(),
             budget,
             z.queries_total.to_string(),
@@ -73,4 +75,26 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         if response.nameservers.is_empty() { "system".to_string() } else { response.nameservers.join(", ") }
     )?;
     Ok(())
+}
+
+/// What the zone is asked about, as `rblfleet check` and the report say it:
+/// "domain" or "ip". The wire has no kind field; the catalog refuses a
+/// non-domain zone that covers neither address family and a domain zone that
+/// covers one, so "no family" is exactly "domain".
+fn kind(zone: &ZoneHealth) -> &'static str {
+    if zone.ipv4 || zone.ipv6 { "ip" } else { "domain" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_zones_show_their_kind() {
+        let zone = |ipv4, ipv6| ZoneHealth { ipv4, ipv6, ..ZoneHealth::default() };
+        assert_eq!(
+            [kind(&zone(false, false)), kind(&zone(true, false)), kind(&zone(false, true))],
+            ["domain", "ip", "ip"]
+        );
+    }
 }
