@@ -1,6 +1,7 @@
-//! rblfleet-agent: reports a Plesk host's IPs, outgoing queue and mail-log
-//! figures (delivery totals, blocklist refusals, the sending sources ranked
-//! by suspicion) to the rblfleet controller; [`scan`] gives the same
+//! rblfleet-agent: reports a Plesk host's IPs, the domains it serves, its
+//! outgoing queue and mail-log figures (delivery totals, blocklist refusals,
+//! the sending sources ranked by suspicion, the envelope sender domains) to
+//! the rblfleet controller; [`scan`] gives the same
 //! figures offline for whole log files.
 //!
 //! A report is built on a fixed schedule ([`Agent::tick`]), written to a local
@@ -23,7 +24,8 @@
 //!   to its senders; per-period totals, blocklist evidence groups and
 //!   senders ranked by suspicion.
 //! - [`collect`]: the collector contract and one collector per file: IPs,
-//!   the queue per MTA, the mail log (logs → parse → attribution).
+//!   the queue per MTA, the mail log (logs → parse → attribution), the
+//!   domains the host serves (Plesk, the MTA's maps, vhosts, a static list).
 //! - [`command`]: external tools run with a deadline (queue tools, journalctl).
 //! - [`store`]: sled: the outbox of reports and the log checkpoints.
 //! - [`run`]: the agent loop: collect on schedule, spool, send, back off.

@@ -73,9 +73,9 @@ fn table(c: &Collected, enabled: bool, max: usize, out: &mut dyn Write) -> std::
     for s in &c.sources {
         let state = match &s.state {
             SourceState::Absent => "absent".to_string(),
-            SourceState::Read => format!("{} names, {} skipped", s.found, s.skipped),
+            SourceState::Read => format!("{} found, {} skipped", s.found, s.skipped),
             SourceState::Failed { error, stale: true } => {
-                format!("FAILED, its last {} names used: {error}", s.found)
+                format!("FAILED, its last {} found used: {error}", s.found)
             }
             SourceState::Failed { error, stale: false } => format!("FAILED: {error}"),
         };
