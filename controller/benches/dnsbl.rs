@@ -3,6 +3,8 @@
 //!   cargo bench -p rblfleet-controller --bench dnsbl -- lookups --server 127.0.0.1:15353 --zone bench.test --count 200000
 //!   cargo bench -p rblfleet-controller --bench dnsbl -- sweep --ips 10000 --zones 20 --delay 30ms
 //!   cargo bench -p rblfleet-controller --bench dnsbl -- budgets --ips 120 --fleet-ips 25000
+//!   cargo bench -p rblfleet-controller --bench dnsbl -- domains --domains 500000 --zones 10
+//!   cargo bench -p rblfleet-controller --bench dnsbl -- domain-budgets --domains 300 --send-every 3
 //!
 //! `lookups` measures raw lookups per second against an authoritative server
 //! (run `controller/benches/dnsbl.sh` to start NSD and compare with dnsperf).
@@ -11,8 +13,14 @@
 //! delayed, budgets lifted. `budgets` runs the engine's own loop with the
 //! embedded catalog's default zones and their configured budgets until every
 //! IP was checked on every zone, then extrapolates to a fleet's IP count.
+//! `domains` and `domain-budgets` do the same for hosted domains (see
+//! `dnsbl/domains.rs`). A sweep runs passes until one sends nothing (a pass
+//! sends at most `EngineConfig::max_per_pass` lookups).
 
 #![allow(clippy::unwrap_used)]
+
+#[path = "dnsbl/domains.rs"]
+mod domains;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -69,6 +77,28 @@ enum Mode {
         #[arg(long, default_value_t = 25_000)]
         fleet_ips: u64,
     },
+    /// Passes over DOMAINS x ZONES domain lists until every pair is checked.
+    Domains {
+        #[arg(long, default_value_t = 500_000)]
+        domains: u32,
+        #[arg(long, default_value_t = 10)]
+        zones: usize,
+        #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration)]
+        delay: Duration,
+        #[arg(long, default_value_t = 1000)]
+        concurrency: usize,
+    },
+    /// The engine's loop with the embedded catalog's domain zones and budgets.
+    DomainBudgets {
+        #[arg(long, default_value_t = 300)]
+        domains: u32,
+        /// Every Nth domain sends mail.
+        #[arg(long, default_value_t = 3)]
+        send_every: u32,
+        /// Sending domains to extrapolate to (10,000 hosts x 50 domains, a third sending).
+        #[arg(long, default_value_t = 166_667)]
+        fleet_sending: u64,
+    },
 }
 
 fn catalog_toml(zones: &[String]) -> String {
@@ -94,6 +124,12 @@ async fn main() {
         Mode::Lookups { server, zone, count, concurrency } => lookups(server, zone, count, concurrency).await,
         Mode::Sweep { ips, zones, delay, concurrency } => sweep(ips, zones, delay, concurrency).await,
         Mode::Budgets { ips, fleet_ips } => budgets(ips, fleet_ips).await,
+        Mode::Domains { domains, zones, delay, concurrency } => {
+            domains::sweep(domains, zones, delay, concurrency).await
+        }
+        Mode::DomainBudgets { domains, send_every, fleet_sending } => {
+            domains::budgets(domains, send_every, fleet_sending).await
+        }
     }
 }
 
@@ -225,7 +261,16 @@ async fn sweep(ips: u32, zone_count: usize, delay: Duration, concurrency: usize)
     let config = EngineConfig { concurrency, lift_budgets: true, ..EngineConfig::default() };
     let engine = Engine::new(catalog, lookups, store, config, vec![]).unwrap();
     let start = Instant::now();
-    let stats = engine.pass().await.unwrap();
+    let mut stats = engine.pass().await.unwrap();
+    loop {
+        let more = engine.pass().await.unwrap();
+        if more.checks == 0 {
+            break;
+        }
+        stats.checks += more.checks;
+        stats.listed += more.listed;
+        stats.errors += more.errors;
+    }
     let secs = start.elapsed().as_secs_f64();
     println!(
         "sweep: {} IPs x {} zones with {:?} per answer: {} checks ({} listed, {} errors) + {} probes in {:.1} s = {:.0} checks/s (concurrency {concurrency})",

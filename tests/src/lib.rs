@@ -161,6 +161,15 @@ pub async fn test_zone_server() -> ZoneServer {
     for zone in ["bl.test", "v4only.test", "servfail.test", "silent.test", "everything.test", "budget.test"] {
         server.add_zone(zone).unwrap();
     }
+    // Domain lists answer their RFC 5782 probe names; dbl.test is
+    // wildcarded like Spamhaus DBL (a listed domain's host names are listed).
+    let test_code = [std::net::Ipv4Addr::new(127, 0, 1, 2)];
+    for zone in ["dbl.test", "uribl.test", "dombudget.test"] {
+        server.add_zone(zone).unwrap();
+        let code = if zone == "uribl.test" { [std::net::Ipv4Addr::new(127, 0, 0, 2)] } else { test_code };
+        server.list_name(zone, "test", &code, None).unwrap();
+    }
+    server.set_wildcard("dbl.test", true).unwrap();
     server.set_behaviour("servfail.test", Behaviour::ServFail).unwrap();
     server.set_behaviour("silent.test", Behaviour::Silent).unwrap();
     server.set_behaviour("everything.test", Behaviour::ListsEverything(std::net::Ipv4Addr::new(127, 0, 0, 2))).unwrap();
@@ -196,7 +205,7 @@ pub async fn dnsbl_controller(
 /// Disables every zone of the test catalog except `keep` (by id).
 pub fn only_zones(config: &mut Config, keep: &[&str]) {
     use rblfleet_controller::catalog::ZoneOverride;
-    for zone in ["bl", "v4only", "servfail", "silent", "everything", "budget"] {
+    for zone in ["bl", "v4only", "servfail", "silent", "everything", "budget", "dbl", "uribl", "dombudget"] {
         let enabled = keep.contains(&zone);
         config.dnsbl.catalog.zone.insert(zone.into(), ZoneOverride { enabled: Some(enabled), ..Default::default() });
     }

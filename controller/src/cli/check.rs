@@ -90,11 +90,15 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     let shared: Vec<Arc<_>> = zones.iter().map(|z| Arc::new((*z).clone())).collect();
+    let explicit = !args.zones.is_empty();
     let pairs = args
         .ips
         .iter()
         .flat_map(|t| {
-            let kind_matches = |z: &&Arc<Zone>| (z.kind == ZoneKind::Domain) == t.is_domain();
+            // Zones named with --zones are all asked (a mismatch shows as
+            // skipped, with why); by default an IP goes to the IP zones
+            // and a domain to the domain zones.
+            let kind_matches = |z: &&Arc<Zone>| explicit || (z.kind == ZoneKind::Domain) == t.is_domain();
             shared.iter().filter(kind_matches).map(move |z| (z.clone(), t.clone()))
         })
         .collect();

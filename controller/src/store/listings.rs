@@ -85,15 +85,24 @@ impl Store {
     /// Stores a check and, when it opened, extended or closed one, its episode,
     /// in one transaction.
     pub fn record_check(&self, check: &ZoneCheck, episode: Option<&ListingEpisode>) -> Result<(), StoreError> {
-        let key = check_key(&check.ip, &check.zone_id);
-        let value = encode(check);
-        let episode = episode.map(|e| (episode_key(e), encode(e)));
+        self.record_checks(&[(check, episode)])
+    }
+
+    /// Stores checks with their episodes in one transaction (a pass's
+    /// outcomes, chunk by chunk: one transaction per check bounded a sweep).
+    pub fn record_checks(&self, writes: &[(&ZoneCheck, Option<&ListingEpisode>)]) -> Result<(), StoreError> {
+        let encoded: Vec<(Vec<u8>, Vec<u8>, Option<(Vec<u8>, Vec<u8>)>)> = writes
+            .iter()
+            .map(|(c, e)| (check_key(&c.ip, &c.zone_id), encode(*c), e.map(|e| (episode_key(e), encode(e)))))
+            .collect();
         let _turn = self.write_turn();
         (&self.checks, &self.episodes)
             .transaction(|(checks, episodes)| {
-                checks.insert(key.as_slice(), value.as_slice())?;
-                if let Some((k, v)) = &episode {
-                    episodes.insert(k.as_slice(), v.as_slice())?;
+                for (key, value, episode) in &encoded {
+                    checks.insert(key.as_slice(), value.as_slice())?;
+                    if let Some((k, v)) = episode {
+                        episodes.insert(k.as_slice(), v.as_slice())?;
+                    }
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })

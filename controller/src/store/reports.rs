@@ -39,10 +39,10 @@ impl Store {
             let mut outcomes = Vec::with_capacity(batch.len());
             for ((report, now_ms), (key, bytes)) in batch.iter().zip(&encoded) {
                 let outcome = apply_one(hosts, reports, rollups, report, *now_ms, key, bytes)?;
-                if matches!(outcome, Ok(Applied::Stored(_))) {
-                    if super::domains::apply_report(host_domains, sending, report, *now_ms)? {
-                        domains_changed.set(true);
-                    }
+                if matches!(outcome, Ok(Applied::Stored(_)))
+                    && super::domains::apply_report(host_domains, sending, report, *now_ms)?
+                {
+                    domains_changed.set(true);
                 }
                 outcomes.push(outcome);
             }

@@ -10,6 +10,7 @@ mod demo;
 mod diskfull;
 mod dns_garbage;
 mod dnsbl;
+mod domains;
 mod fleet;
 mod hostile;
 mod hostile_bytes;

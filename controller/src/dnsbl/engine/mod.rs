@@ -20,14 +20,14 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::budget::{Bucket, Refusal, utc_day};
 use super::health::{self, Health, HealthPolicy};
 use super::lookup::{Lookups, Outcome, Status};
-use super::state::{self, Cadence};
-use crate::cases::work::{self, ListInfo};
+use super::state::Cadence;
 use crate::catalog::{Catalog, Target, Zone, ZoneKind, target_from_key};
 use crate::clock::now_ms;
 use crate::store::{Store, StoreError};
 
 mod counters;
 mod due;
+mod record;
 mod status;
 
 pub use due::WatchedName;
@@ -262,15 +262,15 @@ impl Engine {
             *per_zone.entry(*i).or_default() += 1;
         }
         let outcomes = self.run_batch(batch).await;
-        for (i, outcome) in outcomes {
+        for (_, outcome) in &outcomes {
             stats.checks += 1;
             match outcome.status {
                 Status::Listed => stats.listed += 1,
                 Status::Error => stats.errors += 1,
                 _ => {}
             }
-            self.record(i, &outcome)?;
         }
+        self.record_all(&outcomes)?;
         for (i, n) in per_zone {
             let id = self.lock().zones[i].zone.id.clone();
             self.inner.store.add_zone_usage(&id, day, n)?;
@@ -390,47 +390,6 @@ impl Engine {
             }
         }
         done
-    }
-
-    /// Stores one outcome: the check, its episode, the due time, zone health.
-    fn record(&self, zone_index: usize, outcome: &Outcome) -> Result<(), StoreError> {
-        let now = now_ms();
-        let ip = outcome.target.to_string();
-        let store = &self.inner.store;
-        let prev = store.zone_check(&ip, &outcome.zone_id)?;
-        let open = match prev.as_ref().filter(|p| p.listed_since_ms != 0) {
-            Some(p) => store.episode(&ip, &outcome.zone_id, p.listed_since_ms)?,
-            None => None,
-        };
-        let was_listed = prev.as_ref().is_some_and(counters::is_listed);
-        let (check, episode) = state::apply(prev.as_ref(), open, outcome, now, &self.inner.config.cadence);
-        store.record_check(&check, episode.as_ref())?;
-        if let Some(e) = &episode {
-            if e.first_seen_ms == now && e.cleared_ms == 0 {
-                tracing::warn!(ip = %ip, zone = %outcome.zone, codes = ?outcome.codes, "new listing");
-                let list = ListInfo::of(self.catalog(), &outcome.zone_id);
-                work::listing_opened(store, &list, &ip, now, now)?;
-            } else if e.cleared_ms == now {
-                tracing::info!(ip = %ip, zone = %outcome.zone, "listing cleared");
-                let why = format!("{} consecutive clean checks", self.inner.config.cadence.clear_after);
-                work::listing_cleared(store, &outcome.zone_id, &ip, &why, now)?;
-            }
-        }
-        let mut state = self.lock();
-        state.due.set(&outcome.target, zone_index, check.next_due_ms);
-        let rt = &mut state.zones[zone_index];
-        rt.queries_total += 1;
-        rt.counters.lookup(outcome.status);
-        rt.counters.listing(was_listed, counters::is_listed(&check));
-        if outcome.status == Status::Error {
-            rt.errors_total += 1;
-        }
-        let was_in_service = rt.health.in_service();
-        rt.health.looked_up(outcome, now, &self.inner.config.health);
-        if was_in_service && !rt.health.in_service() {
-            tracing::warn!(zone = %rt.zone.display_zone(), reason = ?rt.health.state, "zone taken out of service");
-        }
-        Ok(())
     }
 
     /// Probes every zone whose probe is due; returns how many were probed.
