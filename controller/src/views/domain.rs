@@ -63,15 +63,27 @@ pub fn domain_suspects(
     since_ms: i64,
 ) -> Result<Vec<Suspect>, StoreError> {
     let Some(entry) = entry else { return Ok(Vec::new()) };
-    let subscriptions = entry.subscriptions();
-    let mut names: Vec<&str> = vec![domain];
-    names.extend(entry.hosts.iter().map(|h| h.name.as_str()));
+    // The names this domain is sent as: itself and the host names under it.
+    let mut names: Vec<String> = vec![domain.to_string()];
+    names.extend(entry.hosts.iter().map(|h| h.name.clone()));
+    // Agents name a source's subscription by its main domain, and a
+    // domain's owner by the subscription's system user: every name the
+    // owning users serve on those hosts stands for "its subscription".
+    let owners = entry.subscriptions();
+    let mut owned: Vec<String> = Vec::new();
+    for host in entry.hosts.iter().map(|h| h.host_id.as_str()) {
+        if let Some(list) = ctx.store.host_domains(host)? {
+            owned.extend(list.domains.into_iter().filter(|d| owners.contains(&d.subscription)).map(|d| d.name));
+        }
+    }
     let sends_with = |s: &Suspect| {
         let id = s.id.to_ascii_lowercase();
         let address_domain = id.rsplit_once('@').map(|(_, d)| d.to_string());
         address_domain.is_some_and(|d| names.iter().any(|n| d == *n || d.ends_with(&format!(".{n}"))))
-            || (!s.subscription.is_empty() && subscriptions.contains(&s.subscription))
-            || names.contains(&s.subscription.as_str())
+            || (!s.subscription.is_empty()
+                && (names.contains(&s.subscription)
+                    || owned.contains(&s.subscription)
+                    || owners.contains(&s.subscription)))
     };
     Ok(suspects(ctx, &entry.all_hosts(), since_ms)?.into_iter().filter(sends_with).collect())
 }

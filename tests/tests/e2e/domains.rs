@@ -6,12 +6,27 @@
 use std::net::Ipv4Addr;
 
 use rblfleet_controller::dnsbl::engine::PassStats;
-use rblfleet_proto::v1::{BlocklistEvidence, HostDomain, HostDomains, HostReport, NamedCount};
+use rblfleet_proto::v1::{BlocklistEvidence, HostDomain, HostDomains, HostReport, NamedCount, SourceKind, SourceStats};
 use rblfleet_tests::{Controller, Pki, dnsbl_controller, raw_agent_client, valid_report};
 use serde_json::{Value, json};
 
 fn hosted(name: &str, unicode: &str, subscription: &str) -> HostDomain {
     HostDomain { name: name.into(), unicode: unicode.into(), subscription: subscription.into(), mail: true }
+}
+
+fn source(kind: SourceKind, id: &str, subscription: &str, messages: u64) -> SourceStats {
+    SourceStats {
+        kind: kind as i32,
+        id: id.into(),
+        subscription: subscription.into(),
+        messages,
+        recipients: messages,
+        recipient_domains: messages / 2,
+        sent: messages,
+        suspicion: 4.0,
+        reasons: vec!["sent to many domains".into()],
+        ..SourceStats::default()
+    }
 }
 
 fn sending(name: &str, count: u64) -> NamedCount {
@@ -60,7 +75,15 @@ async fn a_listed_domain_is_reported_with_its_host_subscription_and_case_and_an_
         hosted("refused.example", "", "other"),
         hosted("clean.example", "", "other"),
     ];
-    send(&pki, &controller, report("web01.example", 1, Some(domains), vec![sending("shop.example", 25)])).await;
+    let mut first = report("web01.example", 1, Some(domains), vec![sending("shop.example", 25)]);
+    // The mailbox that sends as shop.example, a script of the subscription
+    // whose main domain is shop.example, and a busier unrelated mailbox.
+    first.sources = vec![
+        source(SourceKind::SaslUser, "info@shop.example", "shop.example", 400),
+        source(SourceKind::Script, "/var/www/vhosts/shop.example/httpdocs/mailer.php", "shop.example", 300),
+        source(SourceKind::SaslUser, "bob@clean.example", "clean.example", 900),
+    ];
+    send(&pki, &controller, first).await;
     let stats = pass(&controller).await;
     // Four registrable domains (www.shop.example is shop.example) on two lists.
     assert_eq!(stats.watched_domains, 4, "{stats:?}");
@@ -83,6 +106,8 @@ async fn a_listed_domain_is_reported_with_its_host_subscription_and_case_and_an_
     assert_eq!(shop["meanings"], json!(["spam domain"]));
     assert!(shop["case"]["id"].as_u64().unwrap() > 0, "{shop}");
     assert!(shop.get("ip").is_none(), "a domain row is not an IP row: {shop}");
+    // Its top suspect sends with the domain; the busier unrelated mailbox is not one.
+    assert_eq!(shop["top_suspect"]["id"], "info@shop.example", "{shop}");
     assert!(rows.iter().any(|r| r["domain"] == "xn--bcher-kva.example"), "{rows:?}");
     assert!(!rows.iter().any(|r| r["domain"] == "refused.example"), "an error answer became a listing: {rows:?}");
 
@@ -103,6 +128,12 @@ async fn a_listed_domain_is_reported_with_its_host_subscription_and_case_and_an_
     );
     assert_eq!(check_of(&view, "uribl")["status"], "clean");
     assert_eq!(view["cases"].as_array().unwrap().len(), 1);
+    let suspects: Vec<&str> = view["suspects"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert!(
+        suspects.contains(&"info@shop.example") && suspects.iter().any(|s| s.ends_with("mailer.php")),
+        "{suspects:?}"
+    );
+    assert!(!suspects.contains(&"bob@clean.example"), "{suspects:?}");
     // The Unicode form of an IDN reaches the same domain.
     let idn = json_of(&controller, &["domain", "Bücher.example", "--format", "json"]).await;
     assert_eq!(
