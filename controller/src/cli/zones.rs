@@ -77,12 +77,18 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the zone is asked about, as `rblfleet check` and the report say it:
-/// "domain" or "ip". The wire has no kind field; the catalog refuses a
-/// non-domain zone that covers neither address family and a domain zone that
-/// covers one, so "no family" is exactly "domain".
-fn kind(zone: &ZoneHealth) -> &'static str {
-    if zone.ipv4 || zone.ipv6 { "ip" } else { "domain" }
+/// What the zone lists ("ip", "mixed", "allow", "domain"). A controller
+/// from before the field existed sends none: there, the catalog refuses a
+/// non-domain zone that covers neither address family and a domain zone
+/// that covers one, so "no family" is exactly "domain".
+fn kind(zone: &ZoneHealth) -> &str {
+    if !zone.kind.is_empty() {
+        zone.kind.as_str()
+    } else if zone.ipv4 || zone.ipv6 {
+        "ip"
+    } else {
+        "domain"
+    }
 }
 
 #[cfg(test)]
@@ -96,5 +102,7 @@ mod tests {
             [kind(&zone(false, false)), kind(&zone(true, false)), kind(&zone(false, true))],
             ["domain", "ip", "ip"]
         );
+        let mixed = ZoneHealth { ipv4: true, kind: "mixed".into(), ..ZoneHealth::default() };
+        assert_eq!(kind(&mixed), "mixed");
     }
 }

@@ -9,7 +9,7 @@ use rblfleet_proto::v1::ZoneHealth;
 use super::super::health::State;
 use super::{Engine, ZoneRuntime};
 use crate::cases::work::delist_route;
-use crate::catalog::{Target, Zone};
+use crate::catalog::{Target, Zone, ZoneKind};
 
 /// A catalog zone's state in the engine: a string only on the wire
 /// (`ZoneHealth.state`) and in metric labels.
@@ -75,8 +75,9 @@ fn gap(rt: &ZoneRuntime) -> Option<String> {
 impl Engine {
     /// Every catalog zone with its state; enabled ones with health and budget use.
     pub fn zone_health(&self) -> Vec<ZoneHealth> {
-        let state = self.lock();
         let watched = self.watched().map(|w| w.len() as u64).unwrap_or(0);
+        let watched_domains = self.watched_domains().map(|w| w.len() as u64).unwrap_or(0);
+        let state = self.lock();
         self.catalog()
             .zones()
             .iter()
@@ -90,6 +91,7 @@ impl Engine {
                     per_day: zone.budget.per_day.unwrap_or(0),
                     ipv4: zone.ipv4,
                     ipv6: zone.ipv6,
+                    kind: zone.kind.as_str().into(),
                     delist: Some(delist_route(&zone.delist)),
                     ..ZoneHealth::default()
                 };
@@ -120,7 +122,7 @@ impl Engine {
                     }
                 }
                 if gap(rt).is_some() {
-                    h.not_covered = watched;
+                    h.not_covered = if zone.kind == ZoneKind::Domain { watched_domains } else { watched };
                 }
                 h
             })
@@ -137,7 +139,7 @@ impl Engine {
         state
             .zones
             .iter()
-            .filter(|rt| rt.zone.kind == crate::catalog::ZoneKind::Domain)
+            .filter(|rt| rt.zone.kind == ZoneKind::Domain)
             .filter_map(|rt| gap(rt).map(|reason| (rt.zone.display_zone(), reason)))
             .collect()
     }
@@ -149,7 +151,7 @@ impl Engine {
         state
             .zones
             .iter()
-            .filter(|rt| rt.zone.kind != crate::catalog::ZoneKind::Domain)
+            .filter(|rt| rt.zone.kind != ZoneKind::Domain)
             .filter_map(|rt| {
                 if rt.zone.query_name(&Target::Ip(ip)).is_none() {
                     let family = if ip.is_ipv6() { "IPv6" } else { "IPv4" };
