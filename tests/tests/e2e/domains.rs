@@ -3,6 +3,8 @@
 //! URIBL-style zones served on 127.0.0.1, and the report, host and domain
 //! views, the budgets and the bounce-forced checks follow.
 
+mod agents;
+
 use std::net::Ipv4Addr;
 
 use rblfleet_controller::dnsbl::engine::PassStats;
