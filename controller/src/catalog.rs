@@ -385,6 +385,6 @@ impl Catalog {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod domain_tests;
+#[cfg(test)]
+mod tests;

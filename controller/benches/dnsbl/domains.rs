@@ -34,7 +34,7 @@ async fn watch_domains(store: &Store, count: u32, send_every: u32) -> u32 {
         let names: Vec<u32> = (start..(start + PER_HOST).min(count)).collect();
         let senders: Vec<NamedCount> = names
             .iter()
-            .filter(|n| send_every > 0 && *n % send_every == 0)
+            .filter(|n| send_every > 0 && n.is_multiple_of(send_every))
             .map(|&n| NamedCount { name: domain(n), count: 10 })
             .collect();
         sending += senders.len() as u32;
@@ -181,7 +181,7 @@ pub async fn budgets(count: u32, send_every: u32, fleet_sending: u64) {
     )
     .unwrap();
     let start = Instant::now();
-    let sends = |n: u32| send_every > 0 && n % send_every == 0;
+    let sends = |n: u32| send_every > 0 && n.is_multiple_of(send_every);
     // Per zone: when every sending domain was checked, and when all were.
     let mut sending_done: BTreeMap<String, f64> = BTreeMap::new();
     let mut all_done: BTreeMap<String, f64> = BTreeMap::new();

@@ -91,7 +91,8 @@ impl Store {
     /// Stores checks with their episodes in one transaction (a pass's
     /// outcomes, chunk by chunk: one transaction per check bounded a sweep).
     pub fn record_checks(&self, writes: &[(&ZoneCheck, Option<&ListingEpisode>)]) -> Result<(), StoreError> {
-        let encoded: Vec<(Vec<u8>, Vec<u8>, Option<(Vec<u8>, Vec<u8>)>)> = writes
+        type Pair = (Vec<u8>, Vec<u8>);
+        let encoded: Vec<(Vec<u8>, Vec<u8>, Option<Pair>)> = writes
             .iter()
             .map(|(c, e)| (check_key(&c.ip, &c.zone_id), encode(*c), e.map(|e| (episode_key(e), encode(e)))))
             .collect();
