@@ -173,6 +173,47 @@ fn stages(path: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `stage FILE parse|track [RUNS]`: one stage alone, RUNS times over (9),
+/// for a profiler (`perf record`, `valgrind --tool=callgrind`) to see
+/// nothing else; prints the fastest run.
+fn stage(path: &str, which: &str, runs: u32) -> std::io::Result<()> {
+    use rblfleet_agent::attribution::{Aggregator, Limits, Tracker, UserMap};
+    use rblfleet_agent::parse::Parser;
+    let text = std::fs::read_to_string(path)?;
+    let mut events = Vec::new();
+    let mut parser = Parser::new(unix_now() * 1000);
+    text.lines().for_each(|line| parser.parse_line(line, &mut events));
+    let mut best = f64::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        match which {
+            "parse" => {
+                let mut parser = Parser::new(unix_now() * 1000);
+                let mut out = Vec::new();
+                for line in text.lines() {
+                    parser.parse_line(line, &mut out);
+                    if out.len() >= 4096 {
+                        out.clear();
+                    }
+                }
+            }
+            // On a new thread each time: a cold verdict cache, as in a scan.
+            _ => std::thread::scope(|s| {
+                s.spawn(|| {
+                    let mut tracker = Tracker::new(200_000, UserMap::default());
+                    let mut agg = Aggregator::new(Limits { max_sources: 200_000, ..Limits::default() });
+                    for event in &events {
+                        tracker.event(event, &mut agg);
+                    }
+                });
+            }),
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    println!("{which}: {best:.3} s at best of {runs} runs");
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -185,10 +226,15 @@ fn main() {
             _ => Err("RATE and SECS are numbers".to_string()),
         },
         ["stages", path] => stages(path).map_err(|e| format!("{path}: {e}")),
+        ["stage", path, which] => stage(path, which, 9).map_err(|e| format!("{path}: {e}")),
+        ["stage", path, which, runs] => match runs.parse() {
+            Ok(runs) => stage(path, which, runs).map_err(|e| format!("{path}: {e}")),
+            Err(e) => Err(format!("RUNS: {e}")),
+        },
         // `cargo bench` without arguments runs every bench: nothing to do here.
         [] => Ok(()),
         _ => Err("usage: scan generate OUT MB | scan generate-outbreak OUT MB | scan append OUT LINES_PER_SEC SECS | \
-                  scan stages FILE"
+                  scan stages FILE | scan stage FILE parse|track [RUNS]"
             .to_string()),
     };
     if let Err(e) = result {

@@ -84,7 +84,8 @@ pub(crate) fn parse_syslog_cached<'a>(
         (years.infer(month, day, tod, reference_ms, utc_offset_s)?, used)
     };
     let rest = line.get(used..)?.strip_prefix(' ')?.trim_start_matches(' ');
-    let (host, rest) = rest.split_once(' ')?;
+    let space = super::util::find_byte(rest, b' ')?;
+    let (host, rest) = (&rest[..space], &rest[space + 1..]);
     let (program, pid, message) = split_tag(rest)?;
     Some(LogLine { ts_ms: Some(ts_ms), host, program, pid, message })
 }
@@ -113,8 +114,11 @@ fn split_tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
     if tag.is_empty() || tag.len() > 160 {
         return None;
     }
-    let (program, pid) = match tag.strip_suffix(']').and_then(|t| t.rsplit_once('[')) {
-        Some((program, pid)) => (program, pid.parse().ok()),
+    // `[` and `]` are ASCII, so both cuts are char boundaries; the tag is
+    // short, so a loop from its end beats a reverse memchr.
+    let bracket = tag.strip_suffix(']').and_then(|t| Some((t, t.as_bytes().iter().rposition(|&b| b == b'[')?)));
+    let (program, pid) = match bracket {
+        Some((t, open)) => (&t[..open], t[open + 1..].parse().ok()),
         None => (tag, None),
     };
     if program.is_empty() {

@@ -135,7 +135,7 @@ const QUIET_PROGRAMS: &[&str] = &[
 ];
 
 fn family_of(program: &str) -> Family {
-    let base = program.rsplit('/').next().unwrap_or(program);
+    let base = util::last_component(program);
     if base == "psa-pc-remote" {
         return Family::PcRemote;
     }

@@ -20,7 +20,10 @@
 use super::Outcome;
 use super::event::{DeliveryStatus, Event, NoticeKind, RejectSource};
 use super::line::LogLine;
-use super::util::{angle_value, comma_value, find_pair, host_and_ip, leading_number, strip_prefix_ci, take_angle};
+use super::util::{
+    angle_value, comma_value, find_byte, find_pair, host_and_ip, last_component, leading_number, strip_prefix_ci,
+    take_angle,
+};
 
 /// Postfix daemons whose lines carry nothing the agent uses: every line they
 /// write that is not one of the shapes above is ignored rather than counted.
@@ -104,7 +107,7 @@ const IGNORED_AFTER_QID: &[&str] = &[
 
 /// Parses one Postfix line into `out`.
 pub fn parse(line: &LogLine, out: &mut Vec<Event>) -> Outcome {
-    let daemon = line.program.rsplit('/').next().unwrap_or(line.program);
+    let daemon = last_component(line.program);
     let msg = line.message;
     let ts_ms = line.ts_ms;
     if let Some(rest) = msg.strip_prefix("warning: ") {
@@ -219,9 +222,13 @@ fn delivery(qid: &str, v: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Out
     let Some((to, mut rest)) = take_angle(v) else { return Outcome::Unknown };
     let (mut relay, mut dsn) = ("", None);
     while let Some(field) = rest.strip_prefix(", ") {
-        let Some((key, value)) = field.split_once('=') else { return Outcome::Unknown };
+        let Some(eq) = find_byte(field, b'=') else { return Outcome::Unknown };
+        let (key, value) = (&field[..eq], &field[eq + 1..]);
         if key == "status" {
-            let (word, tail) = value.split_once(' ').unwrap_or((value, ""));
+            let (word, tail) = match find_byte(value, b' ') {
+                Some(sp) => (&value[..sp], &value[sp + 1..]),
+                None => (value, ""),
+            };
             let status = match word {
                 "sent" => DeliveryStatus::Sent,
                 "deferred" => DeliveryStatus::Deferred,

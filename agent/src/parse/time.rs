@@ -171,11 +171,28 @@ pub(crate) fn parse_rfc3339_prefix(s: &str, utc_offset_s: i32) -> Option<(i64, u
 }
 
 /// The month number of an English three-letter abbreviation ("Nov" → 11).
+///
+/// Runs on every syslog line, so it is one `match` instead of twelve
+/// case-insensitive comparisons (a fifth of the syslog prefix's cost).
+/// Setting bit 0x20 lowercases a letter, and only the two cases of a letter
+/// map to the same lowercase letter, so no other byte can match.
 pub(crate) fn month_from_abbr(m: &[u8]) -> Option<u32> {
-    const MONTHS: [&[u8; 3]; 12] =
-        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
-    let m = m.get(..3)?;
-    MONTHS.iter().position(|x| x.eq_ignore_ascii_case(m)).and_then(|i| u32::try_from(i + 1).ok())
+    let &[a, b, c, ..] = m else { return None };
+    Some(match [a | 0x20, b | 0x20, c | 0x20] {
+        [b'j', b'a', b'n'] => 1,
+        [b'f', b'e', b'b'] => 2,
+        [b'm', b'a', b'r'] => 3,
+        [b'a', b'p', b'r'] => 4,
+        [b'm', b'a', b'y'] => 5,
+        [b'j', b'u', b'n'] => 6,
+        [b'j', b'u', b'l'] => 7,
+        [b'a', b'u', b'g'] => 8,
+        [b's', b'e', b'p'] => 9,
+        [b'o', b'c', b't'] => 10,
+        [b'n', b'o', b'v'] => 11,
+        [b'd', b'e', b'c'] => 12,
+        _ => return None,
+    })
 }
 
 /// Parses a traditional syslog timestamp (`Nov  7 10:00:01`, `Nov 07 …`,

@@ -76,3 +76,22 @@ fn the_year_cache_agrees_with_infer_year() {
         }
     }
 }
+
+#[test]
+fn month_abbreviations_match_case_insensitively_and_nothing_else() {
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    let reference = |m: &[u8]| MONTHS.iter().position(|x| x.eq_ignore_ascii_case(m)).map(|i| i as u32 + 1);
+    for month in MONTHS {
+        // Every byte in every position: only the two cases of the letter keep the month.
+        for at in 0..3 {
+            for byte in 0..=255u8 {
+                let mut m = *month;
+                m[at] = byte;
+                assert_eq!(month_from_abbr(&m), reference(&m), "{m:?}");
+            }
+        }
+        assert_eq!(month_from_abbr(&month.to_ascii_uppercase()), reference(month));
+    }
+    assert_eq!(month_from_abbr(b"No"), None);
+}
