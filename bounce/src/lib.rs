@@ -90,11 +90,13 @@ pub struct Classification {
     pub temporary: Option<bool>,
 }
 
-/// The built-in table, compiled on first use. The file is embedded at build
-/// time and a unit test compiles it, so a broken table cannot ship; if it ever
+/// The built-in table, loaded on first use, each row's regex on the row's
+/// first use (`table::Pattern`: compiling all of them would cost a short
+/// `scan` a quarter of its time). The file is embedded at build time and a
+/// unit test compiles it whole, so a broken table cannot ship; if it ever
 /// failed anyway the classifier would say "other" for everything rather than
 /// take the agent down, and log why once.
-static BUILTIN: LazyLock<Table> = LazyLock::new(|| match Table::from_toml(BUILTIN_SIGNATURES) {
+static BUILTIN: LazyLock<Table> = LazyLock::new(|| match Table::builtin(BUILTIN_SIGNATURES) {
     Ok(table) => table,
     Err(e) => {
         tracing::error!(error = %e, "built-in bounce signatures do not load; every bounce classifies as other");

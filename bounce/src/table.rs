@@ -7,6 +7,8 @@
 //! The file format and the precedence rules are documented at the top of
 //! `signatures.toml`.
 
+use std::sync::OnceLock;
+
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 use serde::Deserialize;
@@ -121,12 +123,62 @@ struct RawStatus {
 pub(super) struct Signature {
     pub(super) provider: Option<String>,
     family: Option<Family>,
-    pub(super) pattern: Option<Regex>,
-    /// Whether the pattern has named groups worth a `captures` call.
-    pub(super) captures: bool,
+    pub(super) pattern: Option<Pattern>,
     pub(super) code_from_enhanced: bool,
     temporary: Option<bool>,
     no_reply: bool,
+}
+
+/// A row's regex, compiled when first needed.
+///
+/// Compiling all of the built-in table's patterns takes about 25 ms (most
+/// of it Unicode case folding and word classes), a quarter of what a whole
+/// 60 MB `scan` is meant to take, and a log needs only the rows its replies
+/// touch. So the built-in table compiles each pattern on first use
+/// ([`Table::builtin`]); a table from a file compiles all of them up front,
+/// to report a bad one ([`Table::from_toml`]), and so does the unit test
+/// that loads the built-in table, so a broken built-in pattern cannot ship.
+#[derive(Debug)]
+pub(super) struct Pattern {
+    source: String,
+    /// The regex and whether it has named groups worth a `captures` call;
+    /// `None` if it does not compile (only possible for the built-in table
+    /// if its test was skipped: the row then never matches).
+    compiled: OnceLock<Option<(Regex, bool)>>,
+}
+
+impl Pattern {
+    fn new(source: String) -> Pattern {
+        Pattern { source, compiled: OnceLock::new() }
+    }
+
+    fn compile(source: &str) -> Result<(Regex, bool), regex::Error> {
+        let re = Regex::new(source)?;
+        let captures = re.capture_names().flatten().next().is_some();
+        Ok((re, captures))
+    }
+
+    fn compiled(&self) -> Option<&(Regex, bool)> {
+        self.compiled
+            .get_or_init(|| match Pattern::compile(&self.source) {
+                Ok(compiled) => Some(compiled),
+                Err(e) => {
+                    tracing::error!(pattern = %self.source, error = %e, "a built-in bounce signature does not compile; its row never matches");
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// The regex (`None`: it does not compile, the row never matches).
+    pub(super) fn regex(&self) -> Option<&Regex> {
+        self.compiled().map(|(re, _)| re)
+    }
+
+    /// The regex, if it has named groups worth a `captures` call.
+    pub(super) fn capturing(&self) -> Option<&Regex> {
+        self.compiled().filter(|(_, captures)| *captures).map(|(re, _)| re)
+    }
 }
 
 /// What a needle belongs to.
@@ -170,8 +222,18 @@ pub struct Table {
 }
 
 impl Table {
-    /// Compiles a table from its TOML text.
+    /// Compiles a table from its TOML text, every pattern at once.
     pub fn from_toml(text: &str) -> Result<Self, SignatureError> {
+        Table::load(text, true)
+    }
+
+    /// The table of `text`, each pattern compiled on first use (see
+    /// [`Pattern`]): for the built-in table, which a unit test compiles whole.
+    pub(super) fn builtin(text: &str) -> Result<Self, SignatureError> {
+        Table::load(text, false)
+    }
+
+    fn load(text: &str, eager: bool) -> Result<Self, SignatureError> {
         let raw: RawTable = toml::from_str(text)?;
         let mut signatures = Vec::with_capacity(raw.signature.len());
         let mut patterns = Vec::new();
@@ -194,11 +256,12 @@ impl Table {
                 Some("enhanced") => true,
                 Some(_) => return Err(invalid("`code` can only be \"enhanced\"")),
             };
-            let pattern = match &row.pattern {
-                Some(p) => Some(Regex::new(p).map_err(|cause| SignatureError::Pattern { id: row.id.clone(), cause })?),
-                None => None,
-            };
-            let captures = pattern.as_ref().is_some_and(|re| re.capture_names().flatten().next().is_some());
+            let pattern = row.pattern.map(Pattern::new);
+            if eager && let Some(p) = &pattern {
+                let compiled = Pattern::compile(&p.source)
+                    .map_err(|cause| SignatureError::Pattern { id: row.id.clone(), cause })?;
+                let _ = p.compiled.set(Some(compiled));
+            }
             for needle in &row.needles {
                 patterns.push(needle.clone());
                 owner.push(Owner::Signature(index));
@@ -207,7 +270,6 @@ impl Table {
                 provider: row.provider,
                 family: row.family,
                 pattern,
-                captures,
                 code_from_enhanced,
                 temporary: row.temporary,
                 no_reply: row.no_reply,
@@ -343,7 +405,7 @@ impl Table {
             }
             let matched = match &sig.pattern {
                 None => true,
-                Some(re) => re.is_match(masked),
+                Some(p) => p.regex().is_some_and(|re| re.is_match(masked)),
             };
             if !matched {
                 continue;

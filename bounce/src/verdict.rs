@@ -59,10 +59,7 @@ impl Decision {
         let mut row_provider = None;
         for sig in self.rows.iter().filter_map(|&i| table.signatures.get(i)) {
             row_provider = row_provider.or(sig.provider.as_deref());
-            let caps = match &sig.pattern {
-                Some(re) if sig.captures => re.captures(masked),
-                _ => None,
-            };
+            let caps = sig.pattern.as_ref().and_then(|p| p.capturing()).and_then(|re| re.captures(masked));
             let group = |name: &str| caps.as_ref().and_then(|c| c.name(name));
             if out.code.is_none() {
                 if let Some(m) = group("code") {
