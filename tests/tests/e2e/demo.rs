@@ -26,7 +26,18 @@ async fn the_demo_names_the_listed_hosts_and_their_culprits() {
     let brbl = find("203.0.113.12", "b.barracudacentral.org");
     assert_eq!(brbl["top_suspect"]["host"], "demo-web02.example");
 
-    // web03 is healthy: none of its addresses is listed.
+    // web02's club.example, whose PHP mailer spams, is on the DBL; its
+    // suspect sends as the domain.
+    let dbl =
+        rows.iter().find(|r| r["domain"] == "club.example").unwrap_or_else(|| panic!("no club.example: {report}"));
+    assert_eq!(
+        (dbl["list"].as_str(), dbl["hosts"].clone()),
+        (Some("dbl.spamhaus.org"), serde_json::json!(["demo-web02.example"]))
+    );
+    assert!(dbl["top_suspect"]["id"].as_str().unwrap().ends_with("@club.example"), "{dbl}");
+    assert_eq!(report["summary"]["domains_listed"], 1);
+
+    // web03 is healthy: none of its addresses or domains is listed.
     assert!(rows.iter().all(|r| r["hosts"] != serde_json::json!(["demo-web03.example"])), "{report}");
     assert_eq!(report["summary"]["hosts"], 3);
 }

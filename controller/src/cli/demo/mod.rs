@@ -1,7 +1,8 @@
 //! `rblfleet demo`: the whole pipeline on this machine, offline.
 //!
-//! A throwaway CA; an in-process DNS server answering for two blocklists
-//! (zen.spamhaus.org, b.barracudacentral.org) on 127.0.0.1; a controller
+//! A throwaway CA; an in-process DNS server answering for three blocklists
+//! (zen.spamhaus.org, b.barracudacentral.org, and the domain list
+//! dbl.spamhaus.org) on 127.0.0.1; a controller
 //! with mutual TLS and a store in a temporary directory; three in-process
 //! agents replaying bundled mail logs (web01: a hijacked mailbox, web02: a
 //! PHP mailer, web03: healthy); a blocklist pass; then the fleet report and
@@ -88,7 +89,8 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         writeln!(
             out,
             "\nThe demo controller keeps running; in another terminal try:\n  rblfleet report --controller {admin_url}\n  \
-             rblfleet cases --controller {admin_url}\n  rblfleet ip {} --controller {admin_url}\nCtrl-C stops it.",
+             rblfleet cases --controller {admin_url}\n  rblfleet ip {} --controller {admin_url}\n  \
+             rblfleet domain club.example --controller {admin_url}\nCtrl-C stops it.",
             HOSTS[0].1
         )?;
         out.flush()?;

@@ -9,11 +9,30 @@ use crate::catalog::{Catalog, ZoneOverride};
 use crate::config::Config;
 use crate::dnsbl::zone_server::ZoneServer;
 
-/// The two demo lists, with the listings the bundled logs complain about.
+/// The domains each demo host serves, as its agent reports them (from a
+/// static list: a static list names no owning subscription).
+pub const DOMAINS: [(&str, &[&str]); 3] = [
+    ("demo-web01.example", &["shop.example", "bakery.example", "hotel.example"]),
+    ("demo-web02.example", &["club.example", "lawyer.example"]),
+    ("demo-web03.example", &["agency.example"]),
+];
+
+/// The demo lists, with the listings the bundled logs complain about: two
+/// IP lists, and the Spamhaus DBL listing the site whose PHP mailer spams.
 pub async fn blocklists() -> anyhow::Result<ZoneServer> {
     let dns = ZoneServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     dns.add_zone("zen.spamhaus.org")?;
     dns.add_zone("b.barracudacentral.org")?;
+    dns.add_zone("dbl.spamhaus.org")?;
+    dns.set_wildcard("dbl.spamhaus.org", true)?;
+    // The DBL's documented test name, for its health probe.
+    dns.list_name("dbl.spamhaus.org", "dbltest.com", &[Ipv4Addr::new(127, 0, 1, 2)], None)?;
+    dns.list_name(
+        "dbl.spamhaus.org",
+        "club.example",
+        &[Ipv4Addr::new(127, 0, 1, 102)],
+        Some("https://check.spamhaus.org/results/?query=club.example"),
+    )?;
     let ip = |s: &str| s.parse::<IpAddr>();
     dns.list(
         "zen.spamhaus.org",
@@ -53,7 +72,7 @@ pub fn controller_config<'a>(
     config.dnsbl.nameservers = vec![dns.addr().to_string()];
     config.dnsbl.timeout = Duration::from_secs(1);
     for zone in Catalog::embedded()?.zones() {
-        let enabled = matches!(zone.id.as_str(), "spamhaus-zen" | "barracuda-brbl");
+        let enabled = matches!(zone.id.as_str(), "spamhaus-zen" | "barracuda-brbl" | "spamhaus-dbl");
         config
             .dnsbl
             .catalog
@@ -64,8 +83,12 @@ pub fn controller_config<'a>(
     Ok(config)
 }
 
-/// An agent following `log` from its start, reporting `ip` as its sending address.
+/// An agent following `log` from its start, reporting `ip` as its sending
+/// address and its `DOMAINS` from a static list (never this machine's own
+/// Plesk or vhosts).
 pub fn agent_toml(dir: &Path, host_id: &str, ip: &str, log: &Path, controller: SocketAddr) -> String {
+    let domains = DOMAINS.iter().find(|(h, _)| *h == host_id).map_or(&[][..], |(_, d)| *d);
+    let names: Vec<String> = domains.iter().map(|name| format!("{name:?}")).collect();
     let ca_dir = dir.join("ca");
     // TOML basic strings: escape backslashes so Windows paths survive.
     let path = |p: &Path| p.display().to_string().replace('\\', "\\\\");
@@ -88,7 +111,11 @@ read_existing = true
 journald = "never"
 [queue]
 mta = "none"
+[domains]
+sources = ["static"]
+static = [{names}]
 "#,
+        names = names.join(", "),
         ca = path(&ca_dir.join(ca::CA_CERT)),
         cert = path(&ca_dir.join(format!("agents/{host_id}.crt"))),
         key = path(&ca_dir.join(format!("agents/{host_id}.key"))),
