@@ -68,7 +68,10 @@ pub struct TopSuspect {
 /// A listing as an alert shows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ListingInfo {
+    /// The listed IP, or the listed domain when `kind` is "domain".
     pub ip: String,
+    /// "ip" or "domain".
+    pub kind: String,
     /// Zone or receiver id.
     pub list_id: String,
     /// For display; a keyed zone shows `<key>` in place of its key.

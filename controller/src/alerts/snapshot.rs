@@ -27,6 +27,7 @@ pub fn collect(ctx: &Context<'_>) -> Result<Snapshot, StoreError> {
     for row in views::current_listings(ctx, &watched)? {
         let info = ListingInfo {
             ip: row.ip.clone(),
+            kind: if row.kind == "domain" { "domain" } else { "ip" }.into(),
             list_id: row.list_id.clone(),
             list: row.list.clone(),
             hosts: row.hosts.clone(),

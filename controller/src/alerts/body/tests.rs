@@ -11,6 +11,7 @@ const KEY: &str = "abcdefghijklmnopqrstuvwxyz";
 fn listing_event() -> Event {
     let listing = ListingInfo {
         ip: "203.0.113.7".into(),
+        kind: "ip".into(),
         list_id: "spamhaus-zen-dqs".into(),
         list: "<key>.zen.dq.spamhaus.net".into(),
         hosts: vec!["web07.example".into()],
