@@ -28,6 +28,8 @@ pub(super) struct VerdictCache {
     entries: HashMap<String, Entry>,
     key: String,
     slots: Slots,
+    /// The needles found in the reply at hand.
+    scan: Scan,
     pub(super) hits: u64,
     pub(super) misses: u64,
 }
@@ -48,17 +50,11 @@ struct Fast {
 }
 
 impl VerdictCache {
-    /// The verdict for `text`, whose reply has `codes`, reads `masked` once
-    /// addresses are blanked, and whose needles `scan` found.
-    pub(super) fn classify(
-        &mut self,
-        table: &Table,
-        text: &str,
-        codes: &ReplyCodes,
-        masked: &str,
-        scan: &Scan,
-    ) -> Classification {
-        let VerdictCache { entries, key, slots, hits, misses } = self;
+    /// The verdict for `text`, whose reply has `codes` and reads `masked`
+    /// once addresses are blanked.
+    pub(super) fn classify(&mut self, table: &Table, text: &str, codes: &ReplyCodes, masked: &str) -> Classification {
+        let VerdictCache { entries, key, slots, scan, hits, misses } = self;
+        table.scan_into(masked, scan);
         cache_key(masked, &scan.spans, codes, key, slots);
         if let Some(entry) = entries.get(key.as_str()) {
             *hits += 1;

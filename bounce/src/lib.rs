@@ -16,6 +16,7 @@ mod mask;
 mod reply;
 pub mod smtp;
 mod table;
+mod text;
 mod verdict;
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::reply::ReplyCodes;
+use super::text;
 
 /// What an address is replaced with.
 const ADDRESS: &str = "<address>";
@@ -99,7 +100,7 @@ pub(crate) fn cache_key(
         let _ = write!(key, "{basic}");
     }
     key.push('|');
-    key.push_str(codes.enhanced.as_deref().unwrap_or(""));
+    key.push_str(codes.enhanced.unwrap_or(""));
     key.push('|');
     let b = masked.as_bytes();
     let kept = |start: usize, end: usize| keep.iter().any(|&(s, e)| s < end && start < e);
@@ -193,17 +194,23 @@ pub(crate) fn relay_host(text: &str) -> Option<&str> {
         "H=",
         "Recipient server: ",
     ];
-    MARKERS.iter().find_map(|marker| {
-        text.match_indices(marker).find_map(|(at, m)| {
-            let rest = &text[at + m.len()..];
+    MARKERS.iter().find_map(|m| {
+        // Every occurrence of the marker, as `match_indices` would give them.
+        let mut from = 0;
+        while let Some(at) = text::find_from(text, m, from) {
+            from = at + m.len();
+            let rest = &text[from..];
             let len = rest.bytes().take_while(|&c| is_domain(c)).count();
             let after = rest.as_bytes().get(len..).unwrap_or_default();
             let named = after.starts_with(b"[")
                 || after.starts_with(b" [")
                 || after.starts_with(b" (")
                 || (m.ends_with(": ") && after.starts_with(b" "));
-            (len > 0 && named && rest[..len].contains('.')).then(|| &rest[..len])
-        })
+            if len > 0 && named && rest[..len].contains('.') {
+                return Some(&rest[..len]);
+            }
+        }
+        None
     })
 }
 

@@ -12,17 +12,18 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::smtp::{enhanced_code, reply_code, unescape_report};
+use crate::text;
 
-/// A reply's SMTP codes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ReplyCodes {
+/// A reply's SMTP codes, borrowed from the reply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ReplyCodes<'a> {
     /// The three-digit reply code (`550`).
     pub basic: Option<u16>,
     /// The enhanced status code (`5.7.1`), also qmail's `(#5.1.1)`.
-    pub enhanced: Option<String>,
+    pub enhanced: Option<&'a str>,
 }
 
-impl ReplyCodes {
+impl ReplyCodes<'_> {
     /// 4xx (or 4.x.x) is temporary, 5xx permanent; the basic code wins because
     /// it is what the sending MTA acts on.
     pub fn temporary(&self) -> Option<bool> {
@@ -31,7 +32,7 @@ impl ReplyCodes {
             Some(5) => return Some(false),
             _ => {}
         }
-        match self.enhanced.as_deref().and_then(|e| e.bytes().next()) {
+        match self.enhanced.and_then(|e| e.bytes().next()) {
             Some(b'4') => Some(true),
             Some(b'5') => Some(false),
             _ => None,
@@ -64,13 +65,13 @@ pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
     }
     // Exim: "SMTP error from remote mail server after RCPT TO:<x>: 550 …"
     // (or "…mailer after RCPT TO: <x>: host NAME [IP]: 550 …").
-    if let Some(at) = text.find("SMTP error from remote mail")
+    if let Some(at) = text::find(text, "SMTP error from remote mail")
         && let Some(start) = first_reply_code(&text[at..])
     {
         return Cow::Borrowed(text[at + start..].trim());
     }
     for marker in [" said: ", "refused to talk to me: "] {
-        if let Some(at) = text.find(marker) {
+        if let Some(at) = text::find(text, marker) {
             return Cow::Borrowed(strip_postfix_tail(&text[at + marker.len()..]));
         }
     }
@@ -79,12 +80,12 @@ pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
         let rest = rest.split_once(';').map_or(rest, |(_, r)| r);
         return Cow::Borrowed(rest.trim());
     }
-    if let Some(at) = text.find(", status=")
-        && let Some(open) = text[at..].find(" (")
+    if let Some(at) = text::find(text, ", status=")
+        && let Some(open) = text::find(&text[at..], " (")
     {
         return Cow::Borrowed(strip_postfix_tail(&text[at + open + 2..]));
     }
-    if let Some(at) = text.find("reject: ")
+    if let Some(at) = text::find(text, "reject: ")
         && let Some(start) = first_reply_code(&text[at..])
     {
         let reply = &text[at + start..];
@@ -103,12 +104,22 @@ pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
 
 /// The report of a qmail `delivery N: failure|deferral|success: REPORT` line.
 fn qmail_report(text: &str) -> Option<&str> {
-    text.match_indices("delivery ").find_map(|(at, m)| {
-        let rest = &text[at + m.len()..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let rest = rest.get(digits..)?.strip_prefix(": ").filter(|_| digits > 0)?;
-        ["failure: ", "deferral: ", "success: "].iter().find_map(|w| rest.strip_prefix(w))
-    })
+    let marker = "delivery ";
+    let mut from = 0;
+    while let Some(at) = text::find_from(text, marker, from) {
+        from = at + marker.len();
+        if let Some(report) = qmail_report_at(&text[from..]) {
+            return Some(report);
+        }
+    }
+    None
+}
+
+/// The report after one `delivery ` of [`qmail_report`]: `N: failure: REPORT`.
+fn qmail_report_at(rest: &str) -> Option<&str> {
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = rest.get(digits..)?.strip_prefix(": ").filter(|_| digits > 0)?;
+    ["failure: ", "deferral: ", "success: "].iter().find_map(|w| rest.strip_prefix(w))
 }
 
 /// Drops Postfix's `(in reply to … command)` and the closing parenthesis of
@@ -116,7 +127,7 @@ fn qmail_report(text: &str) -> Option<&str> {
 fn strip_postfix_tail(s: &str) -> &str {
     let s = s.trim_end();
     let s = s.strip_suffix(')').unwrap_or(s);
-    let s = match s.rfind(" (in reply to ") {
+    let s = match text::rfind(s, " (in reply to ") {
         Some(at) => &s[..at],
         None => s,
     };
@@ -156,7 +167,7 @@ static CONTINUATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// and this check costs a fraction of the regex search it saves.
 fn may_continue(reply: &str) -> bool {
     let space = |c: u8| c.is_ascii_whitespace() || c >= 0x80;
-    reply.contains("<<<")
+    text::find(reply, "<<<").is_some()
         || reply.as_bytes().windows(5).any(|w| {
             space(w[0])
                 && matches!(w[1], b'2' | b'4' | b'5')
@@ -167,8 +178,9 @@ fn may_continue(reply: &str) -> bool {
 }
 
 /// Reads the codes at the start of the reply and returns them with the reply
-/// text made single-line (continuation codes removed).
-pub(crate) fn codes_and_text(reply: &str) -> (ReplyCodes, String) {
+/// text made single-line (continuation codes removed; most replies are one
+/// line and come back borrowed).
+pub(crate) fn codes_and_text(reply: &str) -> (ReplyCodes<'_>, Cow<'_, str>) {
     // `<<< ` marks received lines in sendmail's and Exim's transcripts.
     let reply = reply.trim_start_matches(['#', ' ', '<']);
     let mut codes = ReplyCodes::default();
@@ -178,13 +190,13 @@ pub(crate) fn codes_and_text(reply: &str) -> (ReplyCodes, String) {
         rest = rest.get(3..).unwrap_or("").trim_start_matches(['-', ' ']);
     }
     if let Some(enhanced) = enhanced_code(rest) {
-        codes.enhanced = Some(enhanced.to_string());
-    } else if let Some(at) = reply.find("(#") {
-        codes.enhanced = enhanced_code(&reply[at + 2..]).map(str::to_string);
+        codes.enhanced = Some(enhanced);
+    } else if let Some(at) = text::find(reply, "(#") {
+        codes.enhanced = enhanced_code(&reply[at + 2..]);
     }
     let flat = match CONTINUATION.as_ref() {
-        Some(re) if may_continue(reply) => re.replace_all(reply, " ").into_owned(),
-        _ => reply.to_string(),
+        Some(re) if may_continue(reply) => re.replace_all(reply, " "),
+        _ => Cow::Borrowed(reply),
     };
     (codes, flat)
 }

@@ -82,7 +82,7 @@ fn replies_are_cut_out_of_lines() {
         "550 no"
     );
     let (codes, flat) = codes_and_text("550-5.7.1 first 550-5.7.1 second 550 5.7.1 third");
-    assert_eq!((codes.basic, codes.enhanced.as_deref()), (Some(550), Some("5.7.1")));
+    assert_eq!((codes.basic, codes.enhanced), (Some(550), Some("5.7.1")));
     assert_eq!(flat, "550-5.7.1 first second third");
 }
 

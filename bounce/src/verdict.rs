@@ -66,7 +66,7 @@ impl Decision {
                     out.code = Some(m.as_str().to_string());
                     trace.read.push((m.start(), m.end()));
                 } else if sig.code_from_enhanced {
-                    out.code.clone_from(&codes.enhanced);
+                    out.code = codes.enhanced.map(str::to_string);
                 }
             }
             if out.zone.is_none()
@@ -85,7 +85,7 @@ impl Decision {
                 };
             }
         }
-        out.family = self.family.or_else(|| table.status_family(codes.enhanced.as_deref())).unwrap_or(Family::Other);
+        out.family = self.family.or_else(|| table.status_family(codes.enhanced)).unwrap_or(Family::Other);
         // Who said so: an operator the reply names, else the row's own
         // provider (a documented code), else a receiver the reply names,
         // else the rest of the line (see `Table::provider_from_line`).
