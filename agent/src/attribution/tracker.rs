@@ -298,17 +298,20 @@ fn sender_key(from: &str) -> SourceKey {
 /// `none` (not reached yet) and non-loopback addresses are; transports
 /// without an address (`local`, `virtual`, `dovecot`), unix sockets
 /// (`host[private/dovecot-lmtp]`) and loopback filters are not.
+///
+/// Runs on every delivery line: a relay with a `[` cannot parse as a bare
+/// address, so that parse is only tried without one (and the brackets are
+/// found with short loops; relays are a few dozen bytes).
 pub fn is_outbound(relay: &str) -> bool {
     if relay.is_empty() || relay == "none" {
         return true;
     }
-    if let Ok(ip) = relay.parse::<IpAddr>() {
-        return !ip.is_loopback();
-    }
-    match (relay.find('['), relay.rfind(']')) {
-        (Some(open), Some(close)) if open < close => {
-            relay[open + 1..close].parse::<IpAddr>().is_ok_and(|ip| !ip.is_loopback())
-        }
+    let b = relay.as_bytes();
+    let Some(open) = b.iter().position(|&c| c == b'[') else {
+        return relay.parse::<IpAddr>().is_ok_and(|ip| !ip.is_loopback());
+    };
+    match b.iter().rposition(|&c| c == b']') {
+        Some(close) if open < close => relay[open + 1..close].parse::<IpAddr>().is_ok_and(|ip| !ip.is_loopback()),
         _ => false,
     }
 }
