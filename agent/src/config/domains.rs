@@ -71,6 +71,17 @@ pub struct DomainsConfig {
     /// The `plesk` program; a bare name is looked for in PATH and the sbin directories.
     #[serde(default = "default_plesk")]
     pub plesk: PathBuf,
+    /// A snapshot of Plesk's rows written by root
+    /// (`rblfleet-agent domains --write-plesk-snapshot`, run by
+    /// rblfleet-plesk-domains.timer): when set, the Plesk source reads it
+    /// instead of running `plesk db`, which needs root. Absent or empty: run
+    /// `plesk` as the agent's user.
+    #[serde(default, deserialize_with = "empty_is_none", skip_serializing_if = "Option::is_none")]
+    pub plesk_snapshot: Option<PathBuf>,
+    /// A snapshot older than this is an error (the timer stopped): a list
+    /// that old would hide new domains and keep deleted ones.
+    #[serde(default = "default_plesk_snapshot_max_age", with = "humantime_serde")]
+    pub plesk_snapshot_max_age: Duration,
     /// Plesk's Postfix map of virtual mailbox domains (`key value` lines).
     #[serde(default = "default_postfix_map")]
     pub postfix_map: PathBuf,
@@ -106,6 +117,14 @@ fn all_sources() -> Vec<DomainSource> {
 fn default_plesk() -> PathBuf {
     PathBuf::from("plesk")
 }
+/// `plesk_snapshot = ""` means no snapshot, as the example file shows it.
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let path = Option::<PathBuf>::deserialize(d)?;
+    Ok(path.filter(|p| !p.as_os_str().is_empty()))
+}
+fn default_plesk_snapshot_max_age() -> Duration {
+    Duration::from_secs(3600)
+}
 fn default_postfix_map() -> PathBuf {
     PathBuf::from("/var/spool/postfix/plesk/virtual_domains")
 }
@@ -138,6 +157,8 @@ impl Default for DomainsConfig {
             sources: all_sources(),
             static_domains: Vec::new(),
             plesk: default_plesk(),
+            plesk_snapshot: None,
+            plesk_snapshot_max_age: default_plesk_snapshot_max_age(),
             postfix_map: default_postfix_map(),
             qmail_virtualdomains: default_qmail_virtualdomains(),
             qmail_rcpthosts: default_qmail_rcpthosts(),
@@ -158,6 +179,9 @@ impl DomainsConfig {
         }
         if self.timeout.is_zero() {
             return Err(("domains.timeout", "must be greater than zero".into()));
+        }
+        if self.plesk_snapshot_max_age.is_zero() {
+            return Err(("domains.plesk_snapshot_max_age", "must be greater than zero".into()));
         }
         if !(1..=MAX_DOMAINS).contains(&self.max) {
             return Err((
@@ -181,7 +205,9 @@ impl DomainsConfig {
     /// The Linux file and directory paths, for making them relative to the
     /// config file (not the MailEnable one: a Windows path such as
     /// `C:\...` is relative on Linux, where the tests run).
-    pub(super) fn paths_mut(&mut self) -> [&mut PathBuf; 4] {
+    pub(super) fn paths_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
         [&mut self.postfix_map, &mut self.qmail_virtualdomains, &mut self.qmail_rcpthosts, &mut self.vhosts_dir]
+            .into_iter()
+            .chain(self.plesk_snapshot.as_mut())
     }
 }

@@ -88,6 +88,8 @@ fn example_file_shows_every_key_with_its_default() {
         "sources",
         "static",
         "plesk",
+        "plesk_snapshot",
+        "plesk_snapshot_max_age",
         "postfix_map",
         "qmail_virtualdomains",
         "qmail_rcpthosts",
@@ -130,6 +132,7 @@ fn domains_section_defaults_and_checks() {
         ("max = 20001", "domains.max"),
         ("refresh = \"0s\"", "domains.refresh"),
         ("timeout = \"0s\"", "domains.timeout"),
+        ("plesk_snapshot_max_age = \"0s\"", "domains.plesk_snapshot_max_age"),
         ("sources = [\"plesk\", \"plesk\"]", "domains.sources"),
         ("static = [\"localhost\"]", "domains.static"),
     ] {
@@ -159,6 +162,24 @@ fn relative_log_and_passwd_paths_follow_the_config_file() {
     assert_eq!(c.sources.passwd, dir.path().join("passwd"));
     assert_eq!(c.domains.vhosts_dir, dir.path().join("vhosts"));
     assert_eq!(c.domains.postfix_map, PathBuf::from("/etc/map"));
+}
+
+#[test]
+fn a_plesk_snapshot_is_off_when_absent_or_empty_and_follows_the_config_file() {
+    let d = Config::from_toml_str(MINIMAL).unwrap();
+    assert_eq!((d.domains.plesk_snapshot, d.domains.plesk_snapshot_max_age), (None, Duration::from_secs(3600)));
+    let empty = Config::from_toml_str(&format!("{MINIMAL}\n[domains]\nplesk_snapshot = \"\"\n")).unwrap();
+    assert_eq!(empty.domains.plesk_snapshot, None);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    std::fs::write(
+        &path,
+        format!("{MINIMAL}\n[domains]\nplesk_snapshot = \"p.tsv\"\nplesk_snapshot_max_age = \"2h\"\n"),
+    )
+    .unwrap();
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.domains.plesk_snapshot, Some(dir.path().join("p.tsv")));
+    assert_eq!(c.domains.plesk_snapshot_max_age, Duration::from_secs(7200));
 }
 
 #[test]

@@ -204,3 +204,72 @@ fn the_set_is_resent_after_a_day() {
     assert!(needs_sending(Some((1, now - RESEND_AFTER)), 1, now));
     assert!(!needs_sending(Some((1, now + Duration::from_secs(60))), 1, now), "a clock step back is no reason");
 }
+
+/// The snapshot root writes, read by the agent with the same parser: the
+/// same rows as running `plesk db`, a header line, mode 0640, and a failing
+/// `plesk db` replaces nothing.
+#[test]
+fn a_plesk_snapshot_is_written_by_the_query_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_plesk(dir.path(), Some("shop.example\\tshopuser\\t1\\nmysql: [Warning] junk\\nb.example\\t\\t0\\n"));
+    let snap = dir.path().join("plesk-domains.tsv");
+    let by_command = Reader::new(&config(dir.path(), "sources = [\"plesk\"]\n")).collect();
+    let now = SystemTime::now();
+    assert_eq!(plesk::write_snapshot(&config(dir.path(), "").domains, &snap, now).unwrap(), 3);
+    let text = std::fs::read_to_string(&snap).unwrap();
+    assert!(text.starts_with("# Plesk domains") && text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&snap).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+    let extra = format!("sources = [\"plesk\"]\nplesk_snapshot = \"{}\"\n", snap.display());
+    // The snapshot is read even with no plesk program at all.
+    std::fs::remove_file(dir.path().join("plesk")).unwrap();
+    let by_snapshot = Reader::new(&config(dir.path(), &extra)).collect();
+    assert_eq!(by_snapshot.digest(), by_command.digest());
+    assert_eq!(names(&by_snapshot), ["b.example", "shop.example"]);
+    assert_eq!((by_snapshot.sources[0].state.clone(), by_snapshot.sources[0].skipped), (SourceState::Read, 1));
+
+    fake_plesk(dir.path(), None);
+    let e = plesk::write_snapshot(&config(dir.path(), "").domains, &snap, now).unwrap_err();
+    assert!(e.contains("Can not connect") && e.contains("left as it was"), "{e}");
+    assert_eq!(std::fs::read_to_string(&snap).unwrap(), text, "not replaced");
+    std::fs::remove_file(dir.path().join("plesk")).unwrap();
+    let e = plesk::write_snapshot(&config(dir.path(), "").domains, &snap, now).unwrap_err();
+    assert!(e.contains("not found"), "{e}");
+}
+
+#[test]
+fn a_stale_or_missing_snapshot_is_a_plesk_error_naming_the_file_and_the_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    tree(dir.path());
+    let snap = dir.path().join("plesk-domains.tsv");
+    let extra = format!("sources = [\"plesk\", \"vhosts\"]\nplesk_snapshot = \"{}\"\n", snap.display());
+    let missing = Reader::new(&config(dir.path(), &extra)).collect();
+    let errors = missing.errors().join("; ");
+    assert!(
+        errors.contains("plesk-domains.tsv: missing") && errors.contains("rblfleet-plesk-domains.timer"),
+        "{errors}"
+    );
+    assert_eq!(names(&missing), ["addon.example", "shop.example"], "the other sources still run");
+
+    std::fs::write(&snap, "# header\nfresh.example\tu\t1\nnot a row\n\n").unwrap();
+    let fresh = Reader::new(&config(dir.path(), &extra)).collect();
+    assert!(fresh.errors().is_empty(), "{:?}", fresh.errors());
+    assert_eq!((fresh.sources[0].found, fresh.sources[0].skipped), (1, 1));
+
+    let file = std::fs::File::options().write(true).open(&snap).unwrap();
+    file.set_modified(SystemTime::now() - Duration::from_secs(7200)).unwrap();
+    let stale = Reader::new(&config(dir.path(), &extra)).collect();
+    let errors = stale.errors().join("; ");
+    assert!(errors.contains("written 2h") && errors.contains("plesk_snapshot_max_age = 1h"), "{errors}");
+    assert!(matches!(stale.sources[0].state, SourceState::Failed { stale: false, .. }));
+    let longer = Reader::new(&config(dir.path(), &format!("{extra}plesk_snapshot_max_age = \"3h\"\n"))).collect();
+    assert!(longer.errors().is_empty(), "{:?}", longer.errors());
+
+    // A directory where the file should be: unreadable, not a panic.
+    std::fs::remove_file(&snap).unwrap();
+    std::fs::create_dir(&snap).unwrap();
+    let unreadable = Reader::new(&config(dir.path(), &extra)).collect();
+    assert!(unreadable.errors()[0].contains("plesk-domains.tsv"), "{:?}", unreadable.errors());
+}

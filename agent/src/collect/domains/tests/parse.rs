@@ -197,3 +197,14 @@ fn merge_keeps_the_first_owner_and_any_mail() {
     small.merge(&vhosts.list);
     assert!(small.truncated && small.len() == 1);
 }
+
+#[test]
+fn a_plesk_snapshot_parses_as_rows_with_comments_left_out() {
+    let mut p = Parsed::new(DomainSource::Plesk, 10);
+    plesk::parse_snapshot(
+        "# written by rblfleet-agent\nshop.example\tu\t1\r\n#x\tu\t1\njunk\n\nb.example\t\t0",
+        &mut p,
+    );
+    assert_eq!(rows(&p), [row("shop.example", "shop.example", "u", true), row("b.example", "b.example", "", false)]);
+    assert_eq!(p.skipped, 1, "{:?}", p.samples);
+}
