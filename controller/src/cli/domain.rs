@@ -6,10 +6,9 @@
 
 use std::io::Write;
 
-use rblfleet_proto::v1::CheckStatus;
 use serde_json::json;
 
-use super::ip::status_name;
+use super::ip::{check_json, checks_table, episode_json, write_cases, write_episodes};
 use super::render::{self, rfc3339};
 use super::{Connect, Format};
 
@@ -39,12 +38,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                 "host": s.host_id, "messages": s.messages,
                 "first_seen": rfc3339(s.first_seen_ms), "last_seen": rfc3339(s.last_seen_ms),
             })).collect::<Vec<_>>(),
-            "checks": r.checks.iter().map(|c| json!({
-                "zone_id": c.zone_id, "zone": c.zone, "status": status_name(c.status),
-                "codes": c.codes, "meanings": c.meanings, "txt": render::non_empty(&c.txt),
-                "error": render::non_empty(&c.error), "checked_at": rfc3339(c.checked_ms),
-                "next_check": rfc3339(c.next_due_ms), "listed_since": rfc3339(c.listed_since_ms),
-            })).collect::<Vec<_>>(),
+            "checks": r.checks.iter().map(check_json).collect::<Vec<_>>(),
             "not_covered": r.not_covered.iter().map(|n| json!({"zone": n.name, "reason": n.reason})).collect::<Vec<_>>(),
             "cases": r.cases.iter().map(super::case::case_json).collect::<Vec<_>>(),
             "suspects": r.suspects.iter().map(|s| json!({
@@ -56,11 +50,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                 "provider": e.provider, "zone": render::non_empty(&e.zone), "code": render::non_empty(&e.code),
                 "count": e.count, "last_seen": rfc3339(e.last_seen_ms), "sample": e.sample,
             })).collect::<Vec<_>>(),
-            "episodes": r.episodes.iter().map(|e| json!({
-                "zone_id": e.zone_id, "zone": e.zone, "first_seen": rfc3339(e.first_seen_ms),
-                "last_seen": rfc3339(e.last_seen_ms), "cleared_at": rfc3339(e.cleared_ms),
-                "codes": e.codes, "meanings": e.meanings, "txt": render::non_empty(&e.txt),
-            })).collect::<Vec<_>>(),
+            "episodes": r.episodes.iter().map(episode_json).collect::<Vec<_>>(),
         });
         serde_json::to_writer_pretty(&mut *out, &value)?;
         writeln!(out)?;
@@ -80,29 +70,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         writeln!(out, "sends   {}  {} messages, last {}", s.host_id, s.messages, render::short_time(s.last_seen_ms))?;
     }
     writeln!(out)?;
-    let mut table = render::table(&["ZONE", "STATUS", "SINCE", "CODES", "MEANING / DETAIL"]);
-    for c in &r.checks {
-        let detail = if c.status == CheckStatus::Listed as i32 {
-            let mut d = c.meanings.join("; ");
-            if !c.txt.is_empty() {
-                d.push_str(&format!(" — {}", c.txt));
-            }
-            d
-        } else {
-            c.error.clone()
-        };
-        let status = if c.status == CheckStatus::Listed as i32 { "LISTED" } else { status_name(c.status) };
-        table.add_row(vec![
-            c.zone.clone(),
-            status.to_string(),
-            rfc3339(c.listed_since_ms).unwrap_or_else(|| "-".into()),
-            c.codes.join(" "),
-            detail,
-        ]);
-    }
-    for n in &r.not_covered {
-        table.add_row(vec![n.name.clone(), "NOT COVERED".into(), "-".into(), "-".into(), n.reason.clone()]);
-    }
+    let table = checks_table(&r.checks, &r.not_covered);
     if r.checks.is_empty() && r.not_covered.is_empty() {
         writeln!(out, "not checked yet: no domain zone has answered for it")?;
     } else {
@@ -128,26 +96,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             )?;
         }
     }
-    if !r.cases.is_empty() {
-        writeln!(out, "\ncases:")?;
-        for c in &r.cases {
-            let relisting = if c.relisting { " (relisting)" } else { "" };
-            writeln!(out, "  #{}  {}  {}{relisting}", c.id, c.list, render::case_state(c.state))?;
-        }
-    }
-    if !r.episodes.is_empty() {
-        writeln!(out, "\nlisting history:")?;
-        for e in &r.episodes {
-            let until = rfc3339(e.cleared_ms).map_or("still listed".to_string(), |t| format!("cleared {t}"));
-            writeln!(
-                out,
-                "  {}  {} → {}  {}",
-                e.zone,
-                rfc3339(e.first_seen_ms).unwrap_or_default(),
-                until,
-                e.codes.join(" ")
-            )?;
-        }
-    }
+    write_cases(out, &r.cases)?;
+    write_episodes(out, &r.episodes)?;
     Ok(())
 }

@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use rblfleet_proto::v1::CheckStatus;
-use serde_json::json;
+use rblfleet_proto::v1::{Case, CheckStatus, ListingEpisode, NamedReason, ZoneCheck};
+use serde_json::{Value, json};
 
 use super::render::{self, rfc3339};
 use super::{Connect, Format};
@@ -35,12 +35,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         let value = json!({
             "ip": r.ip,
             "hosts": r.hosts,
-            "checks": r.checks.iter().map(|c| json!({
-                "zone_id": c.zone_id, "zone": c.zone, "status": status_name(c.status),
-                "codes": c.codes, "meanings": c.meanings, "txt": render::non_empty(&c.txt),
-                "error": render::non_empty(&c.error), "checked_at": rfc3339(c.checked_ms),
-                "next_check": rfc3339(c.next_due_ms), "listed_since": rfc3339(c.listed_since_ms),
-            })).collect::<Vec<_>>(),
+            "checks": r.checks.iter().map(check_json).collect::<Vec<_>>(),
             "not_covered": r.not_covered.iter().map(|n| json!({"zone": n.name, "reason": n.reason})).collect::<Vec<_>>(),
             "cases": r.cases.iter().map(super::case::case_json).collect::<Vec<_>>(),
             "receiver_episodes": r.receiver_episodes.iter().map(|e| json!({
@@ -48,11 +43,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                 "last_seen": rfc3339(e.last_seen_ms), "cleared_at": rfc3339(e.cleared_ms),
                 "codes": e.codes, "sample": render::non_empty(&e.txt),
             })).collect::<Vec<_>>(),
-            "episodes": r.episodes.iter().map(|e| json!({
-                "zone_id": e.zone_id, "zone": e.zone, "first_seen": rfc3339(e.first_seen_ms),
-                "last_seen": rfc3339(e.last_seen_ms), "cleared_at": rfc3339(e.cleared_ms),
-                "codes": e.codes, "meanings": e.meanings, "txt": render::non_empty(&e.txt),
-            })).collect::<Vec<_>>(),
+            "episodes": r.episodes.iter().map(episode_json).collect::<Vec<_>>(),
         });
         serde_json::to_writer_pretty(&mut *out, &value)?;
         writeln!(out)?;
@@ -60,8 +51,45 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     let hosts = if r.hosts.is_empty() { "no host reports it".to_string() } else { r.hosts.join(", ") };
     writeln!(out, "ip     {}\nhosts  {hosts}\n", r.ip)?;
+    let table = checks_table(&r.checks, &r.not_covered);
+    writeln!(out, "{table}")?;
+    for e in r.receiver_episodes.iter().filter(|e| e.cleared_ms == 0) {
+        writeln!(
+            out,
+            "receiver-side: {} refuses mail from this IP since {} ({})",
+            e.zone,
+            render::short_time(e.first_seen_ms),
+            e.codes.join(" ")
+        )?;
+    }
+    write_cases(out, &r.cases)?;
+    write_episodes(out, &r.episodes)?;
+    Ok(())
+}
+
+/// One check as JSON (`rblfleet ip`, `rblfleet domain`).
+pub fn check_json(c: &ZoneCheck) -> Value {
+    json!({
+        "zone_id": c.zone_id, "zone": c.zone, "status": status_name(c.status),
+        "codes": c.codes, "meanings": c.meanings, "txt": render::non_empty(&c.txt),
+        "error": render::non_empty(&c.error), "checked_at": rfc3339(c.checked_ms),
+        "next_check": rfc3339(c.next_due_ms), "listed_since": rfc3339(c.listed_since_ms),
+    })
+}
+
+/// One listing episode as JSON.
+pub fn episode_json(e: &ListingEpisode) -> Value {
+    json!({
+        "zone_id": e.zone_id, "zone": e.zone, "first_seen": rfc3339(e.first_seen_ms),
+        "last_seen": rfc3339(e.last_seen_ms), "cleared_at": rfc3339(e.cleared_ms),
+        "codes": e.codes, "meanings": e.meanings, "txt": render::non_empty(&e.txt),
+    })
+}
+
+/// The per-zone table: each check, then the zones not covering the target.
+pub fn checks_table(checks: &[ZoneCheck], not_covered: &[NamedReason]) -> comfy_table::Table {
     let mut table = render::table(&["ZONE", "STATUS", "SINCE", "CODES", "MEANING / DETAIL"]);
-    for c in &r.checks {
+    for c in checks {
         let detail = match CheckStatus::try_from(c.status) {
             Ok(CheckStatus::Listed) => {
                 let mut d = c.meanings.join("; ");
@@ -81,29 +109,29 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             detail,
         ]);
     }
-    for n in &r.not_covered {
+    for n in not_covered {
         table.add_row(vec![n.name.clone(), "NOT COVERED".into(), "-".into(), "-".into(), n.reason.clone()]);
     }
-    writeln!(out, "{table}")?;
-    for e in r.receiver_episodes.iter().filter(|e| e.cleared_ms == 0) {
-        writeln!(
-            out,
-            "receiver-side: {} refuses mail from this IP since {} ({})",
-            e.zone,
-            render::short_time(e.first_seen_ms),
-            e.codes.join(" ")
-        )?;
-    }
-    if !r.cases.is_empty() {
+    table
+}
+
+/// The cases, newest first, one line each.
+pub fn write_cases(out: &mut dyn Write, cases: &[Case]) -> std::io::Result<()> {
+    if !cases.is_empty() {
         writeln!(out, "\ncases:")?;
-        for c in &r.cases {
+        for c in cases {
             let relisting = if c.relisting { " (relisting)" } else { "" };
             writeln!(out, "  #{}  {}  {}{relisting}", c.id, c.list, render::case_state(c.state))?;
         }
     }
-    if !r.episodes.is_empty() {
+    Ok(())
+}
+
+/// The listing history, one episode a line.
+pub fn write_episodes(out: &mut dyn Write, episodes: &[ListingEpisode]) -> std::io::Result<()> {
+    if !episodes.is_empty() {
         writeln!(out, "\nlisting history:")?;
-        for e in &r.episodes {
+        for e in episodes {
             let until = rfc3339(e.cleared_ms).map_or("still listed".to_string(), |t| format!("cleared {t}"));
             writeln!(
                 out,

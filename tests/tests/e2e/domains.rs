@@ -136,6 +136,9 @@ async fn a_listed_domain_is_reported_with_its_host_subscription_and_case_and_an_
         "{suspects:?}"
     );
     assert!(!suspects.contains(&"bob@clean.example"), "{suspects:?}");
+    let table = controller.cli(&["domain", "shop.example"]).await.unwrap();
+    assert!(table.contains("domain  shop.example") && table.contains("LISTED"), "{table}");
+    assert!(table.contains("subscription shopsub") && table.contains("cases:"), "{table}");
     // The Unicode form of an IDN reaches the same domain.
     let idn = json_of(&controller, &["domain", "Bücher.example", "--format", "json"]).await;
     assert_eq!(
