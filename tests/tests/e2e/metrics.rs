@@ -22,6 +22,7 @@ const FAMILIES: &[&str] = &[
     "rblfleet_metrics_collect_duration_seconds",
     "rblfleet_hosts",
     "rblfleet_watched_ips",
+    "rblfleet_watched_domains",
     "rblfleet_listings",
     "rblfleet_cases",
     "rblfleet_agent_last_report_timestamp_seconds",
@@ -157,6 +158,8 @@ async fn metrics_scrape_shows_ingest_hosts_zones_listings_and_cases() {
 
     // Fleet and hosts.
     assert_eq!(value(&scrape, "rblfleet_hosts", &[]), 2.0);
+    // The reports carry no domains: none is watched.
+    assert_eq!(value(&scrape, "rblfleet_watched_domains", &[]), 0.0);
     assert_eq!(value(&scrape, "rblfleet_watched_ips", &[]), 2.0);
     assert_eq!(value(&scrape, "rblfleet_host_queue_messages", &[("host", "web01.example")]), 42.0, "latest report");
     assert_eq!(value(&scrape, "rblfleet_host_queue_messages", &[("host", "web02.example")]), 7.0);
