@@ -75,7 +75,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         value["listings"] = listings
             .iter()
             .map(|r| {
-                let kind = if r.kind == "domain" { "domain" } else { "ip" };
+                let kind = super::report::target_kind(r);
                 json!({kind: r.ip, "list": r.list, "since": rfc3339(r.since_ms), "meanings": r.meanings, "case_id": r.case_id, "case_state": render::case_state(r.case_state), "subscriptions": r.subscriptions})
             })
             .collect();

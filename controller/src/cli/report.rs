@@ -196,7 +196,7 @@ fn delist_cell(
 
 /// "ip" or "domain": what the row's first column names (rows from an older
 /// controller carry no kind and are IP rows).
-fn target_kind(r: &ListingRow) -> &'static str {
+pub(super) fn target_kind(r: &ListingRow) -> &'static str {
     if r.kind == "domain" { "domain" } else { "ip" }
 }
 

@@ -57,7 +57,6 @@ impl WatchedDomain {
                 out.push(h.clone());
             }
         }
-        out.dedup();
         out
     }
 }

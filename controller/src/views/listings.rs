@@ -1,12 +1,11 @@
 //! The current listings of the fleet, DNS and receiver-side side by side.
 
-use std::net::IpAddr;
-
 use rblfleet_proto::v1::{CaseState, CheckStatus, ListingRow};
 
 use super::{Context, Watched};
 use crate::cases;
 use crate::cases::work::ListInfo;
+use crate::catalog::target_from_key;
 use crate::store::StoreError;
 
 /// Lists whose listing blocks most of a host's mail: the big mailbox
@@ -55,10 +54,11 @@ pub fn current_listings(ctx: &Context<'_>, watched: &Watched) -> Result<Vec<List
             continue;
         }
         let list = ListInfo::of(ctx.catalog, &check.zone_id);
-        let domain = watched.domains.get(&check.ip).filter(|_| check.ip.parse::<IpAddr>().is_err());
+        let target = target_from_key(&check.ip);
+        let domain = if target.is_domain() { watched.domains.get(&check.ip) } else { None };
         rows.push((
             ListingRow {
-                kind: if check.ip.parse::<IpAddr>().is_ok() { "ip" } else { "domain" }.into(),
+                kind: target.kind().into(),
                 subscriptions: domain.map(|d| d.subscriptions()).unwrap_or_default(),
                 hosts: hosts_of(&check.ip),
                 list: if check.zone.is_empty() { list.name } else { check.zone.clone() },
