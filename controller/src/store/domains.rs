@@ -49,10 +49,11 @@ impl WatchedDomain {
         out
     }
 
-    /// Every host involved: serving, then sending.
+    /// Every host involved, once each (a host serving the domain and a
+    /// name under it is listed twice in `hosts`): serving, then sending.
     pub fn all_hosts(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.hosts.iter().map(|h| h.host_id.clone()).collect();
-        for h in &self.sending_hosts {
+        let mut out: Vec<String> = Vec::new();
+        for h in self.hosts.iter().map(|h| &h.host_id).chain(&self.sending_hosts) {
             if !out.contains(h) {
                 out.push(h.clone());
             }
