@@ -9,8 +9,13 @@
 //! reply names nobody, the provider (from the host that answered) are
 //! recomputed; otherwise the captures run again. Either way a cached verdict
 //! is exactly the verdict.
+//!
+//! The needles are matched on the key, not on the reply, so a hit costs the
+//! key and one lookup: no needle scan (a third of a new wording's cost).
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 
 use super::Classification;
 use super::mask::{Slots, cache_key};
@@ -23,12 +28,16 @@ use super::table::{Decision, IpFrom, Scan, Table, Trace};
 const CAPACITY: usize = 4096;
 
 /// Decisions by masked reply, and scratch space for building keys.
+///
+/// The map's hasher is foldhash, seeded per process: SipHash of every key
+/// was a tenth of an outbreak log's classification, and a random seed keeps
+/// a receiver from choosing replies that collide.
 #[derive(Debug, Default)]
 pub(super) struct VerdictCache {
-    entries: HashMap<String, Entry>,
+    entries: HashMap<String, Entry, RandomState>,
     key: String,
     slots: Slots,
-    /// The needles found in the reply at hand.
+    /// The needles found in a new wording.
     scan: Scan,
     pub(super) hits: u64,
     pub(super) misses: u64,
@@ -37,6 +46,8 @@ pub(super) struct VerdictCache {
 #[derive(Debug)]
 struct Entry {
     decision: Decision,
+    /// The provider the wording names (from the needles).
+    named: Option<usize>,
     fast: Option<Fast>,
 }
 
@@ -54,23 +65,23 @@ impl VerdictCache {
     /// once addresses are blanked.
     pub(super) fn classify(&mut self, table: &Table, text: &str, codes: &ReplyCodes, masked: &str) -> Classification {
         let VerdictCache { entries, key, slots, scan, hits, misses } = self;
-        table.scan_into(masked, scan);
-        cache_key(masked, &scan.spans, codes, key, slots);
+        let start = cache_key(masked, table.verbatim(masked), codes, key, slots);
         if let Some(entry) = entries.get(key.as_str()) {
             *hits += 1;
             if let Some(verdict) = entry.fast.as_ref().and_then(|fast| fast.verdict(table, text, masked, slots)) {
                 return verdict;
             }
-            return entry.decision.apply(table, text, codes, masked, scan.named).0;
+            return entry.decision.apply(table, text, codes, masked, entry.named).0;
         }
         *misses += 1;
+        table.scan_into(&key[start..], scan);
         let decision = table.decide(codes, masked, &scan.candidates);
         let (verdict, trace) = decision.apply(table, text, codes, masked, scan.named);
         let fast = Fast::new(&verdict, &trace, slots);
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(key.clone(), Entry { decision, fast });
+        entries.insert(key.clone(), Entry { decision, named: scan.named, fast });
         verdict
     }
 }

@@ -79,21 +79,25 @@ pub(crate) fn mask_addresses(text: &str) -> Cow<'_, str> {
 pub(crate) type Slots = Vec<(usize, usize)>;
 
 /// The reply with what varies between messages blanked, written to `key`:
-/// IP literals, runs of five or more digits, and long tokens that mix digits
+/// IP literals, runs of five or more digits not right after a letter, and long tokens that mix digits
 /// and letters (receivers' tracking ids, timestamps, hex correlation ids)
 /// become `#`, and where each was is pushed to `slots`. Shorter numbers stay,
 /// because they are what codes are made of (`S3150`, `TSS04`, `5.7.606`), and
-/// so does anything that overlaps a `keep` range: the spans where the
-/// table's needles matched, so that two replies with one key always have the
-/// same candidate rows and named providers. The reply's codes lead the key.
+/// so does anything `kept` says to keep: the table's needles that would
+/// themselves be blanked (`AS(201806281)`), asked about only where something
+/// would be blanked. The table's
+/// needles are matched on the key's text, never inside a blanked part: an id
+/// or an IP literal is not a word, and so two replies with one key always
+/// have the same candidate rows and named providers. The reply's codes lead
+/// the key; the returned offset is where the reply's text starts in it.
 /// Expects a text whose addresses are already masked.
 pub(crate) fn cache_key(
     masked: &str,
-    keep: &[(usize, usize)],
+    kept: impl Fn(usize, usize) -> bool,
     codes: &ReplyCodes,
     key: &mut String,
     slots: &mut Slots,
-) {
+) -> usize {
     key.clear();
     slots.clear();
     if let Some(basic) = codes.basic {
@@ -102,8 +106,8 @@ pub(crate) fn cache_key(
     key.push('|');
     key.push_str(codes.enhanced.unwrap_or(""));
     key.push('|');
+    let text_start = key.len();
     let b = masked.as_bytes();
-    let kept = |start: usize, end: usize| keep.iter().any(|&(s, e)| s < end && start < e);
     let mut copied = 0;
     let mut i = 0;
     while i < b.len() {
@@ -138,7 +142,7 @@ pub(crate) fn cache_key(
             let digits = b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
             let end = if len > 0 && looks_like_ip(&masked[at..at + len]) && !kept(at, at + len) {
                 at + len
-            } else if digits >= 5 && !kept(at, at + digits) {
+            } else if digits >= 5 && !prev.is_ascii_alphabetic() && !kept(at, at + digits) {
                 at + digits
             } else {
                 // Skip the whole run of digits, so its tail is not taken for a new one.
@@ -153,6 +157,7 @@ pub(crate) fn cache_key(
         i = token_end.max(at);
     }
     key.push_str(&masked[copied..]);
+    text_start
 }
 
 /// Characters of a token that may be an id.
@@ -161,19 +166,26 @@ fn is_id(c: u8) -> bool {
 }
 
 /// The id that starts at `start` in the token `start..end`: the whole token
-/// if it is one and no kept range overlaps it, else, if a kept range does,
-/// its first dot-separated part if that is one (`08DC3B0A1F2E4D55` in
-/// `08DC3B0A1F2E4D55.eu-smtp-1.mimecast.example`).
+/// if it is one, unless it is a host name (a later dot-separated label is a
+/// word) or a kept range overlaps it; then its first dot-separated part if
+/// that is one (`08DC3B0A1F2E4D55` in
+/// `08DC3B0A1F2E4D55.eu-smtp-1.mimecast.example`). A tracking id with a
+/// numeric tail (`…si1234567qtb.44`) is blanked whole.
 fn id_in(b: &[u8], start: usize, end: usize, kept: &impl Fn(usize, usize) -> bool) -> Option<(usize, usize)> {
     let is_id = |s: usize, e: usize| {
         let token = &b[s..e];
         let digits = token.iter().filter(|c| c.is_ascii_digit()).count();
         e - s >= 14 && digits >= 4 && token.iter().any(u8::is_ascii_alphabetic) && !kept(s, e)
     };
-    if is_id(start, end) {
+    let part = start + b[start..end].iter().take_while(|&&c| c != b'.').count();
+    let is_word = |label: &[u8]| {
+        label.iter().filter(|c| c.is_ascii_alphabetic()).count() >= 2
+            && label.iter().all(|&c| c.is_ascii_alphabetic() || c == b'-')
+    };
+    let host_name = part < end && b[part + 1..end].split(|&c| c == b'.').any(is_word);
+    if !host_name && is_id(start, end) {
         return Some((start, end));
     }
-    let part = start + b[start..end].iter().take_while(|&&c| c != b'.').count();
     (part < end && is_id(start, part)).then_some((start, part))
 }
 
@@ -260,7 +272,9 @@ mod tests {
     fn key(masked: &str, keep: &[(usize, usize)]) -> (String, Slots) {
         let (codes, _) = super::super::reply::codes_and_text(masked);
         let (mut key, mut slots) = (String::new(), Slots::new());
-        cache_key(masked, keep, &codes, &mut key, &mut slots);
+        let kept = |start: usize, end: usize| keep.iter().any(|&(s, e)| s < end && start < e);
+        let start = cache_key(masked, kept, &codes, &mut key, &mut slots);
+        assert_eq!(key.as_bytes()[start - 1], b'|');
         (key, slots)
     }
 
@@ -272,21 +286,19 @@ mod tests {
         assert!(a.starts_with("421|4.7.0|") && a.contains("[TSS04]"));
         assert_eq!(slots, [(32, 41), (65, 74)]);
         assert_ne!(key("(S3150)", &[]).0, key("(S3140)", &[]).0);
-        assert_eq!(key("BL000010 id 1234567", &[]).0, "||BL# id #");
+        // Letters then digits are a code (Comcast's BL000010), not an id.
+        assert_eq!(key("BL000010 id 1234567", &[]).0, "||BL000010 id #");
         assert_eq!(key("from [2001:db8::7] ok", &[]).0, "||from [#] ok");
     }
 
     #[test]
-    fn cache_keys_blank_tracking_ids_but_not_what_a_needle_matched() {
+    fn cache_keys_blank_tracking_ids_but_not_host_names_or_kept_needles() {
         let gmail = "550 5.7.1 blocked. d75a77b69052e-3a0b9f0a1b2si1234567qtb.44 - gsmtp";
         assert_eq!(key(gmail, &[]).0, "550|5.7.1|550 5.7.1 blocked. # - gsmtp");
         let microsoft = "550 5.7.1 (S3150). [DB5EUR03FT27A5.eurprd04.prod.protection.outlook.com \
                          2026-03-03T09:14:22.231Z 08DC3B0A1F2E4D55]";
-        let at = microsoft.find("protection.outlook").unwrap();
-        assert_eq!(
-            key(microsoft, &[(at, at + 18)]).0,
-            "550|5.7.1|550 5.7.1 (S3150). [#.eurprd04.prod.protection.outlook.com # #]"
-        );
+        assert_eq!(key(microsoft, &[]).0, "550|5.7.1|550 5.7.1 (S3150). [#.eurprd04.prod.protection.outlook.com # #]");
+        assert_eq!(key("x 08DC3B0A1F2E4D55.eu-smtp-1.mimecast.example y", &[]).0, "||x #.eu-smtp-1.mimecast.example y");
         // `AS(201806281)` is a needle: blanking its number would merge it with any other AS(…).
         let text = "550 5.4.1 Access denied. AS(201806281) and AS(201806282)";
         let at = text.find("AS(201806281)").unwrap();

@@ -14,7 +14,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::cache::VerdictCache;
-use super::mask::{address_domains, mask_addresses, relay_host};
+use super::mask::{Slots, address_domains, cache_key, mask_addresses, relay_host};
 use super::reply::{ReplyCodes, codes_and_text, extract_reply};
 pub(super) use super::verdict::{Decision, IpFrom, Trace};
 use super::{Classification, Family};
@@ -195,8 +195,6 @@ pub(super) struct Scan {
     pub(super) candidates: Vec<bool>,
     /// The provider the reply names: the lowest index (operators first).
     pub(super) named: Option<usize>,
-    /// Where needles matched (byte ranges): a cache key keeps these verbatim.
-    pub(super) spans: Vec<(usize, usize)>,
 }
 
 /// A compiled signature table.
@@ -208,6 +206,10 @@ pub struct Table {
     needles: Option<AhoCorasick>,
     /// Needle index → its row.
     owner: Vec<Owner>,
+    /// The needles a cache key would blank (`AS(201806281)`), kept verbatim
+    /// in it so they still match, and the longest one's length; `None` when
+    /// there are none.
+    verbatim: Option<(AhoCorasick, usize)>,
     keyed_zones: Vec<KeyedZone>,
     /// Provider ids, operators first, then receivers, each in file order:
     /// the lowest index found in a text wins.
@@ -296,6 +298,7 @@ impl Table {
         // crate's choice: a full DFA was no faster here and cost 1.5 MB.
         let needles =
             AhoCorasickBuilder::new().ascii_case_insensitive(true).match_kind(MatchKind::Standard).build(&patterns)?;
+        let verbatim = verbatim_needles(&patterns)?;
         let status = raw
             .status
             .into_iter()
@@ -317,6 +320,7 @@ impl Table {
             signatures,
             needles: Some(needles),
             owner,
+            verbatim,
             keyed_zones: raw.keyed_zone,
             providers,
             provider_needles: Some(provider_needles),
@@ -331,6 +335,7 @@ impl Table {
             signatures: Vec::new(),
             needles: None,
             owner: Vec::new(),
+            verbatim: None,
             keyed_zones: Vec::new(),
             providers: Vec::new(),
             provider_needles: None,
@@ -354,7 +359,9 @@ impl Table {
         let reply = extract_reply(text);
         let (codes, flat) = codes_and_text(&reply);
         let masked = mask_addresses(&flat);
-        let scan = self.scan(&masked);
+        let (mut key, mut slots) = (String::new(), Slots::new());
+        let start = cache_key(&masked, self.verbatim(&masked), &codes, &mut key, &mut slots);
+        let scan = self.scan(&key[start..]);
         self.decide(&codes, &masked, &scan.candidates).apply(self, text, &codes, &masked, scan.named).0
     }
 
@@ -367,23 +374,37 @@ impl Table {
         cache.classify(self, text, &codes, &masked)
     }
 
-    /// One pass of every needle over the masked reply.
-    pub(super) fn scan(&self, masked: &str) -> Scan {
+    /// Whether a needle that a cache key would blank overlaps `start..end`
+    /// of `masked`: asked only where the key would blank something, so only
+    /// a few bytes around it are searched.
+    pub(super) fn verbatim<'a>(&'a self, masked: &'a str) -> impl Fn(usize, usize) -> bool + 'a {
+        move |start, end| {
+            let Some((verbatim, longest)) = &self.verbatim else { return false };
+            let b = masked.as_bytes();
+            let from = start.saturating_sub(*longest);
+            let to = end.saturating_add(*longest).min(b.len());
+            b.get(from..to).is_some_and(|window| {
+                verbatim.find_overlapping_iter(window).any(|m| from + m.start() < end && start < from + m.end())
+            })
+        }
+    }
+
+    /// One pass of every needle over a reply's key text (its
+    /// [`cache_key`] after the codes: ids and IP literals blanked).
+    pub(super) fn scan(&self, keyed: &str) -> Scan {
         let mut scan = Scan::default();
-        self.scan_into(masked, &mut scan);
+        self.scan_into(keyed, &mut scan);
         scan
     }
 
     /// [`Table::scan`] into `scan`, reusing its buffers (the cache's
-    /// scratch space: two allocations less per reply).
-    pub(super) fn scan_into(&self, masked: &str, scan: &mut Scan) {
+    /// scratch space: an allocation less per new wording).
+    pub(super) fn scan_into(&self, keyed: &str, scan: &mut Scan) {
         scan.candidates.clear();
         scan.candidates.resize(self.signatures.len(), false);
-        scan.spans.clear();
         scan.named = None;
         let Some(needles) = &self.needles else { return };
-        for m in needles.find_overlapping_iter(masked) {
-            scan.spans.push((m.start(), m.end()));
+        for m in needles.find_overlapping_iter(keyed) {
             match self.owner.get(m.pattern().as_usize()) {
                 Some(&Owner::Signature(sig)) => {
                     if let Some(c) = scan.candidates.get_mut(sig) {
@@ -492,4 +513,20 @@ impl Table {
             fits.then_some(*family)
         })
     }
+}
+
+/// The needles a cache key would blank a part of (a run of five or more
+/// digits, an IP literal, a long id), as one automaton; `None` if none would.
+fn verbatim_needles(patterns: &[String]) -> Result<Option<(AhoCorasick, usize)>, aho_corasick::BuildError> {
+    let (mut key, mut slots) = (String::new(), Slots::new());
+    let blanked: Vec<&String> = patterns
+        .iter()
+        .filter(|needle| {
+            cache_key(needle, |_, _| false, &ReplyCodes::default(), &mut key, &mut slots);
+            !slots.is_empty()
+        })
+        .collect();
+    let Some(longest) = blanked.iter().map(|needle| needle.len()).max() else { return Ok(None) };
+    let automaton = AhoCorasickBuilder::new().ascii_case_insensitive(true).build(blanked)?;
+    Ok(Some((automaton, longest)))
 }

@@ -117,3 +117,19 @@ fn a_cached_verdict_is_exactly_the_uncached_one() {
     assert_eq!(vb.ip, Some("198.51.100.2".parse().unwrap()));
     assert_eq!((va.family, va.zone.as_deref()), (vb.family, vb.zone.as_deref()));
 }
+
+#[test]
+fn needles_match_words_not_ids_and_long_code_needles_still_match() {
+    // A tracking id that happens to contain an operator's name names nobody.
+    let id = classify("550 5.1.1 User unknown ab12spamhaus3456cdx99");
+    assert_eq!((id.family, id.provider.as_deref()), (Family::Recipient, None));
+    // A needle the cache key would blank (`AS(201806281)`) is kept verbatim,
+    // on the uncached path and through the cache alike.
+    let text = "550 5.4.1 Recipient address rejected: Access denied. AS(201806281) [x.prod.outlook.com]";
+    let table = Table::from_toml(BUILTIN_SIGNATURES).unwrap();
+    let mut cache = VerdictCache::default();
+    let uncached = table.classify(text);
+    assert_eq!(uncached.family, Family::Recipient);
+    assert_eq!(table.classify_cached(text, &mut cache), uncached);
+    assert_eq!(table.classify_cached(text, &mut cache), uncached);
+}

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
+use foldhash::fast::RandomState;
 use rblfleet_proto::v1::{BlocklistEvidence, DeliveryTotals, NamedCount, ReceiverStats, SourceKind};
 
 use super::distinct::{hash_ip, hash_lowercase};
@@ -110,11 +111,13 @@ pub struct Aggregator {
     limits: Limits,
     totals: DeliveryTotals,
     evidence: EvidenceBook,
-    sources: HashMap<SourceKey, SourceAcc>,
+    /// foldhash (seeded per process) instead of SipHash: each delivery looks
+    /// its sources up, and SipHash was a tenth of an outbreak's tracking.
+    sources: HashMap<SourceKey, SourceAcc, RandomState>,
     /// Deliveries per big receiver (by recipient domain).
     receivers: BTreeMap<&'static str, ReceiverStats>,
     /// Messages per envelope sender domain (lowercase, as logged).
-    sender_domains: HashMap<String, u64>,
+    sender_domains: HashMap<String, u64, RandomState>,
     /// Messages whose sender domain was not counted (`max_sender_domains` reached).
     pub sender_domains_dropped: u64,
     /// Sources forgotten because `max_sources` was reached.
@@ -128,9 +131,9 @@ impl Aggregator {
             limits,
             totals: DeliveryTotals::default(),
             evidence: EvidenceBook::new(limits.max_evidence),
-            sources: HashMap::new(),
+            sources: HashMap::default(),
             receivers: BTreeMap::new(),
-            sender_domains: HashMap::new(),
+            sender_domains: HashMap::default(),
             sender_domains_dropped: 0,
             sources_dropped: 0,
         }

@@ -104,7 +104,11 @@ impl RankedSource {
 }
 
 /// The `top` most suspicious of `sources`; see [`super::Aggregator::ranked`].
-pub(super) fn rank(sources: &HashMap<SourceKey, SourceAcc>, users: &UserMap, top: usize) -> Vec<RankedSource> {
+pub(super) fn rank(
+    sources: &HashMap<SourceKey, SourceAcc, impl std::hash::BuildHasher>,
+    users: &UserMap,
+    top: usize,
+) -> Vec<RankedSource> {
     let mut all: Vec<RankedSource> = sources
         .iter()
         .map(|(key, acc)| {
