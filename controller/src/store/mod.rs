@@ -12,6 +12,8 @@
 //!   listing state (see `cases`).
 //! - `host_domains`, `sending`: the domains hosts serve and send with (see
 //!   `domains`).
+//! - `outbreak`, `warnings`: the outbreak detector's state per host and the
+//!   early warnings it raised (see `outbreak`).
 //!
 //! Every write that acknowledges something to an agent is flushed to disk
 //! before the acknowledgement leaves, so a report acked before a crash is
@@ -24,6 +26,7 @@ mod domains;
 mod encoding;
 mod history;
 mod listings;
+mod outbreak;
 mod reports;
 mod restore;
 pub mod rollup;
@@ -36,6 +39,7 @@ pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, TreeCount, inspect_back
 pub use commit::CommitStats;
 pub use domains::WatchedDomain;
 pub use history::Pruned;
+pub use outbreak::MAX_WARNINGS_PER_HOST;
 pub use reports::Applied;
 pub use restore::{Restored, restore};
 pub use space::{DEFAULT_MIN_FREE_BYTES, SpaceStatus};
@@ -98,6 +102,10 @@ pub struct Store {
     receivers: sled::Tree,
     host_domains: sled::Tree,
     sending: sled::Tree,
+    outbreak: sled::Tree,
+    warnings: sled::Tree,
+    /// Serialises [`Store::update_outbreak`] (a read-modify-write per host).
+    outbreak_turn: std::sync::Arc<std::sync::Mutex<()>>,
     /// See [`Store::domains_generation`].
     domains_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Free space of the data directory and the reserve (see `space`).
@@ -160,6 +168,8 @@ impl Store {
         let receivers = db.open_tree("receivers").map_err(open_err)?;
         let host_domains = db.open_tree("host_domains").map_err(open_err)?;
         let sending = db.open_tree("sending").map_err(open_err)?;
+        let outbreak = db.open_tree("outbreak").map_err(open_err)?;
+        let warnings = db.open_tree("warnings").map_err(open_err)?;
         let mut store = Store {
             db,
             writes: Default::default(),
@@ -175,6 +185,9 @@ impl Store {
             receivers,
             host_domains,
             sending,
+            outbreak,
+            warnings,
+            outbreak_turn: Default::default(),
             domains_generation: Default::default(),
             space: std::sync::Arc::new(space::Space::new(dir, options.min_free_bytes)),
             commit: None,

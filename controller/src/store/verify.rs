@@ -23,7 +23,7 @@ use super::{SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError};
 const MAX_LISTED: usize = 1000;
 
 /// Trees this version knows and checks, in the order they are checked.
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 14] = [
     "meta",
     "hosts",
     "reports",
@@ -36,6 +36,8 @@ const KNOWN: [&str; 12] = [
     "receivers",
     "host_domains",
     "sending",
+    "outbreak",
+    "warnings",
 ];
 
 /// sled's default tree; rblfleet does not use it.
@@ -166,6 +168,14 @@ fn check_record(report: &mut VerifyReport, seen: &mut Seen, tree: &str, key: &[u
         "receivers" => check_receiver(key, value),
         "host_domains" => check_host_domains(key, value),
         "sending" => check_sending(key, value),
+        "warnings" => check_warning(key, value),
+        "outbreak" => {
+            if value.is_empty() {
+                Err("empty detector state".to_string())
+            } else {
+                Ok(())
+            }
+        }
         _ => Ok(()),
     };
     if let Err(reason) = result {
@@ -329,6 +339,14 @@ fn check_sending(key: &[u8], value: &[u8]) -> Result<(), String> {
     expected.extend_from_slice(row.host_id.as_bytes());
     if key != expected.as_slice() {
         return Err(format!("the key does not match the row ({}, {})", row.domain, row.host_id));
+    }
+    Ok(())
+}
+
+fn check_warning(key: &[u8], value: &[u8]) -> Result<(), String> {
+    let w: rblfleet_proto::v1::OutbreakWarning = record(key, value)?;
+    if key != super::outbreak::warning_key(&w).as_slice() {
+        return Err(format!("the key does not match the warning ({}, {})", w.host_id, w.source_id));
     }
     Ok(())
 }

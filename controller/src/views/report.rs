@@ -73,5 +73,5 @@ pub fn fleet_report(ctx: &Context<'_>, request: &ReportRequest) -> Result<Report
             suspects(ctx, &row.hosts, row.since_ms)?.into_iter().next()
         };
     }
-    Ok(ReportResponse { summary: Some(summary), rows })
+    Ok(ReportResponse { summary: Some(summary), rows, at_risk: Vec::new() })
 }
