@@ -63,9 +63,13 @@ impl AgentService for Scripted {
                 Err(status)
             }
             1 => Err(Status::unavailable("scripted: cannot store right now")),
-            _ => {
-                Ok(Response::new(ReportAck { epoch: report.epoch, seq: report.seq, duplicate: false, stored_at_ms: 1 }))
-            }
+            _ => Ok(Response::new(ReportAck {
+                epoch: report.epoch,
+                seq: report.seq,
+                duplicate: false,
+                stored_at_ms: 1,
+                actions: Vec::new(),
+            })),
         }
     }
 }

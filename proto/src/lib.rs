@@ -5,10 +5,12 @@
 //! - [`v1`]: generated messages and services; nothing hand-written.
 //! - [`contract`]: identity URI prefixes, the host-id rule, the retry-hint key.
 //! - [`domain`]: what a domain name is on the wire (lowercase ASCII, punycode).
+//! - [`action`]: signing and verifying containment actions.
 //!
 //! Validation of whole reports belongs to the controller's ingest,
 //! construction to the agent.
 
+pub mod action;
 pub mod contract;
 pub mod domain;
 

@@ -144,6 +144,7 @@ impl Fleet {
             status: Some(status(&mut rng, host)),
             domains: None,
             sender_domains: Vec::new(),
+            action_results: Vec::new(),
         }
     }
 

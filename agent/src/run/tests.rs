@@ -65,7 +65,7 @@ impl AgentService for Fake {
             fresh
         };
         let ack = |seq: u64, duplicate: bool| {
-            Ok(Response::new(ReportAck { epoch: report.epoch, seq, duplicate, stored_at_ms: 1 }))
+            Ok(Response::new(ReportAck { epoch: report.epoch, seq, duplicate, stored_at_ms: 1, actions: Vec::new() }))
         };
         match state.mode {
             Mode::Unavailable => Err(Status::unavailable("down for maintenance")),
