@@ -16,6 +16,7 @@
 //! - [`catalog`]: the lists of both kinds: DNS zones and receivers, as data.
 //! - [`dnsbl`]: DNS blocklist lookups, zone health and the checking engine.
 //! - [`correlate`]: which source on a host most likely caused a listing.
+//! - [`outbreak`]: early warning: a source or host about to get its IP listed.
 //! - [`views`]: what the admin API shows, from store, catalog and engine.
 //! - [`alerts`]: webhooks and e-mail when the fleet changes.
 //! - [`metrics`]: `/metrics` for Prometheus, one collector per family group.
@@ -40,6 +41,7 @@ pub mod identity;
 pub mod ingest;
 pub mod metrics;
 pub mod server;
+pub mod outbreak;
 pub mod store;
 pub mod text;
 pub mod views;

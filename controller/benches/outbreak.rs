@@ -1,0 +1,234 @@
+//! Replay benchmark of the outbreak detector (issue 15): a simulated fleet,
+//! in compressed time, fed report by report to the detector; prints the lead
+//! time of each outbreak kind over a simulated DNSBL, the outbreaks missed
+//! and the false warnings on clean hosts (no timing assertions).
+//!
+//!   cargo bench -p rblfleet-controller --bench outbreak -- [--hosts N] [--days D] [--per-kind K] [--seed S] [-v]
+//!
+//! N clean hosts (default 500) and K outbreak hosts per kind (default 40),
+//! one report a minute each for D days (default 14) from a Monday. The
+//! scenario is in `outbreak/scenario.rs` (hosts, bursts, outbreaks, DNSBL)
+//! and `outbreak/tick.rs` (one minute of one host as its agent reports it).
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "outbreak/rng.rs"]
+mod rng;
+#[path = "outbreak/scenario.rs"]
+mod scenario;
+#[path = "outbreak/tick.rs"]
+mod tick;
+
+use std::time::Instant;
+
+use rblfleet_controller::outbreak::{Event, HostState, Subject};
+use scenario::{DAY_MS, Host, Kind, MINUTE_MS, START_MS};
+
+struct Args {
+    hosts: usize,
+    days: u32,
+    per_kind: usize,
+    seed: u64,
+    verbose: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args { hosts: 500, days: 14, per_kind: 40, seed: 15, verbose: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().and_then(|v| v.parse::<u64>().ok());
+        match flag.as_str() {
+            "--hosts" => a.hosts = value().unwrap_or(500) as usize,
+            "--days" => a.days = value().unwrap_or(14).max(2) as u32,
+            "--per-kind" => a.per_kind = value().unwrap_or(40) as usize,
+            "--seed" => a.seed = value().unwrap_or(15),
+            "-v" | "--verbose" => a.verbose = true,
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    a
+}
+
+/// What happened to one outbreak.
+struct Fate {
+    kind: Kind,
+    start_ms: i64,
+    listed_ms: Option<i64>,
+    warned_ms: Option<i64>,
+    detail: String,
+}
+
+fn main() {
+    let a = args();
+    let mut rng = rng::Rng::new(a.seed);
+    let kinds = [Kind::Hijack, Kind::PhpMailer, Kind::Forwarding];
+    let mut hosts: Vec<Host> = (0..a.hosts).map(|n| Host::new(n, &mut rng, a.days, None)).collect();
+    for (k, kind) in kinds.iter().enumerate() {
+        for i in 0..a.per_kind {
+            let n = a.hosts + k * a.per_kind + i;
+            hosts.push(Host::new(n, &mut rng, a.days, Some(*kind)));
+        }
+    }
+    let steps = i64::from(a.days) * DAY_MS / MINUTE_MS;
+    let started = Instant::now();
+    let mut reports = 0u64;
+    let mut false_warnings = Vec::new();
+    let mut pre_outbreak_false = 0;
+    let mut pre_outbreak_days = 0.0;
+    let mut fates = Vec::new();
+    let mut state_bytes = 0usize;
+    for host in &mut hosts {
+        let mut state = HostState::new(&host.id);
+        let mut warned_ms = None;
+        let start_ms = host.outbreak.as_ref().map(|o| o.start_ms);
+        for t in 1..=steps {
+            let at = START_MS + t * MINUTE_MS;
+            let report = host.report(at);
+            reports += 1;
+            for event in state.observe(&report) {
+                let Event::Warning(w) = event else { continue };
+                match start_ms {
+                    Some(s) if w.at_ms >= s => {
+                        warned_ms.get_or_insert(w.at_ms);
+                    }
+                    Some(_) => {
+                        pre_outbreak_false += 1;
+                        false_warnings
+                            .push((w, host.episodes.iter().map(|e| (e.what, e.start, e.end)).collect::<Vec<_>>()));
+                    }
+                    None => false_warnings.push((w, host.episodes.iter().map(|e| (e.what, e.start, e.end)).collect())),
+                }
+            }
+        }
+        state_bytes = state_bytes.max(state.to_bytes().len());
+        if let Some(o) = &host.outbreak {
+            pre_outbreak_days += (o.start_ms - START_MS) as f64 / DAY_MS as f64;
+            fates.push(Fate {
+                kind: o.kind,
+                start_ms: o.start_ms,
+                listed_ms: o.listed_ms,
+                warned_ms,
+                detail: o.describe(),
+            });
+        }
+    }
+    let elapsed = started.elapsed();
+
+    println!(
+        "outbreak replay: {} clean hosts + {} per outbreak kind, {} days, seed {}",
+        a.hosts, a.per_kind, a.days, a.seed
+    );
+    println!(
+        "  {} reports in {:.1} s ({:.0} reports/s, {:.1} µs each); largest host state {} bytes",
+        reports,
+        elapsed.as_secs_f64(),
+        reports as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / reports as f64,
+        state_bytes
+    );
+    println!();
+    println!(
+        "  {:<24} {:>5} {:>7} {:>7} {:>6} {:>12} {:>12} {:>14} {:>14}",
+        "kind", "runs", "listed", "warned", "missed", "median lead", "worst lead", "median detect", "median listing"
+    );
+    let mut all_leads = Vec::new();
+    let mut missed_total = 0;
+    for kind in kinds {
+        let of_kind: Vec<&Fate> = fates.iter().filter(|f| f.kind == kind).collect();
+        let listed: Vec<&&Fate> = of_kind.iter().filter(|f| f.listed_ms.is_some()).collect();
+        let leads: Vec<f64> = listed
+            .iter()
+            .filter_map(|f| {
+                f.warned_ms.filter(|w| Some(*w) < f.listed_ms).map(|w| minutes_between(w, f.listed_ms.unwrap_or(w)))
+            })
+            .collect();
+        let missed = listed.len() - leads.len();
+        missed_total += missed;
+        all_leads.extend(&leads);
+        let detect: Vec<f64> =
+            of_kind.iter().filter_map(|f| f.warned_ms.map(|w| minutes_between(f.start_ms, w))).collect();
+        let listing: Vec<f64> =
+            listed.iter().filter_map(|f| f.listed_ms.map(|l| minutes_between(f.start_ms, l))).collect();
+        println!(
+            "  {:<24} {:>5} {:>7} {:>7} {:>6} {:>12} {:>12} {:>14} {:>14}",
+            kind.name(),
+            of_kind.len(),
+            listed.len(),
+            of_kind.iter().filter(|f| f.warned_ms.is_some()).count(),
+            missed,
+            minutes(median(&leads)),
+            minutes(leads.iter().copied().reduce(f64::min)),
+            minutes(median(&detect)),
+            minutes(median(&listing)),
+        );
+        if a.verbose {
+            for f in &of_kind {
+                println!(
+                    "    start +{:.2} d, warned {}, listed {}: {}",
+                    (f.start_ms - START_MS) as f64 / DAY_MS as f64,
+                    minutes(f.warned_ms.map(|w| minutes_between(f.start_ms, w))),
+                    minutes(f.listed_ms.map(|l| minutes_between(f.start_ms, l))),
+                    f.detail
+                );
+            }
+        }
+    }
+    println!(
+        "  {:<24} {:>5} {:>7} {:>7} {:>6} {:>12} {:>12}",
+        "all",
+        fates.len(),
+        "",
+        "",
+        missed_total,
+        minutes(median(&all_leads)),
+        minutes(all_leads.iter().copied().reduce(f64::min))
+    );
+    let clean_days = a.hosts as f64 * f64::from(a.days);
+    let clean_false = false_warnings.len() - pre_outbreak_false;
+    println!();
+    println!(
+        "  false warnings: {} on {} clean host-days = {:.2} per 1,000 host-days; {} on {:.0} outbreak-host days before their outbreak",
+        clean_false,
+        clean_days,
+        clean_false as f64 * 1000.0 / clean_days.max(1.0),
+        pre_outbreak_false,
+        pre_outbreak_days
+    );
+    for (w, episodes) in false_warnings.iter().take(if a.verbose { 50 } else { 10 }) {
+        let during: Vec<&str> = episodes
+            .iter()
+            .filter(|(_, s, e)| *s <= w.at_ms && w.at_ms <= e + 3_600_000)
+            .map(|(what, _, _)| *what)
+            .collect();
+        let subject = match &w.subject {
+            Subject::Host => "host".to_owned(),
+            Subject::Source { id, .. } => id.clone(),
+        };
+        println!(
+            "    {} +{:.2} d {} (during: {}): {}",
+            w.host_id,
+            (w.at_ms - START_MS) as f64 / DAY_MS as f64,
+            subject,
+            if during.is_empty() { "nothing special".to_owned() } else { during.join(", ") },
+            w.reasons.join("; ")
+        );
+    }
+}
+
+fn minutes_between(from: i64, to: i64) -> f64 {
+    (to - from) as f64 / MINUTE_MS as f64
+}
+
+fn median(xs: &[f64]) -> Option<f64> {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+fn minutes(m: Option<f64>) -> String {
+    match m {
+        None => "-".into(),
+        Some(m) if m.abs() >= 120.0 => format!("{:.1} h", m / 60.0),
+        Some(m) => format!("{m:.0} min"),
+    }
+}

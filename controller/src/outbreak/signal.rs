@@ -1,0 +1,306 @@
+//! The outbreak signals: what each one measures, how strong it is, and the
+//! sentence a night-shift engineer reads.
+//!
+//! Every signal compares the last 30 minutes with the subject's own
+//! baseline. Signals come in two kinds:
+//! - *volume* (volume, fan-out): the subject sends more, or to more domains.
+//!   A newsletter, a password-reset storm or a holiday campaign does that too,
+//!   so volume alone never warns, however large the multiple.
+//! - *quality* (bounce ratio, deferral ratio, reputation deferrals, SASL
+//!   logins from many client IPs, queue growth, blocklist refusals): the
+//!   receivers, or the logins, say something is wrong. Spam sent to bought or
+//!   harvested lists bounces and gets deferred; a legitimate burst does not.
+//!
+//! A subject warns when the strengths add up to [`WARN_SCORE`] and at least
+//! one quality signal is among them (a ratio counting only at
+//! [`MIN_MESSAGES`] or more); it clears after its score stayed under
+//! [`CLEAR_SCORE`] for [`CALM_MS`].
+
+use super::stat::Counts;
+
+/// Score at which a subject warns (with at least one quality signal).
+pub const WARN_SCORE: f32 = 2.5;
+/// Score under which a warned subject counts as calm.
+pub const CLEAR_SCORE: f32 = 1.0;
+/// How long a warned subject must stay calm before it clears: the length of
+/// the window, so one quiet bucket in a running outbreak clears nothing.
+pub const CALM_MS: i64 = 30 * 60_000;
+
+/// One signal that fired, with the numbers its reason quotes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Signal {
+    /// Messages in the window vs the usual hourly volume.
+    Volume { now: u32, usual_per_hour: f32 },
+    /// Recipient domains in one report vs the usual.
+    FanOut { now: u32, usual: f32 },
+    /// Distinct SASL client IPs in one report vs the usual.
+    ClientIps { now: u32, usual: f32 },
+    /// Bounce ratio in the window vs the usual.
+    BounceRatio { now: f32, usual: f32, bounced: u32 },
+    /// Deferral ratio in the window vs the usual.
+    DeferralRatio { now: f32, usual: f32, deferred: u32 },
+    /// Reputation deferrals (host-wide) in the window vs the usual per hour;
+    /// `labels` names the providers and codes ("Yahoo TSS04, Gmail 4.7.28");
+    /// `share` is the source's share of the host's refusals (1 for the host).
+    Reputation { now: u32, usual_per_hour: f32, labels: String, share: f32 },
+    /// The host's queue over the window.
+    QueueGrowth { from: u32, to: u32 },
+    /// Refusals because the IP is already listed somewhere.
+    Blocklisted { now: u32 },
+}
+
+impl Signal {
+    /// True for the signals that say the mail is unwanted, not just plentiful.
+    pub fn is_quality(&self) -> bool {
+        !matches!(self, Signal::Volume { .. } | Signal::FanOut { .. })
+    }
+
+    /// The sentence for the NOC.
+    pub fn reason(&self) -> String {
+        match self {
+            Signal::Volume { now, usual_per_hour } => format!(
+                "sent {} messages in the last 30 min, {} its usual {}/h",
+                thousands(*now),
+                multiple(*now as f32 * 2.0, *usual_per_hour),
+                thousands(usual_per_hour.round() as u32)
+            ),
+            Signal::FanOut { now, usual } => format!(
+                "sent to {} recipient domains in one minute (usual {})",
+                thousands(*now),
+                thousands(usual.round() as u32)
+            ),
+            Signal::ClientIps { now, usual } => {
+                format!(
+                    "logged in from {} client IPs in one minute (usual {})",
+                    thousands(*now),
+                    thousands(usual.round() as u32)
+                )
+            }
+            Signal::BounceRatio { now, usual, bounced } => format!(
+                "bounce ratio {} ({} bounces in 30 min; usual {})",
+                percent(*now),
+                thousands(*bounced),
+                percent(*usual)
+            ),
+            Signal::DeferralRatio { now, usual, deferred } => format!(
+                "deferral ratio {} ({} deferred in 30 min; usual {})",
+                percent(*now),
+                thousands(*deferred),
+                percent(*usual)
+            ),
+            Signal::Reputation { now, usual_per_hour, labels, share } => {
+                let mut s = format!(
+                    "{labels} reputation deferrals: {} in 30 min (usual {}/h)",
+                    thousands(*now),
+                    thousands(usual_per_hour.round() as u32)
+                );
+                if *share < 1.0 {
+                    s.push_str(&format!("; this source holds {} of the host's deferrals", percent(*share)));
+                }
+                s
+            }
+            Signal::QueueGrowth { from, to } => {
+                format!("queue grew from {} to {} in 30 min", thousands(*from), thousands(*to))
+            }
+            Signal::Blocklisted { now } => {
+                format!("{} deliveries refused because the IP is listed, in 30 min", thousands(*now))
+            }
+        }
+    }
+}
+
+/// A signal with its strength (1 when just over its threshold, more the
+/// further beyond).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fired {
+    pub signal: Signal,
+    pub strength: f32,
+}
+
+/// Messages in the window below which ratio signals alone do not warn at
+/// once.
+///
+/// A bounce or deferral ratio needs volume to matter: a mailbox that mails
+/// 150 old contacts with 20% bounces cannot get an IP listed and is not worth
+/// waking anyone for; 300 messages in 30 minutes is a rate no person types
+/// (600/h). Below it a warning needs a signal that does not come from
+/// volume (logins from many IPs, reputation deferrals, blocklist refusals,
+/// the host's queue), or the anomaly must last [`SUSTAIN_MS`].
+pub const MIN_MESSAGES: u32 = 300;
+
+/// How long a small anomaly (see [`MIN_MESSAGES`]) must last to warn: a
+/// one-off mailing is over within the hour (plus the 30 minutes the window
+/// remembers it), a slow backscatter or a trickling hijack goes on for
+/// hours and is listed in the end.
+pub const SUSTAIN_MS: i64 = 2 * 60 * 60_000;
+
+/// The verdict on one evaluation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Verdict {
+    /// The sum of the strengths.
+    pub score: f32,
+    /// Warn now.
+    pub warns: bool,
+    /// Would warn if it were bigger: warns once it has lasted [`SUSTAIN_MS`].
+    pub pending: bool,
+}
+
+/// The verdict on a set of signals; `messages` is the subject's volume in
+/// the window (see [`MIN_MESSAGES`]).
+pub fn score(fired: &[Fired], messages: u32) -> Verdict {
+    let score: f32 = fired.iter().map(|f| f.strength).sum();
+    let scaled = fired.iter().any(|f| match f.signal {
+        Signal::BounceRatio { .. } | Signal::DeferralRatio { .. } => messages >= MIN_MESSAGES,
+        _ => f.signal.is_quality(),
+    });
+    let quality = fired.iter().any(|f| f.signal.is_quality());
+    Verdict { score, warns: scaled && score >= WARN_SCORE, pending: quality && score >= WARN_SCORE }
+}
+
+/// 1 at `ratio == at`, +1 per `per` factor beyond, within [1, max].
+pub(crate) fn grade(ratio: f32, at: f32, per: f32, max: f32) -> f32 {
+    (1.0 + (ratio / at).ln() / per.ln()).clamp(1.0, max)
+}
+
+/// Volume: at least `min` messages in 30 min, 10x the usual hourly rate and
+/// twice the busiest clean hour remembered. Strength 1 at 10x, 2 at 100x.
+pub(crate) fn volume(w: &Counts, level: f32, peak: f32, min: u32, floor: f32) -> Option<Fired> {
+    let usual = level.max(floor);
+    let rate = w.messages as f32 * 2.0;
+    let ratio = rate / usual;
+    (w.messages >= min && ratio >= 10.0 && rate >= 2.0 * peak).then(|| Fired {
+        signal: Signal::Volume { now: w.messages, usual_per_hour: level },
+        strength: grade(ratio, 10.0, 10.0, 2.0),
+    })
+}
+
+/// Fan-out: at least 20 recipient domains in one report, 5x the usual and
+/// twice the most seen. Strength 1 at 5x, 2 at 50x.
+pub(crate) fn fan_out(w: &Counts, level: f32, peak: f32) -> Option<Fired> {
+    let ratio = w.domains as f32 / level.max(2.0);
+    (w.domains >= 20 && ratio >= 5.0 && w.domains as f32 >= 2.0 * peak).then(|| Fired {
+        signal: Signal::FanOut { now: w.domains, usual: level },
+        strength: grade(ratio, 5.0, 10.0, 2.0),
+    })
+}
+
+/// SASL logins from many client IPs: at least 5 in one report and 3x the
+/// most seen. Strength 1 at 3x, +0.5 per doubling, up to 3 (about 50 IPs
+/// for a mailbox used from 2 warns alone).
+pub(crate) fn client_ips(w: &Counts, peak: f32) -> Option<Fired> {
+    let ratio = w.client_ips as f32 / peak.max(1.0);
+    (w.client_ips >= 5 && ratio >= 3.0).then(|| Fired {
+        signal: Signal::ClientIps { now: w.client_ips, usual: peak },
+        strength: grade(ratio, 3.0, 4.0, 3.0),
+    })
+}
+
+/// Bounce ratio: at least `min_bounced` bounces, a ratio of 10% or more,
+/// 8 points and 3x above the usual. Strength 1 at 10%, 2 at 30%.
+pub(crate) fn bounce_ratio(w: &Counts, usual: f32, min_bounced: u32) -> Option<Fired> {
+    let now = w.bounce_ratio();
+    (w.bounced >= min_bounced && now >= 0.10 && now >= usual + 0.08 && now >= 3.0 * usual).then(|| Fired {
+        signal: Signal::BounceRatio { now, usual, bounced: w.bounced },
+        strength: (1.0 + (now - 0.10) * 5.0).clamp(1.0, 2.0),
+    })
+}
+
+/// Deferral ratio: at least `min_deferred` deferrals, 20% or more and 15
+/// points above the usual. A weak signal (0.75): greylisting and a busy
+/// receiver defer legitimate mail too.
+pub(crate) fn deferral_ratio(w: &Counts, usual: f32, min_deferred: u32) -> Option<Fired> {
+    let now = w.deferral_ratio();
+    (w.deferred >= min_deferred && now >= 0.20 && now >= usual + 0.15)
+        .then(|| Fired { signal: Signal::DeferralRatio { now, usual, deferred: w.deferred }, strength: 0.75 })
+}
+
+/// Blocklist refusals: 3 or more in the window. The IP is listed somewhere
+/// already (often a receiver's own list, which precedes the DNSBLs).
+pub(crate) fn blocklisted(w: &Counts) -> Option<Fired> {
+    (w.blocklisted >= 3).then(|| Fired { signal: Signal::Blocklisted { now: w.blocklisted }, strength: 1.5 })
+}
+
+/// "2,140"
+pub fn thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// "38%", "0.5%"
+pub fn percent(r: f32) -> String {
+    let p = r * 100.0;
+    if p > 0.0 && p < 1.0 { format!("{p:.1}%") } else { format!("{}%", p.round() as u32) }
+}
+
+/// "40x"; "far above" when the usual is under one an hour.
+fn multiple(now_per_hour: f32, usual: f32) -> String {
+    if usual < 0.5 { "far above".into() } else { format!("{}x", thousands((now_per_hour / usual).round() as u32)) }
+}
+
+/// Warned or not, with hysteresis: a subject warns once, stays warned while
+/// its score stays at [`CLEAR_SCORE`] or above, and clears after
+/// [`CALM_MS`] below it. Only the two transitions reach the caller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Alarm {
+    /// When the current warning began; 0 when not warned.
+    pub warned_ms: i64,
+    /// When the score last fell under [`CLEAR_SCORE`]; 0 when it is above.
+    calm_ms: i64,
+    /// Since when a small anomaly has lasted ([`Verdict::pending`]); 0: none.
+    pending_ms: i64,
+}
+
+/// What one evaluation changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    None,
+    Warn,
+    /// Cleared; carries when the warning began.
+    Clear(i64),
+}
+
+impl Alarm {
+    pub fn is_warned(&self) -> bool {
+        self.warned_ms != 0
+    }
+
+    /// Feeds one evaluation at `at_ms` (a time of 0 counts as 1 so that a
+    /// report at the Unix epoch still sets the alarm).
+    pub fn step(&mut self, at_ms: i64, v: Verdict) -> Transition {
+        let at_ms = at_ms.max(1);
+        if !self.is_warned() {
+            if v.pending {
+                if self.pending_ms == 0 {
+                    self.pending_ms = at_ms;
+                }
+            } else {
+                self.pending_ms = 0;
+            }
+            if v.warns || (self.pending_ms != 0 && at_ms - self.pending_ms >= SUSTAIN_MS) {
+                *self = Alarm { warned_ms: at_ms, ..Alarm::default() };
+                return Transition::Warn;
+            }
+            return Transition::None;
+        }
+        if v.score >= CLEAR_SCORE {
+            self.calm_ms = 0;
+            return Transition::None;
+        }
+        if self.calm_ms == 0 {
+            self.calm_ms = at_ms;
+        }
+        if at_ms - self.calm_ms >= CALM_MS {
+            let since = self.warned_ms;
+            *self = Alarm::default();
+            return Transition::Clear(since);
+        }
+        Transition::None
+    }
+}
