@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod actions;
 mod domains;
 mod sections;
 
 pub use crate::collect::queue::QueueConfig;
+pub use actions::ActionsConfig;
 pub use crate::logs::LogsConfig;
 pub use domains::{DomainSource, DomainsConfig, MAX_DOMAINS};
 pub use sections::{IpsConfig, MAX_TOP_SOURCES, NatRule, OutboxConfig, ReportConfig, RetryConfig, SourcesConfig};
@@ -93,6 +95,9 @@ pub struct Config {
     /// The domains this host serves.
     #[serde(default)]
     pub domains: DomainsConfig,
+    /// Containment actions (off by default).
+    #[serde(default)]
+    pub actions: ActionsConfig,
 }
 
 /// `[controller]`
@@ -256,6 +261,7 @@ impl Config {
             ));
         }
         self.domains.check().map_err(|(key, reason)| invalid(key, reason))?;
+        self.actions.check().map_err(|(key, reason)| invalid(key, reason))?;
         for rule in &self.ips.nat {
             if rule.private.is_ipv4() != rule.public.is_ipv4() {
                 return Err(invalid(

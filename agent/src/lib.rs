@@ -35,6 +35,7 @@
 //! - [`cli`]: the `rblfleet-agent` commands, one file each; `main.rs` only
 //!   parses and dispatches.
 
+pub mod actions;
 pub mod attribution;
 pub mod backoff;
 pub use rblfleet_bounce as bounce;
