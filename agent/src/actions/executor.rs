@@ -180,6 +180,7 @@ impl Executor {
                 let (from_text, to_text) = (from.display().to_string(), to.display().to_string());
                 let slots = Slots { from: &from_text, to: &to_text, ..Slots::default() };
                 Ok(Plan {
+                    restores: None,
                     kind,
                     queue_ids: Vec::new(),
                     commands: vec![self.command(Step::Act(kind), &slots, Vec::new())?],
@@ -201,6 +202,7 @@ impl Executor {
         };
         if ids.is_empty() {
             return Plan {
+                restores: None,
                 kind,
                 queue_ids: ids,
                 commands: Vec::new(),
@@ -210,7 +212,14 @@ impl Executor {
         }
         let commands = self.command(Step::Act(kind), &Slots::default(), ids.clone()).into_iter().collect();
         let undo = (kind == ActionKind::HoldQueue).then(|| UndoData::Release { ids: ids.clone() });
-        Plan { kind, summary: format!("{verb} {} queued message(s)", ids.len()), queue_ids: ids, commands, undo }
+        Plan {
+            restores: None,
+            kind,
+            summary: format!("{verb} {} queued message(s)", ids.len()),
+            queue_ids: ids,
+            commands,
+            undo,
+        }
     }
 
     /// A limit change to `value`; `restore_of` is the recorded data of a restore.
@@ -251,6 +260,7 @@ impl Executor {
             None => format!("set the outgoing-mail limit of {name} to {value}"),
         };
         Ok(Plan {
+            restores: None,
             kind,
             queue_ids: Vec::new(),
             commands: vec![self.command(Step::Act(kind), &slots, Vec::new())?],
@@ -312,12 +322,17 @@ impl Executor {
                 break;
             }
         }
-        if result.status == Status::Done
-            && let (Some(UndoData::Script { original, quarantined, .. }), ActionKind::QuarantineScript) =
-                (&plan.undo, plan.kind)
-            && let Some(undo) = &plan.undo
-        {
-            script::verify_move(original, quarantined, undo, &mut result);
+        if result.status == Status::Done {
+            match (plan.kind, &plan.undo, &plan.restores) {
+                (ActionKind::QuarantineScript, Some(undo @ UndoData::Script { original, quarantined, .. }), _) => {
+                    script::verify_move(original, quarantined, undo, &mut result);
+                }
+                (ActionKind::RestoreScript, _, Some(undo @ UndoData::Script { original, quarantined, .. })) => {
+                    script::verify_move(quarantined, original, undo, &mut result);
+                    script::verify_in_place(original, &mut result);
+                }
+                _ => {}
+            }
         }
         // Undo data stays when a hold or a pause failed part-way: releasing
         // or restoring what was not changed is harmless.

@@ -37,6 +37,9 @@ pub enum LedgerError {
         /// Why.
         reason: String,
     },
+    /// The id was started already; it is never started twice.
+    #[error("action ledger: {0} was started already")]
+    AlreadyStarted(String),
     /// The id cannot name a ledger file.
     #[error("action ledger: {0}")]
     BadId(String),
@@ -106,10 +109,29 @@ impl ActionLedger {
         }
     }
 
-    /// Marks `id` started, durably, before anything runs.
+    /// Marks `id` started, durably, before anything runs. Fails if it was
+    /// started already (by a concurrent run or before a crash): the mark is
+    /// published with `link`, which never replaces an existing file.
     pub fn start(&self, id: &str, started_ms: i64) -> Result<(), LedgerError> {
         let path = self.file(id, "started")?;
-        self.write_durably(&path, started_ms.to_string().as_bytes())
+        let tmp = self.file(id, "starting")?;
+        let io = |cause| LedgerError::Io { path: path.clone(), cause };
+        let mut file = File::create(&tmp).map_err(io)?;
+        file.write_all(started_ms.to_string().as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        drop(file);
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(LedgerError::AlreadyStarted(id.into()));
+            }
+            Err(cause) => return Err(io(cause)),
+        }
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|cause| LedgerError::Io { path: self.dir.clone(), cause })
     }
 
     /// Records the result of `result.id`, durably.

@@ -9,12 +9,17 @@
 //! and checked after each move, so undo restores exactly what was there.
 //!
 //! Residual risk, said out loud: the checks run as the agent, the move as
-//! root; a customer racing to swap a directory for a symlink in between
-//! could redirect the move. The quarantine destination is root-owned and
-//! named by us, so the race can only move another of the customer's own
-//! files (or a file the symlink points to) into quarantine, never write
-//! outside it; the restore refuses any change it sees. A root helper using
-//! `openat(O_NOFOLLOW)` would close the window (see the report of issue 16).
+//! root, and a customer whose site is compromised controls the directories
+//! on the way. Quarantine moves *into* a root-owned directory under a name
+//! we chose, so a directory swapped for a symlink in between can only make
+//! root move some other file into quarantine (visible in the audit and
+//! caught by the owner/mode check after the move). Restore moves *into* the
+//! customer's tree: a swap in the moment between the check and `mv` would
+//! make root drop the script (its own owner and mode, its original name)
+//! elsewhere; [`verify_in_place`] detects that afterwards and fails the
+//! action with where the file went. Closing the window needs a root helper
+//! that walks the path with `openat(O_NOFOLLOW)` and `renameat`; until then a
+//! cautious host allows `quarantine_script` and restores by hand.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -166,4 +171,26 @@ pub fn verify_move(from: &Path, to: &Path, undo: &UndoData, result: &mut ActionR
         return;
     }
     result.status = super::Status::Failed;
+}
+
+/// After a restore: the file is where it was recorded, reached without a
+/// symlink. A directory swapped for a symlink during the move would have
+/// put it elsewhere; that is reported (with where it went) for a person to
+/// inspect, since the move ran as root.
+pub fn verify_in_place(original: &Path, result: &mut ActionResult) {
+    match std::fs::canonicalize(original) {
+        Ok(canonical) if canonical == original => {}
+        Ok(canonical) => {
+            result.status = super::Status::Failed;
+            result.reason = format!(
+                "the restored file resolves to {}, not {}: a directory changed during the move; inspect the host",
+                canonical.display(),
+                original.display()
+            );
+        }
+        Err(e) => {
+            result.status = super::Status::Failed;
+            result.reason = format!("the restored file {} cannot be resolved: {e}", original.display());
+        }
+    }
 }

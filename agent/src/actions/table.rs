@@ -105,7 +105,7 @@ pub const TABLE: &[Row] = &[
         privileged: true,
         verified: true,
         source: POSTSUPER_DOC,
-        note: "-h queue_id: put on hold; a queue_id of - reads ids from stdin",
+        note: "-h queue_id: put on hold (Postfix 2.0+); - reads ids from stdin; held mail does not expire until released",
     },
     Row {
         step: Step::Act(ActionKind::ReleaseQueue),
@@ -115,7 +115,7 @@ pub const TABLE: &[Row] = &[
         privileged: true,
         verified: true,
         source: POSTSUPER_DOC,
-        note: "-H queue_id: release from hold; - reads ids from stdin",
+        note: "-H queue_id: release from hold to the deferred queue; - reads ids from stdin",
     },
     Row {
         step: Step::Act(ActionKind::DeleteQueue),

@@ -300,6 +300,14 @@ fn a_failing_or_hanging_tool_is_a_failed_result_with_its_reason() {
     assert!(failed.output.contains("fatal: queue_id"), "{failed:?}");
     assert!(failed.undo.is_some(), "a hold that failed part-way can still be released");
 
+    host.config.postsuper = script(&bin, "postsuper-chatty", "cat >/dev/null\nseq 1 100000\nexit 3");
+    let chatty = host
+        .executor()
+        .run(&request("f3", ActionKind::HoldQueue, SourceKind::Sender, "spam@example.com"), &reported(None))
+        .unwrap();
+    assert_eq!((chatty.status, chatty.exit_code), (Status::Failed, 3));
+    assert!(chatty.output.len() <= 4096 && chatty.output.starts_with("1\n2\n"), "{}", chatty.output.len());
+
     host.config.postsuper = script(&bin, "postsuper-hangs", "exec sleep 30");
     host.config.timeout = Duration::from_millis(300);
     let hung = host
@@ -326,6 +334,8 @@ fn started_but_not_done_is_interrupted_and_never_run_again() {
     assert!(result.reason.contains("not run again"), "{}", result.reason);
     assert_eq!(host.log("postsuper.args"), "", "never run twice");
     assert_eq!(executor.run(&hold, &reported(None)).unwrap(), result, "the same answer every time");
+    // A second start of one id is refused by the ledger itself.
+    assert!(matches!(executor.ledger().start("c1", 1), Err(LedgerError::AlreadyStarted(_))));
     assert!(executor.ledger().interrupted().unwrap().is_empty());
 }
 

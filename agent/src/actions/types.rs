@@ -270,6 +270,8 @@ pub struct Plan {
     pub commands: Vec<PlannedCommand>,
     /// What the result's undo data will be (None: irreversible or nothing to undo).
     pub undo: Option<UndoData>,
+    /// For a restore: the recorded undo data it applies (from the ledger).
+    pub restores: Option<UndoData>,
     /// One line for a person, e.g. "irreversible: deletes 3 messages".
     pub summary: String,
 }

@@ -32,7 +32,7 @@ impl Executor {
                     &matcher,
                     self.config.max_queue_ids,
                 )?;
-                Ok(self.queue_plan(kind, held))
+                Ok(Plan { restores: Some(recorded.clone()), ..self.queue_plan(kind, held) })
             }
             (
                 UndoData::Limit { target, previous, .. },
@@ -47,12 +47,14 @@ impl Executor {
                     return Err(Refusal::Invalid { field: "undo", reason: format!("not the undo data of a {kind}") });
                 }
                 self.limit_plan(kind, target.clone(), previous, Some(&recorded))
+                    .map(|plan| Plan { restores: Some(recorded.clone()), ..plan })
             }
             (UndoData::Script { .. }, ActionKind::RestoreScript) => {
                 let (from, to) = script::plan_restore(&self.config, &recorded)?;
                 let (from_text, to_text) = (from.display().to_string(), to.display().to_string());
                 let slots = Slots { from: &from_text, to: &to_text, ..Slots::default() };
                 Ok(Plan {
+                    restores: Some(recorded.clone()),
                     kind,
                     queue_ids: Vec::new(),
                     commands: vec![self.command(Step::Act(kind), &slots, Vec::new())?],

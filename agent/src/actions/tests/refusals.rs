@@ -181,3 +181,35 @@ fn a_restore_needs_undo_data_this_agent_recorded() {
     garbage.undo = "{\"undo\":\"script\",\"original\":\"/etc/passwd\"}".into();
     assert!(refused(&host, &garbage, &reported(None)).starts_with("undo: "));
 }
+
+#[test]
+fn a_restore_refuses_a_directory_turned_symlink_or_a_file_back_in_place() {
+    let host = Host::new();
+    let path = host.script("httpdocs/wp/mailer.php", "<?php");
+    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&path).unwrap());
+    let executor = host.executor();
+    let mut q = request("z1", ActionKind::QuarantineScript, SourceKind::Script, "10001:mailer.php");
+    q.subscription = "example.com".into();
+    q.script = path.display().to_string();
+    let quarantined = executor.run(&q, &reported(Some(uid))).unwrap();
+    assert_eq!(quarantined.status, Status::Done, "{quarantined:?}");
+
+    // The customer puts a new file where the old one was: never overwritten.
+    std::fs::write(&path, "new").unwrap();
+    let again = executor.undo("z2", &quarantined, &reported(None)).unwrap();
+    assert_eq!(again.status, Status::Refused);
+    assert!(again.reason.contains("exists again"), "{}", again.reason);
+    std::fs::remove_file(&path).unwrap();
+
+    // The directory became a symlink to somewhere else: refused before mv runs.
+    let wp = path.parent().unwrap();
+    std::fs::remove_dir(wp).unwrap();
+    let elsewhere = host.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, wp).unwrap();
+    let swapped = executor.undo("z3", &quarantined, &reported(None)).unwrap();
+    assert_eq!(swapped.status, Status::Refused);
+    assert!(swapped.reason.contains("symlink"), "{}", swapped.reason);
+    assert!(host.config.quarantine_dir.join("z1").exists(), "still in quarantine");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
