@@ -291,7 +291,9 @@ impl Executor {
         }
         match self.ledger.get(&request.id)? {
             Entry::Done(done) => return Ok(*done),
-            Entry::Started { started_ms } => return self.ledger.settle_interrupted(&request.id, started_ms, now_ms()),
+            Entry::Started { started_ms } => {
+                return self.ledger.settle_interrupted(&request.id, Some(request.kind), started_ms, now_ms());
+            }
             Entry::New => {}
         }
         let plan = match self.plan(request, reported) {

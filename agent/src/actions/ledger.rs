@@ -175,10 +175,16 @@ impl ActionLedger {
     }
 
     /// The result an interrupted id reports (and records, so it stays so).
-    pub fn settle_interrupted(&self, id: &str, started_ms: i64, now_ms: i64) -> Result<ActionResult, LedgerError> {
+    pub fn settle_interrupted(
+        &self,
+        id: &str,
+        kind: Option<ActionKind>,
+        started_ms: i64,
+        now_ms: i64,
+    ) -> Result<ActionResult, LedgerError> {
         let result = ActionResult {
             id: id.to_string(),
-            kind: None,
+            kind,
             status: Status::Interrupted,
             exit_code: 0,
             commands: Vec::new(),

@@ -28,6 +28,23 @@
 //! - Undo restores exactly what was recorded ([`UndoData`]): the held ids,
 //!   the previous limit, where the script went and its owner and mode.
 
+//! # Use (for the transport)
+//!
+//! ```text
+//! let ledger = ActionLedger::in_outbox(&config.outbox.dir)?;
+//! let executor = Executor::new(&config.actions, ledger);
+//! // at start: executor.ledger().interrupted()? → report each as interrupted
+//! // per verified action (blocking: call from spawn_blocking):
+//! let result = executor.run(&request, &reported)?;   // same id again → same result
+//! // dry_run: executor.plan(&request, &reported) → Plan (no side effects
+//! // but the read-only queries: postqueue -j, plesk … --info)
+//! // undo: a request of the undo kind carrying the result's undo data
+//! // (UndoData::to_wire), or executor.undo(new_id, &result, &reported)
+//! ```
+//!
+//! A refused or failed id stays refused or failed: the controller issues a
+//! new id (a new plan) to try again.
+
 mod exec;
 mod executor;
 mod ledger;

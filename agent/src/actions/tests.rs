@@ -329,7 +329,7 @@ fn started_but_not_done_is_interrupted_and_never_run_again() {
     let executor = Executor::new(&host.config, ledger);
     let hold = request("c1", ActionKind::HoldQueue, SourceKind::Sender, "spam@example.com");
     let result = executor.run(&hold, &reported(None)).unwrap();
-    assert_eq!(result.status, Status::Interrupted);
+    assert_eq!((result.status, result.kind), (Status::Interrupted, Some(ActionKind::HoldQueue)));
     assert_eq!(result.started_ms, 1_700_000_000_000);
     assert!(result.reason.contains("not run again"), "{}", result.reason);
     assert_eq!(host.log("postsuper.args"), "", "never run twice");
