@@ -50,6 +50,7 @@ impl Host {
         std::fs::create_dir(dir.path().join("quarantine")).unwrap();
         let config = ActionsConfig {
             enabled: true,
+            controller_key: "00".repeat(32),
             allow: ActionKind::ALL.to_vec(),
             sudo: false,
             sudo_path: sudo,
@@ -386,9 +387,17 @@ fn actions_are_off_by_default_and_the_section_is_checked() {
     let base = "[controller]\nurl = \"http://127.0.0.1:1\"\n";
     let config = crate::Config::from_toml_str(base).unwrap();
     assert!(!config.actions.enabled && config.actions.allow.is_empty());
-    let on =
-        crate::Config::from_toml_str(&format!("{base}[actions]\nenabled = true\nallow = [\"hold_queue\"]\n")).unwrap();
+    let key = "ab".repeat(32);
+    let on = crate::Config::from_toml_str(&format!(
+        "{base}[actions]\nenabled = true\ncontroller_key = \"{key}\"\nallow = [\"hold_queue\"]\n"
+    ))
+    .unwrap();
     assert_eq!(on.actions.allow, [ActionKind::HoldQueue]);
+    assert_eq!(on.actions.controller_key_bytes(), Some([0xab; 32]));
+    let keyless = crate::Config::from_toml_str(&format!("{base}[actions]\nenabled = true\n")).unwrap_err();
+    assert!(keyless.to_string().contains("actions.controller_key: required"), "{keyless}");
+    let bad = crate::Config::from_toml_str(&format!("{base}[actions]\ncontroller_key = \"xyz\"\n")).unwrap_err();
+    assert!(bad.to_string().contains("64 hex digits"), "{bad}");
     let unknown = crate::Config::from_toml_str(&format!("{base}[actions]\nallow = [\"rm_rf\"]\n")).unwrap_err();
     assert!(unknown.to_string().contains("actions.allow"), "{unknown}");
     let relative = crate::Config::from_toml_str(&format!("{base}[actions]\npostsuper = \"postsuper\"\n")).unwrap_err();

@@ -16,6 +16,11 @@ pub struct ActionsConfig {
     /// Master switch; false refuses every action, whatever `allow` says.
     #[serde(default)]
     pub enabled: bool,
+    /// The controller's action public key (Ed25519, 64 hex digits): an
+    /// action runs only if its signature verifies with it. Required when
+    /// `enabled`; a controller TLS identity alone cannot make this host act.
+    #[serde(default)]
+    pub controller_key: String,
     /// The action kinds this host runs (e.g. `["hold_queue", "release_queue"]`).
     #[serde(default)]
     pub allow: Vec<ActionKind>,
@@ -87,6 +92,7 @@ impl Default for ActionsConfig {
     fn default() -> Self {
         Self {
             enabled: false,
+            controller_key: String::new(),
             allow: Vec::new(),
             sudo: false,
             sudo_path: default_sudo_path(),
@@ -103,8 +109,31 @@ impl Default for ActionsConfig {
 }
 
 impl ActionsConfig {
+    /// The controller's action public key, when one is set and well formed.
+    pub fn controller_key_bytes(&self) -> Option<[u8; 32]> {
+        let hex = self.controller_key.trim().as_bytes();
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (byte, pair) in key.iter_mut().zip(hex.chunks(2)) {
+            let text = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(text, 16).ok()?;
+        }
+        Some(key)
+    }
+
     /// The values serde cannot check: `(dotted key, reason)`.
     pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
+        if !self.controller_key.is_empty() && self.controller_key_bytes().is_none() {
+            return Err(("actions.controller_key", "is not an Ed25519 public key in 64 hex digits".into()));
+        }
+        if self.enabled && self.controller_key.is_empty() {
+            return Err((
+                "actions.controller_key",
+                "required when actions are enabled (the controller's action public key, 64 hex digits)".into(),
+            ));
+        }
         if self.timeout.is_zero() {
             return Err(("actions.timeout", "must be greater than zero".into()));
         }
