@@ -56,7 +56,7 @@ mod types;
 pub mod validate;
 
 pub use executor::Executor;
-pub use ledger::{ActionLedger, LedgerError};
+pub use ledger::{ActionLedger, Entry as LedgerEntry, LedgerError};
 pub use types::{
     ActionKind, ActionResult, LimitTarget, Plan, PlannedCommand, Refusal, Reported, ReportedSource, Request,
     SourceKind, Status, UndoData,
