@@ -126,6 +126,11 @@ impl HostState {
             }
             let (fired, recent) = src.evaluate(at, reputation.map(|r| (r, &w)));
             let verdict = signal::score(&fired, recent.messages);
+            // An hour with an anomaly, even one too small to warn yet, is
+            // not learned: a slow outbreak must not become its own baseline.
+            if verdict.pending || verdict.warns {
+                src.hour_warned = true;
+            }
             let subject =
                 Subject::Source { kind: src.source_kind(), id: src.id.clone(), subscription: src.subscription.clone() };
             match src.alarm.step(at, verdict) {
@@ -155,6 +160,9 @@ impl HostState {
         let mut verdict = signal::score(&host_fired, w.messages);
         if self.sources.iter().any(SourceState::is_warned) {
             (verdict.warns, verdict.pending) = (false, false);
+        }
+        if verdict.pending || verdict.warns {
+            self.hour_warned = true;
         }
         match self.alarm.step(at, verdict) {
             Transition::Warn => {

@@ -97,7 +97,7 @@ pub struct SourceState {
     window: Window,
     hour: Counts,
     hour_ms: i64,
-    /// The current hour had a warning: it is not learned.
+    /// The current hour had a warning or an anomaly: it is not learned.
     pub(crate) hour_warned: bool,
     pub(crate) alarm: Alarm,
 }

@@ -22,13 +22,10 @@ const ALPHA: f32 = 1.0 / 72.0;
 /// busiest clean hour of the last weeks (a Monday morning, last month's
 /// newsletter at a quarter) is still remembered.
 const PEAK_DECAY: f32 = 0.998;
-/// Hours before clipping starts: until then there is nothing to clip against.
-const WARM_UP_HOURS: u16 = 6;
-
 /// A robust baseline of one hourly value.
 ///
 /// `level` is an EWMA of the hourly values, each clipped to `level + 4 x
-/// spread` first (after warm-up), so a one-off spike moves it by a few
+/// spread` first, so a one-off spike moves it by a few
 /// percent instead of dragging it up for days; `spread` is the EWMA of the
 /// absolute deviation (a MAD-like spread that needs no history). `peak` is the
 /// largest clean hour, decaying: what this subject has done legitimately.
@@ -58,11 +55,11 @@ impl Stat {
         let x = if x.is_finite() { x.max(0.0) } else { 0.0 };
         // Fast warm-up: the prior weighs like one hour, then 1/n until ALPHA.
         let alpha = (1.0 / (f32::from(self.hours) + 2.0)).max(ALPHA);
-        let y = if self.hours >= WARM_UP_HOURS {
-            x.min(self.level + 4.0 * self.spread.max(self.level * 0.25).max(1.0))
-        } else {
-            x
-        };
+        // Clipped from the first hour on, against the prior's spread: a new
+        // source's first hour may be the start of an outbreak, and must not
+        // teach it. A legitimate new sender is learned within a few hours
+        // all the same, as the spread grows with every hour above the level.
+        let y = x.min(self.level + 4.0 * self.spread.max(self.level * 0.25).max(1.0));
         self.spread += alpha * ((y - self.level).abs() - self.spread);
         self.level += alpha * (y - self.level);
         self.peak = (self.peak * PEAK_DECAY).max(if clean { x } else { y });
