@@ -211,13 +211,13 @@ pub(crate) fn bounce_ratio(w: &Counts, usual: f32, min_bounced: u32) -> Option<F
 pub(crate) fn deferral_ratio(w: &Counts, usual: f32, min_deferred: u32) -> Option<Fired> {
     let now = w.deferral_ratio();
     (w.deferred >= min_deferred && now >= 0.20 && now >= usual + 0.15)
-        .then(|| Fired { signal: Signal::DeferralRatio { now, usual, deferred: w.deferred }, strength: 0.75 })
+        .then_some(Fired { signal: Signal::DeferralRatio { now, usual, deferred: w.deferred }, strength: 0.75 })
 }
 
 /// Blocklist refusals: 3 or more in the window. The IP is listed somewhere
 /// already (often a receiver's own list, which precedes the DNSBLs).
 pub(crate) fn blocklisted(w: &Counts) -> Option<Fired> {
-    (w.blocklisted >= 3).then(|| Fired { signal: Signal::Blocklisted { now: w.blocklisted }, strength: 1.5 })
+    (w.blocklisted >= 3).then_some(Fired { signal: Signal::Blocklisted { now: w.blocklisted }, strength: 1.5 })
 }
 
 /// "2,140"
@@ -225,7 +225,7 @@ pub fn thousands(n: u32) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
