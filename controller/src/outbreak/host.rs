@@ -252,8 +252,8 @@ impl HostState {
             b.reputation.update(h.reputation as f32, clean);
             b.queue.update(h.queue_max as f32, clean);
             if h.attempts >= 5 {
-                b.bounce.update(h.bounce_ratio(), clean);
-                b.deferral.update(h.deferral_ratio(), clean);
+                b.bounce.update_ratio(h.bounce_ratio(), clean);
+                b.deferral.update_ratio(h.deferral_ratio(), clean);
             }
         }
         if self.hour_ms != 0 {

@@ -56,8 +56,8 @@ impl Baseline {
         self.domains.update(hour.domains as f32, clean);
         self.client_ips.update(hour.client_ips as f32, clean);
         if hour.attempts >= 5 {
-            self.bounce.update(hour.bounce_ratio(), clean);
-            self.deferral.update(hour.deferral_ratio(), clean);
+            self.bounce.update_ratio(hour.bounce_ratio(), clean);
+            self.deferral.update_ratio(hour.deferral_ratio(), clean);
         }
     }
 

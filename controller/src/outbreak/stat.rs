@@ -52,6 +52,17 @@ impl Stat {
     /// normal bounce ratio: only clean hours may raise the peak above the
     /// clipped value, so an undetected outbreak cannot teach its own volume.
     pub fn update(&mut self, x: f32, clean: bool) {
+        self.update_floor(x, clean, 1.0);
+    }
+
+    /// [`Stat::update`] for a ratio (0..1): the spread's floor is one
+    /// percentage point instead of one message, so a new source's first
+    /// hour at 60% bounces is clipped to about 15% instead of learned.
+    pub fn update_ratio(&mut self, x: f32, clean: bool) {
+        self.update_floor(x, clean, 0.01);
+    }
+
+    fn update_floor(&mut self, x: f32, clean: bool, floor: f32) {
         let x = if x.is_finite() { x.max(0.0) } else { 0.0 };
         // Fast warm-up: the prior weighs like one hour, then 1/n until ALPHA.
         let alpha = (1.0 / (f32::from(self.hours) + 2.0)).max(ALPHA);
@@ -59,7 +70,7 @@ impl Stat {
         // source's first hour may be the start of an outbreak, and must not
         // teach it. A legitimate new sender is learned within a few hours
         // all the same, as the spread grows with every hour above the level.
-        let y = x.min(self.level + 4.0 * self.spread.max(self.level * 0.25).max(1.0));
+        let y = x.min(self.level + 4.0 * self.spread.max(self.level * 0.25).max(floor));
         self.spread += alpha * ((y - self.level).abs() - self.spread);
         self.level += alpha * (y - self.level);
         self.peak = (self.peak * PEAK_DECAY).max(if clean { x } else { y });
