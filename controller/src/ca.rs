@@ -190,6 +190,26 @@ fn validity(params: &mut CertificateParams, days: i64) {
     params.not_after = now + Duration::days(days);
 }
 
+/// File name of the containment action key in a CA directory.
+pub const ACTION_KEY: &str = "actions.key";
+
+/// Creates the Ed25519 key that signs containment actions (issue 16) as
+/// DIR/actions.key (PKCS#8, 0600; refuses to overwrite one) and returns its
+/// public key, which every agent that may act is configured with.
+pub fn action_key(dir: &Path) -> Result<(PathBuf, [u8; 32]), CaError> {
+    let path = dir.join(ACTION_KEY);
+    let der = rblfleet_proto::action::generate_key()
+        .map_err(|e| CaError::Io { path: path.clone(), cause: std::io::Error::other(e.to_string()) })?;
+    let key = rblfleet_proto::action::ActionKey::from_pkcs8(&der)
+        .map_err(|e| CaError::Io { path: path.clone(), cause: std::io::Error::other(e.to_string()) })?;
+    if path.exists() {
+        return Err(CaError::Exists { path });
+    }
+    std::fs::create_dir_all(dir).map_err(|cause| CaError::Io { path: dir.into(), cause })?;
+    write_private(&path, &der, false)?;
+    Ok((path, key.public_key()))
+}
+
 /// Writes `bytes` to a new file readable by its owner only.
 fn write_private(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), CaError> {
     let io = |cause| CaError::Io { path: path.into(), cause };

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use rblfleet_proto::v1::admin_service_client::AdminServiceClient;
 use rblfleet_proto::v1::{
-    BackupChunk, BackupRequest, Case, GetCaseRequest, GetDomainRequest, GetDomainResponse, GetHostRequest,
-    GetHostResponse, GetIpRequest, GetIpResponse, HostSummary, ListCasesRequest, ListHostsRequest, ListZonesRequest,
-    ListZonesResponse, ReportRequest, ReportResponse, UpdateCaseRequest,
+    ActionRecord, BackupChunk, BackupRequest, Case, ContainRequest, GetActionRequest, GetCaseRequest, GetDomainRequest,
+    GetDomainResponse, GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse, HostSummary, ListActionsRequest,
+    ListCasesRequest, ListHostsRequest, ListZonesRequest, ListZonesResponse, ReportRequest, ReportResponse,
+    UpdateCaseRequest,
 };
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -126,6 +127,24 @@ impl AdminClient {
     pub async fn update_case(&mut self, request: UpdateCaseRequest) -> Result<Case, ClientError> {
         let response = self.inner.update_case(request).await.map_err(|s| self.status(s))?;
         Ok(response.into_inner())
+    }
+
+    /// One containment step (`rblfleet contain plan|apply|undo`).
+    pub async fn contain(&mut self, request: ContainRequest) -> Result<ActionRecord, ClientError> {
+        let response = self.inner.contain(request).await.map_err(|s| self.status(s))?;
+        Ok(response.into_inner())
+    }
+
+    pub async fn get_action(&mut self, id: &str) -> Result<ActionRecord, ClientError> {
+        let response =
+            self.inner.get_action(GetActionRequest { id: id.to_string() }).await.map_err(|s| self.status(s))?;
+        Ok(response.into_inner())
+    }
+
+    pub async fn list_actions(&mut self, host_id: &str) -> Result<Vec<ActionRecord>, ClientError> {
+        let request = ListActionsRequest { host_id: host_id.to_string() };
+        let response = self.inner.list_actions(request).await.map_err(|s| self.status(s))?;
+        Ok(response.into_inner().actions)
     }
 
     /// Starts a backup; its bytes arrive through `BackupDownload::next_chunk`.

@@ -47,6 +47,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub metrics: crate::metrics::MetricsConfig,
     pub alerts: crate::alerts::AlertsConfig,
+    /// Containment on approval (issue 16); off without a key.
+    pub actions: crate::contain::ActionsConfig,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
             alerts: crate::alerts::AlertsConfig::default(),
+            actions: crate::contain::ActionsConfig::default(),
         }
     }
 }

@@ -67,6 +67,8 @@ pub struct Controller {
     pub config: Config,
     pub running: Running,
     pub engine: Option<Engine>,
+    /// The store the servers use (for tasks a test starts beside them, such as alerts).
+    pub store: Store,
 }
 
 impl Controller {
@@ -79,8 +81,8 @@ impl Controller {
         let store = Store::open(&config.data_dir, &config.store.options()).unwrap();
         let catalog = build_catalog(&config).unwrap();
         let engine = config.dnsbl.enabled.then(|| build_engine(&config, store.clone(), catalog.clone()).unwrap());
-        let running = server::start(&config, store, engine.clone(), catalog, false).await.unwrap();
-        Controller { config, running, engine }
+        let running = server::start(&config, store.clone(), engine.clone(), catalog, false).await.unwrap();
+        Controller { config, running, engine, store }
     }
 
     /// The blocklist engine (the config must enable it).

@@ -76,11 +76,20 @@ pub struct Thresholds {
     pub queue_messages: u64,
     /// An agent silent for more than this many of its report intervals.
     pub silent_intervals: u32,
+    /// The severity of an early warning (`outbreak` event): "warning" by
+    /// default, so a route with `min_severity = "warning"` pages on it;
+    /// "critical" for a NOC that wants to be woken before the listing.
+    pub outbreak_severity: super::event::Severity,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { case_waiting: Duration::from_secs(7 * 86_400), queue_messages: 1000, silent_intervals: 3 }
+        Thresholds {
+            case_waiting: Duration::from_secs(7 * 86_400),
+            queue_messages: 1000,
+            silent_intervals: 3,
+            outbreak_severity: super::event::Severity::Warning,
+        }
     }
 }
 

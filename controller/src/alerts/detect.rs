@@ -12,7 +12,7 @@ use crate::dnsbl::engine::ZoneState as ServiceState;
 use std::collections::BTreeMap;
 
 use super::config::Thresholds;
-use super::event::{Delist, Event, EventKind, ListingInfo, Severity};
+use super::event::{Delist, Event, EventKind, ListingInfo, OutbreakInfo, Severity};
 
 /// An open listing.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -63,6 +63,8 @@ pub struct Snapshot {
     pub zones: BTreeMap<String, ZoneState>,
     /// Cases in delist_requested, by id.
     pub waiting: BTreeMap<u64, CaseWait>,
+    /// Active early warnings, by (host, source kind, source, first seen).
+    pub warnings: BTreeMap<(String, String, String, i64), OutbreakInfo>,
 }
 
 /// Used when an agent's interval is unknown (its reports carry no period).
@@ -147,6 +149,14 @@ pub fn diff(prev: &Snapshot, cur: &Snapshot, t: &Thresholds) -> Vec<Event> {
                     interval_secs: secs(interval),
                 },
             );
+        }
+    }
+
+    // A warning episode is announced once, when it appears; a restart's
+    // first snapshot is the baseline, so it is not announced again.
+    for (key, warning) in &cur.warnings {
+        if !prev.warnings.contains_key(key) {
+            push(t.outbreak_severity, EventKind::Outbreak { warning: warning.clone() });
         }
     }
 

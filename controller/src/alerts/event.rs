@@ -88,6 +88,39 @@ pub struct ListingInfo {
     /// evidence points anywhere.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_suspect: Option<TopSuspect>,
+    /// The early warning that came before this listing (issue 15), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warned: Option<Warned>,
+}
+
+/// An early warning that preceded a listing, and by how long.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Warned {
+    pub host: String,
+    /// "mailbox info@shop.example", or "the host".
+    pub subject: String,
+    pub warned_ms: i64,
+    pub lead_secs: u64,
+}
+
+/// An early warning as an alert shows it (issue 15).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OutbreakInfo {
+    pub host: String,
+    /// The host's sending IPs: not listed yet, about to be.
+    pub ips: Vec<String>,
+    /// "mailbox", "script", "local_user", "sender", or "host" when no single
+    /// source explains it.
+    pub source_kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subscription: String,
+    pub score: f64,
+    pub reasons: Vec<String>,
+    /// What to do first to contain it.
+    pub first_step: String,
+    pub since_ms: i64,
 }
 
 /// What changed.
@@ -102,6 +135,8 @@ pub enum EventKind {
     Cleared { listing: ListingInfo, listed_for_secs: u64 },
     /// A removal was requested and the list operator has not acted for longer than the threshold.
     CaseWaiting { case_id: u64, ip: String, list_id: String, list: String, waiting_secs: u64, delist: Delist },
+    /// A source (or a host) started to look like an outbreak while its IPs are still clean.
+    Outbreak { warning: OutbreakInfo },
     /// A host's mail queue went above the threshold.
     QueueHigh { host: String, messages: u64, threshold: u64 },
     /// An agent stopped reporting for longer than N of its intervals.
@@ -132,7 +167,10 @@ impl Event {
             EventKind::CaseWaiting { list_id, .. } | EventKind::ZoneOutOfService { zone_id: list_id, .. } => {
                 Some(list_id)
             }
-            EventKind::QueueHigh { .. } | EventKind::AgentSilent { .. } | EventKind::Test { .. } => None,
+            EventKind::QueueHigh { .. }
+            | EventKind::AgentSilent { .. }
+            | EventKind::Outbreak { .. }
+            | EventKind::Test { .. } => None,
         }
     }
 
@@ -143,6 +181,7 @@ impl Event {
                 listing.hosts.iter().map(String::as_str).collect()
             }
             EventKind::QueueHigh { host, .. } | EventKind::AgentSilent { host, .. } => vec![host.as_str()],
+            EventKind::Outbreak { warning } => vec![warning.host.as_str()],
             EventKind::CaseWaiting { .. } | EventKind::ZoneOutOfService { .. } | EventKind::Test { .. } => Vec::new(),
         }
     }
@@ -170,6 +209,14 @@ impl Event {
             }
             EventKind::QueueHigh { host, messages, threshold } => {
                 format!("{host}: mail queue at {messages} messages (threshold {threshold})")
+            }
+            EventKind::Outbreak { warning: w } => {
+                let who = if w.source.is_empty() {
+                    "the host".to_string()
+                } else {
+                    format!("{} {}", w.source_kind, w.source)
+                };
+                format!("{}: possible outbreak from {who}, before any listing", w.host)
             }
             EventKind::AgentSilent { host, silent_secs, .. } => {
                 format!("{host}: agent silent for {}", span(*silent_secs))
@@ -203,6 +250,14 @@ impl Event {
                         lines.push(format!("top suspect: {} {} on {}{sub}", s.kind, s.id, s.host_id));
                         lines.extend(s.reasons.iter().take(3).map(|r| format!("  - {r}")));
                     }
+                    if let Some(w) = &listing.warned {
+                        lines.push(format!(
+                            "early warning: {} on {}, {} before this listing",
+                            w.subject,
+                            w.host,
+                            span(w.lead_secs)
+                        ));
+                    }
                     lines.push(format!("delisting: {}", delist_text(&listing.delist)));
                 }
                 if listing.case_id != 0 {
@@ -211,6 +266,16 @@ impl Event {
             }
             EventKind::CaseWaiting { delist, .. } => lines.push(format!("delisting: {}", delist_text(delist))),
             EventKind::QueueHigh { .. } => {}
+            EventKind::Outbreak { warning: w } => {
+                if !w.ips.is_empty() {
+                    lines.push(format!("IPs at risk (not listed yet): {}", w.ips.join(", ")));
+                }
+                if !w.subscription.is_empty() {
+                    lines.push(format!("subscription: {}", w.subscription));
+                }
+                lines.extend(w.reasons.iter().map(|r| format!("  - {r}")));
+                lines.push(format!("first step: {}", w.first_step));
+            }
             EventKind::Test { note } => lines.push(note.clone()),
             EventKind::AgentSilent { interval_secs, .. } => {
                 lines.push(format!("reports every {}; nothing since then", span(*interval_secs)));

@@ -6,7 +6,7 @@ use crate::dnsbl::engine::ZoneState as ServiceState;
 use rblfleet_proto::v1::{CaseState, SourceKind, Suspect};
 
 use super::detect::{CaseWait, HostState, Listed, Snapshot, ZoneState};
-use super::event::{Delist, Event, ListingInfo, TopSuspect};
+use super::event::{Delist, Event, ListingInfo, OutbreakInfo, TopSuspect, Warned};
 use crate::store::StoreError;
 use crate::views::{self, Context};
 
@@ -37,6 +37,7 @@ pub fn collect(ctx: &Context<'_>) -> Result<Snapshot, StoreError> {
             case_id: row.case_id,
             delist: delist(row.delist.as_ref()),
             top_suspect: None,
+            warned: None,
         };
         let listed = Listed { info, relisting: row.relisting, severity: row.severity };
         snapshot.listings.insert((row.ip, row.list_id), listed);
@@ -64,6 +65,21 @@ pub fn collect(ctx: &Context<'_>) -> Result<Snapshot, StoreError> {
         };
         snapshot.waiting.insert(case.id, wait);
     }
+    for w in ctx.store.all_warnings()?.into_iter().filter(|w| w.cleared_ms == 0) {
+        let source_kind = if w.source_id.is_empty() { "host" } else { kind_name(w.source_kind) };
+        let info = OutbreakInfo {
+            host: w.host_id.clone(),
+            ips: w.ips,
+            source_kind: source_kind.into(),
+            source: w.source_id.clone(),
+            subscription: w.subscription,
+            score: w.score,
+            reasons: w.reasons,
+            first_step: w.first_step,
+            since_ms: w.first_seen_ms,
+        };
+        snapshot.warnings.insert((w.host_id, source_kind.to_string(), w.source_id, w.first_seen_ms), info);
+    }
     if let Some(engine) = ctx.engine {
         for zone in engine.zone_health() {
             // The engine wrote the string from its own state: it always parses.
@@ -75,8 +91,10 @@ pub fn collect(ctx: &Context<'_>) -> Result<Snapshot, StoreError> {
     Ok(snapshot)
 }
 
-/// Adds the most suspicious source to each new listing (Listed / Relisted).
+/// Adds the most suspicious source to each new listing (Listed / Relisted),
+/// and the early warning that came before it, if one did.
 pub fn add_suspects(ctx: &Context<'_>, events: &mut [Event]) -> Result<(), StoreError> {
+    let mut warnings = None;
     for event in events {
         let cleared = matches!(event.kind, super::event::EventKind::Cleared { .. });
         let Some(listing) = event.listing_mut().filter(|_| !cleared) else { continue };
@@ -84,17 +102,38 @@ pub fn add_suspects(ctx: &Context<'_>, events: &mut [Event]) -> Result<(), Store
             continue;
         }
         listing.top_suspect = views::suspects(ctx, &listing.hosts, listing.since_ms)?.into_iter().next().map(top);
+        if listing.kind == "ip" {
+            let warnings = match &warnings {
+                Some(w) => w,
+                None => warnings.insert(ctx.store.all_warnings()?),
+            };
+            listing.warned = views::warning_for(&listing.ip, listing.since_ms, warnings).map(|w| Warned {
+                host: w.host_id.clone(),
+                subject: if w.source_id.is_empty() {
+                    "the host".into()
+                } else {
+                    format!("{} {}", kind_name(w.source_kind), w.source_id)
+                },
+                warned_ms: w.first_seen_ms,
+                lead_secs: u64::try_from((listing.since_ms - w.first_seen_ms) / 1000).unwrap_or(0),
+            });
+        }
     }
     Ok(())
 }
 
-fn top(s: Suspect) -> TopSuspect {
-    let kind = match SourceKind::try_from(s.kind) {
+/// A source kind as alerts name it.
+fn kind_name(kind: i32) -> &'static str {
+    match SourceKind::try_from(kind) {
         Ok(SourceKind::SaslUser) => "mailbox",
         Ok(SourceKind::LocalUser) => "local_user",
         Ok(SourceKind::Script) => "script",
         Ok(SourceKind::Sender) => "sender",
         _ => "source",
-    };
+    }
+}
+
+fn top(s: Suspect) -> TopSuspect {
+    let kind = kind_name(s.kind);
     TopSuspect { host_id: s.host_id, kind: kind.into(), id: s.id, subscription: s.subscription, reasons: s.reasons }
 }

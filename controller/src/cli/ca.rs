@@ -72,10 +72,26 @@ pub enum Command {
         #[arg(long, conflicts_with = "force")]
         skip_existing: bool,
     },
+    /// Create the key that signs containment actions (DIR/actions.key) and
+    /// print its public key. The controller reads the key ([actions] key);
+    /// every agent allowed to act gets the public key ([actions]
+    /// controller_key), so only this controller's actions run there.
+    ActionKey {
+        /// Directory of the CA (from `rblfleet ca init`).
+        #[arg(long, env = "RBLFLEET_CA_DIR", value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
     match command {
+        Command::ActionKey { dir } => {
+            let (path, public) = ca::action_key(&dir)?;
+            let hex: String = public.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(out, "created action key {} (keep it secret: it makes agents act)", path.display())?;
+            writeln!(out, "controller.toml:  [actions] key = \"{}\"", path.display())?;
+            writeln!(out, "agent.toml:       [actions] controller_key = \"{hex}\"")?;
+        }
         Command::Init { dir, name, days } => {
             let issued = ca::init(&dir, &name, days)?;
             writeln!(out, "created CA {} and key {}", issued.cert.display(), issued.key.display())?;

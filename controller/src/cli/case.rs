@@ -81,6 +81,17 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     if !case.r#ref.is_empty() {
         writeln!(out, "reference     {}", case.r#ref)?;
     }
+    if let Some(w) = &case.warning {
+        let lead = case.listed_since_ms - w.first_seen_ms;
+        writeln!(
+            out,
+            "warned        {} on {}, {} before the listing",
+            short_time(w.first_seen_ms),
+            w.host_id,
+            super::warnings::lead(lead)
+        )?;
+        super::warnings::write_warning(out, w, true)?;
+    }
     writeln!(out, "\nhistory:")?;
     for e in &case.history {
         let mut line = format!("  {}  {:<12} {}", short_time(e.at_ms), e.action, e.who);
@@ -101,6 +112,8 @@ pub fn case_json(c: &Case) -> Value {
         "opened": rfc3339(c.opened_ms), "updated": rfc3339(c.updated_ms), "resolved": rfc3339(c.resolved_ms),
         "listed_since": rfc3339(c.listed_since_ms), "expected_drop": rfc3339(c.expected_drop_ms),
         "ref": render::non_empty(&c.r#ref),
+        "warning": c.warning.as_ref().map(super::warnings::warning_json),
+        "lead_secs": c.warning.as_ref().map(|w| (c.listed_since_ms - w.first_seen_ms) / 1000),
         "delist": c.delist.as_ref().map(|d| json!({"kind": d.kind, "url": render::non_empty(&d.url), "expiry_secs": (d.expiry_secs > 0).then_some(d.expiry_secs)})),
         "history": c.history.iter().map(|e| json!({
             "at": rfc3339(e.at_ms), "who": e.who, "action": e.action,

@@ -27,6 +27,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     let summary = response.summary.unwrap_or_default();
     let report = response.last_report.unwrap_or_default();
     let (domains_served, domains_truncated) = (response.domains_served, response.domains_truncated);
+    let (warnings, baselines) = (response.warnings, response.baselines);
     let (trend, blocklist_24h, suspects, listings, open_cases) =
         (response.trend, response.blocklist_24h, response.suspects, response.listings, response.open_cases);
     let status = report.status.clone().unwrap_or_default();
@@ -79,6 +80,8 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                 json!({kind: r.ip, "list": r.list, "since": rfc3339(r.since_ms), "meanings": r.meanings, "case_id": r.case_id, "case_state": render::case_state(r.case_state), "subscriptions": r.subscriptions})
             })
             .collect();
+        value["warnings"] = warnings.iter().map(super::warnings::warning_json).collect();
+        value["baselines"] = baselines.iter().map(super::warnings::baseline_json).collect();
         value["domains_served"] = json!(domains_served);
         value["domains_truncated"] = json!(domains_truncated);
         value["open_cases"] = open_cases.iter().map(super::case::case_json).collect();
@@ -219,6 +222,19 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         for c in &open_cases {
             writeln!(out, "  #{}  {} on {}  {}", c.id, c.ip, c.list, render::case_state(c.state))?;
         }
+    }
+    if !warnings.is_empty() {
+        writeln!(out, "\nearly warnings (7 days):")?;
+        for w in &warnings {
+            super::warnings::write_warning(out, w, false)?;
+        }
+    }
+    if !baselines.is_empty() {
+        writeln!(
+            out,
+            "\nbaseline (per hour) and the last 30 minutes:\n{}",
+            super::warnings::baselines_table(&baselines)
+        )?;
     }
     Ok(())
 }

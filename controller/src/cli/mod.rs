@@ -10,6 +10,7 @@ mod case;
 mod cases;
 mod check;
 mod completions;
+mod contain;
 #[cfg(feature = "demo")]
 mod demo;
 mod domain;
@@ -22,6 +23,7 @@ mod report;
 mod restore;
 mod serve;
 mod verify;
+mod warnings;
 mod zones;
 
 use std::io::Write;
@@ -61,6 +63,11 @@ pub enum Command {
     /// Show a delisting case, or move it: investigate, remediated,
     /// requested, ignore, note.
     Case(case::Args),
+    /// Stop a spam source on a host, on approval: plan (a dry run on the
+    /// host), apply, undo, list, show. Needs [actions] on the controller and
+    /// on the host's agent.
+    #[command(subcommand)]
+    Contain(contain::Command),
     /// The blocklist catalog with each zone's health and budget use.
     Zones(zones::Args),
     /// One IP: hosts carrying it, status on every list, listing history.
@@ -160,6 +167,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Report(args) => report::run(args, out).await,
         Command::Cases(args) => cases::run(args, out).await,
         Command::Case(args) => case::run(args, out).await,
+        Command::Contain(command) => contain::run(command, out).await,
         Command::Ip(args) => ip::run(args, out).await,
         Command::Domain(args) => domain::run(args, out).await,
         Command::Backup(args) => backup::run(args, out).await,

@@ -55,8 +55,10 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                     "cases_waiting_delisting": summary.cases_waiting_delisting,
                     "zones_not_covering": summary.zones_not_covering.iter().map(|g| json!({"zone": g.zone, "reason": g.reason})).collect::<Vec<_>>(),
                     "silent_agents": summary.silent_agents,
+                    "warnings_active": summary.warnings_active, "ips_at_risk": summary.ips_at_risk,
                 },
                 "listings": report.rows.iter().map(row_json).collect::<Vec<_>>(),
+                "at_risk": report.at_risk.iter().map(super::warnings::warning_json).collect::<Vec<_>>(),
             });
             serde_json::to_writer_pretty(&mut *out, &value)?;
             writeln!(out)?;
@@ -106,6 +108,18 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             }
             if !summary.silent_agents.is_empty() {
                 writeln!(out, "silent agents: {}", summary.silent_agents.join(", "))?;
+            }
+            // Early warnings first: the IPs that can still be saved.
+            if !report.at_risk.is_empty() {
+                writeln!(
+                    out,
+                    "\nAT RISK - not listed yet ({} IPs, {} warnings):",
+                    summary.ips_at_risk,
+                    report.at_risk.len()
+                )?;
+                for w in &report.at_risk {
+                    super::warnings::write_warning(out, w, true)?;
+                }
             }
             if report.rows.is_empty() {
                 writeln!(out, "\nNo listings.")?;

@@ -22,6 +22,8 @@ pub struct Pipeline {
     pub catalog: Arc<Catalog>,
     pub receivers: ReceiverPolicy,
     pub limits: Limits,
+    /// The outbreak detector's per-host state (issue 15).
+    pub detectors: super::outbreak::Detectors,
 }
 
 /// How a report was taken.
@@ -66,6 +68,16 @@ impl IngestError {
 }
 
 impl Pipeline {
+    /// The signed containment actions waiting for `host` (sent with every
+    /// ack until the agent reports their result). A store error sends none
+    /// this time; they go with the next ack.
+    pub fn actions_for(&self, host: &str, now: i64) -> Vec<rblfleet_proto::v1::SignedAction> {
+        crate::contain::pending(&self.store, host, now).unwrap_or_else(|error| {
+            tracing::error!(%error, "could not read the host's pending actions");
+            Vec::new()
+        })
+    }
+
     /// Validates `report`, stores it, applies its evidence to cases and asks
     /// the engine to recheck the IPs receivers refused. Once the report is
     /// stored it is acknowledged: a failure after that is logged, not returned.
@@ -102,6 +114,20 @@ impl Pipeline {
                 // already stored: a failure here is logged, not returned.
                 if let Err(error) = work::report_stored(&self.store, &self.catalog, report, now, &self.receivers) {
                     tracing::error!(%error, "could not apply the report's receiver evidence");
+                }
+                // Results of containment actions go to their records and cases.
+                if let Err(error) = crate::contain::take_results(&self.store, report, now) {
+                    tracing::error!(%error, "could not record the report's action results");
+                }
+                // Early warning: the host's and its sources' baselines learn
+                // the report, and an outbreak opens a warning (issue 15).
+                match self.detectors.observe(&self.store, report) {
+                    Ok(records) => {
+                        for w in records.iter().filter(|w| w.first_seen_ms == w.last_seen_ms && w.cleared_ms == 0) {
+                            tracing::warn!(source = %w.source_id, score = w.score, reasons = ?w.reasons, "outbreak warning");
+                        }
+                    }
+                    Err(error) => tracing::error!(%error, "could not update the outbreak detector"),
                 }
                 // A receiver that refused mail naming a listed IP: check it now,
                 // not at its next scheduled time. Only IP listings: a listed

@@ -2,11 +2,14 @@
 
 use rblfleet_proto::v1::admin_service_server::AdminService;
 use rblfleet_proto::v1::{
-    BackupRequest, Case, GetCaseRequest, GetDomainRequest, GetDomainResponse, GetHostRequest, GetHostResponse,
-    GetIpRequest, GetIpResponse, ListCasesRequest, ListCasesResponse, ListHostsRequest, ListHostsResponse,
-    ListZonesRequest, ListZonesResponse, ReportRequest, ReportResponse, UpdateCaseRequest,
+    ActionRecord, BackupRequest, Case, ContainRequest, GetActionRequest, GetCaseRequest, GetDomainRequest,
+    GetDomainResponse, GetHostRequest, GetHostResponse, GetIpRequest, GetIpResponse, ListActionsRequest,
+    ListActionsResponse, ListCasesRequest, ListCasesResponse, ListHostsRequest, ListHostsResponse, ListZonesRequest,
+    ListZonesResponse, ReportRequest, ReportResponse, UpdateCaseRequest,
 };
 use tonic::{Request, Response, Status};
+
+use crate::contain::{ContainError, Containment};
 
 use std::sync::Arc;
 
@@ -25,11 +28,18 @@ pub(super) struct AdminApi {
     engine: Option<Engine>,
     catalog: Arc<Catalog>,
     require_cert: bool,
+    containment: Arc<Containment>,
 }
 
 impl AdminApi {
-    pub(super) fn new(store: Store, engine: Option<Engine>, catalog: Arc<Catalog>, require_cert: bool) -> Self {
-        AdminApi { store, engine, catalog, require_cert }
+    pub(super) fn new(
+        store: Store,
+        engine: Option<Engine>,
+        catalog: Arc<Catalog>,
+        require_cert: bool,
+        containment: Arc<Containment>,
+    ) -> Self {
+        AdminApi { store, engine, catalog, require_cert, containment }
     }
 
     fn engine(&self) -> Result<&Engine, Status> {
@@ -128,7 +138,7 @@ impl AdminService for AdminApi {
     async fn get_case(&self, request: Request<GetCaseRequest>) -> Result<Response<Case>, Status> {
         self.authorize(&request)?;
         let id = request.into_inner().id;
-        match self.store.case(id).map_err(|e| super::storage_status(&e))? {
+        match views::case_view(&self.context(), id).map_err(|e| super::storage_status(&e))? {
             Some(case) => Ok(Response::new(case)),
             None => Err(Status::not_found(format!("no case {id}"))),
         }
@@ -152,6 +162,42 @@ impl AdminService for AdminApi {
         self.store.put_case(&updated).map_err(|e| super::storage_status(&e))?;
         tracing::info!(case = updated.id, %who, action = %r.action, "case updated");
         Ok(Response::new(updated))
+    }
+
+    async fn contain(&self, request: Request<ContainRequest>) -> Result<Response<ActionRecord>, Status> {
+        let who = self.authorize(&request)?;
+        let r = request.into_inner();
+        let record = self.containment.request(&self.store, &r, &who, crate::clock::now_ms()).map_err(|e| match e {
+            ContainError::Store(e) => super::storage_status(&e),
+            e @ (ContainError::UnknownHost(_) | ContainError::NotFound(_)) => Status::not_found(e.to_string()),
+            e @ (ContainError::BadOp(_) | ContainError::UnknownKind(_) | ContainError::Missing { .. }) => {
+                Status::invalid_argument(e.to_string())
+            }
+            e => Status::failed_precondition(e.to_string()),
+        })?;
+        let id = record.action.as_ref().map(|a| a.id.clone()).unwrap_or_default();
+        tracing::info!(%who, op = %r.op, %id, state = %record.state, "containment step");
+        Ok(Response::new(record))
+    }
+
+    async fn get_action(&self, request: Request<GetActionRequest>) -> Result<Response<ActionRecord>, Status> {
+        self.authorize(&request)?;
+        let id = request.into_inner().id;
+        match self.store.action(&id).map_err(|e| super::storage_status(&e))? {
+            Some(record) => Ok(Response::new(record)),
+            None => Err(Status::not_found(format!("no action {id}"))),
+        }
+    }
+
+    async fn list_actions(
+        &self,
+        request: Request<ListActionsRequest>,
+    ) -> Result<Response<ListActionsResponse>, Status> {
+        self.authorize(&request)?;
+        let host = request.into_inner().host_id;
+        let host = (!host.is_empty()).then_some(host.as_str());
+        let actions = self.store.actions(host).map_err(|e| super::storage_status(&e))?;
+        Ok(Response::new(ListActionsResponse { actions }))
     }
 
     type BackupStream = super::backup::BackupStream;

@@ -79,13 +79,8 @@ impl AgentApi {
             Ok(ingested) => ingested == Ingested::Duplicate,
             Err(error) => return Err(refuse(error.refusal(), self.status(error))),
         };
-        Ok(Response::new(ReportAck {
-            epoch: report.epoch,
-            seq: report.seq,
-            duplicate,
-            stored_at_ms: now,
-            actions: Vec::new(),
-        }))
+        let actions = self.pipeline.actions_for(&report.host_id, now);
+        Ok(Response::new(ReportAck { epoch: report.epoch, seq: report.seq, duplicate, stored_at_ms: now, actions }))
     }
 
     /// The status an agent gets for a refused report: RESOURCE_EXHAUSTED with

@@ -48,6 +48,8 @@ pub enum ServerError {
     Serve { what: &'static str, cause: tonic::transport::Error },
     #[error("the {what} server task panicked")]
     Panicked { what: &'static str },
+    #[error("{0}")]
+    Actions(crate::contain::ContainError),
 }
 
 /// Servers that are listening; dropped or shut down, they stop.
@@ -99,6 +101,8 @@ pub async fn start(
     let admin_addr = local_addr(&admin_listener, config.admin_api.listen, "admin API")?;
 
     let tls = if insecure { None } else { Some(load_tls(config)?) };
+    let containment =
+        Arc::new(crate::contain::Containment::from_config(&config.actions).map_err(ServerError::Actions)?);
 
     let ingest = Arc::new(IngestStats::default());
     let agent_service = agent::AgentApi {
@@ -109,6 +113,7 @@ pub async fn start(
             catalog: catalog.clone(),
             receivers: config.receivers.policy(),
             limits: config.limits.ingest(),
+            detectors: Default::default(),
         },
         retry_after: config.limits.overload_retry_after,
         insecure,
@@ -136,6 +141,7 @@ pub async fn start(
         engine,
         catalog,
         require_admin_cert,
+        containment,
     )));
 
     let tasks = vec![

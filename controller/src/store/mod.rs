@@ -14,11 +14,13 @@
 //!   `domains`).
 //! - `outbreak`, `warnings`: the outbreak detector's state per host and the
 //!   early warnings it raised (see `outbreak`).
+//! - `actions`: containment actions and their audit (see `actions`).
 //!
 //! Every write that acknowledges something to an agent is flushed to disk
 //! before the acknowledgement leaves, so a report acked before a crash is
 //! present after it.
 
+mod actions;
 mod backup;
 mod cases;
 mod commit;
@@ -104,8 +106,7 @@ pub struct Store {
     sending: sled::Tree,
     outbreak: sled::Tree,
     warnings: sled::Tree,
-    /// Serialises [`Store::update_outbreak`] (a read-modify-write per host).
-    outbreak_turn: std::sync::Arc<std::sync::Mutex<()>>,
+    actions: sled::Tree,
     /// See [`Store::domains_generation`].
     domains_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Free space of the data directory and the reserve (see `space`).
@@ -170,6 +171,7 @@ impl Store {
         let sending = db.open_tree("sending").map_err(open_err)?;
         let outbreak = db.open_tree("outbreak").map_err(open_err)?;
         let warnings = db.open_tree("warnings").map_err(open_err)?;
+        let actions = db.open_tree("actions").map_err(open_err)?;
         let mut store = Store {
             db,
             writes: Default::default(),
@@ -187,7 +189,7 @@ impl Store {
             sending,
             outbreak,
             warnings,
-            outbreak_turn: Default::default(),
+            actions,
             domains_generation: Default::default(),
             space: std::sync::Arc::new(space::Space::new(dir, options.min_free_bytes)),
             commit: None,

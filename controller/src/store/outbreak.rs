@@ -9,8 +9,9 @@
 //!   [`MAX_WARNINGS_PER_HOST`], the oldest cleared ones going first.
 //!
 //! Both are derived from stored reports, written after the report's own
-//! transaction and not flushed with it: a crash loses at most the last
-//! observations, never a report.
+//! transaction and not flushed with it (the detector keeps its state in
+//! memory and saves it every few minutes and on every warning): a crash
+//! loses at most the last minutes of observations, never a report.
 
 use rblfleet_proto::v1::OutbreakWarning;
 use sled::Transactional;
@@ -33,27 +34,15 @@ pub(super) fn warning_key(w: &OutbreakWarning) -> Vec<u8> {
 }
 
 impl Store {
-    /// Runs `update` on the host's detector state (`None` for a host not
-    /// seen yet) and stores what it returns: the new state and the warning
-    /// records to write (new, updated or cleared episodes, keyed by host,
-    /// source and first seen). One update per host at a time, so two
-    /// reports of one host never interleave.
-    pub fn update_outbreak<E>(
-        &self,
-        host_id: &str,
-        update: impl FnOnce(Option<&[u8]>) -> Result<(Vec<u8>, Vec<OutbreakWarning>), E>,
-    ) -> Result<Result<Vec<OutbreakWarning>, E>, StoreError> {
-        let _turn = self.outbreak_turn.lock().unwrap_or_else(|p| p.into_inner());
-        let old = self.outbreak.get(host_id.as_bytes())?;
-        let (state, warnings) = match update(old.as_deref()) {
-            Ok(done) => done,
-            Err(e) => return Ok(Err(e)),
-        };
-        let prune = if warnings.is_empty() { Vec::new() } else { self.warnings_to_prune(host_id, &warnings)? };
+    /// Stores the host's detector state and the warning records given (new,
+    /// updated or cleared episodes, keyed by host, source and first seen),
+    /// in one transaction; the oldest cleared episodes past the bound go.
+    pub fn save_outbreak(&self, host_id: &str, state: &[u8], warnings: &[OutbreakWarning]) -> Result<(), StoreError> {
+        let prune = if warnings.is_empty() { Vec::new() } else { self.warnings_to_prune(host_id, warnings)? };
         (&self.outbreak, &self.warnings)
             .transaction(|(outbreak, records)| {
-                outbreak.insert(host_id.as_bytes(), state.as_slice())?;
-                for w in &warnings {
+                outbreak.insert(host_id.as_bytes(), state)?;
+                for w in warnings {
                     records.insert(warning_key(w), encode(w))?;
                 }
                 for key in &prune {
@@ -64,8 +53,7 @@ impl Store {
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => StoreError::from(e),
-            })?;
-        Ok(Ok(warnings))
+            })
     }
 
     /// Keys of the host's oldest cleared warnings past the bound, once
@@ -82,6 +70,11 @@ impl Store {
         Ok(stored.iter().take(excess).map(warning_key).collect())
     }
 
+    /// The host's detector state as stored (see [`Store::save_outbreak`]).
+    pub fn outbreak_state(&self, host_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.outbreak.get(host_id.as_bytes())?.map(|v| v.to_vec()))
+    }
+
     /// The host's warning records, newest first.
     pub fn warnings_of(&self, host_id: &str) -> Result<Vec<OutbreakWarning>, StoreError> {
         let mut out = Vec::new();
@@ -89,7 +82,7 @@ impl Store {
             let (key, value) = item?;
             out.push(decode::<OutbreakWarning>(&key, &value)?);
         }
-        out.sort_by(|a, b| b.first_seen_ms.cmp(&a.first_seen_ms));
+        out.sort_by_key(|w| std::cmp::Reverse(w.first_seen_ms));
         Ok(out)
     }
 
@@ -101,7 +94,7 @@ impl Store {
             let (key, value) = item?;
             out.push(decode::<OutbreakWarning>(&key, &value)?);
         }
-        out.sort_by(|a, b| b.first_seen_ms.cmp(&a.first_seen_ms));
+        out.sort_by_key(|w| std::cmp::Reverse(w.first_seen_ms));
         Ok(out)
     }
 }
@@ -128,35 +121,20 @@ mod tests {
     fn state_and_warnings_round_trip_and_stay_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-        let first = store
-            .update_outbreak("web1", |old| {
-                assert!(old.is_none());
-                Ok::<_, ()>((b"state-1".to_vec(), vec![warning("web1", "a@x.example", 1_000, 0)]))
-            })
-            .unwrap()
-            .unwrap();
-        assert_eq!(first.len(), 1);
-        // The next update sees the state; the same episode is updated in place.
-        store
-            .update_outbreak("web1", |old| {
-                assert_eq!(old, Some(&b"state-1"[..]));
-                Ok::<_, ()>((b"state-2".to_vec(), vec![warning("web1", "a@x.example", 1_000, 9_000)]))
-            })
-            .unwrap()
-            .unwrap();
+        assert_eq!(store.outbreak_state("web1").unwrap(), None);
+        store.save_outbreak("web1", b"state-1", &[warning("web1", "a@x.example", 1_000, 0)]).unwrap();
+        assert_eq!(store.outbreak_state("web1").unwrap().as_deref(), Some(&b"state-1"[..]));
+        // The same episode is updated in place.
+        store.save_outbreak("web1", b"state-2", &[warning("web1", "a@x.example", 1_000, 9_000)]).unwrap();
         let stored = store.warnings_of("web1").unwrap();
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].cleared_ms, 9_000);
+        assert_eq!(store.outbreak_state("web1").unwrap().as_deref(), Some(&b"state-2"[..]));
         // "web10" is another host, not a prefix match.
         assert!(store.warnings_of("web").unwrap().is_empty());
-        // An error from the detector writes nothing.
-        let failed = store.update_outbreak("web1", |_| Err::<(Vec<u8>, Vec<OutbreakWarning>), _>("bad state")).unwrap();
-        assert_eq!(failed, Err("bad state"));
-        store.update_outbreak("web1", |old| Ok::<_, ()>((old.unwrap().to_vec(), Vec::new()))).unwrap().unwrap();
         // Past the bound, the oldest cleared episodes go first.
         for i in 0..MAX_WARNINGS_PER_HOST as i64 + 5 {
-            let w = warning("web1", "b@x.example", 10_000 + i, 20_000 + i);
-            store.update_outbreak("web1", |_| Ok::<_, ()>((Vec::new(), vec![w]))).unwrap().unwrap();
+            store.save_outbreak("web1", b"s", &[warning("web1", "b@x.example", 10_000 + i, 20_000 + i)]).unwrap();
         }
         let stored = store.warnings_of("web1").unwrap();
         assert_eq!(stored.len(), MAX_WARNINGS_PER_HOST);

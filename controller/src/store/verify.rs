@@ -23,7 +23,7 @@ use super::{SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError};
 const MAX_LISTED: usize = 1000;
 
 /// Trees this version knows and checks, in the order they are checked.
-const KNOWN: [&str; 14] = [
+const KNOWN: [&str; 15] = [
     "meta",
     "hosts",
     "reports",
@@ -38,6 +38,7 @@ const KNOWN: [&str; 14] = [
     "sending",
     "outbreak",
     "warnings",
+    "actions",
 ];
 
 /// sled's default tree; rblfleet does not use it.
@@ -169,13 +170,9 @@ fn check_record(report: &mut VerifyReport, seen: &mut Seen, tree: &str, key: &[u
         "host_domains" => check_host_domains(key, value),
         "sending" => check_sending(key, value),
         "warnings" => check_warning(key, value),
-        "outbreak" => {
-            if value.is_empty() {
-                Err("empty detector state".to_string())
-            } else {
-                Ok(())
-            }
-        }
+        "actions" => check_action(key, value),
+        // Derived data: an unreadable state is replaced at the host's next report.
+        "outbreak" => crate::outbreak::HostState::from_bytes(value).map(|_| ()).map_err(|e| e.to_string()),
         _ => Ok(()),
     };
     if let Err(reason) = result {
@@ -347,6 +344,15 @@ fn check_warning(key: &[u8], value: &[u8]) -> Result<(), String> {
     let w: rblfleet_proto::v1::OutbreakWarning = record(key, value)?;
     if key != super::outbreak::warning_key(&w).as_slice() {
         return Err(format!("the key does not match the warning ({}, {})", w.host_id, w.source_id));
+    }
+    Ok(())
+}
+
+fn check_action(key: &[u8], value: &[u8]) -> Result<(), String> {
+    let r: rblfleet_proto::v1::ActionRecord = record(key, value)?;
+    let id = r.action.as_ref().map(|a| a.id.as_str()).unwrap_or_default();
+    if key != id.as_bytes() {
+        return Err(format!("the key does not match the action ({id})"));
     }
     Ok(())
 }

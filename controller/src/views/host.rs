@@ -56,7 +56,7 @@ pub fn host_view(ctx: &Context<'_>, host_id: &str) -> Result<Option<GetHostRespo
         open_cases,
         domains_served: domains.as_ref().map_or(0, |d| d.domains.len() as u64),
         domains_truncated: domains.is_some_and(|d| d.truncated),
-        warnings: Vec::new(),
-        baselines: Vec::new(),
+        warnings: super::host_warnings(ctx, host_id)?,
+        baselines: super::baselines(ctx, host_id)?,
     }))
 }

@@ -10,15 +10,17 @@ mod ip;
 mod listings;
 mod report;
 mod suspects;
+mod warnings;
 mod watched;
 
-pub use cases::list_cases;
+pub use cases::{case_view, list_cases};
 pub use domain::{domain_suspects, domain_view};
 pub use host::host_view;
 pub use ip::ip_view;
 pub use listings::current_listings;
 pub use report::fleet_report;
 pub use suspects::suspects;
+pub use warnings::{at_risk, baselines, host_warnings, link_cases, warning_before, warning_for};
 pub use watched::Watched;
 
 use crate::catalog::Catalog;

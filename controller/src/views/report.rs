@@ -16,6 +16,7 @@ pub fn fleet_report(ctx: &Context<'_>, request: &ReportRequest) -> Result<Report
     let all = current_listings(ctx, &watched)?;
     let listed =
         |kind: &str| all.iter().filter(|r| r.kind == kind).map(|r| r.ip.as_str()).collect::<BTreeSet<_>>().len();
+    let listed_ips: BTreeSet<String> = all.iter().filter(|r| r.kind == "ip").map(|r| r.ip.clone()).collect();
 
     let silent_secs = if request.silent_after_secs == 0 { DEFAULT_SILENT_SECS } else { request.silent_after_secs };
     let silent_ms = i64::try_from(silent_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -34,6 +35,7 @@ pub fn fleet_report(ctx: &Context<'_>, request: &ReportRequest) -> Result<Report
             .collect(),
         ..FleetSummary::default()
     };
+    summary.warnings_active = ctx.store.all_warnings()?.iter().filter(|w| w.cleared_ms == 0).count() as u64;
     summary.cases_waiting_delisting =
         ctx.store.all_cases()?.iter().filter(|c| c.state == CaseState::DelistRequested as i32).count() as u64;
     if let Some(engine) = ctx.engine {
@@ -73,5 +75,13 @@ pub fn fleet_report(ctx: &Context<'_>, request: &ReportRequest) -> Result<Report
             suspects(ctx, &row.hosts, row.since_ms)?.into_iter().next()
         };
     }
-    Ok(ReportResponse { summary: Some(summary), rows, at_risk: Vec::new() })
+    // Early warnings (issue 15): sources whose IPs are not listed yet.
+    let at_risk: Vec<_> = super::at_risk(ctx, &listed_ips)?
+        .into_iter()
+        .filter(|w| request.hosts.is_empty() || request.hosts.contains(&w.host_id))
+        .collect();
+    summary.ips_at_risk =
+        at_risk.iter().flat_map(|w| &w.ips).filter(|ip| !listed_ips.contains(*ip)).collect::<BTreeSet<_>>().len()
+            as u64;
+    Ok(ReportResponse { summary: Some(summary), rows, at_risk })
 }

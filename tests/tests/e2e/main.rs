@@ -17,6 +17,7 @@ mod hostile_bytes;
 mod identity;
 mod metrics;
 mod outage;
+mod outbreak;
 mod overload;
 mod poison;
 mod trust;

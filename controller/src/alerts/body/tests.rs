@@ -28,6 +28,7 @@ fn listing_event() -> Event {
             subscription: "shop.example".into(),
             reasons: vec!["300 messages to 250 domains in an hour".into()],
         }),
+        warned: None,
     };
     Event { severity: Severity::Critical, at_ms: 1_700_000_060_000, kind: EventKind::Listed { listing } }
 }
@@ -131,4 +132,26 @@ fn long_batches_are_cut_for_chat() {
     let blocks = body["blocks"].as_array().unwrap();
     assert!(blocks.len() <= 50, "Slack takes at most 50 blocks");
     assert!(blocks.last().unwrap().to_string().contains("and 60 more events"));
+}
+
+#[test]
+fn a_listing_that_was_warned_of_says_how_long_before() {
+    let mut event = listing_event();
+    if let Some(listing) = event.listing_mut() {
+        listing.warned = Some(crate::alerts::event::Warned {
+            host: "web07.example".into(),
+            subject: "mailbox info@shop.example".into(),
+            warned_ms: 1_699_999_000_000,
+            lead_secs: 2_820,
+        });
+    }
+    let details = event.details();
+    assert!(
+        details
+            .iter()
+            .any(|d| d == "early warning: mailbox info@shop.example on web07.example, 47 min before this listing"),
+        "{details:?}"
+    );
+    let body = serde_json::to_value(&event).unwrap();
+    assert_eq!(body["listing"]["warned"]["lead_secs"], 2_820);
 }

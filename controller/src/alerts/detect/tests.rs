@@ -12,7 +12,12 @@ use crate::dnsbl::engine::ZoneState as ServiceState;
 const MIN: i64 = 60_000;
 
 fn thresholds() -> Thresholds {
-    Thresholds { case_waiting: Duration::from_secs(3600), queue_messages: 500, silent_intervals: 3 }
+    Thresholds {
+        case_waiting: Duration::from_secs(3600),
+        queue_messages: 500,
+        silent_intervals: 3,
+        outbreak_severity: Severity::Warning,
+    }
 }
 
 fn listed(ip: &str, list: &str, since_ms: i64, severity: u32, relisting: bool) -> ((String, String), Listed) {
@@ -161,4 +166,39 @@ fn a_zone_out_of_service_alerts_once() {
     assert_eq!(diff(&snap(MIN, "unchecked"), &snap(2 * MIN, "out_of_service"), &t).len(), 1);
     assert!(diff(&snap(2 * MIN, "out_of_service"), &snap(3 * MIN, "out_of_service"), &t).is_empty());
     assert!(diff(&snap(3 * MIN, "out_of_service"), &snap(4 * MIN, "in_service"), &t).is_empty());
+}
+
+#[test]
+fn an_early_warning_is_announced_once_with_its_own_severity() {
+    use crate::alerts::event::OutbreakInfo;
+    let key = ("web07".to_string(), "mailbox".to_string(), "info@shop.example".to_string(), 5 * MIN);
+    let info = OutbreakInfo {
+        host: "web07".into(),
+        ips: vec!["203.0.113.7".into()],
+        source_kind: "mailbox".into(),
+        source: "info@shop.example".into(),
+        score: 4.0,
+        reasons: vec!["logged in from 37 client IPs (usual 1)".into()],
+        first_step: "suspend the mailbox".into(),
+        since_ms: 5 * MIN,
+        ..OutbreakInfo::default()
+    };
+    let (a, mut b) = (at(10 * MIN), at(11 * MIN));
+    b.warnings.insert(key.clone(), info);
+    let mut t = thresholds();
+    t.outbreak_severity = Severity::Critical;
+    let events = diff(&a, &b, &t);
+    assert_eq!(
+        kinds(&events),
+        ["critical:web07: possible outbreak from mailbox info@shop.example, before any listing"]
+    );
+    let details = events[0].details();
+    assert!(details.iter().any(|d| d == "IPs at risk (not listed yet): 203.0.113.7"), "{details:?}");
+    assert!(details.iter().any(|d| d == "first step: suspend the mailbox"), "{details:?}");
+    assert_eq!(events[0].hosts(), ["web07"]);
+    // Still active at the next sweep: not news. Cleared: nothing either.
+    let mut c = b.clone();
+    c.at_ms = 12 * MIN;
+    assert!(diff(&b, &c, &t).is_empty());
+    assert!(diff(&c, &at(13 * MIN), &t).is_empty());
 }
