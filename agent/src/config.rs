@@ -17,8 +17,8 @@ mod domains;
 mod sections;
 
 pub use crate::collect::queue::QueueConfig;
-pub use actions::ActionsConfig;
 pub use crate::logs::LogsConfig;
+pub use actions::ActionsConfig;
 pub use domains::{DomainSource, DomainsConfig, MAX_DOMAINS};
 pub use sections::{IpsConfig, MAX_TOP_SOURCES, NatRule, OutboxConfig, ReportConfig, RetryConfig, SourcesConfig};
 
