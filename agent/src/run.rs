@@ -23,6 +23,7 @@ use crate::identity::{IdentityError, resolve_host_id};
 use crate::store::checkpoint::{CheckpointError, Checkpoints};
 use crate::store::outbox::{Outbox, OutboxError, unix_ms};
 
+mod contain;
 mod host;
 
 use host::agent_info;
@@ -66,6 +67,9 @@ pub enum AgentError {
     /// The log checkpoints in the outbox could not be opened.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The containment action ledger (in the outbox directory).
+    #[error("containment actions: {0}")]
+    Actions(#[from] crate::actions::LedgerError),
     /// The controller client could not be set up.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -116,6 +120,8 @@ pub struct Agent {
     info: AgentInfo,
     last_period_end_ms: Option<i64>,
     backoff: Backoff,
+    /// Containment actions from the controller (issue 16).
+    contain: contain::Containment,
 }
 
 impl Agent {
@@ -134,6 +140,7 @@ impl Agent {
         let mut info = agent_info();
         info.mta = mta as i32;
         let maillog = MailLog::open(&config, checkpoints);
+        let contain = contain::Containment::open(&config, mta)?;
         // The first read runs the Plesk commands: off the async threads.
         let domains_config = config.clone();
         let domains =
@@ -161,6 +168,7 @@ impl Agent {
             maillog,
             domains,
             last_period_end_ms: None,
+            contain,
         })
     }
 
@@ -205,12 +213,15 @@ impl Agent {
         if let Some(domains) = self.domains.as_mut() {
             collect_one(domains, &mut report);
         }
+        self.contain.note(&report);
+        report.action_results = self.contain.results();
         let status = report.status.get_or_insert_with(AgentStatus::default);
         status.outbox_backlog = self.outbox.len();
         status.outbox_dropped = self.outbox.dropped()?;
         let positions = self.maillog.pending_commit();
         let seq = self.outbox.push_with_checkpoints(&mut report, Some((self.maillog.checkpoints(), &positions)))?;
         self.maillog.committed();
+        self.contain.results_stored();
         if let Some(domains) = self.domains.as_mut() {
             domains.committed();
         }
@@ -328,6 +339,11 @@ impl Agent {
         match self.client.send(&report).await {
             Ok(ack) if ack.epoch == report.epoch && ack.seq == report.seq => {
                 self.outbox.ack(report.seq)?;
+                if !ack.actions.is_empty() {
+                    // Blocking, but bounded: every tool runs with the
+                    // executor's deadline, and actions are rare.
+                    self.contain.handle(&self.host_id, &ack.actions);
+                }
                 Ok(Step::Sent { duplicate: ack.duplicate })
             }
             Ok(ack) => Err(AgentError::AckMismatch {

@@ -6,6 +6,7 @@
 mod alerts;
 mod backup;
 mod cases;
+mod contain;
 mod demo;
 mod diskfull;
 mod dns_garbage;
