@@ -3,7 +3,8 @@
 //!
 //! The detector ([`crate::outbreak`]) is pure; this is the glue. Each host's
 //! state lives in memory ([`Detectors`]) and is saved to the store when a
-//! warning opens, changes or closes, and otherwise every [`SAVE_EVERY_MS`]:
+//! warning opens or closes, and otherwise every [`SAVE_EVERY_MS`] (when an
+//! active warning's `last_seen` is refreshed too):
 //! a state is a few kilobytes, and writing every host's at every report
 //! would cost the store more than the report itself. A restart resumes from
 //! the saved state, losing at most those minutes of observations.
@@ -90,12 +91,17 @@ impl Detectors {
         let Some(cached) = hosts.get_mut(host) else { return Ok(Vec::new()) };
         let events = cached.state.observe(report);
         let state = &cached.state;
+        // A warning's last_seen is refreshed with the periodic save, not at
+        // every report: a warned host would otherwise write its whole state
+        // each minute.
+        let due = at - cached.saved_ms >= SAVE_EVERY_MS;
         let warned = state.is_warned() || state.sources().iter().any(|s| s.is_warned());
-        let records = if events.is_empty() && !warned { Vec::new() } else { records(store, state, events, at)? };
-        if !records.is_empty() || at - cached.saved_ms >= SAVE_EVERY_MS {
-            store.save_outbreak(host, &state.to_bytes(), &records)?;
-            cached.saved_ms = at;
+        if events.is_empty() && !due {
+            return Ok(Vec::new());
         }
+        let records = if events.is_empty() && !warned { Vec::new() } else { records(store, state, events, at)? };
+        store.save_outbreak(host, &state.to_bytes(), &records)?;
+        cached.saved_ms = at;
         Ok(records)
     }
 }
