@@ -315,3 +315,36 @@ pub fn hijacked_mailbox(start_ms: i64, end_ms: i64) -> rblfleet_proto::v1::Sourc
         ..SourceStats::default()
     }
 }
+
+/// A real agent (in process) reading `maillog` from its first line and
+/// sending from `ip` only (the machine's own addresses are reported but
+/// send nothing), reporting every second to `url`; `extra` is appended to
+/// its configuration (more sections).
+pub async fn log_agent(
+    pki: &Pki,
+    host: &str,
+    ip: &str,
+    url: &str,
+    dir: &Path,
+    maillog: &Path,
+    extra: &str,
+) -> rblfleet_agent::Agent {
+    let (cert, key) = pki.agent(host);
+    let toml = format!(
+        "host_id = {host:?}\n\
+         [controller]\nurl = {url:?}\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\ntimeout = \"5s\"\n\
+         [report]\ninterval = \"1s\"\n\
+         [outbox]\ndir = {outbox:?}\n\
+         [retry]\ninitial = \"50ms\"\nmax = \"200ms\"\n\
+         [ips]\nstatic = [{ip:?}]\nsending = [{ip:?}]\n\
+         [logs]\npaths = [{maillog:?}]\njournald = \"never\"\nread_existing = true\n\
+         [queue]\nmta = \"none\"\n{extra}",
+        ca = pki.ca_cert().display().to_string(),
+        cert = cert.display().to_string(),
+        key = key.display().to_string(),
+        outbox = dir.join(host).display().to_string(),
+        maillog = maillog.display().to_string(),
+    );
+    let config = rblfleet_agent::Config::from_toml_str(&toml).unwrap();
+    rblfleet_agent::Agent::open(config, rblfleet_agent::RunOptions::default()).await.unwrap()
+}

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use rblfleet_agent::{Agent, Config as AgentConfig, RunOptions};
+use rblfleet_agent::Agent;
 use rblfleet_controller::alerts::config::{RouteConfig, RouteKind};
 use rblfleet_controller::alerts::{self, Sources};
 use rblfleet_controller::daemon::build_catalog;
@@ -25,25 +25,8 @@ const HIJACKED_IP: &str = "203.0.113.141";
 const MAILBOX: &str = "info@shop.example";
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// An agent reading `maillog` from its first line, sending from `ip` only
-/// (the test machine's own addresses are reported but send nothing).
 async fn agent(pki: &Pki, host: &str, ip: &str, url: &str, dir: &Path, maillog: &Path) -> Agent {
-    let (cert, key) = pki.agent(host);
-    let toml = format!(
-        "host_id = {host:?}\n\
-         [controller]\nurl = {url:?}\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\ntimeout = \"5s\"\n\
-         [report]\ninterval = \"1s\"\n\
-         [outbox]\ndir = {outbox:?}\n\
-         [ips]\nstatic = [{ip:?}]\nsending = [{ip:?}]\n\
-         [logs]\npaths = [{maillog:?}]\njournald = \"never\"\nread_existing = true\n\
-         [queue]\nmta = \"none\"\n",
-        ca = pki.ca_cert().display().to_string(),
-        cert = cert.display().to_string(),
-        key = key.display().to_string(),
-        outbox = dir.join(host).display().to_string(),
-        maillog = maillog.display().to_string(),
-    );
-    Agent::open(AgentConfig::from_toml_str(&toml).unwrap(), RunOptions::default()).await.unwrap()
+    rblfleet_tests::log_agent(pki, host, ip, url, dir, maillog, "").await
 }
 
 /// `n` messages from `user`, each submitted from a client IP out of

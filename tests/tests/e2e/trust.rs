@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rblfleet_agent::{Agent, Config as AgentConfig, RunOptions};
+use rblfleet_agent::Agent;
 use rblfleet_controller::cases::receivers::{self, Change, ReceiverPolicy, Refusals};
 use rblfleet_controller::cases::work::{self, ListInfo};
 use rblfleet_controller::daemon::{Daemon, build_catalog};
@@ -37,25 +37,8 @@ fn catalog_with_receivers(dir: &Path) -> PathBuf {
     path
 }
 
-/// An agent reading `maillog` from its first line, sending from `ip`.
 async fn agent(pki: &Pki, host: &str, ip: &str, url: &str, dir: &Path, maillog: &Path) -> Agent {
-    let (cert, key) = pki.agent(host);
-    let toml = format!(
-        "host_id = {host:?}\n\
-         [controller]\nurl = {url:?}\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\ntimeout = \"5s\"\n\
-         [report]\ninterval = \"1s\"\n\
-         [outbox]\ndir = {outbox:?}\n\
-         [retry]\ninitial = \"50ms\"\nmax = \"200ms\"\n\
-         [ips]\nstatic = [{ip:?}]\n\
-         [logs]\npaths = [{maillog:?}]\njournald = \"never\"\nread_existing = true\n\
-         [queue]\nmta = \"none\"\n",
-        ca = pki.ca_cert().display().to_string(),
-        cert = cert.display().to_string(),
-        key = key.display().to_string(),
-        outbox = dir.join(host).display().to_string(),
-        maillog = maillog.display().to_string(),
-    );
-    Agent::open(AgentConfig::from_toml_str(&toml).unwrap(), RunOptions::default()).await.unwrap()
+    rblfleet_tests::log_agent(pki, host, ip, url, dir, maillog, "").await
 }
 
 async fn json(controller: &Controller, args: &[&str]) -> Value {
