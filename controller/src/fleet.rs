@@ -4,7 +4,18 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use rblfleet_proto::v1::HostSummary;
+use rblfleet_proto::v1::{HostSummary, SourceKind};
+
+/// A source kind as alerts, views and the CLI name it ("mailbox", "script"…).
+pub fn source_kind_name(kind: i32) -> &'static str {
+    match SourceKind::try_from(kind) {
+        Ok(SourceKind::SaslUser) => "mailbox",
+        Ok(SourceKind::LocalUser) => "local_user",
+        Ok(SourceKind::Script) => "script",
+        Ok(SourceKind::Sender) => "sender",
+        _ => "source",
+    }
+}
 
 /// Each watched IP with the hosts whose latest report carries it: public
 /// addresses, or the NAT-published address of a private one.

@@ -3,7 +3,7 @@
 //! events after detection, so correlation runs only for what changed.
 
 use crate::dnsbl::engine::ZoneState as ServiceState;
-use rblfleet_proto::v1::{CaseState, SourceKind, Suspect};
+use rblfleet_proto::v1::{CaseState, Suspect};
 
 use super::detect::{CaseWait, HostState, Listed, Snapshot, ZoneState};
 use super::event::{Delist, Event, ListingInfo, OutbreakInfo, TopSuspect, Warned};
@@ -66,7 +66,7 @@ pub fn collect(ctx: &Context<'_>) -> Result<Snapshot, StoreError> {
         snapshot.waiting.insert(case.id, wait);
     }
     for w in ctx.store.all_warnings()?.into_iter().filter(|w| w.cleared_ms == 0) {
-        let source_kind = if w.source_id.is_empty() { "host" } else { kind_name(w.source_kind) };
+        let source_kind = if w.source_id.is_empty() { "host" } else { crate::fleet::source_kind_name(w.source_kind) };
         let info = OutbreakInfo {
             host: w.host_id.clone(),
             ips: w.ips,
@@ -112,7 +112,7 @@ pub fn add_suspects(ctx: &Context<'_>, events: &mut [Event]) -> Result<(), Store
                 subject: if w.source_id.is_empty() {
                     "the host".into()
                 } else {
-                    format!("{} {}", kind_name(w.source_kind), w.source_id)
+                    format!("{} {}", crate::fleet::source_kind_name(w.source_kind), w.source_id)
                 },
                 warned_ms: w.first_seen_ms,
                 lead_secs: u64::try_from((listing.since_ms - w.first_seen_ms) / 1000).unwrap_or(0),
@@ -122,18 +122,7 @@ pub fn add_suspects(ctx: &Context<'_>, events: &mut [Event]) -> Result<(), Store
     Ok(())
 }
 
-/// A source kind as alerts name it.
-fn kind_name(kind: i32) -> &'static str {
-    match SourceKind::try_from(kind) {
-        Ok(SourceKind::SaslUser) => "mailbox",
-        Ok(SourceKind::LocalUser) => "local_user",
-        Ok(SourceKind::Script) => "script",
-        Ok(SourceKind::Sender) => "sender",
-        _ => "source",
-    }
-}
-
 fn top(s: Suspect) -> TopSuspect {
-    let kind = kind_name(s.kind);
+    let kind = crate::fleet::source_kind_name(s.kind);
     TopSuspect { host_id: s.host_id, kind: kind.into(), id: s.id, subscription: s.subscription, reasons: s.reasons }
 }

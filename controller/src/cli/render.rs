@@ -149,14 +149,7 @@ pub fn suspect_short(s: &rblfleet_proto::v1::Suspect) -> String {
 }
 
 pub fn source_kind(kind: i32) -> &'static str {
-    use rblfleet_proto::v1::SourceKind;
-    match SourceKind::try_from(kind) {
-        Ok(SourceKind::SaslUser) => "mailbox",
-        Ok(SourceKind::LocalUser) => "local_user",
-        Ok(SourceKind::Script) => "script",
-        Ok(SourceKind::Sender) => "sender",
-        _ => "source",
-    }
+    crate::fleet::source_kind_name(kind)
 }
 
 pub fn suspect_json(s: &rblfleet_proto::v1::Suspect) -> Value {
