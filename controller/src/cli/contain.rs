@@ -42,13 +42,8 @@ pub struct PlanArgs {
     /// The subscription (pause_subscription; default: the source's own).
     #[arg(long)]
     pub subscription: Option<String>,
-    /// How long to wait for the agent's dry run (0: do not wait).
-    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub wait: Duration,
     #[command(flatten)]
-    pub connect: Connect,
-    #[arg(long, value_enum, env = "RBLFLEET_FORMAT", default_value_t = Format::Table)]
-    pub format: Format,
+    pub common: Waiting,
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,13 +53,8 @@ pub struct ApplyArgs {
     /// Why (recorded on the action and the host's case).
     #[arg(long)]
     pub reason: String,
-    /// How long to wait for the agent's result (0: do not wait).
-    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub wait: Duration,
     #[command(flatten)]
-    pub connect: Connect,
-    #[arg(long, value_enum, env = "RBLFLEET_FORMAT", default_value_t = Format::Table)]
-    pub format: Format,
+    pub common: Waiting,
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +63,15 @@ pub struct UndoArgs {
     pub id: String,
     #[arg(long)]
     pub reason: Option<String>,
+    #[command(flatten)]
+    pub common: Waiting,
+}
+
+/// What plan, apply and undo share: how long to wait for the agent's
+/// answer, where the controller is, the output format.
+#[derive(Debug, clap::Args)]
+pub struct Waiting {
+    /// How long to wait for the agent's answer (its next report; 0: do not wait).
     #[arg(long, default_value = "3m", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub wait: Duration,
     #[command(flatten)]
@@ -128,11 +127,11 @@ pub async fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
                 subscription: a.subscription.unwrap_or_default(),
                 ..Default::default()
             };
-            step(&a.connect, request, a.wait, a.format, out).await
+            step(&a.common, request, out).await
         }
         Command::Apply(a) => {
             let request = ContainRequest { op: "apply".into(), id: a.plan, reason: a.reason, ..Default::default() };
-            step(&a.connect, request, a.wait, a.format, out).await
+            step(&a.common, request, out).await
         }
         Command::Undo(a) => {
             let request = ContainRequest {
@@ -141,7 +140,7 @@ pub async fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
                 reason: a.reason.unwrap_or_default(),
                 ..Default::default()
             };
-            step(&a.connect, request, a.wait, a.format, out).await
+            step(&a.common, request, out).await
         }
         Command::List(a) => {
             let records = a.connect.client().await?.list_actions(a.host.as_deref().unwrap_or("")).await?;
@@ -180,13 +179,8 @@ pub async fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
 }
 
 /// Sends one step, then waits (up to `wait`) for the agent's answer.
-async fn step(
-    connect: &Connect,
-    request: ContainRequest,
-    wait: Duration,
-    format: Format,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
+async fn step(common: &Waiting, request: ContainRequest, out: &mut dyn Write) -> anyhow::Result<()> {
+    let (connect, wait, format) = (&common.connect, common.wait, common.format);
     let mut client = connect.client().await?;
     let mut record = client.contain(request).await?;
     let id = record.action.as_ref().map(|a| a.id.clone()).unwrap_or_default();
