@@ -242,6 +242,8 @@ impl Config {
         if self.logs.max_lines_per_poll == 0 {
             return Err(invalid("logs.max_lines_per_poll", "must be at least 1".into()));
         }
+        // A pattern that matches nothing yet only warns (when the agent opens it).
+        self.logs.check_paths().map_err(|e| invalid("logs.paths", e.to_string()))?;
         if !(1..=MAX_TOP_SOURCES).contains(&self.sources.top_sources) {
             return Err(invalid(
                 "sources.top_sources",

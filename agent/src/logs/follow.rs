@@ -31,12 +31,15 @@
 //! (Windows), rotation by rename is not detected; truncation is.
 
 mod file;
+pub mod pattern;
 mod read;
+pub mod series;
 
 use std::path::{Path, PathBuf};
 
 use file::{OpenFile, find_rotated};
 use read::{emit, read_available};
+pub use series::Series;
 
 use super::{Line, LogError, PollStats};
 use crate::store::checkpoint::{Checkpoint, CheckpointWrite, Checkpoints};

@@ -16,7 +16,8 @@
 //! [`guard::MAX_LINE`]; [`guard`] also holds the per-line panic guard that
 //! the agent and `scan` put around parsing.
 //!
-//! Source selection ([`plan`]): `logs.paths` when set; else the first of
+//! Source selection ([`plan`]): `logs.paths` when set (an entry with a
+//! wildcard in its file name is a dated series, [`Series`]); else the first of
 //! [`DEFAULT_PATHS`] that exists; else, unless `journald = "never"`, the
 //! journal via `journalctl -o json`. `journald = "always"` uses the journal
 //! only (rsyslog usually writes the same lines to a file, so reading both
@@ -32,7 +33,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::store::checkpoint::{Checkpoint, CheckpointError, CheckpointWrite, Checkpoints};
-pub use follow::{FollowOptions, Follower};
+pub use follow::pattern::{FilePattern, PatternError, is_pattern};
+pub use follow::{FollowOptions, Follower, Series};
 pub use journald::Journal;
 
 /// The mail logs looked for when `logs.paths` is empty: RHEL/CentOS/Plesk
@@ -55,6 +57,9 @@ pub enum LogError {
     /// The checkpoint store failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A `logs.paths` pattern is not usable.
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
     /// `journalctl` could not be started (missing, not executable).
     #[error("cannot run {command}: {cause}")]
     Spawn {
@@ -98,7 +103,9 @@ pub enum JournaldMode {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsConfig {
-    /// Mail log files to follow; empty = the first of [`DEFAULT_PATHS`] that exists.
+    /// Mail log files to follow; empty = the first of [`DEFAULT_PATHS`] that
+    /// exists. An entry with `*` or `?` in its file name is a dated series
+    /// ([`Series`]), e.g. `C:\…\SMTP\SMTP-Activity-*.log`.
     #[serde(default)]
     pub paths: Vec<PathBuf>,
     /// When to read the journal instead of a file.
@@ -148,6 +155,22 @@ impl Default for LogsConfig {
             journalctl: default_journalctl(),
             journal_matches: default_journal_matches(),
         }
+    }
+}
+
+impl LogsConfig {
+    /// Checks the `paths` patterns: a wildcard outside the file name is an
+    /// error; a pattern that matches no file yet is a warning (returned in
+    /// words: MailEnable creates the day's file at its first line).
+    pub fn check_paths(&self) -> Result<Vec<String>, PatternError> {
+        let mut warnings = Vec::new();
+        for path in self.paths.iter().filter(|p| is_pattern(p)) {
+            let pattern = FilePattern::parse(path)?;
+            if pattern.list().map(|files| files.is_empty()).unwrap_or(true) {
+                warnings.push(format!("logs.paths: {} matches no file yet", path.display()));
+            }
+        }
+        Ok(warnings)
     }
 }
 
@@ -246,6 +269,8 @@ fn plan_with_defaults(config: &LogsConfig, defaults: &[PathBuf]) -> Result<Sourc
 pub enum LogSource {
     /// A followed file.
     File(Follower),
+    /// A dated series of files (a `logs.paths` pattern).
+    Series(Series),
     /// The journal.
     Journal(Journal),
 }
@@ -260,6 +285,7 @@ impl LogSource {
     pub fn poll_lines(&mut self, max_lines: usize, sink: &mut dyn FnMut(&Line<'_>)) -> Result<PollStats, LogError> {
         match self {
             LogSource::File(f) => f.poll_lines(max_lines, sink),
+            LogSource::Series(s) => s.poll_lines(max_lines, sink),
             LogSource::Journal(j) => j.poll_lines(max_lines, sink),
         }
     }
@@ -268,15 +294,18 @@ impl LogSource {
     pub fn commit(&mut self) -> Result<(), LogError> {
         match self {
             LogSource::File(f) => f.commit(),
+            LogSource::Series(s) => s.commit(),
             LogSource::Journal(j) => j.commit(),
         }
     }
 
-    /// The checkpoint write a commit would do; see [`Follower::pending_commit`].
-    pub fn pending_commit(&self) -> Option<CheckpointWrite> {
+    /// The checkpoint writes a commit would do; see [`Follower::pending_commit`]
+    /// (a series may have several: each file it finished, and the current one).
+    pub fn pending_commit(&self) -> Vec<CheckpointWrite> {
         match self {
-            LogSource::File(f) => f.pending_commit(),
-            LogSource::Journal(j) => j.pending_commit(),
+            LogSource::File(f) => f.pending_commit().into_iter().collect(),
+            LogSource::Series(s) => s.pending_commit(),
+            LogSource::Journal(j) => j.pending_commit().into_iter().collect(),
         }
     }
 
@@ -284,6 +313,7 @@ impl LogSource {
     pub fn mark_committed(&mut self) {
         match self {
             LogSource::File(f) => f.mark_committed(),
+            LogSource::Series(s) => s.mark_committed(),
             LogSource::Journal(j) => j.mark_committed(),
         }
     }
@@ -292,6 +322,7 @@ impl LogSource {
     pub fn describe(&self) -> String {
         match self {
             LogSource::File(f) => f.path().display().to_string(),
+            LogSource::Series(s) => s.pattern().display().to_string(),
             LogSource::Journal(j) => j.command().to_string(),
         }
     }
@@ -312,7 +343,13 @@ impl LogSources {
                 let options = FollowOptions { read_existing: config.read_existing };
                 paths
                     .iter()
-                    .map(|p| Follower::open_with(p, checkpoints, options).map(LogSource::File))
+                    .map(|p| {
+                        if is_pattern(p) {
+                            Series::open_with(p, checkpoints, options).map(LogSource::Series)
+                        } else {
+                            Follower::open_with(p, checkpoints, options).map(LogSource::File)
+                        }
+                    })
                     .collect::<Result<Vec<_>, _>>()?
             }
             SourcePlan::Journal => {
@@ -353,7 +390,7 @@ impl LogSources {
     /// commit, to store in one transaction with the report built from them
     /// ([`crate::store::Outbox::push_with_checkpoints`]).
     pub fn pending_commit(&self) -> Vec<CheckpointWrite> {
-        self.sources.iter().filter_map(LogSource::pending_commit).collect()
+        self.sources.iter().flat_map(LogSource::pending_commit).collect()
     }
 
     /// Records that the writes of [`LogSources::pending_commit`] are durable;
