@@ -158,7 +158,8 @@ pub fn parse_row(row: &str, layout: &Layout, utc_offset_s: i32, out: &mut Vec<Ev
             }
             _ => Outcome::Ignored,
         },
-        "SMTP-OU" => {
+        // The activity log cuts the kind to 7 characters; accept it whole too.
+        "SMTP-OU" | "SMTP-OUT" => {
             let relay = cell(Column::RemoteIp);
             let status = match code {
                 Some(400..=499) => DeliveryStatus::Deferred,
