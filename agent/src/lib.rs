@@ -32,6 +32,7 @@
 //! - [`client`]: the gRPC client to the controller; [`backoff`] its retry
 //!   delays.
 //! - [`scan`]: offline, whole files through parse and attribution to a summary.
+//! - [`doctor`]: `rblfleet-agent doctor`, every dependency checked with its fix.
 //! - [`cli`]: the `rblfleet-agent` commands, one file each; `main.rs` only
 //!   parses and dispatches.
 
@@ -44,6 +45,7 @@ pub mod client;
 pub mod collect;
 pub mod command;
 pub mod config;
+pub mod doctor;
 pub mod identity;
 pub mod logs;
 pub mod parse;

@@ -22,6 +22,7 @@
 //! - [`metrics`]: `/metrics` for Prometheus, one collector per family group.
 //! - [`daemon`]: store, engine, servers, alerts and metrics started and stopped together.
 //! - [`config`]: the configuration file.
+//! - [`doctor`]: `rblfleet doctor`, every dependency checked with its fix.
 //! - [`cli`], [`client`]: the `rblfleet` commands and their admin API client.
 //! - [`clock`], [`text`]: Unix milliseconds; outside text made printable.
 
@@ -37,6 +38,7 @@ pub mod contain;
 pub mod correlate;
 pub mod daemon;
 pub mod dnsbl;
+pub mod doctor;
 pub mod fleet;
 pub mod identity;
 pub mod ingest;

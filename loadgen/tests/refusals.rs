@@ -42,6 +42,13 @@ struct Scripted {
 
 #[tonic::async_trait]
 impl AgentService for Scripted {
+    async fn hello(
+        &self,
+        _request: Request<rblfleet_proto::v1::HelloRequest>,
+    ) -> Result<Response<rblfleet_proto::v1::HelloResponse>, Status> {
+        Err(Status::unimplemented("not used by these tests"))
+    }
+
     async fn report(&self, request: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
         let report = request.into_inner();
         let attempt = Attempt {

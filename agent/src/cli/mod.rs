@@ -7,6 +7,7 @@
 mod check_config;
 mod classify;
 mod completions;
+mod doctor;
 mod domains;
 mod man;
 mod run;
@@ -42,6 +43,13 @@ pub enum Command {
     /// Check a config file without sending anything: parse it, load the TLS
     /// files, and print the host id and the effective settings (defaults filled in).
     CheckConfig(ConfigArgs),
+    /// Check everything this agent depends on (configuration, certificate,
+    /// the controller accepting this identity, each log source, the queue
+    /// tool, the passwd mapping, the outbox, clock skew), each with its fix.
+    /// Sends no report.
+    ///
+    /// Exit status: 0 all ok, 1 warnings, 2 failures.
+    Doctor(doctor::Args),
     /// Classify bounce replies: read lines on stdin (a remote server's reply,
     /// or a whole Postfix/qmail delivery log line) and write one JSON object
     /// per input line to stdout.
@@ -114,6 +122,8 @@ pub fn dispatch(command: Command) -> ExitCode {
         Command::CheckConfig(args) => ("rblfleet-agent", with_runtime(check_config::run(&args, &mut stdout))),
         // Writes nothing to stdout: no error of its is a closed pipe.
         Command::Run(args) => ("rblfleet-agent", with_runtime(run::run(&args))),
+        // Its exit status is its verdict (0, 1, 2), not only success or failure.
+        Command::Doctor(args) => return doctor::dispatch(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

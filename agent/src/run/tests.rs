@@ -49,6 +49,13 @@ struct Fake(Arc<Mutex<State>>);
 
 #[tonic::async_trait]
 impl AgentService for Fake {
+    async fn hello(
+        &self,
+        _request: Request<rblfleet_proto::v1::HelloRequest>,
+    ) -> Result<Response<rblfleet_proto::v1::HelloResponse>, Status> {
+        Err(Status::unimplemented("not used by these tests"))
+    }
+
     async fn report(&self, request: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
         let peer_cert = request.peer_certs().is_some_and(|certs| !certs.is_empty());
         let report = request.into_inner();

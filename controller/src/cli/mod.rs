@@ -13,6 +13,7 @@ mod completions;
 mod contain;
 #[cfg(feature = "demo")]
 mod demo;
+mod doctor;
 mod domain;
 mod host;
 mod hosts;
@@ -86,6 +87,12 @@ pub enum Command {
     /// Exit status: 0 consistent, 2 problems found, 1 the store could not
     /// be read.
     Verify(verify::Args),
+    /// Check everything the controller depends on (configuration, disk,
+    /// certificates, admin API exposure, resolvers and every zone's test
+    /// points through them, clock), each with its fix.
+    ///
+    /// Exit status: 0 all ok, 1 warnings, 2 failures.
+    Doctor(doctor::Args),
     /// Check IPs and domains against DNS blocklists now, without a controller.
     ///
     /// Exit status: 0 nothing listed, 2 something listed, 3 some lookups
@@ -163,6 +170,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args, out).await,
         Command::Check(args) => check::run(args, out).await,
+        Command::Doctor(args) => doctor::run(args, out).await,
         Command::Zones(args) => zones::run(args, out).await,
         Command::Report(args) => report::run(args, out).await,
         Command::Cases(args) => cases::run(args, out).await,

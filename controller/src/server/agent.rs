@@ -2,7 +2,7 @@
 //! identity, then [`crate::ingest::Pipeline`], its result mapped to a status.
 
 use rblfleet_proto::v1::agent_service_server::AgentService;
-use rblfleet_proto::v1::{HostReport, ReportAck};
+use rblfleet_proto::v1::{HelloRequest, HelloResponse, HostReport, ReportAck};
 use tonic::{Request, Response, Status};
 
 use std::collections::HashMap;
@@ -42,6 +42,30 @@ impl AgentService for AgentApi {
             Err(_) => {}
         }
         result
+    }
+
+    /// Who the caller is and the controller's clock; stores nothing (for
+    /// `rblfleet-agent doctor`). The identity rules are `report`'s.
+    async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
+        let certified = if self.insecure { None } else { Some(super::peer_identity(&request, Role::Agent)?) };
+        let claimed = request.into_inner().host_id;
+        let host_id = match certified {
+            Some(identity) if !claimed.is_empty() && claimed != identity.name => {
+                return Err(Status::permission_denied(format!(
+                    "this agent reports as host id {:?}, but its client certificate holds {:?}",
+                    truncate(&claimed, 64),
+                    identity.name
+                )));
+            }
+            Some(identity) => identity.name,
+            None => claimed,
+        };
+        Ok(Response::new(HelloResponse {
+            host_id,
+            now_ms: crate::clock::now_ms(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            max_clock_skew_ms: crate::clock::millis(self.pipeline.limits.max_clock_skew),
+        }))
     }
 }
 

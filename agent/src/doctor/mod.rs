@@ -1,0 +1,231 @@
+//! `rblfleet-agent doctor`: everything this host's agent depends on,
+//! checked in one pass, each with a verdict and the fix in one line.
+//!
+//! The agent's failures are quiet: a certificate that expired with the rest
+//! of the fleet's, a controller that refuses this identity while the agent
+//! keeps retrying, a mail log in a format the parsers half understand, a
+//! queue tool that moved. Each [`Check`] names one; the worst decides the
+//! exit status (0 all ok, 1 warnings, 2 failures). The shape is the
+//! controller's `rblfleet doctor`, so a NOC reads both alike.
+//!
+//! Every check runs under its own deadline in its own task ([`timed`]): a
+//! hung `journalctl` or queue tool is one failed row, and the other rows
+//! still come. Nothing is sent: the controller row uses the `Hello` call,
+//! which stores nothing.
+//!
+//! # Layout
+//!
+//! - [`cert`]: the agent certificate (expiry, identity, issuing CA) and the CA's.
+//! - [`controller`]: the controller reachable, this identity accepted, clock skew.
+//! - [`logs`]: each log source read back (the last N lines) through the parsers.
+//! - [`local`]: the queue tool, the passwd mapping, the outbox.
+
+pub mod cert;
+pub mod controller;
+pub mod local;
+pub mod logs;
+
+use std::future::Future;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::Config;
+
+/// A check's verdict. Ordered: the worst of a run is its maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Nothing to do.
+    Ok,
+    /// Works, but will not for long, or only in part.
+    Warning,
+    /// Does not work.
+    Failure,
+}
+
+impl Status {
+    /// The process exit status for a run whose worst verdict is this.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Failure => 2,
+        }
+    }
+}
+
+/// One row: what was checked, the verdict, what was seen, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Stable name, e.g. `agent_cert` or `log /var/log/maillog`.
+    pub check: String,
+    /// The verdict.
+    pub status: Status,
+    /// What was found, one line.
+    pub detail: String,
+    /// What to do, one line; empty when nothing is to be done.
+    pub fix: String,
+}
+
+impl Check {
+    /// A row with nothing to do.
+    pub fn ok(check: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check { check: check.into(), status: Status::Ok, detail: detail.into(), fix: String::new() }
+    }
+
+    /// A row that works for now, with what to do.
+    pub fn warning(check: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check { check: check.into(), status: Status::Warning, detail: detail.into(), fix: fix.into() }
+    }
+
+    /// A row that does not work, with what to do.
+    pub fn failure(check: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check { check: check.into(), status: Status::Failure, detail: detail.into(), fix: fix.into() }
+    }
+}
+
+/// What `rblfleet-agent doctor` was asked to check.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The agent's configuration file.
+    pub config: PathBuf,
+    /// The configuration is for `--insecure` (plaintext, development only).
+    pub insecure: bool,
+    /// Deadline of one check.
+    pub timeout: Duration,
+    /// Lines read back from the end of each log source.
+    pub lines: usize,
+}
+
+/// A whole run, in the order the checks were made.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// The rows.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// The worst verdict (ok for an empty run).
+    pub fn worst(&self) -> Status {
+        self.checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok)
+    }
+
+    /// The first row named `check`.
+    pub fn get(&self, check: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.check == check)
+    }
+
+    /// Aligned rows for people: verdict, name, detail, and the fix below.
+    pub fn write_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let width = self.checks.iter().map(|c| c.check.chars().count()).max().unwrap_or(0);
+        for c in &self.checks {
+            let status = match c.status {
+                Status::Ok => "ok",
+                Status::Warning => "WARNING",
+                Status::Failure => "FAILURE",
+            };
+            writeln!(out, "{status:<8} {:<width$}  {}", c.check, c.detail)?;
+            if !c.fix.is_empty() {
+                writeln!(out, "{:<8} {:<width$}  fix: {}", "", "", c.fix)?;
+            }
+        }
+        let count = |s: Status| self.checks.iter().filter(|c| c.status == s).count();
+        writeln!(
+            out,
+            "\n{} checks: {} ok, {} warnings, {} failures",
+            self.checks.len(),
+            count(Status::Ok),
+            count(Status::Warning),
+            count(Status::Failure)
+        )
+    }
+
+    /// `{"status": worst, "checks": [{check, status, detail, fix}…]}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "status": self.worst(), "checks": self.checks })
+    }
+}
+
+fn bug(name: &str, error: &tokio::task::JoinError) -> Check {
+    Check::failure(
+        name,
+        format!("the check itself failed ({}); a bug", if error.is_panic() { "panicked" } else { "was cancelled" }),
+        "report it with the output of `rblfleet-agent doctor --format json`",
+    )
+}
+
+/// Runs `work` in its own task under `timeout`: a check that overruns or
+/// panics is one failure row named `name`, and the others still run.
+pub async fn timed<F>(name: &str, timeout: Duration, work: F) -> Vec<Check>
+where
+    F: Future<Output = Vec<Check>> + Send + 'static,
+{
+    match tokio::time::timeout(timeout, tokio::spawn(work)).await {
+        Ok(Ok(checks)) => checks,
+        Ok(Err(error)) => vec![bug(name, &error)],
+        Err(_) => vec![Check::failure(
+            name,
+            format!("no result within {}", humantime::format_duration(timeout)),
+            "find what hangs (a tool, a network mount, the controller); raise --timeout to wait longer",
+        )],
+    }
+}
+
+/// Like [`timed`] for blocking work (files, external tools). A blocking
+/// task cannot be cancelled: one that overruns is left to finish alone.
+pub async fn timed_blocking<F>(name: &str, timeout: Duration, work: F) -> Vec<Check>
+where
+    F: FnOnce() -> Vec<Check> + Send + 'static,
+{
+    let owned = name.to_string();
+    timed(name, timeout, async move {
+        tokio::task::spawn_blocking(work).await.unwrap_or_else(|error| vec![bug(&owned, &error)])
+    })
+    .await
+}
+
+/// Loads the configuration; the row, and the configuration when the other
+/// checks can use it.
+pub fn config(options: &Options) -> (Check, Option<Config>) {
+    const NAME: &str = "config";
+    let loaded = Config::load(&options.config).and_then(|c| c.check_transport(options.insecure).map(|()| c));
+    match loaded {
+        Ok(config) => (Check::ok(NAME, format!("{} loads", options.config.display())), Some(config)),
+        Err(e) => (
+            Check::failure(
+                NAME,
+                format!("{e}; the other checks need a configuration that loads"),
+                "correct the key named; deploy/agent.example.toml documents every key",
+            ),
+            None,
+        ),
+    }
+}
+
+/// Runs every check. Never fails: what cannot be checked is a row.
+pub async fn run(options: &Options) -> Report {
+    let mut report = Report::default();
+    let (row, config) = config(options);
+    report.checks.push(row);
+    let Some(config) = config else { return report };
+    let (t, insecure) = (options.timeout, options.insecure);
+    let c = config.clone();
+    report.checks.extend(timed_blocking("agent_cert", t, move || cert::checks(&c, insecure)).await);
+    let c = config.clone();
+    report.checks.extend(timed("controller", t, async move { controller::checks(&c, insecure).await }).await);
+    let (c, lines) = (config.clone(), options.lines);
+    report.checks.extend(timed_blocking("logs", t, move || logs::checks(&c.logs, lines)).await);
+    let c = config.clone();
+    report.checks.extend(timed_blocking("queue", t, move || vec![local::queue(&c.queue)]).await);
+    let c = config.clone();
+    report.checks.extend(timed_blocking("passwd", t, move || vec![local::passwd(&c.sources.passwd)]).await);
+    let c = config;
+    report.checks.extend(timed_blocking("outbox", t, move || vec![local::outbox(&c.outbox)]).await);
+    report
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,211 @@
+//! `rblfleet doctor`: everything the controller depends on, checked in one
+//! pass, each with a verdict and the fix in one line.
+//!
+//! The failures that matter in production are quiet: a resolver Spamhaus
+//! refuses (every check an error, nothing listed, nothing clean), a
+//! certificate that expires on a Sunday, a data directory one log rotation
+//! away from the free-space reserve. Each [`Check`] names one such thing;
+//! the run is a list of them, and the worst decides the exit status (0 all
+//! ok, 1 warnings, 2 failures).
+//!
+//! Every check runs under its own deadline ([`timed`]) and in its own task,
+//! so a hung resolver or a panicking parser is one failed row, never a
+//! doctor that stops half way. Checks that need the configuration run only
+//! when it loads; the configuration row then says why the rest is missing.
+//!
+//! # Layout
+//!
+//! - [`host`]: configuration, data directory and free space, API exposure, clock.
+//! - [`pki`]: the CA and the controller certificate: expiry, chain, key, names.
+//! - [`dns`]: each resolver, and every enabled zone's RFC 5782 test points
+//!   answered through it.
+
+pub mod dns;
+pub mod host;
+pub mod pki;
+
+use std::future::Future;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// A check's verdict. Ordered: the worst of a run is its maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Failure,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Failure => "failure",
+        }
+    }
+
+    /// The process exit status for a run whose worst verdict is this.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Failure => 2,
+        }
+    }
+}
+
+/// One row: what was checked, the verdict, what was seen, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Stable name, e.g. `controller_cert` or `zone bl via 127.0.0.1:53`.
+    pub check: String,
+    pub status: Status,
+    /// What was found, one line.
+    pub detail: String,
+    /// What to do, one line; empty when nothing is to be done.
+    pub fix: String,
+}
+
+impl Check {
+    pub fn ok(check: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check { check: check.into(), status: Status::Ok, detail: detail.into(), fix: String::new() }
+    }
+
+    pub fn warning(check: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check { check: check.into(), status: Status::Warning, detail: detail.into(), fix: fix.into() }
+    }
+
+    pub fn failure(check: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check { check: check.into(), status: Status::Failure, detail: detail.into(), fix: fix.into() }
+    }
+}
+
+/// What `rblfleet doctor` was asked to check.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The controller's configuration file (the one `rblfleet serve` reads).
+    pub config: PathBuf,
+    /// The configuration is for `serve --insecure` (no certificates).
+    pub insecure: bool,
+    /// Deadline of one check (a DNS zone row: of its two probes together).
+    pub timeout: Duration,
+    /// Names agents connect to (their `controller.url` host, or
+    /// `server_name`); each must be in the controller certificate.
+    pub agent_names: Vec<String>,
+}
+
+/// A whole run, in the order the checks were made.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// The worst verdict (ok for an empty run).
+    pub fn worst(&self) -> Status {
+        self.checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok)
+    }
+
+    /// The first row named `check`.
+    pub fn get(&self, check: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.check == check)
+    }
+
+    /// Aligned rows for people: verdict, name, detail, and the fix below.
+    pub fn write_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let width = self.checks.iter().map(|c| c.check.chars().count()).max().unwrap_or(0);
+        for c in &self.checks {
+            let status = match c.status {
+                Status::Ok => "ok",
+                Status::Warning => "WARNING",
+                Status::Failure => "FAILURE",
+            };
+            writeln!(out, "{status:<8} {:<width$}  {}", c.check, c.detail)?;
+            if !c.fix.is_empty() {
+                writeln!(out, "{:<8} {:<width$}  fix: {}", "", "", c.fix)?;
+            }
+        }
+        let count = |s: Status| self.checks.iter().filter(|c| c.status == s).count();
+        writeln!(
+            out,
+            "\n{} checks: {} ok, {} warnings, {} failures",
+            self.checks.len(),
+            count(Status::Ok),
+            count(Status::Warning),
+            count(Status::Failure)
+        )
+    }
+
+    /// `{"status": worst, "checks": [{check, status, detail, fix}…]}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "status": self.worst(), "checks": self.checks })
+    }
+}
+
+/// Runs `work` in its own task under `timeout`: a check that overruns or
+/// panics is one failure row named `name`, and the others still run.
+pub async fn timed<F>(name: &str, timeout: Duration, work: F) -> Vec<Check>
+where
+    F: Future<Output = Vec<Check>> + Send + 'static,
+{
+    match tokio::time::timeout(timeout, tokio::spawn(work)).await {
+        Ok(Ok(checks)) => checks,
+        Ok(Err(error)) => vec![Check::failure(
+            name,
+            format!("the check itself failed ({}); a bug", if error.is_panic() { "panicked" } else { "cancelled" }),
+            "report it with the output of `rblfleet doctor --format json`",
+        )],
+        Err(_) => vec![Check::failure(
+            name,
+            format!("no result within {}", humantime::format_duration(timeout)),
+            "find what hangs (an unreachable disk or resolver); raise --timeout to wait longer",
+        )],
+    }
+}
+
+/// Like [`timed`] for blocking work (file system, certificate parsing).
+pub async fn timed_blocking<F>(name: &str, timeout: Duration, work: F) -> Vec<Check>
+where
+    F: FnOnce() -> Vec<Check> + Send + 'static,
+{
+    let name_owned = name.to_string();
+    timed(name, timeout, async move {
+        tokio::task::spawn_blocking(work).await.unwrap_or_else(|error| {
+            vec![Check::failure(
+                name_owned,
+                format!("the check itself failed ({}); a bug", if error.is_panic() { "panicked" } else { "cancelled" }),
+                "report it with the output of `rblfleet doctor --format json`",
+            )]
+        })
+    })
+    .await
+}
+
+/// Runs every check. Never fails: what cannot be checked is a row.
+pub async fn run(options: &Options) -> Report {
+    let mut report = Report::default();
+    let (config_row, config) = host::config(&options.config, options.insecure);
+    report.checks.push(config_row);
+    let Some(config) = config else {
+        return report;
+    };
+    let t = options.timeout;
+    let c = config.clone();
+    report.checks.extend(timed_blocking("data_dir", t, move || host::data_dir(&c)).await);
+    let (c, names, insecure) = (config.clone(), options.agent_names.clone(), options.insecure);
+    report.checks.extend(timed_blocking("certificates", t, move || pki::checks(&c, &names, insecure)).await);
+    report.checks.push(host::admin_api(&config, options.insecure));
+    report.checks.push(host::metrics(&config));
+    report.checks.extend(dns::checks(&config, t).await);
+    let c = config.clone();
+    report.checks.extend(timed_blocking("clock", t, move || vec![host::clock(&c)]).await);
+    report
+}
+
+#[cfg(test)]
+mod tests;
