@@ -153,6 +153,9 @@ impl Config {
         if let Some(base) = path.parent() {
             config.resolve_relative_paths(base);
         }
+        // MailEnable's logs, queues and domain table where the config keeps the defaults.
+        #[cfg(windows)]
+        crate::windows::system::apply_discovered(&mut config);
         Ok(config)
     }
 
