@@ -21,11 +21,35 @@
 //! that walks the path with `openat(O_NOFOLLOW)` and `renameat`; until then a
 //! cautious host allows `quarantine_script` and restores by hand.
 
+#[cfg(unix)]
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{ActionResult, Refusal, ReportedSource, UndoData, validate};
 use crate::config::ActionsConfig;
+
+/// Windows files have no uid, gid or mode bits: they read as 0 there, so a
+/// reported uid never matches and a Windows host refuses to quarantine
+/// (the agent builds for Windows; the action is meant for Linux hosts).
+#[cfg(not(unix))]
+trait MetadataExt {
+    fn uid(&self) -> u32;
+    fn gid(&self) -> u32;
+    fn mode(&self) -> u32;
+}
+
+#[cfg(not(unix))]
+impl MetadataExt for std::fs::Metadata {
+    fn uid(&self) -> u32 {
+        0
+    }
+    fn gid(&self) -> u32 {
+        0
+    }
+    fn mode(&self) -> u32 {
+        0
+    }
+}
 
 /// The file name a reported script id names (`10001:mailer.php` → `mailer.php`).
 fn reported_name(id: &str) -> &str {

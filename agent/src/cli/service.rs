@@ -12,6 +12,7 @@ use clap::Subcommand;
 use crate::windows::service::Account;
 
 /// Why the command refuses to work off Windows.
+#[cfg(not(windows))]
 pub const ONLY_ON_WINDOWS: &str = "`rblfleet-agent service` works only on Windows, where it registers the agent \
                                    with the Service Control Manager; on Linux the package's systemd unit runs \
                                    the agent (systemctl enable --now rblfleet-agent)";

@@ -55,9 +55,14 @@ pub fn apply_discovered(config: &mut crate::Config) {
 }
 
 /// The local SCM, and `icacls` for ACLs.
-#[derive(Debug)]
 pub struct Scm {
     manager: ServiceManager,
+}
+
+impl std::fmt::Debug for Scm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scm(local computer)")
+    }
 }
 
 impl Scm {
