@@ -33,6 +33,8 @@
 //!   delays.
 //! - [`scan`]: offline, whole files through parse and attribution to a summary.
 //! - [`doctor`]: `rblfleet-agent doctor`, every dependency checked with its fix.
+//! - [`windows`]: Windows hosts: MailEnable discovery, the data directory
+//!   and the service's install logic.
 //! - [`cli`]: the `rblfleet-agent` commands, one file each; `main.rs` only
 //!   parses and dispatches.
 
@@ -52,6 +54,7 @@ pub mod parse;
 pub mod run;
 pub mod scan;
 pub mod store;
+pub mod windows;
 
 pub use config::Config;
 pub use run::{Agent, AgentError, FlushOutcome, RunOptions};

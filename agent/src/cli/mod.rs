@@ -12,6 +12,7 @@ mod domains;
 mod man;
 mod run;
 mod scan;
+pub(crate) mod service;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -89,6 +90,9 @@ pub enum Command {
     /// SUBSCRIPTION is the owning subscription's system user (from Plesk's
     /// database, or the owner of its /var/www/vhosts directory).
     Domains(domains::Args),
+    /// Windows only: install, remove, start or stop the agent as a Windows
+    /// service (MailEnable hosts), or run as one.
+    Service(service::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
     /// Print the manual page (roff), or write one page per command with --dir.
@@ -119,6 +123,7 @@ pub fn dispatch(command: Command) -> ExitCode {
         Command::Domains(args) => ("rblfleet-agent domains", domains::run(&args, &mut stdout)),
         Command::Completions(args) => ("rblfleet-agent completions", completions::run(&args, &mut stdout)),
         Command::Man(args) => ("rblfleet-agent man", man::run(&args, &mut stdout)),
+        Command::Service(args) => ("rblfleet-agent service", service::run(&args, &mut stdout)),
         Command::CheckConfig(args) => ("rblfleet-agent", with_runtime(check_config::run(&args, &mut stdout))),
         // Writes nothing to stdout: no error of its is a closed pipe.
         Command::Run(args) => ("rblfleet-agent", with_runtime(run::run(&args))),
