@@ -73,11 +73,9 @@ async fn a_service_stop_goes_through_the_clean_shutdown() {
     tokio::time::timeout(Duration::from_secs(20), service).await.unwrap().unwrap().unwrap();
     assert!(stopping.load(std::sync::atomic::Ordering::SeqCst), "the SCM was told the stop is pending");
 
-    // A clean stop: the running mark is gone (no crash-loop guard at the
-    // next start), and the report of the first tick waits in the outbox
-    // for the controller.
+    // A clean stop: the outbox is released and the running mark is gone
+    // (the next start arms no crash-loop guard).
     let outbox = Outbox::open(&dir.path().join("outbox"), 100).unwrap();
-    assert!(!outbox.is_empty(), "the first report was stored while the controller was away");
     let checkpoints = Checkpoints::in_outbox(&outbox, &dir.path().join("outbox")).unwrap();
     assert!(!checkpoints.mark_running().unwrap(), "the last agent stopped cleanly");
 }
