@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rblfleet_proto::v1::agent_service_client::AgentServiceClient;
 use rblfleet_proto::v1::{HostReport, ReportAck};
+use rblfleet_shell::connect_failure::{Client, Failure, diagnose};
 use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -77,9 +78,26 @@ pub enum SendError {
 }
 
 impl SendError {
-    /// Maps a gRPC status to retry-or-drop (see the variants).
+    /// Maps a gRPC status to retry-or-drop (see the variants), for a TLS
+    /// client.
     pub fn from_status(status: &tonic::Status) -> SendError {
+        SendError::from_transport(status, true)
+    }
+
+    /// Maps a gRPC status to retry-or-drop. A transport failure is named for
+    /// what it is (refused, DNS, timeout, which certificate; see
+    /// `rblfleet_shell::connect_failure`); one that an operator must fix (a
+    /// certificate, a name, http vs https) is `needs_operator`. `tls` is
+    /// whether the client speaks TLS to the controller.
+    pub fn from_transport(status: &tonic::Status, tls: bool) -> SendError {
         let code = code_name(status.code());
+        if std::error::Error::source(status).is_some() {
+            let diagnosis = diagnose(status, tls, Client::Agent);
+            if diagnosis.failure != Failure::Other {
+                let needs_operator = diagnosis.failure.needs_operator();
+                return SendError::Retry { code, message: diagnosis.to_string(), needs_operator, retry_after: None };
+            }
+        }
         let mut message = status.message().to_string();
         // Transport errors carry the useful part (refused, TLS alert) in the chain.
         let mut source = std::error::Error::source(status);
@@ -149,6 +167,8 @@ pub fn code_name(code: Code) -> &'static str {
 pub struct ControllerClient {
     inner: AgentServiceClient<Channel>,
     url: String,
+    /// Mutual TLS (false only for `--insecure` on loopback).
+    tls: bool,
 }
 
 impl ControllerClient {
@@ -167,7 +187,7 @@ impl ControllerClient {
             let tls = tls_config(config)?;
             endpoint = endpoint.tls_config(tls).map_err(|e| setup(format!("TLS setup failed: {}", error_chain(&e))))?;
         }
-        Ok(Self { inner: AgentServiceClient::new(endpoint.connect_lazy()), url })
+        Ok(Self { inner: AgentServiceClient::new(endpoint.connect_lazy()), url, tls: !insecure })
     }
 
     /// The controller URL, for log messages.
@@ -179,7 +199,7 @@ impl ControllerClient {
     pub async fn send(&mut self, report: &HostReport) -> Result<ReportAck, SendError> {
         match self.inner.report(tonic::Request::new(report.clone())).await {
             Ok(response) => Ok(response.into_inner()),
-            Err(status) => Err(SendError::from_status(&status)),
+            Err(status) => Err(SendError::from_transport(&status, self.tls)),
         }
     }
 }

@@ -8,11 +8,12 @@ use rblfleet_agent::cli::{Cli, dispatch};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     dispatch(cli.command)
 }
 
 /// RBLFLEET_LOG like the controller; RUST_LOG still works.
-fn init_tracing() {
-    rblfleet_shell::term::init_logging(rblfleet_shell::term::env_filter(&["RBLFLEET_LOG", "RUST_LOG"], "info"));
+fn init_tracing(format: rblfleet_shell::term::LogFormat) {
+    let filter = rblfleet_shell::term::env_filter(&["RBLFLEET_LOG", "RUST_LOG"], "info");
+    rblfleet_shell::term::init_logging(filter, format);
 }

@@ -400,8 +400,8 @@ fn log_retry(e: &AgentError, retry_in: Option<Duration>, backlog: u64) {
         AgentError::Send(SendError::Retry { needs_operator: true, .. }) => {
             tracing::error!(
                 error = %e, retry_in, backlog,
-                "controller refuses this agent's identity: check controller.cert/key, host_id \
-                 and that the certificate was issued by the controller's CA"
+                "the controller and this agent do not accept each other (certificate, name, host_id or \
+                 http/https): retrying alone will not help, the error says what to fix; reports stay in the outbox"
             );
         }
         _ => tracing::error!(error = %e, retry_in, backlog, "sending failed"),

@@ -11,6 +11,7 @@ use rblfleet_proto::v1::{
     ListCasesRequest, ListHostsRequest, ListZonesRequest, ListZonesResponse, ReportRequest, ReportResponse,
     UpdateCaseRequest,
 };
+use rblfleet_shell::connect_failure::{Client, Diagnosis, diagnose};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// The default admin API address (`admin_api.listen`'s default).
@@ -36,11 +37,10 @@ pub enum ClientError {
     Config(String),
     #[error("cannot read {path}: {cause}")]
     Read { path: PathBuf, cause: std::io::Error },
-    #[error(
-        "cannot reach the rblfleet controller's admin API at {url} ({reason}); is it running? \
-         Start it with `rblfleet serve --config /etc/rblfleet/controller.toml`, or point --controller (RBLFLEET_CONTROLLER) at it"
-    )]
-    Unreachable { url: String, reason: String },
+    /// No answer from the admin API, named for why: nothing listening,
+    /// DNS, a timeout, or which side's certificate the TLS handshake refused.
+    #[error("cannot reach the rblfleet controller's admin API at {url}: {diagnosis}")]
+    Unreachable { url: String, diagnosis: Diagnosis },
     #[error("the controller refused: {message} ({code:?})")]
     Refused { code: tonic::Code, message: String },
     #[error("{0}")]
@@ -77,8 +77,7 @@ impl AdminClient {
         } else if !url.starts_with("http://") {
             return Err(bad_url("use http://HOST:PORT (loopback) or https://HOST:PORT".into()));
         }
-        let channel =
-            ep.connect().await.map_err(|e| ClientError::Unreachable { url: url.clone(), reason: root_cause(&e) })?;
+        let channel = ep.connect().await.map_err(|e| unreachable(&url, &e))?;
         Ok(AdminClient { inner: AdminServiceClient::new(channel), url })
     }
 
@@ -156,10 +155,14 @@ impl AdminClient {
     fn status(&self, status: tonic::Status) -> ClientError {
         match status.code() {
             tonic::Code::NotFound => ClientError::NotFound(status.message().to_string()),
+            // Under TLS 1.3 a refused admin certificate arrives here, as an
+            // alert at the first call, not at connect.
             tonic::Code::Unavailable | tonic::Code::Unknown
-                if status.message().contains("transport") || status.message().is_empty() =>
+                if status.message().contains("transport")
+                    || status.message().is_empty()
+                    || std::error::Error::source(&status).is_some() =>
             {
-                ClientError::Unreachable { url: self.url.clone(), reason: status.message().to_string() }
+                unreachable(&self.url, &status)
             }
             code => ClientError::Refused { code, message: status.message().to_string() },
         }
@@ -168,6 +171,12 @@ impl AdminClient {
 
 fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
     std::fs::read(path).map_err(|cause| ClientError::Read { path: path.into(), cause })
+}
+
+/// A connection failure named for what it is (see `rblfleet_shell::connect_failure`).
+fn unreachable(url: &str, error: &(dyn std::error::Error + 'static)) -> ClientError {
+    let diagnosis = diagnose(error, url.starts_with("https://"), Client::Admin);
+    ClientError::Unreachable { url: url.to_string(), diagnosis }
 }
 
 /// The innermost cause: "Connection refused (os error 111)" rather than "transport error".

@@ -22,8 +22,10 @@ async fn main() -> ExitCode {
         Command::Demo(_) => "error",
         _ => "warn",
     };
-    rblfleet_shell::term::init_logging(rblfleet_shell::term::env_filter(&["RBLFLEET_LOG"], default));
+    rblfleet_shell::term::init_logging(rblfleet_shell::term::env_filter(&["RBLFLEET_LOG"], default), cli.log_format);
 
+    // Tables use the terminal's width, and do not wrap into a pipe.
+    rblfleet_shell::term::measure_stdout();
     let mut stdout = std::io::stdout().lock();
     match run(cli, &mut stdout).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,10 +6,13 @@
 //! - [`man`]: roff pages from a clap definition, one per command.
 //! - [`completions`]: a shell's completion script from a clap definition.
 //! - [`signal`]: the shutdown signal of a daemon (Ctrl-C or SIGTERM).
-//! - [`term`]: logging to stderr (colour only on a terminal) and a closed
-//!   stdout told apart from a real failure.
+//! - [`term`]: logging to stderr (text, colour only on a terminal, or JSON),
+//!   the terminal's width, and a closed stdout told apart from a real failure.
+//! - [`connect_failure`]: a failed connection to the controller named for
+//!   what it is (refused, DNS, timeout, which certificate, TLS mismatch).
 
 pub mod completions;
+pub mod connect_failure;
 pub mod man;
 pub mod signal;
 pub mod term;

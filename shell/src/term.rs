@@ -1,6 +1,7 @@
 //! The terminal around a command: logs on stderr, output on stdout.
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
 
@@ -10,12 +11,67 @@ pub fn env_filter(vars: &[&str], default: &str) -> EnvFilter {
     vars.iter().find_map(|var| EnvFilter::try_from_env(var).ok()).unwrap_or_else(|| EnvFilter::new(default))
 }
 
-/// Logs to stderr through `filter`, in colour only when stderr is a
-/// terminal (no escape codes in the journal or a redirected file) and
-/// NO_COLOR is not set.
-pub fn init_logging(filter: EnvFilter) {
-    let colour = colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
+/// How log lines are written to stderr.
+///
+/// `text` is for people (and journald, which adds its own timestamp and
+/// keeps the line as written); `json` is one object per line for a log
+/// shipper (Loki, Elasticsearch, `jq`): `timestamp`, `level`, `target`,
+/// `message` and every field of the event at the top level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event; colour only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, never coloured.
+    Json,
+}
+
+/// Logs to stderr through `filter` in `format`. Text is in colour only
+/// when stderr is a terminal (no escape codes in the journal or a
+/// redirected file) and NO_COLOR is not set.
+pub fn init_logging(filter: EnvFilter, format: LogFormat) {
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => {
+            let colour = colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"));
+            builder.with_ansi(colour).init();
+        }
+        // Flattened: `message` and the event's fields sit beside `level`,
+        // where a shipper's field extraction looks for them.
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).with_ansi(false).init(),
+    }
+}
+
+/// What [`measure_stdout`] found; unset in a library or a test that runs
+/// a command into a buffer.
+static TABLE_WIDTH: OnceLock<Option<usize>> = OnceLock::new();
+
+/// Measures stdout once for [`table_width`]. Only a binary's `main` calls
+/// it: a command run into a buffer (tests, embedding) never wraps, whatever
+/// terminal the test runner happens to sit in.
+pub fn measure_stdout() {
+    // A second call keeps the first measure: the terminal is the same.
+    let _ = TABLE_WIDTH.set(stdout_width());
+}
+
+/// The width tables are laid out in: the terminal's when the binary's
+/// stdout is one, else None (no wrapping).
+pub fn table_width() -> Option<usize> {
+    TABLE_WIDTH.get().copied().flatten()
+}
+
+/// The width to lay a table out in: the terminal's columns when stdout is
+/// a terminal (else $COLUMNS, else 100), and None when stdout is a pipe
+/// or a file, where nothing should wrap (a script or a pager gets whole
+/// lines).
+pub fn stdout_width() -> Option<usize> {
+    let stdout = std::io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    let from_tty = rustix::termios::tcgetwinsize(&stdout).ok().map(|size| usize::from(size.ws_col));
+    let from_env = || std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok());
+    Some(from_tty.filter(|&w| w > 0).or_else(from_env).unwrap_or(100))
 }
 
 /// Colour on a terminal unless NO_COLOR is set to anything non-empty

@@ -33,6 +33,12 @@ const DEFAULT_CONFIG: &str = "/etc/rblfleet/agent.toml";
 #[derive(Debug, Parser)]
 #[command(name = "rblfleet-agent", version)]
 pub struct Cli {
+    /// How log lines on stderr look: `text` (one line per event; colour only
+    /// on a terminal without NO_COLOR, so journald and files get plain text)
+    /// or `json` (one object per line with timestamp, level, target, message
+    /// and the event's fields, for a log shipper or `jq`).
+    #[arg(long, global = true, value_enum, env = "RBLFLEET_LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
+    pub log_format: rblfleet_shell::term::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

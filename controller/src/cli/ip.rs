@@ -87,7 +87,7 @@ pub fn episode_json(e: &ListingEpisode) -> Value {
 }
 
 /// The per-zone table: each check, then the zones not covering the target.
-pub fn checks_table(checks: &[ZoneCheck], not_covered: &[NamedReason]) -> comfy_table::Table {
+pub fn checks_table(checks: &[ZoneCheck], not_covered: &[NamedReason]) -> render::Grid {
     let mut table = render::table(&["ZONE", "STATUS", "SINCE", "CODES", "MEANING / DETAIL"]);
     for c in checks {
         let detail = match CheckStatus::try_from(c.status) {

@@ -41,6 +41,13 @@ use crate::client::{AdminClient, AdminEndpoint, DEFAULT_ADMIN_URL};
 #[derive(Debug, Parser)]
 #[command(name = "rblfleet", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
+    /// How log lines on stderr look: `text` (one line per event; colour only
+    /// on a terminal without NO_COLOR, so journald and files get plain text)
+    /// or `json` (one object per line with timestamp, level, target, message
+    /// and the event's fields, for a log shipper or `jq`). The level follows
+    /// RBLFLEET_LOG (default: info for `serve`, warn for the rest).
+    #[arg(long, global = true, value_enum, env = "RBLFLEET_LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
+    pub log_format: rblfleet_shell::term::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

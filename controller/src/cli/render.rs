@@ -1,9 +1,12 @@
 //! Rendering helpers shared by commands: times, ages, tables, JSON shapes.
 //! Rendering knows nothing of storage or transport.
 
+mod grid;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
+use comfy_table::ColumnConstraint;
+pub use grid::Grid;
 use rblfleet_proto::v1::{HostIp, HostSummary, MtaKind};
 use serde_json::{Value, json};
 
@@ -40,33 +43,21 @@ pub fn mta_name(mta: i32) -> &'static str {
     }
 }
 
-/// A table that fits the terminal when there is one and stays plain text
-/// (no colour, no box drawing) when piped.
-pub fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().copied());
-    // Fit the terminal, or 120 columns when piped: wrapped cells stay readable.
-    table.set_width(terminal_width().map_or(120, |(width, _)| width));
-    table
+/// A plain-text table (no colour, no box drawing) that fits the terminal
+/// when there is one, wraps only between words, and does not wrap when
+/// piped: see [`Grid`].
+pub fn table(header: &[&str]) -> Grid {
+    Grid::new(header)
 }
 
 /// Keeps these columns at their content's width (short values: IPs, times,
 /// states), so the wrapping falls on the long text columns.
-pub fn keep_width(table: &mut Table, columns: &[usize]) {
+pub fn keep_width(table: &mut Grid, columns: &[usize]) {
     for &i in columns {
         if let Some(column) = table.column_mut(i) {
             column.set_constraint(ColumnConstraint::ContentWidth);
         }
     }
-}
-
-fn terminal_width() -> Option<(u16, u16)> {
-    // Without a tty dependency: honour $COLUMNS when a shell exports it.
-    let columns = std::env::var("COLUMNS").ok()?.parse().ok()?;
-    Some((columns, 0))
 }
 
 /// The addresses a host sends from, NAT-published ones shown as "private→public".
