@@ -20,5 +20,7 @@ mod metrics;
 mod outage;
 mod outbreak;
 mod overload;
+mod plain_output;
 mod poison;
+mod tls_errors;
 mod trust;
