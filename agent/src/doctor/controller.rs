@@ -130,8 +130,9 @@ fn status_failure(url: &str, status: &tonic::Status, c: &ControllerConfig) -> Ch
             "upgrade the controller",
         ),
         _ => {
-            let text = match std::error::Error::source(status) {
-                Some(source) => format!("{}: {}", status.message(), chain(source)),
+            let text = match std::error::Error::source(status).map(chain) {
+                Some(source) if source.starts_with(status.message()) => source,
+                Some(source) => format!("{}: {source}", status.message()),
                 None => status.message().to_string(),
             };
             transport_failure(url, &text, c)
@@ -173,6 +174,16 @@ pub fn transport_failure(url: &str, text: &str, c: &ControllerConfig) -> Check {
         (
             "the controller refuses this host's certificate (not from its CA)".to_string(),
             "issue it from the controller's CA: rblfleet ca issue --agent HOST".to_string(),
+        )
+    } else if has("broken pipe") || has("onnection reset") || has("stream closed") || has("connection closed") {
+        // TLS 1.3: the client's handshake is over before the server judges
+        // its certificate; a refusal then arrives as a closed connection
+        // (or as the alert, if it is read first).
+        (
+            "the controller closed the connection after the handshake: most likely it refuses this host's \
+             certificate (from another CA, or expired)"
+                .to_string(),
+            "check the agent_cert row; issue it from the controller's CA: rblfleet ca issue --agent HOST".to_string(),
         )
     } else if has("InvalidContentType") || has("corrupt message") || has("CorruptMessage") {
         (

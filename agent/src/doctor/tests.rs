@@ -162,6 +162,8 @@ fn transport_errors_are_named_for_what_they_are() {
     assert!(name("received fatal alert: UnknownCA").contains("refuses this host's certificate"));
     assert!(name("received fatal alert: CertificateExpired").contains("expired"));
     assert!(name("tcp connect error: Connection refused (os error 111)").contains("nothing listens"));
+    let closed = name("transport error: connection error: stream closed because of a broken pipe");
+    assert!(closed.contains("refuses this host's certificate"), "{closed}");
     assert!(name("received corrupt message of type InvalidContentType").contains("does not speak TLS"));
 }
 

@@ -91,7 +91,7 @@ async fn through(
         }
     }
     let mut zone_rows = Vec::with_capacity(zones.len());
-    let mut answered = 0;
+    let (mut answered, mut nothing) = (0, 0);
     for (zone, pair) in zones.iter().zip(&answers) {
         let row = format!("zone {} via {resolver}", zone.id);
         let Some((listed, unlisted)) = pair else {
@@ -103,19 +103,34 @@ async fn through(
             continue;
         };
         answered += usize::from(!silent(listed) || !silent(unlisted));
-        let (status, detail, fix) = judge(zone, listed, unlisted);
+        nothing +=
+            usize::from(listed.status == Answer::Clean && listed.codes.is_empty() && zone.kind != ZoneKind::Allow);
+        let (status, detail, fix) = judge(zone, listed, unlisted, resolver);
         zone_rows.push(Check { check: row, status, detail, fix });
     }
     let zone_refs: Vec<&Zone> = zones.iter().map(|z| z.as_ref()).collect();
     let public = public_resolver_warnings(&[resolver], &zone_refs);
+    // A resolver that fails every zone the same way is one row, not one per zone.
+    if !zones.is_empty() && answered == 0 {
+        return vec![Check::failure(
+            name,
+            format!("no answer from {resolver} for any of {} zones: none can be checked through it", zones.len()),
+            "start the resolver (a local unbound: deploy/unbound) or correct dnsbl.nameservers",
+        )];
+    }
+    if zones.len() > 1 && nothing == zones.len() {
+        return vec![Check::failure(
+            name,
+            format!(
+                "answers, but none of {} zones lists its test point through it: it does not reach the lists \
+                 (no recursion, a filtering resolver, or NXDOMAIN for everything)",
+                zones.len()
+            ),
+            LOCAL_RESOLVER,
+        )];
+    }
     let own = if zones.is_empty() {
         Check::warning(name, "no enabled zone to ask through it", "enable zones in [dnsbl.catalog]")
-    } else if answered == 0 {
-        Check::failure(
-            name,
-            format!("no answer from {resolver} for any of {} zones", zones.len()),
-            "start the resolver (a local unbound: deploy/unbound) or correct dnsbl.nameservers",
-        )
     } else if let Some(warning) = public.first() {
         Check::warning(name, warning.clone(), LOCAL_RESOLVER)
     } else {
@@ -151,7 +166,8 @@ fn refusal(code: Ipv4Addr) -> Option<&'static str> {
 }
 
 /// The verdict of one zone from its two test-point answers.
-pub fn judge(zone: &Zone, listed: &Outcome, unlisted: &Outcome) -> (Status, String, String) {
+pub fn judge(zone: &Zone, listed: &Outcome, unlisted: &Outcome, resolver: SocketAddr) -> (Status, String, String) {
+    let dig = format!("dig @{} {}", resolver.ip(), probe_name(zone));
     let shown = zone.display_zone();
     let disable = format!("disable it ([dnsbl.catalog.zone.{}] enabled = false) until it works", zone.id);
     let codes = listed.codes.iter().chain(&unlisted.codes).filter_map(|c| c.parse::<Ipv4Addr>().ok());
@@ -180,11 +196,7 @@ pub fn judge(zone: &Zone, listed: &Outcome, unlisted: &Outcome) -> (Status, Stri
         ),
         (Answer::Error, _) | (_, Answer::Error) => {
             let error = listed.error.as_deref().or(unlisted.error.as_deref()).unwrap_or("unknown error");
-            (
-                Status::Failure,
-                format!("{shown}: {error}"),
-                format!("check the resolver reaches the zone: dig {}", probe_name(zone)),
-            )
+            (Status::Failure, format!("{shown}: {error}"), format!("check the resolver reaches the zone: {dig}"))
         }
         (Answer::Skipped, _) | (_, Answer::Skipped) => (
             Status::Warning,
@@ -206,7 +218,7 @@ pub fn judge(zone: &Zone, listed: &Outcome, unlisted: &Outcome) -> (Status, Stri
         (Answer::Clean, _) => (
             Status::Failure,
             format!("{shown}: lists nothing: its test point {lp} is not listed"),
-            format!("{disable}; the zone is dead, or the resolver rewrites NXDOMAIN (dig {})", probe_name(zone)),
+            format!("{disable}; the zone is dead, or the resolver rewrites NXDOMAIN ({dig})"),
         ),
     }
 }

@@ -141,8 +141,7 @@ pub fn checks(config: &Config, agent_names: &[String], insecure: bool) -> Vec<Ch
             return rows;
         }
     };
-    let names = cert.names.join(", ");
-    let renew = format!("rblfleet ca issue --dir {ca_dir} --controller {names} --force, then restart the controller");
+    let renew = reissue(&ca_dir, &cert.names);
     let chain = ca.as_ref().map(|ca| chain(ca, &cert));
     rows.push(match chain {
         Some(Err(why)) => Check::failure(
@@ -153,8 +152,13 @@ pub fn checks(config: &Config, agent_names: &[String], insecure: bool) -> Vec<Ch
         _ => expiry("controller_cert", "the controller certificate", &cert, now, &renew),
     });
     rows.push(key_matches(config, &cert));
-    rows.push(names_row(config, &cert, agent_names, &renew));
+    rows.push(names_row(config, &cert, agent_names, &ca_dir));
     rows
+}
+
+/// The command that re-issues the controller certificate for `names`.
+fn reissue(ca_dir: &str, names: &[String]) -> String {
+    format!("rblfleet ca issue --dir {ca_dir} --controller {} --force, then restart the controller", names.join(","))
 }
 
 /// Verifies `cert` against `ca` at an instant both are valid.
@@ -212,7 +216,7 @@ fn key_matches(config: &Config, cert: &CertInfo) -> Check {
 /// The names agents connect to must be in the certificate: the
 /// `--agent-name`s given, and the agent listener's address unless it is
 /// every interface.
-fn names_row(config: &Config, cert: &CertInfo, agent_names: &[String], renew: &str) -> Check {
+fn names_row(config: &Config, cert: &CertInfo, agent_names: &[String], ca_dir: &str) -> Check {
     const NAME: &str = "cert_names";
     let listen = config.agent_api.listen.ip();
     let mut wanted: Vec<String> =
@@ -227,19 +231,17 @@ fn names_row(config: &Config, cert: &CertInfo, agent_names: &[String], renew: &s
             format!("the certificate names {have}; agents must connect with one of them (give --agent-name to check)"),
         );
     }
-    let missing: Vec<&String> = wanted.iter().filter(|w| !cert.names.iter().any(|n| name_matches(n, w))).collect();
+    let missing: Vec<String> =
+        wanted.iter().filter(|w| !cert.names.iter().any(|n| name_matches(n, w))).cloned().collect();
     if missing.is_empty() {
-        Check::ok(NAME, format!("{} in the certificate ({have})", wanted.join(", ")))
-    } else {
-        let missing = missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-        Check::failure(
-            NAME,
-            format!("agents connecting to {missing} will refuse the certificate: it names only {have}"),
-            format!(
-                "re-issue it with every name agents use ({renew}, adding {missing}), or set their controller.server_name"
-            ),
-        )
+        return Check::ok(NAME, format!("{} in the certificate ({have})", wanted.join(", ")));
     }
+    let all: Vec<String> = cert.names.iter().chain(&missing).cloned().collect();
+    Check::failure(
+        NAME,
+        format!("agents connecting to {} will refuse the certificate: it names only {have}", missing.join(", ")),
+        format!("{}; or set the agents' controller.server_name to a name it has", reissue(ca_dir, &all)),
+    )
 }
 
 /// A SAN matches a name exactly, or as a one-label wildcard (`*.example.net`).

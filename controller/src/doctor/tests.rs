@@ -177,7 +177,24 @@ async fn a_silent_resolver_is_unreachable() {
     let resolver = row(&report, &format!("resolver {addr}"));
     assert_eq!(resolver.status, Status::Failure, "{resolver:?}");
     assert!(resolver.detail.contains("no answer"), "{resolver:?}");
-    assert_eq!(row(&report, &format!("zone good via {addr}")).status, Status::Failure);
+    // One row for the resolver, not one more per zone.
+    assert!(report.get(&format!("zone good via {addr}")).is_none(), "{:#?}", report.checks);
+}
+
+#[tokio::test]
+async fn a_resolver_through_which_no_list_lists_its_test_point_is_one_row() {
+    let setup = Setup::new().await;
+    // Answers NXDOMAIN for every name, like a resolver that cannot reach the lists.
+    let empty = ZoneServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    for zone in ["good.test", "refusing.test"] {
+        empty.add_zone(zone).unwrap();
+        empty.unlist(zone, IpAddr::V4(V4(127, 0, 0, 2))).unwrap();
+    }
+    let report = setup.doctor_via(&["good", "refusing"], &setup.path("ca"), empty.addr()).await;
+    let resolver = row(&report, &format!("resolver {}", empty.addr()));
+    assert_eq!(resolver.status, Status::Failure, "{:#?}", report.checks);
+    assert!(resolver.detail.contains("none of 2 zones lists its test point"), "{resolver:?}");
+    assert!(report.get(&format!("zone good via {}", empty.addr())).is_none(), "{:#?}", report.checks);
 }
 
 #[tokio::test]
@@ -192,7 +209,7 @@ async fn an_expired_controller_certificate_is_a_failure() {
     assert_eq!(cert.status, Status::Failure, "{cert:?}");
     assert!(cert.detail.contains("expired on"), "{cert:?}");
     assert!(
-        cert.fix.contains("rblfleet ca issue") && cert.fix.contains("--controller localhost, 127.0.0.1"),
+        cert.fix.contains("rblfleet ca issue") && cert.fix.contains("--controller localhost,127.0.0.1 "),
         "{cert:?}"
     );
     assert_eq!(report.worst().exit_code(), 2);
@@ -213,6 +230,7 @@ async fn a_controller_certificate_from_another_ca_is_a_failure() {
     let names = row(&report, "cert_names");
     assert_eq!(names.status, Status::Failure, "{names:?}");
     assert!(names.detail.contains("127.0.0.1"), "{names:?}");
+    assert!(names.fix.contains("--controller localhost,127.0.0.1 --force"), "{names:?}");
     assert_eq!(report.worst().exit_code(), 2);
 }
 

@@ -11,6 +11,7 @@ mod demo;
 mod diskfull;
 mod dns_garbage;
 mod dnsbl;
+mod doctor;
 mod domains;
 mod fleet;
 mod hostile;
