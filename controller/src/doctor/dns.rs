@@ -24,7 +24,7 @@ use crate::dnsbl::lookup::{Lookups, Outcome, ResolverSettings, Status as Answer,
 const CONCURRENCY: usize = 16;
 
 /// The fix for a resolver a list refuses.
-const LOCAL_RESOLVER: &str = "run a local recursive resolver (unbound on 127.0.0.1, no forwarding: deploy/unbound) \
+const LOCAL_RESOLVER: &str = "run a local recursive resolver (unbound on 127.0.0.1, no forwarding) \
      and set dnsbl.nameservers = [\"127.0.0.1\"]; or give the zone a DQS key";
 
 /// One row per resolver, then one per (resolver, enabled zone).
@@ -46,7 +46,7 @@ pub async fn checks(config: &Config, timeout: Duration) -> Vec<Check> {
                 return vec![Check::failure(
                     "dns",
                     format!("no resolver: dnsbl.nameservers is empty and {e}"),
-                    "set dnsbl.nameservers = [\"127.0.0.1\"] with a local unbound (deploy/unbound)",
+                    "set dnsbl.nameservers = [\"127.0.0.1\"] with a local recursive unbound",
                 )];
             }
         }
@@ -115,7 +115,7 @@ async fn through(
         return vec![Check::failure(
             name,
             format!("no answer from {resolver} for any of {} zones: none can be checked through it", zones.len()),
-            "start the resolver (a local unbound: deploy/unbound) or correct dnsbl.nameservers",
+            "start the resolver (a local recursive unbound) or correct dnsbl.nameservers",
         )];
     }
     if zones.len() > 1 && nothing == zones.len() {
