@@ -212,3 +212,37 @@ async fn agent_doctor_names_a_log_in_an_unknown_format_and_a_missing_queue_tool(
     assert_eq!(row(&report, "agent_cert").status, Status::Ok);
     host.controller.stop().await;
 }
+
+#[tokio::test]
+async fn hello_names_the_certificates_host_and_stores_nothing() {
+    use rblfleet_proto::v1::HelloRequest;
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = pki(&tmp.path().join("ca"));
+    let controller = Controller::start_with(controller_config(&pki, &tmp.path().join("data"), 0, false)).await;
+    ca::issue(&pki.dir, &Subject::Agent { host_id: "web01.example".into() }, 365, false).unwrap();
+    let (cert, key) = pki.agent("web01.example");
+    let mut client =
+        rblfleet_tests::raw_agent_client(&controller.agent_url(), &pki.ca_cert(), Some((&cert, &key))).await.unwrap();
+
+    let before = rblfleet_controller::clock::now_ms();
+    let hello = client.hello(HelloRequest { host_id: "web01.example".into() }).await.unwrap().into_inner();
+    assert_eq!(hello.host_id, "web01.example");
+    assert!(hello.now_ms >= before && hello.now_ms - before < 5_000, "{hello:?}");
+    assert_eq!(hello.max_clock_skew_ms, 300_000);
+    // An empty host id is not compared; another one is refused like a report for it.
+    assert_eq!(client.hello(HelloRequest::default()).await.unwrap().into_inner().host_id, "web01.example");
+    let refused = client.hello(HelloRequest { host_id: "web02.example".into() }).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    assert!(refused.message().contains("\"web02.example\""), "{}", refused.message());
+    // An admin certificate is not an agent's.
+    let (admin_cert, admin_key) = pki.admin("alice");
+    let mut admin =
+        rblfleet_tests::raw_agent_client(&controller.agent_url(), &pki.ca_cert(), Some((&admin_cert, &admin_key)))
+            .await
+            .unwrap();
+    assert_eq!(admin.hello(HelloRequest::default()).await.unwrap_err().code(), tonic::Code::PermissionDenied);
+
+    let hosts = controller.cli(&["hosts", "--format", "json"]).await.unwrap();
+    assert!(!hosts.contains("web01.example"), "Hello stored a host: {hosts}");
+    controller.stop().await;
+}
