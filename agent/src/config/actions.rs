@@ -149,7 +149,10 @@ impl ActionsConfig {
             ("actions.vhosts", &self.vhosts),
             ("actions.quarantine_dir", &self.quarantine_dir),
         ] {
-            if !path.is_absolute() {
+            // has_root, not is_absolute: the same on Unix, and on Windows
+            // (where these defaults are never used) "/usr/bin/sudo" has no
+            // drive letter, which would refuse every config there.
+            if !path.has_root() {
                 return Err((
                     key,
                     format!("{} is not an absolute path (the sudoers rules name absolute paths)", path.display()),
