@@ -153,7 +153,10 @@ mod on_windows {
                 Ok(writeln!(out, "the service stopped")?)
             }
             Action::Run { config } => {
+                // The data directory is the config's: a service's environment
+                // may name another %ProgramData% than the installer's did.
                 let config = config.clone().unwrap_or_else(|| layout.config());
+                let layout = config.parent().map_or(layout, DataLayout::new);
                 crate::windows::system::run_service(config, layout).context(
                     "not started by the Service Control Manager: use `rblfleet-agent service start`, \
                      or `rblfleet-agent run --config FILE` in a console",

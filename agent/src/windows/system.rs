@@ -119,6 +119,8 @@ fn info(spec: &ServiceSpec) -> ServiceInfo {
 }
 
 /// Description and restart-on-failure, set after create and update alike.
+/// A restart policy the system refuses (Wine implements none) is a warning:
+/// the service works without it.
 fn finish(service: &windows_service::service::Service, spec: &ServiceSpec) -> Result<(), ServiceError> {
     service.set_description(&spec.description).map_err(|e| scm_error("describing", &spec.name, e))?;
     let restart = ServiceAction { action_type: ServiceActionType::Restart, delay: spec.restart_delay };
@@ -128,11 +130,16 @@ fn finish(service: &windows_service::service::Service, spec: &ServiceSpec) -> Re
         command: None,
         actions: Some(vec![restart.clone(), restart.clone(), restart]),
     };
-    service.update_failure_actions(actions).map_err(|e| scm_error("setting the restart policy of", &spec.name, e))?;
     // An exit with an error code (a bad config) counts as a failure too.
-    service
-        .set_failure_actions_on_non_crash_failures(true)
-        .map_err(|e| scm_error("setting the restart policy of", &spec.name, e))
+    let policy =
+        service.update_failure_actions(actions).and_then(|()| service.set_failure_actions_on_non_crash_failures(true));
+    if let Err(e) = policy {
+        tracing::warn!(
+            error = %scm_error("setting the restart policy of", &spec.name, e),
+            "the service will not be restarted after a failure; set it in services.msc (Recovery)"
+        );
+    }
+    Ok(())
 }
 
 impl ServiceControl for Scm {
