@@ -25,7 +25,9 @@ fi
 
 target_dir=${CARGO_TARGET_DIR:-target}
 case "$target_dir" in /*) ;; *) target_dir=$(pwd)/$target_dir ;; esac
-prefix=$target_dir/wine-prefix
+# A prefix of its own, with no MailEnable in its registry: discovery would
+# change the configs the tests load.
+prefix=$target_dir/wine-test-prefix
 export WINEPREFIX="$prefix" WINEDEBUG=-all
 if [ ! -d "$prefix/drive_c/windows/system32" ]; then
     "$wine" cmd /c exit >/dev/null 2>&1 || true

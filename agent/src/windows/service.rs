@@ -16,8 +16,10 @@
 //!   users in a default installation) and write its own data directory,
 //!   nothing more. Containment actions that run Plesk's tools need
 //!   `--account local-system`.
+//!   Warnings and errors also go to the Application event log, under the
+//!   event source install registers.
 //! - **uninstall** stops the service (waiting for its clean stop: outbox
-//!   flushed, checkpoints written) and removes it; the data directory stays
+//!   flushed, checkpoints written) and removes it and its event source; the data directory stays
 //!   (certificates, unsent reports).
 //! - **start** / **stop** ask the SCM and wait until it is done.
 //!
@@ -242,6 +244,11 @@ pub trait ServiceControl {
     fn stop(&mut self, name: &str) -> Result<(), ServiceError>;
     /// Runs `icacls` with `rule`.
     fn set_acl(&mut self, rule: &AclRule) -> Result<(), ServiceError>;
+    /// Registers `name` as an Application event source (so the Event Viewer
+    /// shows the service's messages as written).
+    fn register_event_source(&mut self, name: &str) -> Result<(), ServiceError>;
+    /// Removes the event source `name`; nothing when absent.
+    fn remove_event_source(&mut self, name: &str) -> Result<(), ServiceError>;
 }
 
 /// What install did, for its report to the administrator.
@@ -306,6 +313,7 @@ pub fn install(options: &InstallOptions, scm: &mut dyn ServiceControl) -> Result
         scm.set_acl(&rule)?;
         report.acls += 1;
     }
+    scm.register_event_source(SERVICE_NAME)?;
     if report.restarted {
         start_and_wait(scm, options.wait, layout)?;
     }
@@ -322,6 +330,7 @@ pub fn uninstall(scm: &mut dyn ServiceControl, wait: Duration, layout: &DataLayo
                 stop_and_wait(scm, wait, layout)?;
             }
             scm.delete(SERVICE_NAME)?;
+            scm.remove_event_source(SERVICE_NAME)?;
             Ok(true)
         }
     }

@@ -196,6 +196,37 @@ impl ServiceControl for Scm {
         let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
         Err(ServiceError::Acl { path: rule.path.clone(), reason: format!("{} ({})", text, output.status) })
     }
+
+    fn register_event_source(&mut self, name: &str) -> Result<(), ServiceError> {
+        let key = windows_registry::LOCAL_MACHINE.create(event_source_key(name)).map_err(|e| ServiceError::Scm {
+            op: "registering the event source",
+            name: name.into(),
+            reason: e.to_string(),
+        })?;
+        // EventCreate.exe's message table prints its one argument as is (ids 1-1000).
+        key.set_expand_string("EventMessageFile", r"%SystemRoot%\System32\EventCreate.exe")
+            .and_then(|()| key.set_u32("TypesSupported", 7))
+            .map_err(|e| ServiceError::Scm {
+                op: "registering the event source",
+                name: name.into(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn remove_event_source(&mut self, name: &str) -> Result<(), ServiceError> {
+        match windows_registry::LOCAL_MACHINE.remove_tree(event_source_key(name)) {
+            Ok(()) => Ok(()),
+            // ERROR_FILE_NOT_FOUND: never registered.
+            Err(e) if e.code() == windows_result::HRESULT::from_win32(2) => Ok(()),
+            Err(e) => {
+                Err(ServiceError::Scm { op: "removing the event source", name: name.into(), reason: e.to_string() })
+            }
+        }
+    }
+}
+
+fn event_source_key(name: &str) -> String {
+    format!(r"SYSTEM\CurrentControlSet\Services\EventLog\Application\{name}")
 }
 
 /// Runs the agent under the SCM: called by `rblfleet-agent service run`,
@@ -270,16 +301,26 @@ fn service_main(config: PathBuf, layout: DataLayout) {
     set(&status, WinState::Stopped, ServiceControlAccept::empty(), code, Duration::ZERO);
 }
 
-/// The service's log: `%ProgramData%\rblfleet\logs\agent.log`, filtered by
-/// RBLFLEET_LOG (default "info"). A service has no console: what `main`
-/// set up on stderr goes nowhere. `None` when the file cannot be opened
-/// (then only the SCM's status tells about failures).
+/// The service's log: `%ProgramData%\\rblfleet\\logs\\agent.log`, filtered by
+/// RBLFLEET_LOG (default "info"), and warnings and errors also in the
+/// Application event log (source `rblfleet-agent`, registered at install).
+/// A service has no console: what `main` set up on stderr goes nowhere.
+/// `None` when neither can be opened (then only the SCM's status tells).
 fn file_logging(layout: &DataLayout) -> Option<tracing::Dispatch> {
-    let file = super::layout::open_log(layout).ok()?;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let file = super::layout::open_log(layout).ok();
+    let events = tracing_layer_win_eventlog::EventLogLayer::new_with_default_id(SERVICE_NAME, Some(1)).ok();
+    if file.is_none() && events.is_none() {
+        return None;
+    }
     let filter = rblfleet_shell::term::env_filter(&["RBLFLEET_LOG", "RUST_LOG"], "info");
-    let subscriber =
-        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(Mutex::new(file)).finish();
-    Some(tracing::Dispatch::new(subscriber))
+    let to_file = file.map(|file| {
+        tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Mutex::new(file)).with_filter(filter)
+    });
+    let to_events = events.map(|layer| layer.with_filter(tracing_subscriber::filter::LevelFilter::WARN));
+    Some(tracing::Dispatch::new(tracing_subscriber::registry().with(to_file).with(to_events)))
 }
 
 fn set(handle: &ServiceStatusHandle, state: WinState, accept: ServiceControlAccept, code: u32, wait: Duration) {

@@ -14,6 +14,7 @@ struct FakeScm {
     start_fails: bool,
     calls: Vec<String>,
     acls: Vec<AclRule>,
+    event_source: Option<String>,
 }
 
 impl ServiceControl for FakeScm {
@@ -53,6 +54,15 @@ impl ServiceControl for FakeScm {
         self.acls.push(rule.clone());
         Ok(())
     }
+    fn register_event_source(&mut self, name: &str) -> Result<(), ServiceError> {
+        self.event_source = Some(name.to_string());
+        Ok(())
+    }
+    fn remove_event_source(&mut self, name: &str) -> Result<(), ServiceError> {
+        assert!(self.state.is_none(), "the source goes after the service");
+        assert_eq!(self.event_source.take().as_deref(), Some(name));
+        Ok(())
+    }
 }
 
 fn options(root: &Path, example: Option<PathBuf>) -> InstallOptions {
@@ -84,6 +94,7 @@ fn install_registers_the_service_with_its_config_and_account() {
     assert!(opts.layout.outbox().is_dir() && opts.layout.logs().is_dir());
     assert_eq!(std::fs::read(&config).unwrap(), std::fs::read(&example).unwrap());
     assert_eq!(scm.calls, ["create"], "installed, not started: the config needs editing first");
+    assert_eq!(scm.event_source.as_deref(), Some("rblfleet-agent"));
 
     // A second install keeps an edited config.
     std::fs::write(&config, "edited").unwrap();
@@ -118,6 +129,7 @@ fn uninstall_stops_cleanly_first_and_keeps_the_data() {
     assert!(uninstall(&mut scm, opts.wait, &opts.layout).unwrap());
     assert_eq!(scm.calls, ["create", "start", "stop", "delete"]);
     assert!(scm.deleted && opts.layout.outbox().is_dir());
+    assert_eq!(scm.event_source, None, "the event source is removed with the service");
     let err = stop_and_wait(&mut scm, opts.wait, &opts.layout).unwrap_err();
     assert!(err.to_string().contains("service install"), "{err}");
 }
