@@ -69,7 +69,11 @@ pub fn stdout_width() -> Option<usize> {
     if !stdout.is_terminal() {
         return None;
     }
+    #[cfg(unix)]
     let from_tty = rustix::termios::tcgetwinsize(&stdout).ok().map(|size| usize::from(size.ws_col));
+    // rustix has no termios on Windows (the agent builds there): $COLUMNS or 100.
+    #[cfg(not(unix))]
+    let from_tty: Option<usize> = None;
     let from_env = || std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok());
     Some(from_tty.filter(|&w| w > 0).or_else(from_env).unwrap_or(100))
 }
