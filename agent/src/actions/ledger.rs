@@ -8,6 +8,21 @@
 //! result reads [`Status::Interrupted`] and is recorded as done so that every
 //! later delivery of the same action gets the same answer.
 //!
+//! A result must reach the controller even if the agent dies before the
+//! report that carries it is stored: `<id>.reported` marks a result that is
+//! in a stored report; every `.done` without it is reported again at start
+//! ([`ActionLedger::unreported`]).
+//!
+//! The ledger is pruned ([`ActionLedger::prune`]): an id is forgotten only
+//! once no signed copy of its action can still be valid, i.e. after the
+//! longest expiry an agent accepts ([`MAX_TTL_MS`]) plus a margin for clock
+//! steps. Entries with undo data are kept longer ([`UNDO_RETENTION_MS`]),
+//! since an undo may come days later and restores only what was recorded
+//! here; and at most [`MAX_ENTRIES`] results are kept at all. Forgetting an
+//! id early could only let a controller re-run an action it could as well
+//! sign again under a new id, so the cap gives a compromised controller
+//! nothing; a started-but-not-done or unreported id is never pruned.
+//!
 //! Plain files rather than a sled tree: the ledger is written a few times a
 //! month, must be readable by an admin with `cat` after an incident, and
 //! keeps sled's single-process lock out of the `actions` module.
@@ -17,6 +32,19 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{ActionKind, ActionResult, Status, UndoData, validate};
+
+/// The longest an action may be valid for: an action whose expiry is
+/// further ahead is refused (the controller's default `[actions] ttl` is 15
+/// minutes). Bounds how long the ledger must remember an id.
+pub const MAX_TTL_MS: i64 = 24 * 3_600_000;
+/// Added to [`MAX_TTL_MS`] before an id is forgotten: clock steps between
+/// the controller and this host.
+pub const MARGIN_MS: i64 = 3_600_000;
+/// How long a result with undo data is kept (undo is refused after that:
+/// the restore would have no recorded data to restore).
+pub const UNDO_RETENTION_MS: i64 = 90 * 86_400_000;
+/// The most results the ledger keeps, whatever their age.
+pub const MAX_ENTRIES: usize = 10_000;
 
 /// The ledger could not be read or written. Nothing runs when it fails.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +105,11 @@ impl ActionLedger {
                 .map_err(|cause| LedgerError::Io { path: dir.clone(), cause })?;
         }
         Ok(ActionLedger { dir })
+    }
+
+    /// The ledger's directory (private to the agent, mode 0700).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The ledger under an outbox directory (`<outbox>/actions`).
@@ -198,6 +231,98 @@ impl ActionLedger {
         };
         self.finish(&result)?;
         Ok(result)
+    }
+
+    /// Marks `id`'s result as carried by a stored report. Not synced: a
+    /// mark lost in a crash only sends the result once more, which the
+    /// controller ignores.
+    /// An id the ledger never recorded (a dry run, a refusal before the
+    /// executor) gets no mark.
+    pub fn mark_reported(&self, id: &str) -> Result<(), LedgerError> {
+        if !self.file(id, "done")?.exists() {
+            return Ok(());
+        }
+        let path = self.file(id, "reported")?;
+        File::create(&path).map(drop).map_err(|cause| LedgerError::Io { path, cause })
+    }
+
+    /// Finished results no stored report carries yet (the agent stopped
+    /// before its next report), oldest first. Interrupted ids are settled
+    /// first, so each of them is reported once as interrupted.
+    pub fn unreported(&self, now_ms: i64) -> Result<Vec<ActionResult>, LedgerError> {
+        for id in self.interrupted()? {
+            let Entry::Started { started_ms } = self.get(&id)? else { continue };
+            self.settle_interrupted(&id, None, started_ms, now_ms)?;
+        }
+        let mut out = Vec::new();
+        for id in self.ids("done")? {
+            if self.file(&id, "reported")?.exists() {
+                continue;
+            }
+            if let Entry::Done(result) = self.get(&id)? {
+                out.push(*result);
+            }
+        }
+        out.sort_by_key(|r| (r.finished_ms, r.id.clone()));
+        Ok(out)
+    }
+
+    /// Forgets reported results past their retention (see the module doc)
+    /// and, beyond [`MAX_ENTRIES`], the oldest reported ones. Returns how
+    /// many ids were forgotten.
+    pub fn prune(&self, now_ms: i64) -> Result<usize, LedgerError> {
+        self.prune_to(now_ms, MAX_ENTRIES)
+    }
+
+    /// [`ActionLedger::prune`] with another cap (tests).
+    pub(crate) fn prune_to(&self, now_ms: i64, max_entries: usize) -> Result<usize, LedgerError> {
+        let mut kept = Vec::new();
+        let mut pruned = 0;
+        for id in self.ids("done")? {
+            if !self.file(&id, "reported")?.exists() {
+                continue;
+            }
+            let Entry::Done(result) = self.get(&id)? else { continue };
+            let retention = if result.undo.is_some() { UNDO_RETENTION_MS } else { MAX_TTL_MS + MARGIN_MS };
+            if result.finished_ms.saturating_add(retention) < now_ms {
+                self.forget(&id)?;
+                pruned += 1;
+            } else {
+                kept.push((result.finished_ms, id));
+            }
+        }
+        kept.sort();
+        let excess = kept.len().saturating_sub(max_entries);
+        for (_, id) in kept.drain(..excess) {
+            self.forget(&id)?;
+            pruned += 1;
+        }
+        Ok(pruned)
+    }
+
+    /// Removes every file of `id` ("done" last: a crash half-way leaves a
+    /// finished entry, never a started one).
+    fn forget(&self, id: &str) -> Result<(), LedgerError> {
+        for ext in ["reported", "started", "done"] {
+            let path = self.file(id, ext)?;
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(cause) => return Err(LedgerError::Io { path, cause }),
+            }
+        }
+        Ok(())
+    }
+
+    /// The ids that have a file with extension `ext`.
+    fn ids(&self, ext: &str) -> Result<Vec<String>, LedgerError> {
+        let entries = fs::read_dir(&self.dir).map_err(|cause| LedgerError::Io { path: self.dir.clone(), cause })?;
+        let suffix = format!(".{ext}");
+        Ok(entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(&suffix)).map(str::to_string))
+            .filter(|id| validate::action_id(id).is_ok())
+            .collect())
     }
 
     /// Write to a temporary file, fsync, rename, fsync the directory.

@@ -33,7 +33,9 @@
 //! ```text
 //! let ledger = ActionLedger::in_outbox(&config.outbox.dir)?;
 //! let executor = Executor::new(&config.actions, ledger);
-//! // at start: executor.ledger().interrupted()? → report each as interrupted
+//! // at start: executor.ledger().unreported(now)? → results no stored report
+//! // carries (interrupted ids settled as interrupted); mark_reported(id) once
+//! // a stored report carries one; prune(now) now and then
 //! // per verified action (blocking: call from spawn_blocking):
 //! let result = executor.run(&request, &reported)?;   // same id again → same result
 //! // dry_run: executor.plan(&request, &reported) → Plan (no side effects
@@ -48,6 +50,7 @@
 mod exec;
 mod executor;
 mod ledger;
+pub(crate) mod memory;
 mod plesk;
 mod queue;
 mod script;
@@ -56,7 +59,8 @@ mod types;
 pub mod validate;
 
 pub use executor::Executor;
-pub use ledger::{ActionLedger, Entry as LedgerEntry, LedgerError};
+pub use ledger::{ActionLedger, Entry as LedgerEntry, LedgerError, MAX_ENTRIES, MAX_TTL_MS};
+pub use memory::SourceMemory;
 pub use types::{
     ActionKind, ActionResult, LimitTarget, Plan, PlannedCommand, Refusal, Reported, ReportedSource, Request,
     SourceKind, Status, UndoData,

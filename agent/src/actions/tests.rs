@@ -14,6 +14,7 @@ use super::*;
 use crate::command::fake_tool::script;
 use crate::config::ActionsConfig;
 
+mod ledger;
 mod refusals;
 
 /// A temporary host: fake tools, a queue listing, a vhosts tree.

@@ -111,7 +111,8 @@ pub enum SourceKind {
 }
 
 /// One source as the agent reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(default)]
 pub struct ReportedSource {
     /// What it is.
     pub kind: Option<SourceKind>,

@@ -8,10 +8,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rblfleet_proto::action::verify;
+use rblfleet_proto::action::{ActionError, verify};
 use rblfleet_proto::v1::{self, ContainmentAction, HostReport, MtaKind, SignedAction};
 
-use crate::actions::{ActionKind, ActionLedger, Executor, Reported, ReportedSource, Request, SourceKind};
+use crate::actions::{
+    ActionKind, ActionLedger, ActionResult, Executor, LedgerEntry, LedgerError, MAX_TTL_MS, Reported, ReportedSource,
+    Request, SourceKind, SourceMemory, Status,
+};
 use crate::config::Config;
 
 /// The agent's side of containment.
@@ -19,8 +22,11 @@ use crate::config::Config;
 pub(super) struct Containment {
     /// `None` when `[actions]` is off: actions are answered as refused.
     executor: Option<(Executor, [u8; 32])>,
-    /// What the agent reported lately (only those sources can be acted on).
-    reported: Reported,
+    /// The host's MTA (queue actions need Postfix).
+    mta: MtaKind,
+    /// What the agent reported lately (only those sources can be acted
+    /// on), kept across restarts when actions are enabled.
+    memory: SourceMemory,
     /// Results waiting for the next report, by id.
     results: BTreeMap<String, v1::ActionResult>,
     /// Ids answered in this process whose result the controller has not
@@ -71,50 +77,52 @@ fn request(a: &ContainmentAction) -> Result<Request, String> {
 }
 
 impl Containment {
-    /// Opens the executor and its ledger when `[actions]` is enabled, and
-    /// reports actions that a crash interrupted.
+    /// Opens the executor and its ledger when `[actions]` is enabled. The
+    /// results the ledger holds that no stored report carries (the agent
+    /// stopped in between, or while an action ran: reported as interrupted)
+    /// go with the first report.
     pub(super) fn open(config: &Config, mta: MtaKind) -> Result<Containment, crate::actions::LedgerError> {
         let mut results = BTreeMap::new();
+        let mut memory = SourceMemory::in_memory();
         let executor = match config.actions.controller_key_bytes().filter(|_| config.actions.enabled) {
             None => None,
             Some(key) => {
                 let executor = Executor::new(&config.actions, ActionLedger::in_outbox(&config.outbox.dir)?);
-                for id in executor.ledger().interrupted()? {
-                    tracing::warn!(%id, "an action was interrupted by a restart: it may have run and is not run again");
-                    let mut r =
-                        refused(&id, "interrupted by a restart of the agent: may have run, not run again".into());
-                    r.status = "interrupted".into();
-                    results.insert(id, r);
+                let now = now_ms();
+                for result in executor.ledger().unreported(now)? {
+                    if result.status == Status::Interrupted {
+                        tracing::warn!(id = %result.id, "an action was interrupted by a restart: it may have run and is not run again");
+                    } else {
+                        tracing::info!(id = %result.id, status = result.status.as_str(), "reporting an action result from before the restart");
+                    }
+                    results.insert(result.id.clone(), wire(&result));
                 }
+                memory = SourceMemory::load(executor.ledger().dir(), now);
+                let pruned = executor.ledger().prune(now)?;
+                tracing::debug!(pruned, "action ledger pruned");
                 Some((executor, key))
             }
         };
-        Ok(Containment {
-            executor,
-            reported: Reported { mta, sources: Vec::new() },
-            results,
-            answered: BTreeSet::new(),
-        })
+        Ok(Containment { executor, mta, memory, results, answered: BTreeSet::new() })
     }
 
     /// Remembers the sources a report carries: what later actions may name.
     pub(super) fn note(&mut self, report: &HostReport) {
+        let now = now_ms();
         for s in &report.sources {
-            let kind = source_kind(s.kind);
-            if self.reported.sources.iter().any(|r| r.kind == kind && r.id == s.id) {
-                continue;
-            }
-            self.reported.sources.push(ReportedSource {
-                kind,
+            let source = ReportedSource {
+                kind: source_kind(s.kind),
                 id: s.id.clone(),
                 uid: s.uid,
                 subscription: s.subscription.clone(),
                 queue_ids: Vec::new(),
-            });
+            };
+            self.memory.note(source, now);
         }
-        // Bounded: the most recent sources win.
-        let excess = self.reported.sources.len().saturating_sub(1024);
-        self.reported.sources.drain(..excess);
+    }
+
+    fn reported(&self) -> Reported {
+        Reported { mta: self.mta, sources: self.memory.sources() }
     }
 
     /// The results to put in the next report (they travel in the outbox).
@@ -122,8 +130,19 @@ impl Containment {
         self.results.values().cloned().collect()
     }
 
-    /// The results are in a stored report: done with them.
+    /// The results are in a stored report: done with them. The ledger
+    /// marks them reported (until then a restart reports them again).
     pub(super) fn results_stored(&mut self) {
+        if let Err(e) = self.memory.save() {
+            tracing::warn!(error = %e, "could not save the reported sources; after a restart only new reports count");
+        }
+        if let Some((executor, _)) = &self.executor {
+            for id in self.results.keys() {
+                if let Err(e) = executor.ledger().mark_reported(id) {
+                    tracing::warn!(%id, error = %e, "could not mark an action result reported; it is sent again after a restart");
+                }
+            }
+        }
         self.results.clear();
     }
 
@@ -150,13 +169,24 @@ impl Containment {
             self.answered.insert(result.id.clone());
             self.results.insert(result.id.clone(), result);
         }
+        if let Some((executor, _)) = &self.executor
+            && let Err(e) = executor.ledger().prune(now_ms())
+        {
+            tracing::warn!(error = %e, "could not prune the action ledger");
+        }
     }
 
+    /// The answer to one signed action. The order matters for crash
+    /// safety: an id the ledger knows is answered from the ledger (never
+    /// run again) before the expiry is checked, so an action that ran just
+    /// before a crash and is resent after its expiry still reports what it
+    /// did, not "expired".
     fn answer(&self, host_id: &str, signed: &SignedAction, id: &str) -> v1::ActionResult {
         let Some((executor, key)) = &self.executor else {
             return refused(id, "actions are disabled on this host ([actions] enabled = false)".into());
         };
-        let action = match verify(key, signed, host_id, now_ms()) {
+        // The signature and the host first; the expiry below.
+        let action = match verify(key, signed, host_id, i64::MIN) {
             Ok(action) => action,
             Err(e) => return refused(id, e.to_string()),
         };
@@ -164,9 +194,30 @@ impl Containment {
             Ok(request) => request,
             Err(reason) => return refused(id, reason),
         };
-        let started = now_ms();
+        if !action.dry_run && !matches!(executor.ledger().get(&action.id), Ok(LedgerEntry::New)) {
+            return match executor.run(&request, &self.reported()) {
+                Ok(r) => wire(&r),
+                Err(e) => failed(id, &e),
+            };
+        }
+        let now = now_ms();
+        if action.expires_ms <= now {
+            return refused(id, ActionError::Expired { expires_ms: action.expires_ms, now_ms: now }.to_string());
+        }
+        if action.expires_ms.saturating_sub(now) > MAX_TTL_MS {
+            return refused(
+                id,
+                format!(
+                    "the action is valid for {} minutes; this agent accepts at most {} (lower the controller's \
+                     [actions] ttl)",
+                    action.expires_ms.saturating_sub(now) / 60_000,
+                    MAX_TTL_MS / 60_000
+                ),
+            );
+        }
+        let started = now;
         if action.dry_run {
-            return match executor.plan(&request, &self.reported) {
+            return match executor.plan(&request, &self.reported()) {
                 Ok(plan) => v1::ActionResult {
                     id: action.id,
                     status: "done".into(),
@@ -184,23 +235,37 @@ impl Containment {
                 Err(refusal) => refused(id, refusal.to_string()),
             };
         }
-        match executor.run(&request, &self.reported) {
-            Ok(r) => v1::ActionResult {
-                id: r.id,
-                status: r.status.as_str().into(),
-                exit_code: r.exit_code,
-                commands: r.commands,
-                output: r.output,
-                reason: r.reason,
-                undo: r.undo.as_ref().map(|u| u.to_wire()).unwrap_or_default(),
-                started_ms: r.started_ms,
-                finished_ms: r.finished_ms,
-            },
-            Err(e) => {
-                let mut r = refused(id, format!("the action ledger failed, nothing ran: {e}"));
-                r.status = "failed".into();
-                r
-            }
+        match executor.run(&request, &self.reported()) {
+            Ok(r) => wire(&r),
+            Err(e) => failed(id, &e),
         }
     }
 }
+
+/// A result on the wire.
+fn wire(r: &ActionResult) -> v1::ActionResult {
+    v1::ActionResult {
+        id: r.id.clone(),
+        status: r.status.as_str().into(),
+        exit_code: r.exit_code,
+        commands: r.commands.clone(),
+        output: r.output.clone(),
+        reason: r.reason.clone(),
+        undo: r.undo.as_ref().map(|u| u.to_wire()).unwrap_or_default(),
+        started_ms: r.started_ms,
+        finished_ms: r.finished_ms,
+    }
+}
+
+/// The ledger failed: nothing ran.
+fn failed(id: &str, e: &LedgerError) -> v1::ActionResult {
+    let mut r = refused(id, format!("the action ledger failed, nothing ran: {e}"));
+    r.status = "failed".into();
+    r
+}
+
+// The test file sits with the other run tests; declared here so that
+// `run/tests.rs` (another concern's file) needs no line for it.
+#[cfg(all(test, unix))]
+#[path = "tests/contain.rs"]
+mod tests;

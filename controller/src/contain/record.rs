@@ -126,7 +126,8 @@ fn state_after(record: &ActionRecord, result: &ActionResult) -> &'static str {
 
 /// Applies the action results in `report` (from its host): each moves its
 /// record once (a result for another host's action, an unknown id or a
-/// record already settled changes nothing), with an audit line.
+/// record already settled changes nothing, but for the result of an action
+/// taken before it expired), with an audit line.
 pub fn take_results(store: &Store, report: &HostReport, now: i64) -> Result<(), StoreError> {
     for result in report.action_results.iter().take(MAX_RESULTS) {
         let Some(mut record) = store.action(&result.id)? else {
@@ -138,7 +139,13 @@ pub fn take_results(store: &Store, report: &HostReport, now: i64) -> Result<(), 
             tracing::warn!(id = %result.id, "result for another host's action ignored");
             continue;
         }
-        if !matches!(record.state.as_str(), "planned" | "approved") {
+        // An expired action still takes a result that says it ran:
+        // the agent took it before its expiry and died before reporting
+        // (its ledger reports it after the restart). The agent's refusal
+        // of an expired action leaves it expired.
+        // A dry run changed nothing: its late answer is not needed.
+        let late = record.state == "expired" && !action.dry_run;
+        if !(matches!(record.state.as_str(), "planned" | "approved") || late && result.status != "refused") {
             continue;
         }
         let mut result = result.clone();
@@ -155,6 +162,9 @@ pub fn take_results(store: &Store, report: &HostReport, now: i64) -> Result<(), 
         }
         if !result.reason.is_empty() {
             line.push_str(&format!("; {}", result.reason));
+        }
+        if late {
+            line.push_str(" (reported after the controller had marked it expired)");
         }
         record.state = state.into();
         record.result = Some(result);

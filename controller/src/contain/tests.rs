@@ -191,3 +191,29 @@ async fn actions_expire_and_deleted_mail_has_no_undo() {
     let undo = ContainRequest { op: "undo".into(), id: done_id, ..Default::default() };
     assert!(matches!(contain.request(&store, &undo, "ops", NOW), Err(ContainError::NoUndo(_))));
 }
+
+#[tokio::test]
+async fn an_action_taken_before_its_expiry_and_reported_after_it_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, contain, _) = setup(dir.path()).await;
+    let planned =
+        contain.request(&store, &plan("hold_queue", SourceKind::Sender, "info@shop.example"), "ops", NOW).unwrap();
+    let plan_id = planned.action.unwrap().id;
+    take_results(&store, &report(HOST, 2, vec![result(&plan_id, "done", "")]), NOW).unwrap();
+    let apply = ContainRequest { op: "apply".into(), id: plan_id, reason: "spam".into(), ..Default::default() };
+    let id = contain.request(&store, &apply, "ops", NOW).unwrap().action.unwrap().id;
+    // The agent took it, then died; the controller gives up on it ...
+    let later = NOW + 16 * 60_000;
+    assert!(pending(&store, HOST, later).unwrap().is_empty());
+    assert_eq!(store.action(&id).unwrap().unwrap().state, "expired");
+    // ... and the agent's refusal of an expired copy changes nothing ...
+    take_results(&store, &report(HOST, 3, vec![result(&id, "refused", "")]), later).unwrap();
+    assert_eq!(store.action(&id).unwrap().unwrap().state, "expired");
+    // ... but what it did before it died is recorded, once.
+    take_results(&store, &report(HOST, 4, vec![result(&id, "interrupted", "")]), later).unwrap();
+    let record = store.action(&id).unwrap().unwrap();
+    assert_eq!(record.state, "interrupted");
+    assert!(record.audit.last().unwrap().contains("after the controller had marked it expired"), "{:?}", record.audit);
+    take_results(&store, &report(HOST, 5, vec![result(&id, "done", "")]), later).unwrap();
+    assert_eq!(store.action(&id).unwrap().unwrap().state, "interrupted");
+}

@@ -4,6 +4,8 @@
 //! record what they were asked to do; the controller signs with a key made
 //! by `rblfleet ca action-key`; a second agent without `[actions]` refuses.
 
+mod crash;
+
 use std::fmt::Write as _;
 use std::path::Path;
 
