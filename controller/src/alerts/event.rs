@@ -63,6 +63,43 @@ pub struct TopSuspect {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub subscription: String,
     pub reasons: Vec<String>,
+    /// The ready `rblfleet contain plan …` command (see [`plan_command`]).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub plan: String,
+}
+
+/// The `rblfleet contain plan` command for a suspect source, ready to paste:
+/// its host, `KIND:ID` and a default action per kind (mailbox and sender:
+/// hold their queued mail, reversible with undo; a local user: pause its
+/// subscription when known, else hold; a script: quarantine it). Empty for
+/// a host-wide suspect, which names no source. The suspects come from the
+/// agents' own reports, so the agent accepts the source; only a plan (a dry
+/// run) is proposed, never an apply.
+pub fn plan_command(host: &str, kind: &str, id: &str, subscription: &str) -> String {
+    let (prefix, action) = match kind {
+        "mailbox" => ("mailbox", "hold_queue"),
+        "sender" => ("sender", "hold_queue"),
+        "local_user" if !subscription.is_empty() => ("user", "pause_subscription"),
+        "local_user" => ("user", "hold_queue"),
+        "script" => ("script", "quarantine_script"),
+        _ => return String::new(),
+    };
+    if host.is_empty() || id.is_empty() {
+        return String::new();
+    }
+    format!("rblfleet contain plan {} {} {action}", shell_word(host), shell_word(&format!("{prefix}:{id}")))
+}
+
+/// `text` as one shell word: as is when it holds only safe characters,
+/// else in single quotes (a quote inside written as '\''), so a hostile
+/// source id pasted from an alert stays one argument.
+fn shell_word(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@._:+/=,-".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// A listing as an alert shows it.
@@ -120,6 +157,9 @@ pub struct OutbreakInfo {
     pub reasons: Vec<String>,
     /// What to do first to contain it.
     pub first_step: String,
+    /// The ready `rblfleet contain plan …` command (see [`plan_command`]).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub plan: String,
     pub since_ms: i64,
 }
 
@@ -249,6 +289,9 @@ impl Event {
                             if s.subscription.is_empty() { String::new() } else { format!(", {}", s.subscription) };
                         lines.push(format!("top suspect: {} {} on {}{sub}", s.kind, s.id, s.host_id));
                         lines.extend(s.reasons.iter().take(3).map(|r| format!("  - {r}")));
+                        if !s.plan.is_empty() {
+                            lines.push(format!("contain: {}", s.plan));
+                        }
                     }
                     if let Some(w) = &listing.warned {
                         lines.push(format!(
@@ -275,6 +318,9 @@ impl Event {
                 }
                 lines.extend(w.reasons.iter().map(|r| format!("  - {r}")));
                 lines.push(format!("first step: {}", w.first_step));
+                if !w.plan.is_empty() {
+                    lines.push(format!("contain: {}", w.plan));
+                }
             }
             EventKind::Test { note } => lines.push(note.clone()),
             EventKind::AgentSilent { interval_secs, .. } => {

@@ -6,7 +6,7 @@ use crate::dnsbl::engine::ZoneState as ServiceState;
 use rblfleet_proto::v1::{CaseState, Suspect};
 
 use super::detect::{CaseWait, HostState, Listed, Snapshot, ZoneState};
-use super::event::{Delist, Event, ListingInfo, OutbreakInfo, TopSuspect, Warned};
+use super::event::{Delist, Event, ListingInfo, OutbreakInfo, TopSuspect, Warned, plan_command};
 use crate::store::StoreError;
 use crate::views::{self, Context};
 
@@ -67,7 +67,9 @@ pub fn collect(ctx: &Context<'_>) -> Result<Snapshot, StoreError> {
     }
     for w in ctx.store.all_warnings()?.into_iter().filter(|w| w.cleared_ms == 0) {
         let source_kind = if w.source_id.is_empty() { "host" } else { crate::fleet::source_kind_name(w.source_kind) };
+        let plan = plan_command(&w.host_id, source_kind, &w.source_id, &w.subscription);
         let info = OutbreakInfo {
+            plan,
             host: w.host_id.clone(),
             ips: w.ips,
             source_kind: source_kind.into(),
@@ -124,5 +126,13 @@ pub fn add_suspects(ctx: &Context<'_>, events: &mut [Event]) -> Result<(), Store
 
 fn top(s: Suspect) -> TopSuspect {
     let kind = crate::fleet::source_kind_name(s.kind);
-    TopSuspect { host_id: s.host_id, kind: kind.into(), id: s.id, subscription: s.subscription, reasons: s.reasons }
+    let plan = plan_command(&s.host_id, kind, &s.id, &s.subscription);
+    TopSuspect {
+        plan,
+        host_id: s.host_id,
+        kind: kind.into(),
+        id: s.id,
+        subscription: s.subscription,
+        reasons: s.reasons,
+    }
 }

@@ -27,6 +27,7 @@ fn listing_event() -> Event {
             id: "info@shop.example".into(),
             subscription: "shop.example".into(),
             reasons: vec!["300 messages to 250 domains in an hour".into()],
+            plan: crate::alerts::event::plan_command("web07.example", "mailbox", "info@shop.example", "shop.example"),
         }),
         warned: None,
     };
@@ -154,4 +155,51 @@ fn a_listing_that_was_warned_of_says_how_long_before() {
     );
     let body = serde_json::to_value(&event).unwrap();
     assert_eq!(body["listing"]["warned"]["lead_secs"], 2_820);
+}
+
+#[test]
+fn listing_and_outbreak_alerts_carry_the_plan_command_for_the_top_suspect() {
+    use crate::alerts::event::{OutbreakInfo, plan_command};
+    let plan = "rblfleet contain plan web07.example mailbox:info@shop.example hold_queue";
+    let outbreak = Event {
+        severity: Severity::Warning,
+        at_ms: 1_700_000_060_000,
+        kind: EventKind::Outbreak {
+            warning: OutbreakInfo {
+                host: "web08.example".into(),
+                source_kind: "script".into(),
+                source: "10001:mailer.php".into(),
+                plan: plan_command("web08.example", "script", "10001:mailer.php", "shop.example"),
+                ..OutbreakInfo::default()
+            },
+        },
+    };
+    let events = [listing_event(), outbreak];
+    let text = render(RouteKind::Email, &events, 1_700_000_120_000, &Redactor::default()).body;
+    assert!(text.contains(&format!("contain: {plan}")), "{text}");
+    assert!(text.contains("contain: rblfleet contain plan web08.example script:10001:mailer.php quarantine_script"));
+    let json: Value =
+        serde_json::from_str(&render(RouteKind::Webhook, &events, 1_700_000_120_000, &Redactor::default()).body)
+            .unwrap();
+    assert_eq!(json["events"][0]["listing"]["top_suspect"]["plan"], plan, "{json}");
+    assert_eq!(
+        json["events"][1]["warning"]["plan"],
+        "rblfleet contain plan web08.example script:10001:mailer.php quarantine_script"
+    );
+
+    // A default action per kind; no source, no command; a hostile id stays one word.
+    assert_eq!(
+        plan_command("web07", "local_user", "10001", "shop.example"),
+        "rblfleet contain plan web07 user:10001 pause_subscription"
+    );
+    assert_eq!(plan_command("web07", "local_user", "10001", ""), "rblfleet contain plan web07 user:10001 hold_queue");
+    assert_eq!(
+        plan_command("web07", "sender", "a@b.example", ""),
+        "rblfleet contain plan web07 sender:a@b.example hold_queue"
+    );
+    assert_eq!(plan_command("web07", "host", "", ""), "");
+    assert_eq!(
+        plan_command("web07", "sender", "x'$(reboot)@b.example", ""),
+        "rblfleet contain plan web07 'sender:x'\\''$(reboot)@b.example' hold_queue"
+    );
 }
