@@ -21,10 +21,11 @@ start=$(date +%s)
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
     cargo build --release --locked -p rblfleet-agent --target "$target"
 
-out=target/windows
+target_dir=${CARGO_TARGET_DIR:-target}
+out=$target_dir/windows
 rm -rf "$out/$name" "$out/$name.zip"
 mkdir -p "$out/$name"
-cp "target/$target/release/rblfleet-agent.exe" "$out/$name/"
+cp "$target_dir/$target/release/rblfleet-agent.exe" "$out/$name/"
 cp deploy/windows/agent.example.toml deploy/windows/README.md "$out/$name/"
 (cd "$out" && zip -qr "$name.zip" "$name")
 echo "built in $(( $(date +%s) - start )) s: $out/$name.zip"
