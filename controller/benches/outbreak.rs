@@ -22,7 +22,7 @@ mod tick;
 use std::time::Instant;
 
 use rblfleet_controller::outbreak::{Event, HostState, Subject};
-use scenario::{DAY_MS, Host, Kind, MINUTE_MS, START_MS};
+use scenario::{DAY_MS, HOUR_MS, Host, Kind, MINUTE_MS, START_MS};
 
 struct Args {
     hosts: usize,
@@ -30,10 +30,13 @@ struct Args {
     per_kind: usize,
     seed: u64,
     verbose: bool,
+    /// Host number to trace (its window, baseline and signals every 10 min
+    /// around its outbreak).
+    trace: Option<usize>,
 }
 
 fn args() -> Args {
-    let mut a = Args { hosts: 500, days: 14, per_kind: 40, seed: 15, verbose: false };
+    let mut a = Args { hosts: 500, days: 14, per_kind: 40, seed: 15, verbose: false, trace: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().and_then(|v| v.parse::<u64>().ok());
@@ -43,6 +46,7 @@ fn args() -> Args {
             "--per-kind" => a.per_kind = value().unwrap_or(40) as usize,
             "--seed" => a.seed = value().unwrap_or(15),
             "-v" | "--verbose" => a.verbose = true,
+            "--trace" => a.trace = value().map(|n| n as usize),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -77,15 +81,26 @@ fn main() {
     let mut pre_outbreak_days = 0.0;
     let mut fates = Vec::new();
     let mut state_bytes = 0usize;
-    for host in &mut hosts {
+    for (n, host) in hosts.iter_mut().enumerate() {
         let mut state = HostState::new(&host.id);
+        let traced = a.trace == Some(n);
+        if a.trace.is_some() && !traced {
+            continue;
+        }
         let mut warned_ms = None;
         let start_ms = host.outbreak.as_ref().map(|o| o.start_ms);
         for t in 1..=steps {
             let at = START_MS + t * MINUTE_MS;
             let report = host.report(at);
             reports += 1;
-            for event in state.observe(&report) {
+            let events = state.observe(&report);
+            if traced
+                && at % (10 * MINUTE_MS) == 0
+                && start_ms.is_none_or(|s| at >= s - HOUR_MS && at <= s + 16 * HOUR_MS)
+            {
+                trace(&state, at, start_ms.unwrap_or(START_MS), host.outbreak.as_ref().and_then(|o| o.listed_ms));
+            }
+            for event in events {
                 let Event::Warning(w) = event else { continue };
                 match start_ms {
                     Some(s) if w.at_ms >= s => {
@@ -213,6 +228,60 @@ fn main() {
             w.reasons.join("; ")
         );
     }
+}
+
+/// One line of `--trace`: the host's window and baseline, its signals, and
+/// its busiest sources' windows.
+fn trace(state: &HostState, at: i64, start_ms: i64, listed_ms: Option<i64>) {
+    let w = state.recent();
+    let b = &state.baseline;
+    let fired: Vec<String> =
+        state.signals(at).iter().map(|f| format!("{:.2} {}", f.strength, f.signal.reason())).collect();
+    let mut sources: Vec<_> = state.sources().iter().map(|s| (s.recent(), s)).collect();
+    sources.sort_by_key(|(c, _)| std::cmp::Reverse(c.messages));
+    let top: Vec<String> = sources
+        .iter()
+        .take(3)
+        .filter(|(c, _)| c.messages > 0)
+        .map(|(c, s)| {
+            format!("{}:{}m/{}b/{}d{}", s.id, c.messages, c.bounced, c.deferred, if s.is_warned() { "!" } else { "" })
+        })
+        .collect();
+    let receivers: Vec<String> = state
+        .receivers()
+        .iter()
+        .filter(|r| r.recent().attempts > 0)
+        .map(|r| {
+            let c = r.recent();
+            format!(
+                "{}:{}a/{}d ({:.0}/h {:.1}%)",
+                r.provider,
+                c.attempts,
+                c.deferred,
+                r.messages.level,
+                r.deferral.level * 100.0
+            )
+        })
+        .collect();
+    println!(
+        "  {:+7.0} min{} host {}m {}b {}d {}rep q{}..{} | usual {:.0}/h b{:.1}% d{:.1}% rep{:.1}/h q{:.0} | {} | {} | {}",
+        minutes_between(start_ms, at),
+        if listed_ms.is_some_and(|l| l <= at) { " LISTED" } else { "" },
+        w.messages,
+        w.bounced,
+        w.deferred,
+        w.reputation,
+        w.queue_first,
+        w.queue_last,
+        b.messages.level,
+        b.bounce.level * 100.0,
+        b.deferral.level * 100.0,
+        b.reputation.level,
+        b.queue.peak,
+        fired.join("; "),
+        receivers.join(" "),
+        top.join(" ")
+    );
 }
 
 fn minutes_between(from: i64, to: i64) -> f64 {

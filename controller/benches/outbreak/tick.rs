@@ -1,11 +1,68 @@
 //! One minute of one simulated host: what its agent would report.
 
-use rblfleet_proto::v1::{BlocklistEvidence, DeliveryTotals, HostIp, HostReport, QueueStats, SourceKind, SourceStats};
+use rblfleet_proto::v1::{
+    BlocklistEvidence, DeliveryTotals, HostIp, HostReport, QueueStats, ReceiverStats, SourceKind, SourceStats,
+};
 
-use crate::scenario::{Host, MINUTE_MS, TOP_K, TRAP_THRESHOLD, distinct, draw, rhythm};
+use crate::rng::Rng;
+use crate::scenario::{Draw, Host, MINUTE_MS, TOP_K, TRAP_THRESHOLD, distinct, draw, rhythm};
 
 /// Reputation deferrals of clean mail per message (a Yahoo TSS04 now and then).
 const CLEAN_REP: f64 = 0.0005;
+
+/// The big receivers the agent names and the code their reputation
+/// deferrals carry; mail to small domains goes to a sixth slot, whose
+/// reputation deferrals the agent reports with no provider.
+const RECEIVERS: [(&str, &str); 5] =
+    [("google", "4.7.28"), ("microsoft", "4.7.650"), ("yahoo", "TSS04"), ("apple", ""), ("gmx", "")];
+/// Where ordinary mail (and a spam run to bought lists) goes: 60% to the
+/// big receivers, as in [`distinct`].
+const SPREAD: [f64; 5] = [0.30, 0.15, 0.10, 0.03, 0.02];
+/// A forward to a Gmail address: all of it to Google.
+const TO_GMAIL: [f64; 5] = [1.0, 0.0, 0.0, 0.0, 0.0];
+
+/// One minute's deliveries per receiver (the last slot: small domains).
+#[derive(Default, Clone, Copy)]
+struct Routed {
+    sent: u64,
+    deferred: u64,
+    bounced: u64,
+    rep: u64,
+}
+
+/// Splits `n` among the receivers by `shares` (the rest to the last slot).
+fn split(r: &mut Rng, n: u64, shares: &[f64; 5]) -> [u64; 6] {
+    let mut out = [0; 6];
+    let (mut left, mut rest) = (n, 1.0);
+    for (i, s) in shares.iter().enumerate() {
+        if left == 0 || rest <= 0.0 {
+            break;
+        }
+        let k = r.binomial(left, (s / rest).min(1.0));
+        out[i] = k;
+        left -= k;
+        rest -= s;
+    }
+    out[5] = left;
+    out
+}
+
+/// Routes `m` messages with outcome `d` to the receivers.
+fn route(r: &mut Rng, to: &mut [Routed; 6], shares: &[f64; 5], m: u64, d: &Draw) {
+    if m == 0 {
+        return;
+    }
+    let bounced = split(r, d.bounced, shares);
+    let rep = split(r, d.rep, shares);
+    let deferred = split(r, d.deferred - d.rep, shares);
+    let sent = split(r, m - d.bounced - d.deferred, shares);
+    for i in 0..6 {
+        to[i].bounced += bounced[i];
+        to[i].rep += rep[i];
+        to[i].deferred += deferred[i] + rep[i];
+        to[i].sent += sent[i];
+    }
+}
 
 impl Host {
     /// The report for the minute ending at `end_ms`.
@@ -13,7 +70,7 @@ impl Host {
         let r = &mut self.rng;
         let mut stats: Vec<SourceStats> = Vec::new();
         let mut spam = 0u64;
-        let mut rep_total = 0u64;
+        let mut routed = [Routed::default(); 6];
         let mut listed = false;
         let (mut spam_rate, mut spam_source, mut o_b, mut o_d, mut o_ips, mut spam_rep) =
             (0.0, None, 0.0, 0.0, 0.0, 0.0);
@@ -36,6 +93,7 @@ impl Host {
             let mean = s.rate * f / 60.0;
             let m = r.poisson(mean);
             let d = draw(r, m, s.bounce, s.defer, clean_rep);
+            route(r, &mut routed, &SPREAD, m, &d);
             let mut st = SourceStats {
                 kind: s.kind as i32,
                 id: s.id.clone(),
@@ -49,14 +107,13 @@ impl Host {
                 client_ips: if s.kind == SourceKind::SaslUser && m > 0 { 1 + u64::from(r.chance(0.1)) } else { 0 },
                 ..SourceStats::default()
             };
-            rep_total += d.rep;
             let mut universe = 0.0;
             let mut extra = 0u64;
             for e in self.episodes.iter().filter(|e| e.source == i && e.start < end_ms && end_ms <= e.end) {
                 let k = r.poisson(e.per_hour / 60.0 + (e.factor - 1.0) * mean);
                 let d = draw(r, k, e.bounce, e.defer, e.rep + clean_rep);
                 add(&mut st, k, &d);
-                rep_total += d.rep;
+                route(r, &mut routed, &SPREAD, k, &d);
                 extra += k;
                 universe = e.universe;
             }
@@ -64,7 +121,7 @@ impl Host {
                 let k = r.poisson(spam_rate / 60.0);
                 let d = draw(r, k, o_b, o_d, spam_rep);
                 add(&mut st, k, &d);
-                rep_total += d.rep;
+                route(r, &mut routed, &SPREAD, k, &d);
                 spam += k;
                 extra += k;
                 universe = 50_000.0;
@@ -95,7 +152,7 @@ impl Host {
             for p in 0..parts {
                 let m = k / parts + u64::from(p < k % parts);
                 let d = draw(r, m, o_b, o_d, spam_rep);
-                rep_total += d.rep;
+                route(r, &mut routed, &TO_GMAIL, m, &d);
                 let mut st = SourceStats {
                     kind: SourceKind::Sender as i32,
                     id: format!("{:x}@{:x}.example", r.next() >> 44, r.next() >> 48),
@@ -135,11 +192,19 @@ impl Host {
         self.backlog = self.backlog * (1.0 - 1.0 / 45.0) + totals.deferred as f64;
         let queue = (self.base_q + self.backlog).round() as u64 + r.poisson(2.0);
         let mut blocklist = Vec::new();
-        let (yahoo, google) = (r.binomial(rep_total, 0.4), r.binomial(rep_total, 0.4));
-        let microsoft = rep_total.saturating_sub(yahoo + google);
-        for (provider, code, count) in
-            [("yahoo", "TSS04", yahoo), ("google", "4.7.28", google), ("microsoft", "4.7.650", microsoft)]
-        {
+        let mut receivers = Vec::new();
+        for (i, to) in routed.iter().enumerate() {
+            let (provider, code) = RECEIVERS.get(i).copied().unwrap_or(("", ""));
+            let count = to.rep;
+            if !provider.is_empty() && to.sent + to.deferred + to.bounced > 0 {
+                receivers.push(ReceiverStats {
+                    provider: provider.into(),
+                    sent: to.sent,
+                    deferred: to.deferred,
+                    bounced: to.bounced,
+                    ..ReceiverStats::default()
+                });
+            }
             if count > 0 {
                 blocklist.push(BlocklistEvidence {
                     provider: provider.into(),
@@ -168,6 +233,7 @@ impl Host {
             deliveries: Some(totals),
             blocklist,
             sources: stats,
+            receivers,
             ..HostReport::default()
         }
     }

@@ -4,6 +4,7 @@
 use rblfleet_proto::v1::HostReport;
 use serde::{Deserialize, Serialize};
 
+use super::receiver::{self, MAX_RECEIVERS, ReceiverState};
 use super::signal::{self, Alarm, Fired, Signal, Transition};
 use super::source::{Baseline, SourceState};
 use super::stat::{Counts, HOUR_MS, Stat, Window, clamp32};
@@ -67,6 +68,13 @@ pub struct HostState {
     labels: Vec<Label>,
     alarm: Alarm,
     sources: Vec<SourceState>,
+    /// The big receivers the agent reports (absent in states saved before).
+    #[serde(default)]
+    receivers: Vec<ReceiverState>,
+    /// The current hour had an anomaly on the host or any source: the
+    /// receivers do not learn it.
+    #[serde(default)]
+    hour_anomaly: bool,
 }
 
 impl HostState {
@@ -84,12 +92,19 @@ impl HostState {
             labels: Vec::new(),
             alarm: Alarm::default(),
             sources: Vec::new(),
+            receivers: Vec::new(),
+            hour_anomaly: false,
         }
     }
 
     /// The sources kept, in no particular order.
     pub fn sources(&self) -> &[SourceState] {
         &self.sources
+    }
+
+    /// The big receivers kept, in no particular order.
+    pub fn receivers(&self) -> &[ReceiverState] {
+        &self.receivers
     }
 
     /// The host's last 30 minutes, for display next to the baseline.
@@ -116,6 +131,13 @@ impl HostState {
             let i = self.source_index(s);
             self.sources[i].observe(s, at, &mut self.source_prior);
         }
+        for r in &report.receivers {
+            let i = self.receiver_index(&r.provider);
+            self.receivers[i].observe(r, at);
+        }
+        for r in &mut self.receivers {
+            r.window.advance(at);
+        }
         let w = self.window.total();
         let host_fired = self.evaluate(&w, at);
         let reputation = host_fired.iter().find(|f| matches!(f.signal, Signal::Reputation { .. }));
@@ -130,6 +152,7 @@ impl HostState {
             // not learned: a slow outbreak must not become its own baseline.
             if verdict.pending || verdict.warns {
                 src.hour_warned = true;
+                self.hour_anomaly = true;
             }
             let subject =
                 Subject::Source { kind: src.source_kind(), id: src.id.clone(), subscription: src.subscription.clone() };
@@ -158,6 +181,9 @@ impl HostState {
         // The host warns for itself only when no source explains it: one
         // warning per outbreak, naming the source when there is one.
         let mut verdict = signal::score(&host_fired, w.messages);
+        if verdict.pending || verdict.warns || self.sources.iter().any(SourceState::is_warned) {
+            self.hour_anomaly = true;
+        }
         if self.sources.iter().any(SourceState::is_warned) {
             (verdict.warns, verdict.pending) = (false, false);
         }
@@ -260,10 +286,30 @@ impl HostState {
             let idle = u32::try_from((hour - self.hour_ms) / HOUR_MS - 1).unwrap_or(u32::MAX);
             self.baseline.messages.idle(idle);
             self.baseline.reputation.idle(idle);
+            for r in &mut self.receivers {
+                r.close_hour(!self.hour_anomaly, idle);
+            }
         }
         self.hour = Counts::default();
         self.hour_ms = hour;
         self.hour_warned = self.alarm.is_warned();
+        self.hour_anomaly = self.hour_warned || self.sources.iter().any(SourceState::is_warned);
+    }
+
+    /// The index of the receiver `provider`, inserting it from the host's
+    /// deferral baseline, replacing the least recently seen when full.
+    fn receiver_index(&mut self, provider: &str) -> usize {
+        if let Some(i) = self.receivers.iter().position(|r| r.provider == provider) {
+            return i;
+        }
+        let fresh = ReceiverState::new(provider, self.baseline.deferral);
+        if self.receivers.len() < MAX_RECEIVERS {
+            self.receivers.push(fresh);
+            return self.receivers.len() - 1;
+        }
+        let victim = (0..self.receivers.len()).min_by_key(|&i| self.receivers[i].last_seen_ms).unwrap_or(0);
+        self.receivers[victim] = fresh;
+        victim
     }
 
     /// The index of the source `s`, inserting it from the host's prior,
@@ -284,14 +330,29 @@ impl HostState {
         victim
     }
 
+    /// The host's own signals over its last 30 minutes (what `observe` last
+    /// scored), for display and for tracing the replay benchmark.
+    pub fn signals(&self, at_ms: i64) -> Vec<Fired> {
+        self.evaluate(&self.window.total(), at_ms)
+    }
+
     /// The host's signals over the window `w`.
-    fn evaluate(&mut self, w: &Counts, at_ms: i64) -> Vec<Fired> {
+    fn evaluate(&self, w: &Counts, at_ms: i64) -> Vec<Fired> {
         let b = &self.baseline;
         let mut fired = Vec::new();
         fired.extend(signal::volume(w, b.messages.level, b.messages.peak, 200, 20.0));
         fired.extend(signal::bounce_ratio(w, b.bounce.level, 20));
         fired.extend(signal::deferral_ratio(w, b.deferral.level, 30));
         fired.extend(signal::blocklisted(w));
+        // The receiver deferring most beyond its usual; one only: the
+        // receivers share the same outbreak's mail and its reputation
+        // deferrals, which are counted below.
+        fired.extend(
+            self.receivers
+                .iter()
+                .filter_map(|r| receiver::deferrals(&r.provider, &r.recent(), &r.messages, &r.deferral))
+                .max_by(|a, b| a.strength.total_cmp(&b.strength)),
+        );
         // Reputation deferrals: 10 or more in 30 min, well above the usual
         // rate, and 2% of the attempts or more (a big sender's handful of
         // TSS04 "unexpected volume" deferrals is its normal).
@@ -300,8 +361,13 @@ impl HostState {
             && w.reputation as f32 * 2.0 >= 5.0 * usual + 10.0
             && w.reputation as f32 >= 0.02 * w.attempts as f32
         {
-            self.labels.retain(|l| at_ms - l.last_ms < 30 * 60_000);
-            let labels = self.labels.iter().map(|l| l.label.as_str()).collect::<Vec<_>>().join(", ");
+            let labels = self
+                .labels
+                .iter()
+                .filter(|l| at_ms - l.last_ms < 30 * 60_000)
+                .map(|l| l.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             let labels = if labels.is_empty() { "receiver".to_owned() } else { labels };
             fired.push(Fired {
                 signal: Signal::Reputation { now: w.reputation, usual_per_hour: usual, labels, share: 1.0 },
@@ -326,14 +392,7 @@ impl HostState {
 
 /// "Yahoo TSS04", "Gmail 4.7.28": the words the NOC knows the refusal by.
 fn label(provider: &str, code: &str) -> String {
-    let name = match provider {
-        "google" => "Gmail",
-        "yahoo" => "Yahoo",
-        "microsoft" => "Microsoft",
-        "apple" => "Apple",
-        "" => "receiver",
-        other => other,
-    };
+    let name = signal::provider_name(provider);
     if code.is_empty() { name.to_owned() } else { format!("{name} {code}") }
 }
 

@@ -285,3 +285,84 @@ fn reasons_read_like_a_person_wrote_them() {
     let v = signal::Signal::Volume { now: 1070, usual_per_hour: 52.0 };
     assert_eq!(v.reason(), "sent 1,070 messages in the last 30 min, 41x its usual 52/h");
 }
+
+/// A week of normal minutes with their mail reported at Gmail (none
+/// deferred), then `extra(minute)`: (sources, their Gmail and Yahoo
+/// (attempts, deferred)). Returns every event after the week.
+fn run_receivers(minutes: i64, extra: impl Fn(i64) -> (Vec<SourceStats>, (u64, u64), (u64, u64))) -> Vec<Event> {
+    use rblfleet_proto::v1::ReceiverStats;
+    let at = |provider: &str, (attempts, deferred): (u64, u64)| ReceiverStats {
+        provider: provider.into(),
+        sent: attempts - deferred,
+        deferred,
+        ..ReceiverStats::default()
+    };
+    let mut state = HostState::new("web01.example");
+    let week = 7 * 1440;
+    let mut events = Vec::new();
+    for m in 1..=week + minutes {
+        let (mut sources, google, yahoo) = if m > week { extra(m - week) } else { (Vec::new(), (0, 0), (0, 0)) };
+        let normal = normal(m);
+        let own: u64 = normal.iter().map(|s| s.messages).sum();
+        sources.extend(normal);
+        let mut r = report(T0 + m * MIN, sources, 5, 0);
+        r.receivers = vec![at("google", (google.0 + own, google.1)), at("yahoo", yahoo)];
+        let e = state.observe(&r);
+        assert!(m > week || e.is_empty(), "warning in the normal week at minute {m}");
+        events.extend(e);
+    }
+    events
+}
+
+#[test]
+fn a_forward_of_spam_to_gmail_warns_the_host_on_gmail_deferrals() {
+    // 5 forwarded messages a minute from forged senders, all to Gmail, one
+    // in five deferred: no source stands out and the host's volume is small.
+    let events = run_receivers(4 * 60, |m| {
+        let sources = (0..5)
+            .map(|i| {
+                let id = format!("f{m}x{i}@forged{i}.example");
+                src(SourceKind::Sender, &id, 1, 0, u64::from(i == 0), 1, 0)
+            })
+            .collect();
+        (sources, (5, 1), (0, 0))
+    });
+    let w = warnings(&events);
+    assert_eq!(w.len(), 1, "{events:?}");
+    assert_eq!(w[0].subject, Subject::Host);
+    assert!(w[0].reasons.iter().any(|r| r.starts_with("Gmail deferred ")), "{:?}", w[0].reasons);
+    // Below MIN_MESSAGES it waits for SUSTAIN_MS, and no longer.
+    let after = (w[0].at_ms - (T0 + 7 * 1440 * MIN)) / MIN;
+    assert!((120..=160).contains(&after), "warned after {after} min");
+}
+
+#[test]
+fn a_newsletter_to_gmail_and_yahoo_with_normal_deferrals_does_not_warn() {
+    // 6,000 messages an hour for three hours: 40% to Gmail, 20% to Yahoo,
+    // each deferring 5% of it ("unexpected volume" throttling).
+    let events = run_receivers(4 * 60, |m| {
+        if m > 180 {
+            return (Vec::new(), (0, 0), (0, 0));
+        }
+        let s = src(SourceKind::Script, "/var/www/vhosts/shop.example/httpdocs/newsletter.php", 100, 1, 3, 60, 0);
+        (vec![s], (40, 2), (20, 1))
+    });
+    assert!(warnings(&events).is_empty(), "{events:?}");
+}
+
+#[test]
+fn receiver_deferrals_need_more_mail_than_usual_and_a_ratio_well_above_it() {
+    use super::receiver::deferrals;
+    let usual_rate = Stat::prior(100.0, 20.0);
+    let usual_ratio = Stat::prior(0.02, 0.01);
+    let w = |attempts, deferred| Counts { attempts, messages: attempts, deferred, ..Counts::default() };
+    // 150 attempts in 30 min (3x the usual rate), 20% deferred: fires.
+    let f = deferrals("google", &w(150, 30), &usual_rate, &usual_ratio).expect("3x the mail, 20% deferred");
+    assert!(f.strength > 1.0 && f.strength <= 2.0, "{f:?}");
+    // The usual volume, deferred: the receiver's own bad day, not ours.
+    assert!(deferrals("google", &w(50, 10), &usual_rate, &usual_ratio).is_none());
+    // More mail, normal deferrals (5%): a newsletter.
+    assert!(deferrals("google", &w(1000, 50), &usual_rate, &usual_ratio).is_none());
+    // Too few deferrals to mean anything.
+    assert!(deferrals("google", &w(120, 9), &usual_rate, &usual_ratio).is_none());
+}

@@ -1,0 +1,121 @@
+//! The big receivers (Gmail, Microsoft, Yahoo...) as one host's agent
+//! reports them ([`ReceiverStats`]): per provider, the host's usual volume
+//! to it and the share of that mail it defers.
+//!
+//! Why per receiver: a forward of spam to a Gmail address, or backscatter to
+//! forged senders, has no sending source to blame (hundreds of forged
+//! envelope senders, two messages each) and is often too small to move the
+//! host's totals — at 200 messages an hour it is a tenth of a busy host's
+//! mail. The receiver it goes to sees all of it and says so: its deferrals
+//! of this host's mail rise from the usual 2% to 15% or more, together with
+//! the volume it gets. The host's own deferral ratio dilutes that in its
+//! other mail; the receiver's does not.
+
+use rblfleet_proto::v1::ReceiverStats;
+use serde::{Deserialize, Serialize};
+
+use super::signal::{Fired, Signal, grade};
+use super::stat::{Counts, Stat, Window, clamp32};
+
+/// Receivers kept per host: the agent names nine providers; the least
+/// recently seen makes room for a new one.
+pub const MAX_RECEIVERS: usize = 10;
+
+/// One receiver's counts in one report.
+fn counts(r: &ReceiverStats) -> Counts {
+    let attempts = clamp32(r.sent.saturating_add(r.deferred).saturating_add(r.bounced));
+    Counts {
+        reports: 1,
+        messages: attempts,
+        attempts,
+        bounced: clamp32(r.bounced),
+        deferred: clamp32(r.deferred),
+        blocklisted: clamp32(r.blocklisted),
+        ..Counts::default()
+    }
+}
+
+/// One big receiver of one host. Fixed size apart from its name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReceiverState {
+    /// Provider id from the bounce taxonomy ("google", "microsoft"...).
+    pub provider: String,
+    pub last_seen_ms: i64,
+    /// Delivery attempts to it per hour.
+    pub messages: Stat,
+    /// Its deferral ratio of the hour (hours with 5 attempts or more).
+    pub deferral: Stat,
+    pub(crate) window: Window,
+    pub(crate) hour: Counts,
+}
+
+impl ReceiverState {
+    /// A receiver not seen before on this host: its deferral ratio starts
+    /// from the host's, its volume from nothing (so the first hours to a
+    /// new receiver count as "more than usual", and a new receiver that
+    /// also defers a lot is exactly the forward to a new Gmail address).
+    pub(crate) fn new(provider: &str, host_deferral: Stat) -> Self {
+        ReceiverState {
+            provider: provider.to_owned(),
+            last_seen_ms: 0,
+            messages: Stat::prior(0.0, 1.0),
+            deferral: Stat::prior(host_deferral.level, host_deferral.spread),
+            window: Window::default(),
+            hour: Counts::default(),
+        }
+    }
+
+    pub(crate) fn observe(&mut self, r: &ReceiverStats, at_ms: i64) {
+        let c = counts(r);
+        if self.window.add(at_ms, &c) {
+            self.hour.add(&c);
+        }
+        self.last_seen_ms = self.last_seen_ms.max(at_ms);
+    }
+
+    /// Closes an hour (the host's hours: every receiver closes with its
+    /// host), learning it unless the host had an anomaly in it; then
+    /// `idle` silent hours.
+    pub(crate) fn close_hour(&mut self, learn: bool, idle: u32) {
+        if learn {
+            self.messages.update(self.hour.attempts as f32, true);
+            if self.hour.attempts >= 5 {
+                self.deferral.update_ratio(self.hour.deferral_ratio(), true);
+            }
+        }
+        self.messages.idle(idle);
+        self.hour = Counts::default();
+    }
+
+    /// The last 30 minutes.
+    pub fn recent(&self) -> Counts {
+        self.window.total()
+    }
+}
+
+/// A receiver defers this host's mail: at least 10 deferrals in 30 min,
+/// 10% of the attempts to it or more, 8 points and 4x above its usual
+/// ratio — while the host sends it at least twice its usual rate.
+///
+/// The volume condition keeps the receiver's own bad day (Gmail deferring
+/// everyone's normal mail) out: an outbreak adds mail to the receiver, a
+/// receiver's trouble does not. Strength 1 at 4x the usual ratio, 2 at 16x.
+/// A ratio signal: with fewer than [`super::signal::MIN_MESSAGES`] it warns
+/// only once it has lasted [`super::signal::SUSTAIN_MS`] (a slow forward to
+/// Gmail goes on for hours before Spamhaus has its trap hits).
+pub(crate) fn deferrals(provider: &str, w: &Counts, messages: &Stat, deferral: &Stat) -> Option<Fired> {
+    let now = w.deferral_ratio();
+    let usual = deferral.level;
+    let rate = w.attempts as f32 * 2.0;
+    let busier = rate >= 2.0 * messages.level.max(5.0);
+    (busier && w.deferred >= 10 && now >= 0.10 && now >= usual + 0.08 && now >= 4.0 * usual).then(|| Fired {
+        signal: Signal::Receiver {
+            provider: provider.to_owned(),
+            now,
+            usual,
+            deferred: w.deferred,
+            attempts: w.attempts,
+        },
+        strength: grade(now / usual.max(0.01), 4.0, 4.0, 2.0),
+    })
+}
