@@ -19,11 +19,26 @@ use crate::store::{Store, StoreError};
 
 /// A host's state is saved at least this often while it reports.
 pub const SAVE_EVERY_MS: i64 = 5 * 60_000;
+/// A host silent this long (report time) leaves memory, saved first; its
+/// next report loads it again. Bounds memory to the hosts reporting now
+/// (a state is up to ~130 KB): a decommissioned or renamed host, or a
+/// fleet that churns, no longer grows the map for the process's lifetime.
+pub const EVICT_AFTER_MS: i64 = 6 * 3_600_000;
+/// How often (report time) the map is swept for silent hosts: a sweep
+/// walks every cached host, so not at every report.
+pub const SWEEP_EVERY_MS: i64 = 10 * 60_000;
 
-/// The detector states of the hosts that reported since start-up.
+/// The detector states of the hosts that reported recently.
 #[derive(Debug, Default)]
 pub struct Detectors {
-    hosts: Mutex<HashMap<String, Cached>>,
+    hosts: Mutex<Hosts>,
+}
+
+#[derive(Debug, Default)]
+struct Hosts {
+    map: HashMap<String, Cached>,
+    /// Report time of the last sweep.
+    swept_ms: i64,
 }
 
 #[derive(Debug)]
@@ -31,6 +46,8 @@ struct Cached {
     state: HostState,
     /// When the state was last saved (report time, ms); 0: never.
     saved_ms: i64,
+    /// The host's last report (report time, ms).
+    seen_ms: i64,
 }
 
 /// A subject as the warning records key it: (source kind, source id); the
@@ -83,12 +100,18 @@ impl Detectors {
         let at = report.period_end_ms;
         // One lock for the map: observing is microseconds, and a save (a
         // few per second fleet-wide) is one small sled transaction.
-        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        if !hosts.contains_key(host) {
-            let (state, saved_ms) = load(store, host)?;
-            hosts.insert(host.to_string(), Cached { state, saved_ms });
+        let mut guard = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        let hosts = &mut *guard;
+        if at - hosts.swept_ms >= SWEEP_EVERY_MS {
+            hosts.swept_ms = at;
+            evict_silent(store, &mut hosts.map, at)?;
         }
-        let Some(cached) = hosts.get_mut(host) else { return Ok(Vec::new()) };
+        if !hosts.map.contains_key(host) {
+            let (state, saved_ms) = load(store, host)?;
+            hosts.map.insert(host.to_string(), Cached { state, saved_ms, seen_ms: at });
+        }
+        let Some(cached) = hosts.map.get_mut(host) else { return Ok(Vec::new()) };
+        cached.seen_ms = cached.seen_ms.max(at);
         let events = cached.state.observe(report);
         let state = &cached.state;
         // A warning's last_seen is refreshed with the periodic save, not at
@@ -104,6 +127,29 @@ impl Detectors {
         cached.saved_ms = at;
         Ok(records)
     }
+}
+
+impl Detectors {
+    /// Hosts whose state is in memory now.
+    pub fn cached(&self) -> usize {
+        self.hosts.lock().unwrap_or_else(|p| p.into_inner()).map.len()
+    }
+}
+
+/// Saves (when changed since) and drops the states of hosts silent for
+/// [`EVICT_AFTER_MS`] before `at`.
+fn evict_silent(store: &Store, map: &mut HashMap<String, Cached>, at: i64) -> Result<(), StoreError> {
+    let silent: Vec<String> =
+        map.iter().filter(|(_, c)| at - c.seen_ms >= EVICT_AFTER_MS).map(|(h, _)| h.clone()).collect();
+    for host in silent {
+        if let Some(c) = map.get(&host) {
+            if c.saved_ms < c.seen_ms {
+                store.save_outbreak(&host, &c.state.to_bytes(), &[])?;
+            }
+            map.remove(&host);
+        }
+    }
+    Ok(())
 }
 
 /// The host's warning records after `events`: new episodes opened, cleared

@@ -97,3 +97,26 @@ fn unreadable_state_is_replaced_not_fatal() {
     detectors.observe(&store, &report(minutes + 1, 1, 1, 1, 0)).unwrap();
     assert_ne!(store.outbreak_state(HOST).unwrap().unwrap(), raw);
 }
+
+#[test]
+fn silent_hosts_leave_memory_saved_and_come_back_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let detectors = Detectors::default();
+    // web07 reports for 3 minutes (not yet due for its periodic save).
+    for minute in 1..=3 {
+        detectors.observe(&store, &report(minute, 1, 1, 1, 0)).unwrap();
+    }
+    assert_eq!(detectors.cached(), 1);
+    // Another host reports past EVICT_AFTER_MS later: web07 is saved and dropped.
+    let later = 3 + super::EVICT_AFTER_MS / MIN + super::SWEEP_EVERY_MS / MIN;
+    let mut other = report(later, 1, 1, 1, 0);
+    other.host_id = "web08.example".into();
+    detectors.observe(&store, &other).unwrap();
+    assert_eq!(detectors.cached(), 1, "only web08 is in memory");
+    let saved = HostState::from_bytes(&store.outbreak_state(HOST).unwrap().unwrap()).unwrap();
+    assert_eq!(saved.sources().len(), 2, "web07's state was saved with its sources before it left");
+    // web07's next report loads it again: its sources are still known.
+    detectors.observe(&store, &report(later + 1, 1, 1, 1, 0)).unwrap();
+    assert_eq!(detectors.cached(), 2);
+}
