@@ -99,6 +99,13 @@ pub fn outbox(config: &OutboxConfig) -> Check {
     if !dir.join("db").is_file() {
         return Check::ok(NAME, format!("{}: none yet (the agent creates it at its first report)", dir.display()));
     }
+    if let Some(why) = foreign_owner(&dir.join("db")) {
+        return Check::warning(
+            NAME,
+            format!("{}: not read: {why}", dir.display()),
+            "run the doctor as the agent's user: sudo -u rblfleet-agent rblfleet-agent doctor",
+        );
+    }
     let outbox = match Outbox::open(dir, config.max_reports) {
         Ok(outbox) => outbox,
         Err(OutboxError::Locked { .. }) => {
@@ -135,4 +142,22 @@ pub fn outbox(config: &OutboxConfig) -> Check {
     } else {
         Check::ok(NAME, detail)
     }
+}
+
+/// Why opening the outbox as this user could harm it: sled writes on open,
+/// and files it creates as root would lock the agent's own user out.
+#[cfg(unix)]
+fn foreign_owner(db: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's user (Linux; elsewhere the check is skipped).
+    let me = std::fs::metadata("/proc/self").ok()?.uid();
+    let owner = std::fs::metadata(db).ok()?.uid();
+    (me != owner).then(|| {
+        format!("it belongs to uid {owner}, this is uid {me}; opening it could leave files the agent cannot write")
+    })
+}
+
+#[cfg(not(unix))]
+fn foreign_owner(_db: &Path) -> Option<String> {
+    None
 }
