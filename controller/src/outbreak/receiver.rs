@@ -94,12 +94,12 @@ impl ReceiverState {
 }
 
 /// A receiver defers this host's mail: at least 10 deferrals in 30 min,
-/// 10% of the attempts to it or more, 8 points and 4x above its usual
-/// ratio — while the host sends it at least twice its usual rate.
+/// 12% of the attempts to it or more, 10 points and 5x above its usual
+/// ratio (a newsletter's 8% reaches 10% at one receiver by chance) — while the host sends it at least twice its usual rate.
 ///
 /// The volume condition keeps the receiver's own bad day (Gmail deferring
 /// everyone's normal mail) out: an outbreak adds mail to the receiver, a
-/// receiver's trouble does not. Strength 1 at 4x the usual ratio, 2 at 16x.
+/// receiver's trouble does not. Strength 1 at 5x the usual ratio, 2 at 20x.
 /// A ratio signal: with fewer than [`super::signal::MIN_MESSAGES`] it warns
 /// only once it has lasted [`super::signal::SUSTAIN_MS`] (a slow forward to
 /// Gmail goes on for hours before Spamhaus has its trap hits).
@@ -108,7 +108,7 @@ pub(crate) fn deferrals(provider: &str, w: &Counts, messages: &Stat, deferral: &
     let usual = deferral.level;
     let rate = w.attempts as f32 * 2.0;
     let busier = rate >= 2.0 * messages.level.max(5.0);
-    (busier && w.deferred >= 10 && now >= 0.10 && now >= usual + 0.08 && now >= 4.0 * usual).then(|| Fired {
+    (busier && w.deferred >= 10 && now >= 0.12 && now >= usual + 0.10 && now >= 5.0 * usual).then(|| Fired {
         signal: Signal::Receiver {
             provider: provider.to_owned(),
             now,
@@ -116,6 +116,6 @@ pub(crate) fn deferrals(provider: &str, w: &Counts, messages: &Stat, deferral: &
             deferred: w.deferred,
             attempts: w.attempts,
         },
-        strength: grade(now / usual.max(0.01), 4.0, 4.0, 2.0),
+        strength: grade(now / usual.max(0.01), 5.0, 4.0, 2.0),
     })
 }

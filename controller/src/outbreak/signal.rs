@@ -332,7 +332,9 @@ impl Alarm {
             } else if at_ms - self.pending_last_ms >= CALM_MS {
                 self.pending_ms = 0;
             }
-            if v.warns || (self.pending_ms != 0 && at_ms - self.pending_ms >= SUSTAIN_MS) {
+            // A sustained anomaly warns while it is pending, not in a gap, so
+            // the warning's reasons name it.
+            if v.warns || (v.pending && at_ms - self.pending_ms >= SUSTAIN_MS) {
                 *self = Alarm { warned_ms: at_ms, ..Alarm::default() };
                 return Transition::Warn;
             }
