@@ -59,12 +59,16 @@ impl Decision {
         let mut row_provider = None;
         for sig in self.rows.iter().filter_map(|&i| table.signatures.get(i)) {
             row_provider = row_provider.or(sig.provider.as_deref());
-            let caps = sig.pattern.as_ref().and_then(|p| p.capturing()).and_then(|re| re.captures(masked));
-            let group = |name: &str| caps.as_ref().and_then(|c| c.name(name));
+            let caps = sig.pattern.as_ref().and_then(|p| p.capturing()).and_then(|re| re.captures(masked.as_bytes()));
+            // Patterns match bytes: a group that would cut a character is not read.
+            let group = |name: &str| {
+                let m = caps.as_ref()?.name(name)?;
+                Some(Group { start: m.start(), end: m.end(), text: masked.get(m.range())? })
+            };
             if out.code.is_none() {
                 if let Some(m) = group("code") {
-                    out.code = Some(m.as_str().to_string());
-                    trace.read.push((m.start(), m.end()));
+                    out.code = Some(m.text.to_string());
+                    trace.read.push((m.start, m.end));
                 } else if sig.code_from_enhanced {
                     out.code = codes.enhanced.map(str::to_string);
                 }
@@ -72,15 +76,15 @@ impl Decision {
             if out.zone.is_none()
                 && let Some(m) = group("zone")
             {
-                out.zone = Some(table.normalise_zone(m.as_str()));
-                trace.read.push((m.start(), m.end()));
+                out.zone = Some(table.normalise_zone(m.text));
+                trace.read.push((m.start, m.end));
             }
             if out.ip.is_none()
                 && let Some(m) = group("ip")
             {
-                out.ip = m.as_str().parse::<IpAddr>().ok();
+                out.ip = m.text.parse::<IpAddr>().ok();
                 trace.ip = match out.ip {
-                    Some(_) => IpFrom::Capture(m.start(), m.end()),
+                    Some(_) => IpFrom::Capture(m.start, m.end),
                     None => IpFrom::Unsure,
                 };
             }
@@ -102,4 +106,11 @@ impl Decision {
         out.temporary = codes.temporary().or(self.temporary);
         (out, trace)
     }
+}
+
+/// A capture group of a signature's pattern, read from the masked reply.
+struct Group<'a> {
+    start: usize,
+    end: usize,
+    text: &'a str,
 }

@@ -77,11 +77,18 @@ pub(crate) fn parse_syslog_cached<'a>(
 ) -> Option<LogLine<'a>> {
     let line = line.trim_end_matches(['\n', '\r']);
     let line = strip_priority(line);
-    let (ts_ms, used) = if line.as_bytes().first()?.is_ascii_digit() {
-        time::parse_rfc3339_prefix(line, utc_offset_s)?
-    } else {
-        let (month, day, tod, used) = time::parse_bsd_prefix(line)?;
-        (years.infer(month, day, tod, reference_ms, utc_offset_s)?, used)
+    let (ts_ms, used) = match years.last.get(line.as_bytes(), reference_ms, utc_offset_s) {
+        Some(same) => same,
+        None => {
+            let stamp = if line.as_bytes().first()?.is_ascii_digit() {
+                time::parse_rfc3339_prefix(line, utc_offset_s)?
+            } else {
+                let (month, day, tod, used) = time::parse_bsd_prefix(line)?;
+                (years.infer(month, day, tod, reference_ms, utc_offset_s)?, used)
+            };
+            years.last.set(line.as_bytes(), stamp, reference_ms, utc_offset_s);
+            stamp
+        }
     };
     let rest = line.get(used..)?.strip_prefix(' ')?.trim_start_matches(' ');
     let space = super::util::find_byte(rest, b' ')?;

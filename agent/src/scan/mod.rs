@@ -230,6 +230,9 @@ struct Handoff {
     tx: SyncSender<Work>,
     /// Processed batches coming back, to be dropped (and reused) here.
     back: Receiver<Vec<Event>>,
+    /// Parsed chunks' buffers coming back for the next chunk: a fresh
+    /// 128 KiB string per chunk was an mmap and its page faults each time.
+    back_text: Receiver<String>,
     queued: Arc<AtomicUsize>,
     /// Hand over every chunk it may (tests: makes the hand-off deterministic).
     always: bool,
@@ -256,7 +259,10 @@ impl Output for Handoff {
     }
 
     fn chunk(&mut self, chunk: &str, layout: Option<&Layout>, file: &Path, offset: u64) {
-        self.send(Work::Lines(chunk.to_string(), layout.cloned(), file.to_path_buf(), offset));
+        let mut text = self.back_text.try_recv().unwrap_or_default();
+        text.clear();
+        text.push_str(chunk);
+        self.send(Work::Lines(text, layout.cloned(), file.to_path_buf(), offset));
     }
 }
 
@@ -274,8 +280,9 @@ pub fn scan_files(paths: &[PathBuf], options: ScanOptions, top: usize) -> Result
 fn scan_files_with(paths: &[PathBuf], options: ScanOptions, top: usize, always: bool) -> Result<Summary, ScanError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Work>(8);
     let (back_tx, back) = std::sync::mpsc::channel::<Vec<Event>>();
+    let (text_tx, back_text) = std::sync::mpsc::channel::<String>();
     let queued = Arc::new(AtomicUsize::new(0));
-    let mut handoff = Handoff { tx, back, queued: queued.clone(), always };
+    let mut handoff = Handoff { tx, back, back_text, queued: queued.clone(), always };
     let owned: Vec<PathBuf> = paths.to_vec();
     let mut reader = LineReader::new(options.reference_ms);
     let stage = std::thread::Builder::new().name("scan-read".into()).spawn(move || {
@@ -306,6 +313,8 @@ fn scan_files_with(paths: &[PathBuf], options: ScanOptions, top: usize, always: 
                 helper.seek(&file, offset);
                 helper.lines_in(&text, &mut attribution);
                 helper.flush(&mut attribution);
+                // Fails once the reading thread is done, like the batches.
+                let _ = text_tx.send(text);
             }
         }
         queued.fetch_sub(1, Ordering::Relaxed);

@@ -214,9 +214,10 @@ impl LineReader {
     /// Parses every `\n`-terminated line of `text`.
     pub(super) fn lines_in(&mut self, text: &str, out: &mut dyn Output) {
         let mut start = 0;
-        while let Some(i) = text[start..].find('\n') {
-            self.line(&text[start..start + i], i, out);
-            start += i + 1;
+        for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
+            // `\n` is ASCII: both cuts are char boundaries.
+            self.line(&text[start..end], end - start, out);
+            start = end + 1;
         }
     }
 

@@ -95,3 +95,39 @@ fn month_abbreviations_match_case_insensitively_and_nothing_else() {
     }
     assert_eq!(month_from_abbr(b"No"), None);
 }
+
+/// A line whose timestamp bytes repeat the last line's is read from
+/// [`LastStamp`]; whatever follows them, the result is a fresh parse's.
+#[test]
+fn a_repeated_timestamp_reads_as_a_fresh_parse() {
+    use crate::parse::line::{parse_syslog_cached, parse_syslog_with_offset};
+    let reference = 1_796_000_000_000; // 2026-11-30
+    let stamps = [
+        "Dec  4 10:00:01",
+        "Dec  4 10:00:01.5",
+        "Dec  4 10:00:01.123456",
+        "Dec 14 10:00:01",
+        "Jan  1 00:00:00",
+        "2026-12-04T10:00:01",
+        "2026-12-04T10:00:01.25Z",
+        "2026-12-04T10:00:01+01:00",
+        "2026-12-04T10:00:01.999999-0530",
+        "Dec  4 10:00:0",
+        "<22>Dec  4 10:00:01",
+    ];
+    let tails =
+        [" host postfix/smtp[12]: x", "X host postfix/smtp[12]: x", "7 host p: y", ". host p: y", "Z host p: z", ""];
+    let mut years = YearCache::default();
+    for (i, a) in stamps.iter().enumerate() {
+        for b in &stamps[i..] {
+            for (ta, tb) in tails.iter().flat_map(|ta| tails.iter().map(move |tb| (ta, tb))) {
+                for offset in [0, 3600] {
+                    for line in [format!("{a}{ta}"), format!("{b}{tb}")] {
+                        let cached = parse_syslog_cached(&line, reference, offset, &mut years);
+                        assert_eq!(cached, parse_syslog_with_offset(&line, reference, offset), "{line:?}");
+                    }
+                }
+            }
+        }
+    }
+}
