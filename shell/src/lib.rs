@@ -13,6 +13,7 @@
 
 pub mod completions;
 pub mod connect_failure;
+pub mod doctor;
 pub mod man;
 pub mod signal;
 pub mod term;

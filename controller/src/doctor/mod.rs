@@ -31,59 +31,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// A check's verdict. Ordered: the worst of a run is its maximum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Warning,
-    Failure,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Warning => "warning",
-            Status::Failure => "failure",
-        }
-    }
-
-    /// The process exit status for a run whose worst verdict is this.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Status::Ok => 0,
-            Status::Warning => 1,
-            Status::Failure => 2,
-        }
-    }
-}
-
-/// One row: what was checked, the verdict, what was seen, and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    /// Stable name, e.g. `controller_cert` or `zone bl via 127.0.0.1:53`.
-    pub check: String,
-    pub status: Status,
-    /// What was found, one line.
-    pub detail: String,
-    /// What to do, one line; empty when nothing is to be done.
-    pub fix: String,
-}
-
-impl Check {
-    pub fn ok(check: impl Into<String>, detail: impl Into<String>) -> Check {
-        Check { check: check.into(), status: Status::Ok, detail: detail.into(), fix: String::new() }
-    }
-
-    pub fn warning(check: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check { check: check.into(), status: Status::Warning, detail: detail.into(), fix: fix.into() }
-    }
-
-    pub fn failure(check: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check { check: check.into(), status: Status::Failure, detail: detail.into(), fix: fix.into() }
-    }
-}
+/// The row types are shared with the other binary's doctor.
+pub use rblfleet_shell::doctor::{Check, Status};
 
 /// What `rblfleet doctor` was asked to check.
 #[derive(Debug, Clone)]
