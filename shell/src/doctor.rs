@@ -1,6 +1,8 @@
 //! The rows of a `doctor` run, shared by `rblfleet doctor` and
 //! `rblfleet-agent doctor`: one verdict per check, and the worst verdict as
-//! the exit status, so scripts read both commands the same way.
+//! the exit status, printed the same way, so scripts read both commands alike.
+
+use std::io::Write;
 
 use serde::Serialize;
 
@@ -63,5 +65,54 @@ impl Check {
     /// A row that does not work, with what to do.
     pub fn failure(check: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
         Check { check: check.into(), status: Status::Failure, detail: detail.into(), fix: fix.into() }
+    }
+}
+
+/// A whole run, in the order the checks were made.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// The rows.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// The worst verdict (ok for an empty run).
+    pub fn worst(&self) -> Status {
+        self.checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok)
+    }
+
+    /// The first row named `check`.
+    pub fn get(&self, check: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.check == check)
+    }
+
+    /// Aligned rows for people: verdict, name, detail, and the fix below.
+    pub fn write_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let width = self.checks.iter().map(|c| c.check.chars().count()).max().unwrap_or(0);
+        for c in &self.checks {
+            let status = match c.status {
+                Status::Ok => "ok",
+                Status::Warning => "WARNING",
+                Status::Failure => "FAILURE",
+            };
+            writeln!(out, "{status:<8} {:<width$}  {}", c.check, c.detail)?;
+            if !c.fix.is_empty() {
+                writeln!(out, "{:<8} {:<width$}  fix: {}", "", "", c.fix)?;
+            }
+        }
+        let count = |s: Status| self.checks.iter().filter(|c| c.status == s).count();
+        writeln!(
+            out,
+            "\n{} checks: {} ok, {} warnings, {} failures",
+            self.checks.len(),
+            count(Status::Ok),
+            count(Status::Warning),
+            count(Status::Failure)
+        )
+    }
+
+    /// `{"status": worst, "checks": [{check, status, detail, fix}…]}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "status": self.worst(), "checks": self.checks })
     }
 }

@@ -26,16 +26,13 @@ pub mod local;
 pub mod logs;
 
 use std::future::Future;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
-
-use serde::Serialize;
 
 use crate::Config;
 
 /// The row types are shared with the other binary's doctor.
-pub use rblfleet_shell::doctor::{Check, Status};
+pub use rblfleet_shell::doctor::{Check, Report, Status};
 
 /// What `rblfleet-agent doctor` was asked to check.
 #[derive(Debug, Clone)]
@@ -48,55 +45,6 @@ pub struct Options {
     pub timeout: Duration,
     /// Lines read back from the end of each log source.
     pub lines: usize,
-}
-
-/// A whole run, in the order the checks were made.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Report {
-    /// The rows.
-    pub checks: Vec<Check>,
-}
-
-impl Report {
-    /// The worst verdict (ok for an empty run).
-    pub fn worst(&self) -> Status {
-        self.checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok)
-    }
-
-    /// The first row named `check`.
-    pub fn get(&self, check: &str) -> Option<&Check> {
-        self.checks.iter().find(|c| c.check == check)
-    }
-
-    /// Aligned rows for people: verdict, name, detail, and the fix below.
-    pub fn write_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        let width = self.checks.iter().map(|c| c.check.chars().count()).max().unwrap_or(0);
-        for c in &self.checks {
-            let status = match c.status {
-                Status::Ok => "ok",
-                Status::Warning => "WARNING",
-                Status::Failure => "FAILURE",
-            };
-            writeln!(out, "{status:<8} {:<width$}  {}", c.check, c.detail)?;
-            if !c.fix.is_empty() {
-                writeln!(out, "{:<8} {:<width$}  fix: {}", "", "", c.fix)?;
-            }
-        }
-        let count = |s: Status| self.checks.iter().filter(|c| c.status == s).count();
-        writeln!(
-            out,
-            "\n{} checks: {} ok, {} warnings, {} failures",
-            self.checks.len(),
-            count(Status::Ok),
-            count(Status::Warning),
-            count(Status::Failure)
-        )
-    }
-
-    /// `{"status": worst, "checks": [{check, status, detail, fix}…]}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({ "status": self.worst(), "checks": self.checks })
-    }
 }
 
 fn bug(name: &str, error: &tokio::task::JoinError) -> Check {

@@ -25,14 +25,11 @@ pub mod host;
 pub mod pki;
 
 use std::future::Future;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
-
 /// The row types are shared with the other binary's doctor.
-pub use rblfleet_shell::doctor::{Check, Status};
+pub use rblfleet_shell::doctor::{Check, Report, Status};
 
 /// What `rblfleet doctor` was asked to check.
 #[derive(Debug, Clone)]
@@ -46,54 +43,6 @@ pub struct Options {
     /// Names agents connect to (their `controller.url` host, or
     /// `server_name`); each must be in the controller certificate.
     pub agent_names: Vec<String>,
-}
-
-/// A whole run, in the order the checks were made.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Report {
-    pub checks: Vec<Check>,
-}
-
-impl Report {
-    /// The worst verdict (ok for an empty run).
-    pub fn worst(&self) -> Status {
-        self.checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok)
-    }
-
-    /// The first row named `check`.
-    pub fn get(&self, check: &str) -> Option<&Check> {
-        self.checks.iter().find(|c| c.check == check)
-    }
-
-    /// Aligned rows for people: verdict, name, detail, and the fix below.
-    pub fn write_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        let width = self.checks.iter().map(|c| c.check.chars().count()).max().unwrap_or(0);
-        for c in &self.checks {
-            let status = match c.status {
-                Status::Ok => "ok",
-                Status::Warning => "WARNING",
-                Status::Failure => "FAILURE",
-            };
-            writeln!(out, "{status:<8} {:<width$}  {}", c.check, c.detail)?;
-            if !c.fix.is_empty() {
-                writeln!(out, "{:<8} {:<width$}  fix: {}", "", "", c.fix)?;
-            }
-        }
-        let count = |s: Status| self.checks.iter().filter(|c| c.status == s).count();
-        writeln!(
-            out,
-            "\n{} checks: {} ok, {} warnings, {} failures",
-            self.checks.len(),
-            count(Status::Ok),
-            count(Status::Warning),
-            count(Status::Failure)
-        )
-    }
-
-    /// `{"status": worst, "checks": [{check, status, detail, fix}…]}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({ "status": self.worst(), "checks": self.checks })
-    }
 }
 
 /// Runs `work` in its own task under `timeout`: a check that overruns or
