@@ -1,6 +1,7 @@
 //! One load run: connect every agent, let them report on schedule, sample
 //! the controller meanwhile, and sum up.
 
+use rblfleet_shell::term::error_chain;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -189,10 +190,10 @@ async fn connect_all(config: &LoadConfig, fleet: &Fleet) -> Result<Vec<AgentServ
             let fail = |reason: String| RunError::Connect { host: host.clone(), url: url.clone(), reason };
             let endpoint = Endpoint::from_shared(url.clone())
                 .and_then(|e| e.tls_config(tls))
-                .map_err(|e| fail(chain(&e)))?
+                .map_err(|e| fail(error_chain(&e)))?
                 .timeout(timeout)
                 .connect_timeout(Duration::from_secs(30));
-            let channel = endpoint.connect().await.map_err(|e| fail(chain(&e)))?;
+            let channel = endpoint.connect().await.map_err(|e| fail(error_chain(&e)))?;
             Ok::<_, RunError>(AgentServiceClient::new(channel))
         }));
     }
@@ -204,20 +205,6 @@ async fn connect_all(config: &LoadConfig, fleet: &Fleet) -> Result<Vec<AgentServ
         }
     }
     Ok(clients)
-}
-
-/// An error with its causes ("transport error: Connection refused (os error 111)").
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.contains(&next) {
-            text = format!("{text}: {next}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Samples counters and the controller every `sample_every` until stopped,

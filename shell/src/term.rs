@@ -84,6 +84,21 @@ fn colour(is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
     is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
+/// `error` and its causes on one line ("transport error: Connection refused
+/// (os error 111)"), skipping a cause whose text is already in the line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A write to a closed stdout somewhere in `error`'s chain: the output's
 /// reader is gone (`… | head`), which is not a failure of the command.
 pub fn is_broken_pipe(error: &(dyn std::error::Error + 'static)) -> bool {

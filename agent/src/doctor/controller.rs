@@ -8,6 +8,7 @@
 //! The answer carries the controller's clock; the skew row compares it with
 //! this host's, halfway through the round trip.
 
+use rblfleet_shell::term::error_chain;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rblfleet_proto::v1::HelloRequest;
@@ -35,7 +36,7 @@ pub async fn checks(config: &Config, insecure: bool) -> Vec<Check> {
     let host_id = identity::resolve_host_id(config, insecure).unwrap_or_default();
     let channel = match endpoint.connect().await {
         Ok(channel) => channel,
-        Err(e) => return vec![transport_failure(&url, &chain(&e), c)],
+        Err(e) => return vec![transport_failure(&url, &error_chain(&e), c)],
     };
     let mut client = AgentServiceClient::new(channel);
     let sent = Instant::now();
@@ -96,22 +97,8 @@ fn endpoint(c: &ControllerConfig, insecure: bool) -> Result<Endpoint, String> {
         .ca_certificate(Certificate::from_pem(read("ca", c.ca.as_deref())?))
         .identity(Identity::from_pem(read("cert", c.cert.as_deref())?, read("key", c.key.as_deref())?))
         .domain_name(c.effective_server_name()?);
-    endpoint = endpoint.tls_config(tls).map_err(|e| format!("TLS setup failed: {}", chain(&e)))?;
+    endpoint = endpoint.tls_config(tls).map_err(|e| format!("TLS setup failed: {}", error_chain(&e)))?;
     Ok(endpoint)
-}
-
-/// An error and its sources, one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.contains(&next) {
-            text = format!("{text}: {next}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// A refusal by status: the connection worked and the controller said no,
@@ -130,7 +117,7 @@ fn status_failure(url: &str, status: &tonic::Status, c: &ControllerConfig) -> Ch
             "upgrade the controller",
         ),
         _ => {
-            let text = match std::error::Error::source(status).map(chain) {
+            let text = match std::error::Error::source(status).map(error_chain) {
                 Some(source) if source.starts_with(status.message()) => source,
                 Some(source) => format!("{}: {source}", status.message()),
                 None => status.message().to_string(),
