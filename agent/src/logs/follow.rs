@@ -38,7 +38,7 @@ pub mod series;
 use std::path::{Path, PathBuf};
 
 use file::{OpenFile, find_rotated};
-use read::{emit, read_available};
+use read::{emit, read_available, read_to_end};
 pub use series::Series;
 
 use super::{Line, LogError, PollStats};
@@ -200,18 +200,9 @@ impl Follower {
                 continue;
             }
             let Some(cur) = self.cur.as_mut() else { break };
-            if !read_available(&self.path, cur, &mut self.buf, max_lines, &mut stats, sink)? {
+            if !read_to_end(&self.path, cur, &mut self.buf, max_lines, &mut stats, sink)? {
                 stats.more = true;
                 break;
-            }
-            if !cur.pending.is_empty() {
-                if stats.lines >= max_lines {
-                    stats.more = true;
-                    break;
-                }
-                let tail = std::mem::take(&mut cur.pending);
-                emit(&self.path, cur, &tail, tail.len() as u64, false, &mut stats, sink);
-                cur.pos += tail.len() as u64;
             }
             tracing::debug!(
                 path = %self.path.display(),

@@ -85,6 +85,31 @@ fn cut(line: &[u8]) -> (&[u8], bool) {
     }
 }
 
+/// Hands out the rest of a file that is finished (rotated away, or an older
+/// file of a dated series): its lines, then an unfinished last line as it
+/// is. True when all of it went out, false when the budget ran out first.
+pub(super) fn read_to_end(
+    source: &Path,
+    cur: &mut OpenFile,
+    buf: &mut [u8],
+    max_lines: usize,
+    stats: &mut PollStats,
+    sink: &mut dyn FnMut(&Line<'_>),
+) -> Result<bool, LogError> {
+    if !read_available(source, cur, buf, max_lines, stats, sink)? {
+        return Ok(false);
+    }
+    if !cur.pending.is_empty() {
+        if stats.lines >= max_lines {
+            return Ok(false);
+        }
+        let tail = std::mem::take(&mut cur.pending);
+        emit(source, cur, &tail, tail.len() as u64, false, stats, sink);
+        cur.pos += tail.len() as u64;
+    }
+    Ok(true)
+}
+
 /// Hands one line (without its line end) that starts at `cur.pos` to the sink.
 pub(super) fn emit(
     source: &Path,

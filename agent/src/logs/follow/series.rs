@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use super::file::OpenFile;
 use super::pattern::{FilePattern, sort_key};
-use super::read::{emit, read_available};
+use super::read::{read_available, read_to_end};
 use super::{FollowOptions, READ_BUF};
 use crate::logs::{Line, LogError, PollStats, io_error};
 use crate::store::checkpoint::{Checkpoint, CheckpointWrite, Checkpoints};
@@ -162,18 +162,9 @@ impl Series {
                 break;
             }
             let Some(cur) = self.cur.as_mut() else { break };
-            if !read_available(&name, cur, &mut self.buf, max_lines, &mut stats, sink)? {
+            if !read_to_end(&name, cur, &mut self.buf, max_lines, &mut stats, sink)? {
                 stats.more = true;
                 break;
-            }
-            if !cur.pending.is_empty() {
-                if stats.lines >= max_lines {
-                    stats.more = true;
-                    break;
-                }
-                let tail = std::mem::take(&mut cur.pending);
-                emit(&name, cur, &tail, tail.len() as u64, false, &mut stats, sink);
-                cur.pos += tail.len() as u64;
             }
             tracing::debug!(finished = %name.display(), next = %next.display(), "file of the series finished");
             self.finished.push((name, cur.checkpoint()));
