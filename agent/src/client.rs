@@ -5,6 +5,14 @@
 //! certificate the controller refuses is also only seen at the first RPC, so
 //! [`ControllerClient::connect`] checks what it can locally (files readable,
 //! PEM well-formed) and everything else surfaces as a [`SendError`].
+//!
+//! Renewed TLS files are picked up without a restart: before each send the
+//! client looks at the files' stamps (`client/reload.rs`) and, when they
+//! changed, builds a new channel from them. Files that do not load are logged
+//! once and the old channel stays in use: a bad renewal must not silence a
+//! host whose old certificate still works.
+
+mod reload;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -169,6 +177,14 @@ pub struct ControllerClient {
     url: String,
     /// Mutual TLS (false only for `--insecure` on loopback).
     tls: bool,
+    /// What the channel is rebuilt from when the TLS files change.
+    config: ControllerConfig,
+    /// The TLS files the channel in use was built from.
+    loaded: reload::Stamps,
+    /// TLS files that failed to load (not retried until they change again).
+    failed: Option<reload::Stamps>,
+    /// Channels rebuilt from renewed files since `connect`.
+    reloads: u64,
 }
 
 impl ControllerClient {
@@ -176,18 +192,48 @@ impl ControllerClient {
     /// (the caller has checked `Config::check_transport`). Reads and checks
     /// the TLS files but does not connect. Must run inside a tokio runtime.
     pub fn connect(config: &ControllerConfig, insecure: bool) -> Result<Self, ClientError> {
-        let url = config.url.trim().to_string();
-        let setup = |reason: String| ClientError::Setup { url: url.clone(), reason };
-        let mut endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| setup(e.to_string()))?
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .tcp_keepalive(Some(Duration::from_secs(60)));
-        if !insecure {
-            let tls = tls_config(config)?;
-            endpoint = endpoint.tls_config(tls).map_err(|e| setup(format!("TLS setup failed: {}", error_chain(&e))))?;
+        let loaded = reload::Stamps::of(config);
+        Ok(Self {
+            inner: channel(config, insecure)?,
+            url: config.url.trim().to_string(),
+            tls: !insecure,
+            config: config.clone(),
+            loaded,
+            failed: None,
+            reloads: 0,
+        })
+    }
+
+    /// Rebuilds the channel if `controller.ca`, `.cert` or `.key` changed
+    /// since it was built. `Ok(true)`: a new channel is in use (its first
+    /// send makes a new TLS connection with the new files). An error is
+    /// returned once per change; the old channel stays in use meanwhile.
+    pub fn reload_if_changed(&mut self) -> Result<bool, ClientError> {
+        if !self.tls {
+            return Ok(false);
         }
-        Ok(Self { inner: AgentServiceClient::new(endpoint.connect_lazy()), url, tls: !insecure })
+        let now = reload::Stamps::of(&self.config);
+        if now == self.loaded || self.failed.as_ref() == Some(&now) {
+            return Ok(false);
+        }
+        match channel(&self.config, false) {
+            Ok(inner) => {
+                self.inner = inner;
+                self.loaded = now;
+                self.failed = None;
+                self.reloads += 1;
+                Ok(true)
+            }
+            Err(error) => {
+                self.failed = Some(now);
+                Err(error)
+            }
+        }
+    }
+
+    /// How many times renewed TLS files were put into use.
+    pub fn reloads(&self) -> u64 {
+        self.reloads
     }
 
     /// The controller URL, for log messages.
@@ -197,11 +243,39 @@ impl ControllerClient {
 
     /// Delivers one report and returns the controller's acknowledgement.
     pub async fn send(&mut self, report: &HostReport) -> Result<ReportAck, SendError> {
+        match self.reload_if_changed() {
+            Ok(false) => {}
+            Ok(true) => tracing::info!(
+                cert = ?self.config.cert,
+                "TLS files changed: reconnecting to the controller with the new certificate"
+            ),
+            Err(error) => tracing::error!(
+                %error,
+                "TLS files changed but do not load: still using the previous certificate; fix the file (or put \
+                 the old one back) before the previous certificate expires"
+            ),
+        }
         match self.inner.report(tonic::Request::new(report.clone())).await {
             Ok(response) => Ok(response.into_inner()),
             Err(status) => Err(SendError::from_transport(&status, self.tls)),
         }
     }
+}
+
+/// A lazy channel: mTLS for `https://`, plaintext when `insecure`.
+fn channel(config: &ControllerConfig, insecure: bool) -> Result<AgentServiceClient<Channel>, ClientError> {
+    let url = config.url.trim().to_string();
+    let setup = |reason: String| ClientError::Setup { url: url.clone(), reason };
+    let mut endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| setup(e.to_string()))?
+        .timeout(config.timeout)
+        .connect_timeout(config.timeout)
+        .tcp_keepalive(Some(Duration::from_secs(60)));
+    if !insecure {
+        let tls = tls_config(config)?;
+        endpoint = endpoint.tls_config(tls).map_err(|e| setup(format!("TLS setup failed: {}", error_chain(&e))))?;
+    }
+    Ok(AgentServiceClient::new(endpoint.connect_lazy()))
 }
 
 /// Reads the three PEM files named in `[controller]`.
@@ -254,70 +328,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn status_mapping() {
-        let rejected = [Code::InvalidArgument, Code::FailedPrecondition, Code::OutOfRange];
-        for code in rejected {
-            let e = SendError::from_status(&tonic::Status::new(code, "bad field ips"));
-            assert!(matches!(e, SendError::Rejected { .. }), "{code:?}");
-            assert!(e.to_string().contains("bad field ips"));
-        }
-        for code in [Code::PermissionDenied, Code::Unauthenticated] {
-            let e = SendError::from_status(&tonic::Status::new(code, "x"));
-            assert!(matches!(e, SendError::Retry { needs_operator: true, .. }));
-        }
-        for code in [Code::Unavailable, Code::DeadlineExceeded, Code::ResourceExhausted, Code::Cancelled, Code::Unknown]
-        {
-            let e = SendError::from_status(&tonic::Status::new(code, "x"));
-            assert!(matches!(e, SendError::Retry { needs_operator: false, .. }));
-        }
-    }
-
-    #[test]
-    fn overload_hint_is_read_and_bad_hints_ignored() {
-        let with_hint = |value: &str| {
-            let mut status = tonic::Status::resource_exhausted("over capacity");
-            status.metadata_mut().insert(RETRY_PUSHBACK_KEY, value.parse().unwrap());
-            SendError::from_status(&status)
-        };
-        assert_eq!(with_hint("2500").retry_after(), Some(Duration::from_millis(2500)));
-        assert_eq!(with_hint("soon").retry_after(), None);
-        assert_eq!(with_hint("99999999999").retry_after(), None, "more than an hour is not trusted");
-        assert_eq!(SendError::from_status(&tonic::Status::unavailable("down")).retry_after(), None);
-    }
-
-    fn controller(dir: &Path) -> ControllerConfig {
-        ControllerConfig {
-            url: "https://127.0.0.1:1".into(),
-            ca: Some(dir.join("ca.crt")),
-            cert: Some(dir.join("agent.crt")),
-            key: Some(dir.join("agent.key")),
-            server_name: None,
-            timeout: Duration::from_secs(1),
-        }
-    }
-
-    #[tokio::test]
-    async fn tls_file_errors_name_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = ControllerClient::connect(&controller(dir.path()), false).unwrap_err();
-        assert!(e.to_string().contains("controller.ca"), "{e}");
-        assert!(e.to_string().contains("ca.crt"), "{e}");
-        std::fs::write(dir.path().join("ca.crt"), "not pem").unwrap();
-        let e = ControllerClient::connect(&controller(dir.path()), false).unwrap_err();
-        assert!(matches!(e, ClientError::BadPem { what: "controller.ca", .. }), "{e}");
-    }
-
-    #[tokio::test]
-    async fn down_controller_is_not_fatal_until_send() {
-        let mut config = controller(Path::new("/nonexistent"));
-        config.url = "http://127.0.0.1:1".into();
-        let mut client = ControllerClient::connect(&config, true).unwrap();
-        let e = client.send(&HostReport::default()).await.unwrap_err();
-        assert!(matches!(e, SendError::Retry { needs_operator: false, .. }), "{e}");
-    }
-}
+mod tests;

@@ -100,12 +100,23 @@ impl Default for AdminApi {
 }
 
 /// The controller's certificate and the CA agents' certificates must chain to.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tls {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// How often the three files are checked for a renewal (SIGHUP checks at
+    /// once). A few stat calls: cheap, but no need to do it more than every
+    /// few seconds.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls { ca: PathBuf::new(), cert: PathBuf::new(), key: PathBuf::new(), reload_interval: Duration::from_secs(5) }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

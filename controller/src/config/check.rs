@@ -106,6 +106,7 @@ impl Config {
             ("dnsbl.probe_interval", d.probe_interval),
             ("alerts.poll_interval", a.poll_interval),
             ("alerts.retry.timeout", a.retry.timeout),
+            ("tls.reload_interval", self.tls.reload_interval),
         ] {
             duration_in(key, value, tick, MAX_DURATION)?;
         }

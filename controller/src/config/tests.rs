@@ -26,7 +26,7 @@ fn typos_and_exposed_admin_api_are_refused() {
     let err = Config::from_toml_str("[agent_api]\nlisten_addr = \"0.0.0.0:1\"").unwrap_err();
     assert!(err.contains("listen_addr"), "{err}");
     let mut config = Config::from_toml_str("[admin_api]\nlisten = \"0.0.0.0:7444\"").unwrap();
-    config.tls = Tls { ca: "a".into(), cert: "b".into(), key: "c".into() };
+    config.tls = Tls { ca: "a".into(), cert: "b".into(), key: "c".into(), ..Tls::default() };
     assert!(config.check(false).unwrap_err().contains("require_cert"));
     assert!(config.check(true).unwrap_err().contains("--insecure only listens on loopback"));
     config.admin_api.require_cert = true;

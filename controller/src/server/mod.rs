@@ -6,13 +6,16 @@
 //!   API of most daemons: anyone who can run commands on the controller box can
 //!   use it), or over mutual TLS with admin certificates when
 //!   `admin_api.require_cert` is set, which any non-loopback address requires.
+//! - TLS is our own acceptor (`incoming.rs`) with a configuration reloaded
+//!   from its files (`tls.rs`), so a renewed certificate needs no restart.
 
 mod admin;
 mod agent;
 mod backup;
+mod incoming;
+pub mod tls;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Certificate, Identity as TlsIdentity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 use tonic::{Request, Status};
 
 use crate::catalog::Catalog;
@@ -38,10 +41,8 @@ use crate::store::Store;
 /// `{:#}` prints it once).
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot read {path}: {cause}")]
-    ReadTls { path: String, cause: std::io::Error },
-    #[error("TLS setup failed (check tls.cert, tls.key and tls.ca): {}", transport_reason(cause))]
-    Tls { cause: tonic::transport::Error },
+    #[error("TLS setup failed (check tls.cert, tls.key and tls.ca): {cause}")]
+    Tls { cause: tls::TlsError },
     #[error("cannot listen on {addr} ({what}): {cause}")]
     Bind { addr: SocketAddr, what: &'static str, cause: std::io::Error },
     #[error("the {what} server failed: {}", transport_reason(cause))]
@@ -60,6 +61,9 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     /// What the agent API did with reports (for `/metrics`).
     pub ingest: Arc<IngestStats>,
+    /// The TLS configuration in service (None with `--insecure`): its
+    /// `status()` says whether the newest files on disk loaded.
+    pub tls: Option<Arc<tls::ReloadingTls>>,
     stop: watch::Sender<bool>,
     tasks: Vec<(&'static str, JoinHandle<Result<(), tonic::transport::Error>>)>,
 }
@@ -100,7 +104,10 @@ pub async fn start(
     let agent_addr = local_addr(&agent_listener, config.agent_api.listen, "agent API")?;
     let admin_addr = local_addr(&admin_listener, config.admin_api.listen, "admin API")?;
 
-    let tls = if insecure { None } else { Some(load_tls(config)?) };
+    let tls = match insecure {
+        true => None,
+        false => Some(Arc::new(tls::ReloadingTls::load(&config.tls).map_err(|cause| ServerError::Tls { cause })?)),
+    };
     let containment =
         Arc::new(crate::contain::Containment::from_config(&config.actions).map_err(ServerError::Actions)?);
 
@@ -118,25 +125,15 @@ pub async fn start(
         retry_after: config.limits.overload_retry_after,
         insecure,
     };
-    let mut agent_server = base_server();
-    if let Some((identity, ca)) = &tls {
-        let tls = ServerTlsConfig::new().identity(identity.clone()).client_ca_root(ca.clone());
-        agent_server = agent_server.tls_config(tls).map_err(|cause| ServerError::Tls { cause })?;
-    }
     let agent_grpc = AgentServiceServer::new(agent_service).max_decoding_message_size(config.limits.max_report_bytes);
-    let agent_router = agent_server.add_service(agent::InFlightPerHost::new(
+    let agent_router = base_server().add_service(agent::InFlightPerHost::new(
         agent_grpc,
         ingest.clone(),
         config.limits.overload_retry_after,
     ));
 
     let require_admin_cert = !insecure && config.admin_api.require_cert;
-    let mut admin_server = base_server();
-    if let (true, Some((identity, ca))) = (require_admin_cert, &tls) {
-        let tls = ServerTlsConfig::new().identity(identity.clone()).client_ca_root(ca.clone());
-        admin_server = admin_server.tls_config(tls).map_err(|cause| ServerError::Tls { cause })?;
-    }
-    let admin_router = admin_server.add_service(AdminServiceServer::new(admin::AdminApi::new(
+    let admin_router = base_server().add_service(AdminServiceServer::new(admin::AdminApi::new(
         store,
         engine,
         catalog,
@@ -144,23 +141,33 @@ pub async fn start(
         containment,
     )));
 
-    let tasks = vec![
-        (
-            "agent API",
-            tokio::spawn(
-                agent_router
-                    .serve_with_incoming_shutdown(TcpListenerStream::new(agent_listener), wait_for(stopped.clone())),
-            ),
+    // The same listener either way; only the stream type differs, hence two spawns.
+    let agent_task = match &tls {
+        Some(tls) => tokio::spawn(agent_router.serve_with_incoming_shutdown(
+            incoming::tls_incoming(agent_listener, tls.clone(), "agent API"),
+            wait_for(stopped.clone()),
+        )),
+        None => tokio::spawn(
+            agent_router
+                .serve_with_incoming_shutdown(TcpListenerStream::new(agent_listener), wait_for(stopped.clone())),
         ),
-        (
-            "admin API",
-            tokio::spawn(
-                admin_router.serve_with_incoming_shutdown(TcpListenerStream::new(admin_listener), wait_for(stopped)),
-            ),
+    };
+    let admin_task = match (require_admin_cert, &tls) {
+        (true, Some(tls)) => tokio::spawn(admin_router.serve_with_incoming_shutdown(
+            incoming::tls_incoming(admin_listener, tls.clone(), "admin API"),
+            wait_for(stopped.clone()),
+        )),
+        _ => tokio::spawn(
+            admin_router
+                .serve_with_incoming_shutdown(TcpListenerStream::new(admin_listener), wait_for(stopped.clone())),
         ),
-    ];
+    };
+    if let Some(tls) = &tls {
+        tokio::spawn(tls::watch(tls.clone(), config.tls.reload_interval, stopped));
+    }
+    let tasks = vec![("agent API", agent_task), ("admin API", admin_task)];
     tracing::info!(%agent_addr, %admin_addr, admin_mtls = require_admin_cert, "controller listening");
-    Ok(Running { agent_addr, admin_addr, ingest, stop, tasks })
+    Ok(Running { agent_addr, admin_addr, ingest, tls, stop, tasks })
 }
 
 fn base_server() -> Server {
@@ -182,15 +189,6 @@ async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Serve
 
 fn local_addr(listener: &TcpListener, addr: SocketAddr, what: &'static str) -> Result<SocketAddr, ServerError> {
     listener.local_addr().map_err(|cause| ServerError::Bind { addr, what, cause })
-}
-
-fn load_tls(config: &Config) -> Result<(TlsIdentity, Certificate), ServerError> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|cause| ServerError::ReadTls { path: path.display().to_string(), cause })
-    };
-    let identity = TlsIdentity::from_pem(read(&config.tls.cert)?, read(&config.tls.key)?);
-    let ca = Certificate::from_pem(read(&config.tls.ca)?);
-    Ok((identity, ca))
 }
 
 /// Why tonic failed: its own message is only "transport error", the reason

@@ -6,6 +6,7 @@
 mod alerts;
 mod backup;
 mod cases;
+mod cert_reload;
 mod contain;
 mod demo;
 mod diskfull;
