@@ -6,10 +6,13 @@
 # wine64 package), and a stand-in bcryptprimitives.dll that Wine 8 lacks
 # (deploy/windows/wine/).
 #
+#   deploy/windows/wine-test.sh                 # install if needed, then test
+#   deploy/windows/wine-test.sh --install-only  # only MinGW and Wine (ci.sh)
+#
 # Skipped: tests whose helpers write a temporary directory into a TOML basic
 # string ("C:\users\..." is an invalid \u escape there) or expect '/' in
 # paths; they are Linux-only until those helpers quote paths as TOML
-# literals. Everything else must pass.
+# literals. Everything else must pass: the exit status is the tests'.
 set -eu
 
 cd "$(dirname "$0")/../.."
@@ -19,9 +22,14 @@ wine=/usr/lib/wine/wine64
 if [ ! -x "$wine" ]; then
     echo "installing Wine (apt-get)" >&2
     sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { echo "cannot install Wine: not root and no sudo" >&2; exit 1; }
+        sudo=sudo
+    fi
+    $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends wine64 >/dev/null
 fi
+[ "${1:-}" = --install-only ] && exit 0
 
 target_dir=${CARGO_TARGET_DIR:-target}
 case "$target_dir" in /*) ;; *) target_dir=$(pwd)/$target_dir ;; esac

@@ -21,7 +21,12 @@ use clap::{Parser, Subcommand};
 
 use crate::Config;
 
+#[cfg(not(windows))]
 const DEFAULT_CONFIG: &str = "/etc/rblfleet/agent.toml";
+/// Where `service install` puts the config (`windows::layout`), so that
+/// `check-config`, `doctor` and `run` need no `--config` there either.
+#[cfg(windows)]
+const DEFAULT_CONFIG: &str = r"C:\ProgramData\rblfleet\agent.toml";
 
 /// Reports this host's IPs to the rblfleet controller, which checks them
 /// against DNS blocklists.

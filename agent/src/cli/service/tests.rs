@@ -19,6 +19,15 @@ fn off_windows_every_action_says_it_is_windows_only() {
     }
 }
 
+#[cfg(windows)]
+#[test]
+fn the_default_config_is_where_install_puts_it() {
+    // `check-config`, `doctor` and `run` without --config read the file
+    // `service install` wrote.
+    let layout = crate::windows::layout::DataLayout::from_env(|_| None);
+    assert_eq!(layout.config(), PathBuf::from(crate::cli::DEFAULT_CONFIG));
+}
+
 /// An agent config with a CA, a certificate naming the host and a
 /// controller that is not there (the stop must not wait for it).
 fn config_with_pki(dir: &Path) -> PathBuf {
