@@ -68,6 +68,8 @@ pub enum ContainError {
     NotFound(String),
     #[error("{id} is {state}: {op} needs {needs}")]
     BadState { id: String, state: String, op: &'static str, needs: &'static str },
+    #[error("{id} is already being undone by {by} ({state}); a refused, failed or expired undo can be sent again")]
+    AlreadyUndone { id: String, by: String, state: String },
     #[error("{0} cannot be undone")]
     NoUndo(String),
     #[error(transparent)]
@@ -142,11 +144,33 @@ fn reported(store: &Store, host: &str, now: i64) -> Result<(Reported, BTreeSet<S
     Ok((sources, scripts))
 }
 
+/// The file name of a reported script id (`10001:mailer.php` → `mailer.php`).
+fn script_name(id: &str) -> &str {
+    let after_uid = id.split_once(':').map_or(id, |(_, name)| name);
+    after_uid.rsplit('/').next().unwrap_or(after_uid)
+}
+
+/// Whether `path` is a full path to the script the source `source_id` names.
+///
+/// PHP's `X-PHP-Originating-Script` carries only `uid:basename`, so the
+/// agent reports `mailer.php`; the NOC names the file to move with
+/// `--script PATH`. Only the file name is checked here (the controller does
+/// not know the host's trees): the agent checks the rest — below the
+/// subscription's tree, no `..`, no symlink, owned by the reported uid.
+fn names_reported_script(path: &str, source_id: &str) -> bool {
+    let name = script_name(source_id);
+    path.starts_with('/') && !name.is_empty() && path.rsplit('/').next() == Some(name)
+}
+
 /// The controller's containment service.
 #[derive(Debug)]
 pub struct Containment {
     key: Option<ActionKey>,
     ttl_ms: i64,
+    /// Serialises apply and undo: each checks that its plan or action has
+    /// not been applied or undone yet, then records that it has; two
+    /// requests at once must not both pass the check.
+    once: std::sync::Mutex<()>,
 }
 
 impl Containment {
@@ -163,7 +187,11 @@ impl Containment {
                 )
             }
         };
-        Ok(Containment { key, ttl_ms: i64::try_from(config.ttl.as_millis()).unwrap_or(i64::MAX) })
+        Ok(Containment {
+            key,
+            ttl_ms: i64::try_from(config.ttl.as_millis()).unwrap_or(i64::MAX),
+            once: std::sync::Mutex::new(()),
+        })
     }
 
     /// The public key agents must be configured with, when on.
@@ -216,6 +244,11 @@ impl Containment {
             });
         };
         let mut subscription = r.subscription.clone();
+        // A script is moved only from below its subscription's tree, so the
+        // agent needs the subscription: the one it reported the script under.
+        if kind.name.ends_with("_script") && subscription.is_empty() {
+            subscription.clone_from(source_subscription);
+        }
         if kind.name.ends_with("_subscription") {
             if subscription.is_empty() {
                 subscription.clone_from(source_subscription);
@@ -235,8 +268,17 @@ impl Containment {
             if script.is_empty() && source_kind == SourceKind::Script {
                 script.clone_from(&r.source_id);
             }
-            if !scripts.contains(&script) {
+            if !script.starts_with('/') {
+                return Err(ContainError::Missing {
+                    field: "--script PATH (the full path of the reported script on the host)",
+                    kind: kind.name.into(),
+                });
+            }
+            if !scripts.contains(&script) && !names_reported_script(&script, &r.source_id) {
                 return Err(ContainError::NotReported { host: r.host_id.clone(), what: format!("script {script:?}") });
+            }
+            if subscription.is_empty() {
+                return Err(ContainError::Missing { field: "subscription", kind: kind.name.into() });
             }
         }
         let action = ContainmentAction {
@@ -267,7 +309,8 @@ impl Containment {
         now: i64,
     ) -> Result<ActionRecord, ContainError> {
         let key = self.key()?;
-        let plan = store.action(plan_id)?.ok_or_else(|| ContainError::NotFound(plan_id.into()))?;
+        let _once = self.once.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut plan = store.action(plan_id)?.ok_or_else(|| ContainError::NotFound(plan_id.into()))?;
         if plan.state != "plan_ready" {
             return Err(ContainError::BadState {
                 id: plan_id.into(),
@@ -279,7 +322,7 @@ impl Containment {
         if reason.trim().is_empty() {
             return Err(ContainError::Missing { field: "reason", kind: "apply".into() });
         }
-        let planned = plan.action.unwrap_or_default();
+        let planned = plan.action.clone().unwrap_or_default();
         let action = ContainmentAction {
             id: record::new_id(store, "a")?,
             issued_ms: now,
@@ -289,12 +332,19 @@ impl Containment {
             dry_run: false,
             ..planned
         };
-        record::create(store, key, action, "approved", plan_id.into(), who, now)
+        let record = record::create(store, key, action, "approved", plan_id.into(), who, now)?;
+        // A plan is approved once: applying it again (a retried command, a
+        // second person) would run it twice, and a second pause would record
+        // the first one's 0 as the "previous" limit that undo puts back.
+        let id = record.action.as_ref().map(|a| a.id.clone()).unwrap_or_default();
+        record::settle(store, &mut plan, "applied", &format!("applied as {id}"), who, now)?;
+        Ok(record)
     }
 
     /// Sends the reverse of a done action, with the undo data its agent reported.
     fn undo(&self, store: &Store, id: &str, reason: &str, who: &str, now: i64) -> Result<ActionRecord, ContainError> {
         let key = self.key()?;
+        let _once = self.once.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let done = store.action(id)?.ok_or_else(|| ContainError::NotFound(id.into()))?;
         if done.state != "done" || done.action.as_ref().is_some_and(|a| a.dry_run) {
             return Err(ContainError::BadState {
@@ -304,14 +354,24 @@ impl Containment {
                 needs: "done (an applied action)",
             });
         }
-        let original = done.action.unwrap_or_default();
+        let original = done.action.clone().unwrap_or_default();
         let reverse =
             kind(&original.kind).and_then(|k| k.undo).ok_or_else(|| ContainError::NoUndo(original.kind.clone()))?;
+        // Undone once: a reverse on its way, done, or interrupted (it may
+        // have run) stands; a refused, failed or expired one may be retried.
+        let live = store.actions(Some(&original.host_id))?.into_iter().find(|r| {
+            r.action.as_ref().is_some_and(|a| a.undo_of == original.id)
+                && matches!(r.state.as_str(), "approved" | "done" | "interrupted")
+        });
+        if let Some(live) = live {
+            let by = live.action.map(|a| a.id).unwrap_or_default();
+            return Err(ContainError::AlreadyUndone { id: id.into(), by, state: live.state });
+        }
         let action = ContainmentAction {
             id: record::new_id(store, "u")?,
             kind: reverse.into(),
             undo_of: original.id.clone(),
-            undo: done.result.map(|r| r.undo).unwrap_or_default(),
+            undo: done.result.as_ref().map(|r| r.undo.clone()).unwrap_or_default(),
             issued_ms: now,
             expires_ms: now.saturating_add(self.ttl_ms),
             approved_by: who.into(),

@@ -39,9 +39,15 @@ pub struct PlanArgs {
     /// restore_mailbox, pause_subscription, restore_subscription,
     /// quarantine_script, restore_script.
     pub action: String,
-    /// The subscription (pause_subscription; default: the source's own).
+    /// The subscription (pause_subscription, quarantine_script; default:
+    /// the source's own).
     #[arg(long)]
     pub subscription: Option<String>,
+    /// The full path of the script to quarantine (quarantine_script): PHP
+    /// names only the file, so the path must end in the reported file name;
+    /// the agent moves it only from below the subscription's tree.
+    #[arg(long, value_name = "PATH")]
+    pub script: Option<String>,
     #[command(flatten)]
     pub common: Waiting,
 }
@@ -125,6 +131,7 @@ pub async fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
                 source_id: a.source.1,
                 kind: a.action,
                 subscription: a.subscription.unwrap_or_default(),
+                script: a.script.unwrap_or_default(),
                 ..Default::default()
             };
             step(&a.common, request, out).await

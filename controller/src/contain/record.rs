@@ -102,6 +102,22 @@ pub(super) fn create(
     Ok(record)
 }
 
+/// Moves a record to `state` (a plan to `applied`), with an audit line on
+/// the record only: the new action's own line is already on the case.
+pub(super) fn settle(
+    store: &Store,
+    record: &mut ActionRecord,
+    state: &str,
+    line: &str,
+    who: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    record.state = state.into();
+    record.updated_ms = now;
+    record.audit.push(format!("{} {who}: {line}", crate::clock::rfc3339(now)));
+    store.put_action(record)
+}
+
 /// Cuts `s` to at most `max` bytes at a character boundary.
 fn bounded(s: &str, max: usize) -> String {
     let mut end = s.len().min(max);
@@ -109,6 +125,19 @@ fn bounded(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_string()
+}
+
+/// Longest output summary on a case note (the record keeps the whole output).
+const NOTE_OUTPUT: usize = 200;
+
+/// The output on one line for a case note: its non-empty lines joined with
+/// " / ", cut at [`NOTE_OUTPUT`] bytes with "…".
+pub(super) fn summary(output: &str) -> String {
+    let joined = output.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" / ");
+    if joined.len() <= NOTE_OUTPUT {
+        return joined;
+    }
+    format!("{}…", bounded(&joined, NOTE_OUTPUT))
 }
 
 /// The state a result moves a record to.
@@ -153,12 +182,18 @@ pub fn take_results(store: &Store, report: &HostReport, now: i64) -> Result<(), 
         result.reason = bounded(&result.reason, MAX_OUTPUT);
         let state = state_after(&record, &result);
         let mut line = format!("{} {state}", describe(&action));
-        if result.exit_code != 0 {
-            line.push_str(&format!(", exit code {}", result.exit_code));
-        }
         if !result.commands.is_empty() {
             let verb = if action.dry_run { "would run" } else { "ran" };
             line.push_str(&format!("; {verb}: {}", result.commands.join(" && ")));
+        }
+        // The case is the record a person reads later: what ran, how it
+        // exited and what it said, not only "done".
+        if !action.dry_run && (!result.commands.is_empty() || result.exit_code != 0) {
+            line.push_str(&format!("; exit code {}", result.exit_code));
+        }
+        let output = summary(&result.output);
+        if !output.is_empty() {
+            line.push_str(&format!("; output: {output}"));
         }
         if !result.reason.is_empty() {
             line.push_str(&format!("; {}", result.reason));

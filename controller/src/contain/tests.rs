@@ -31,6 +31,13 @@ fn report(host: &str, seq: u64, results: Vec<ActionResult>) -> HostReport {
                 ..Default::default()
             },
             SourceStats { kind: SourceKind::Sender as i32, id: "info@shop.example".into(), ..Default::default() },
+            SourceStats {
+                kind: SourceKind::Script as i32,
+                id: "mailer.php".into(),
+                uid: Some(10001),
+                subscription: "shop.example".into(),
+                ..Default::default()
+            },
         ],
         action_results: results,
         ..Default::default()
@@ -148,7 +155,9 @@ async fn plan_apply_and_undo_follow_the_agents_results_and_land_on_the_case() {
     assert_eq!((approved.state.as_str(), approved.plan_id.as_str()), ("approved", plan_id.as_str()));
     let sent = verify(&public, &pending(&store, HOST, NOW).unwrap()[0], HOST, NOW).unwrap();
     assert_eq!((sent.id.as_str(), sent.dry_run, sent.approved_by.as_str()), (action_id.as_str(), false, "alice"));
-    take_results(&store, &report(HOST, 3, vec![result(&action_id, "done", "{\"held\":[\"4AB12C\"]}")]), NOW).unwrap();
+    let mut held = result(&action_id, "done", "{\"held\":[\"4AB12C\"]}");
+    held.output = "held 1\n\n of 2\n".into();
+    take_results(&store, &report(HOST, 3, vec![held]), NOW).unwrap();
     assert_eq!(store.action(&action_id).unwrap().unwrap().state, "done");
 
     // Undo sends the reverse with the agent's own undo data.
@@ -158,12 +167,26 @@ async fn plan_apply_and_undo_follow_the_agents_results_and_land_on_the_case() {
     assert_eq!((reverse_action.kind.as_str(), reverse_action.undo_of.as_str()), ("release_queue", action_id.as_str()));
     assert_eq!(reverse_action.undo, "{\"held\":[\"4AB12C\"]}");
 
+    // Once each: the plan is spent, and the undo on its way stands (until
+    // it is refused, failed or expired, when it may be sent again).
+    let again = contain.request(&store, &apply, "alice", NOW).unwrap_err();
+    assert!(matches!(&again, ContainError::BadState { state, .. } if state == "applied"), "{again}");
+    assert!(
+        store.action(&plan_id).unwrap().unwrap().audit.last().unwrap().contains(&format!("applied as {action_id}"))
+    );
+    let twice = contain.request(&store, &undo, "bob", NOW).unwrap_err();
+    assert!(matches!(twice, ContainError::AlreadyUndone { .. }), "{twice}");
+    let reverse_id = reverse_action.id.clone();
+    take_results(&store, &report(HOST, 4, vec![result(&reverse_id, "refused", "")]), NOW).unwrap();
+    let retry = contain.request(&store, &undo, "bob", NOW).unwrap();
+    assert_eq!(retry.action.unwrap().undo_of, action_id);
+
     // Every step is on the host's open case.
     let case = store.case(1).unwrap().unwrap();
     let notes: Vec<&str> = case.history.iter().filter(|e| e.action == "contain").map(|e| e.note.as_str()).collect();
-    assert_eq!(notes.len(), 5, "{notes:?}");
+    assert_eq!(notes.len(), 7, "{notes:?}");
     assert!(notes[0].starts_with("planned hold_queue") && notes[2].contains("hijacked mailbox"), "{notes:?}");
-    assert!(notes[3].contains("done; ran: postsuper -h -"), "{notes:?}");
+    assert!(notes[3].contains("done; ran: postsuper -h -; exit code 0; output: held 1 / of 2"), "{notes:?}");
     assert!(case.history.iter().any(|e| e.who == "bob"));
 }
 
@@ -216,4 +239,41 @@ async fn an_action_taken_before_its_expiry_and_reported_after_it_is_recorded() {
     assert!(record.audit.last().unwrap().contains("after the controller had marked it expired"), "{:?}", record.audit);
     take_results(&store, &report(HOST, 5, vec![result(&id, "done", "")]), later).unwrap();
     assert_eq!(store.action(&id).unwrap().unwrap().state, "interrupted");
+}
+
+/// PHP names only `uid:basename`: the NOC gives the full path, which must end
+/// in the reported name; the subscription is the one the script was reported
+/// under (the agent refuses a quarantine without it).
+#[tokio::test]
+async fn a_script_plan_takes_a_full_path_ending_in_the_reported_name_and_the_scripts_subscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, contain, public) = setup(dir.path()).await;
+    let path = "/var/www/vhosts/shop.example/httpdocs/wp-content/mailer.php";
+    let quarantine = |script: &str| ContainRequest {
+        script: script.into(),
+        ..plan("quarantine_script", SourceKind::Script, "mailer.php")
+    };
+    let planned = contain.request(&store, &quarantine(path), "ops", NOW).unwrap();
+    let sent = verify(&public, &pending(&store, HOST, NOW).unwrap()[0], HOST, NOW).unwrap();
+    assert_eq!(sent.id, planned.action.unwrap().id);
+    assert_eq!((sent.script.as_str(), sent.subscription.as_str()), (path, "shop.example"));
+
+    let refused = |r: ContainRequest| contain.request(&store, &r, "ops", NOW).unwrap_err();
+    // No path: the reported name alone cannot say which file.
+    let missing = refused(quarantine(""));
+    assert!(matches!(missing, ContainError::Missing { .. }) && missing.to_string().contains("--script"), "{missing}");
+    assert!(matches!(refused(quarantine("mailer.php")), ContainError::Missing { .. }));
+    // A path to another file, or one merely containing the name.
+    for other in ["/var/www/vhosts/shop.example/httpdocs/other.php", "/etc/mailer.php.bak", "/x/mailer.php/"] {
+        assert!(matches!(refused(quarantine(other)), ContainError::NotReported { .. }), "{other}");
+    }
+}
+
+#[test]
+fn a_case_note_carries_the_output_on_one_bounded_line() {
+    use super::record::summary;
+    assert_eq!(summary(""), "");
+    assert_eq!(summary("a\n\n  b  \n"), "a / b");
+    let long = summary(&"é".repeat(300));
+    assert!(long.ends_with('…') && long.len() <= 200 + '…'.len_utf8(), "{long}");
 }

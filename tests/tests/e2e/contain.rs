@@ -4,7 +4,11 @@
 //! record what they were asked to do; the controller signs with a key made
 //! by `rblfleet ca action-key`; a second agent without `[actions]` refuses.
 
+mod common;
 mod crash;
+mod delete;
+mod plesk;
+mod quarantine;
 
 use std::fmt::Write as _;
 use std::path::Path;
