@@ -6,6 +6,9 @@
 //! they are written to, and every file is created 0600: a leaked agent key
 //! lets its holder report for that host, a leaked CA key for every host.
 
+pub mod expiry;
+pub mod renew;
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::IpAddr;
@@ -39,6 +42,8 @@ pub enum CaError {
     BadCa { path: PathBuf, cause: rcgen::Error },
     #[error("invalid name {name:?}: {reason}")]
     BadName { name: String, reason: String },
+    #[error("{path}: not a certificate `rblfleet ca` can read: {reason}")]
+    BadCert { path: PathBuf, reason: String },
     /// Not `#[from]`: the message prints it, so it must be no error source.
     #[error("certificate generation failed: {0}")]
     Generate(rcgen::Error),

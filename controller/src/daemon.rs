@@ -160,9 +160,16 @@ impl Daemon {
         let (stop, stopped) = watch::channel(false);
         let engine_task = engine.clone().filter(|_| run_engine).map(|e| e.spawn(stopped.clone()));
         let mut background = vec![("pruning", spawn_pruning(store.clone(), config.retention.clone(), stopped.clone()))];
+        // The files whose expiry /metrics and the alerts watch (not without TLS).
+        let tls = (!insecure)
+            .then(|| crate::ca::expiry::OwnFiles { cert: config.tls.cert.clone(), ca: config.tls.ca.clone() });
         if !config.alerts.route.is_empty() {
-            let sources =
-                crate::alerts::Sources { store: store.clone(), catalog: catalog.clone(), engine: engine.clone() };
+            let sources = crate::alerts::Sources {
+                store: store.clone(),
+                catalog: catalog.clone(),
+                engine: engine.clone(),
+                tls: tls.clone(),
+            };
             let alerts = crate::alerts::spawn(&config.alerts, sources, stopped.clone()).await;
             background.push(("alerts", alerts.map_err(|e| DaemonError::Config(e.to_string()))?));
         }
@@ -174,6 +181,7 @@ impl Daemon {
                 store: store.clone(),
                 engine: engine.clone(),
                 ingest: servers.ingest.clone(),
+                tls,
             };
             background.push(("metrics", crate::metrics::spawn(bound, sources, stopped.clone())));
         }

@@ -9,6 +9,7 @@
 //! case_waiting = "7d"      # a case in delist_requested longer than this
 //! queue_messages = 1000    # a host's mail queue above this
 //! silent_intervals = 3     # an agent silent for this many of its report intervals
+//! certificate_expiry = "30d" # an agent's, the controller's or the CA's certificate expires within this
 //! [alerts.retry]
 //! attempts = 5             # tries per message, then it is logged and counted as failed
 //! initial = "2s"           # first backoff, doubled after each failure up to `max`
@@ -80,6 +81,11 @@ pub struct Thresholds {
     /// default, so a route with `min_severity = "warning"` pages on it;
     /// "critical" for a NOC that wants to be woken before the listing.
     pub outbreak_severity: super::event::Severity,
+    /// Warn when a certificate (an agent's, the controller's, the CA's)
+    /// expires within this; reminders follow at 14, 7, 3 and 1 days left
+    /// and at expiry (see `alerts::certs`).
+    #[serde(with = "humantime_serde")]
+    pub certificate_expiry: Duration,
 }
 
 impl Default for Thresholds {
@@ -89,6 +95,7 @@ impl Default for Thresholds {
             queue_messages: 1000,
             silent_intervals: 3,
             outbreak_severity: super::event::Severity::Warning,
+            certificate_expiry: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -235,6 +242,9 @@ impl AlertsConfig {
         }
         if self.thresholds.silent_intervals == 0 {
             return Err("alerts.thresholds.silent_intervals must be at least 1".into());
+        }
+        if self.thresholds.certificate_expiry.is_zero() {
+            return Err("alerts.thresholds.certificate_expiry must be more than 0 (\"30d\" warns a month ahead)".into());
         }
         if let Some(smtp) = &self.smtp {
             smtp.check()?;

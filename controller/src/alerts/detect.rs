@@ -65,6 +65,8 @@ pub struct Snapshot {
     pub waiting: BTreeMap<u64, CaseWait>,
     /// Active early warnings, by (host, source kind, source, first seen).
     pub warnings: BTreeMap<(String, String, String, i64), OutbreakInfo>,
+    /// Certificate expiries (agents, the controller, its CAs).
+    pub certs: super::certs::Certs,
 }
 
 /// Used when an agent's interval is unknown (its reports carry no period).
@@ -87,7 +89,7 @@ impl HostState {
 }
 
 /// The events between `prev` and `cur`, in a stable order: listings, then
-/// cases, hosts and zones, each by key.
+/// cases, hosts, early warnings, certificates and zones, each by key.
 pub fn diff(prev: &Snapshot, cur: &Snapshot, t: &Thresholds) -> Vec<Event> {
     let mut events = Vec::new();
     let mut push = |severity, kind| events.push(Event { severity, at_ms: cur.at_ms, kind });
@@ -158,6 +160,10 @@ pub fn diff(prev: &Snapshot, cur: &Snapshot, t: &Thresholds) -> Vec<Event> {
         if !prev.warnings.contains_key(key) {
             push(t.outbreak_severity, EventKind::Outbreak { warning: warning.clone() });
         }
+    }
+
+    for e in super::certs::diff(&prev.certs, prev.at_ms, &cur.certs, cur.at_ms, t.certificate_expiry) {
+        push(e.severity, e.kind);
     }
 
     for (id, now) in &cur.zones {

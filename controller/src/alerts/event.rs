@@ -183,6 +183,17 @@ pub enum EventKind {
     AgentSilent { host: String, last_report_ms: i64, silent_secs: u64, interval_secs: u64 },
     /// A blocklist zone was taken out of service (its test points failed): the fleet is not covered.
     ZoneOutOfService { zone_id: String, zone: String, reason: String },
+    /// A certificate expires within `alerts.thresholds.certificate_expiry`
+    /// (again at 14, 7, 3 and 1 days left, and once expired).
+    CertificateExpiring {
+        /// "agent", "controller" or "ca".
+        certificate: String,
+        /// The host id of an agent, else the certificate's subject CN.
+        name: String,
+        not_after_ms: i64,
+        /// Days left, rounded up; 0 or less once expired.
+        days_left: i64,
+    },
     /// Sent by `rblfleet alerts test` to check a route end to end.
     Test { note: String },
 }
@@ -210,6 +221,7 @@ impl Event {
             EventKind::QueueHigh { .. }
             | EventKind::AgentSilent { .. }
             | EventKind::Outbreak { .. }
+            | EventKind::CertificateExpiring { .. }
             | EventKind::Test { .. } => None,
         }
     }
@@ -222,6 +234,8 @@ impl Event {
             }
             EventKind::QueueHigh { host, .. } | EventKind::AgentSilent { host, .. } => vec![host.as_str()],
             EventKind::Outbreak { warning } => vec![warning.host.as_str()],
+            EventKind::CertificateExpiring { certificate, name, .. } if certificate == "agent" => vec![name.as_str()],
+            EventKind::CertificateExpiring { .. } => Vec::new(),
             EventKind::CaseWaiting { .. } | EventKind::ZoneOutOfService { .. } | EventKind::Test { .. } => Vec::new(),
         }
     }
@@ -262,6 +276,18 @@ impl Event {
                 format!("{host}: agent silent for {}", span(*silent_secs))
             }
             EventKind::ZoneOutOfService { zone, .. } => format!("blocklist zone {zone} out of service"),
+            EventKind::CertificateExpiring { certificate, name, days_left, .. } => {
+                let which = match certificate.as_str() {
+                    "agent" => format!("{name}: agent certificate"),
+                    "controller" => format!("controller certificate ({name})"),
+                    _ => format!("CA certificate \"{name}\""),
+                };
+                match days_left {
+                    ..=0 => format!("{which} has expired"),
+                    1 => format!("{which} expires within a day"),
+                    n => format!("{which} expires in {n} days"),
+                }
+            }
             EventKind::Test { .. } => "test alert from rblfleet".to_string(),
         }
     }
@@ -325,6 +351,18 @@ impl Event {
             EventKind::Test { note } => lines.push(note.clone()),
             EventKind::AgentSilent { interval_secs, .. } => {
                 lines.push(format!("reports every {}; nothing since then", span(*interval_secs)));
+            }
+            EventKind::CertificateExpiring { certificate, name, not_after_ms, .. } => {
+                lines.push(format!("not valid after {}", super::body::rfc3339(*not_after_ms)));
+                lines.push(match certificate.as_str() {
+                    "agent" => format!(
+                        "renew on the CA host: rblfleet ca renew --within 30d --host {name}, then copy bundles/{name} to the host"
+                    ),
+                    "controller" => "renew on the CA host: rblfleet ca renew --within 30d --controller, then install \
+                                     controller.crt and controller.key where tls.cert and tls.key point"
+                        .to_string(),
+                    _ => "roll a new CA with an overlap period: docs/operations.md, \"Certificate renewal\"".to_string(),
+                });
             }
             EventKind::ZoneOutOfService { reason, .. } => {
                 lines.push(format!("reason: {reason}"));

@@ -7,12 +7,16 @@
 //!  (read only)          (baseline = the state at start-up: never alerted)
 //! ```
 //!
+//! Certificate expiries come from the agent API's registry of client
+//! certificates and the controller's own files ([`certs`]).
+//!
 //! The detector only reads state and never waits for a delivery: each route
 //! has a bounded queue and a task of its own ([`deliver`]), so a dead
 //! endpoint costs retries in that task and nothing elsewhere.
 
 pub mod batch;
 pub mod body;
+pub mod certs;
 pub mod config;
 pub mod deliver;
 pub mod detect;
@@ -48,6 +52,9 @@ pub struct Sources {
     pub catalog: Arc<Catalog>,
     /// None when blocklist checks are off (no zone health then).
     pub engine: Option<Engine>,
+    /// The controller's certificate and CA files, for expiry alerts; None
+    /// without TLS (`serve --insecure`).
+    pub tls: Option<crate::ca::expiry::OwnFiles>,
 }
 
 /// Counters of the alerts task (for logs, tests and `/metrics`).
@@ -178,7 +185,8 @@ async fn sweep(
             engine: sources.engine.as_ref(),
             now_ms: crate::clock::now_ms(),
         };
-        let cur = snapshot::collect(&ctx)?;
+        let mut cur = snapshot::collect(&ctx)?;
+        cur.certs = certs::collect(sources.tls.as_ref());
         let mut events = match &prev {
             Some((prev, config)) => detect::diff(prev, &cur, &config.thresholds),
             None => Vec::new(),

@@ -14,6 +14,8 @@ use anyhow::Context;
 use crate::ca::{self, Subject};
 use crate::identity::check_host_id;
 
+mod renew;
+
 /// Per-host bundles inside a CA directory: `bundles/HOST/{ca.crt,agent.crt,agent.key}`.
 pub const BUNDLES: &str = "bundles";
 
@@ -72,6 +74,14 @@ pub enum Command {
         #[arg(long, conflicts_with = "force")]
         skip_existing: bool,
     },
+    /// Re-issue the certificates in DIR that expire within --within (new
+    /// keys, same names) and rewrite their bundles, as `issue` makes them.
+    ///
+    /// Reads DIR/agents/*.crt (and DIR/controller.crt with --controller),
+    /// so it works on an offline CA host. Then copy each
+    /// DIR/bundles/HOST to its host's /etc/rblfleet.
+    #[command(verbatim_doc_comment)]
+    Renew(renew::Args),
     /// Create the key that signs containment actions (DIR/actions.key) and
     /// print its public key. The controller reads the key ([actions] key);
     /// every agent allowed to act gets the public key ([actions]
@@ -85,6 +95,7 @@ pub enum Command {
 
 pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
     match command {
+        Command::Renew(args) => renew::run(args, out)?,
         Command::ActionKey { dir } => {
             let (path, public) = ca::action_key(&dir)?;
             let hex: String = public.iter().map(|b| format!("{b:02x}")).collect();

@@ -31,6 +31,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     let (trend, blocklist_24h, suspects, listings, open_cases) =
         (response.trend, response.blocklist_24h, response.suspects, response.listings, response.open_cases);
     let status = report.status.clone().unwrap_or_default();
+    let cert_not_after = response.certificate_not_after_ms;
     let now = SystemTime::now();
     if args.format == Format::Json {
         let mut value = render::host_json(&summary, now, args.silent_after);
@@ -85,6 +86,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         value["domains_served"] = json!(domains_served);
         value["domains_truncated"] = json!(domains_truncated);
         value["open_cases"] = open_cases.iter().map(super::case::case_json).collect();
+        value["certificate_expires"] = json!(rfc3339(cert_not_after));
         serde_json::to_writer_pretty(&mut *out, &value)?;
         writeln!(out)?;
         return Ok(());
@@ -122,6 +124,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         summary.reports_stored, summary.seq_gaps
     )?;
     writeln!(out, "outbox       {} waiting, {} dropped", status.outbox_backlog, status.outbox_dropped)?;
+    writeln!(out, "certificate  {}", certificate_line(cert_not_after, now))?;
     for collector in status.collectors.iter().filter(|c| !c.ok) {
         writeln!(out, "collector    {} FAILED: {}", collector.name, collector.error)?;
     }
@@ -245,4 +248,19 @@ fn dash(s: &str) -> String {
 
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
+}
+
+/// "expires 2027-03-09T11:02:00Z (in 94 days)"; the agent's certificate as
+/// it last connected, unknown until it connects after a controller start.
+fn certificate_line(not_after_ms: i64, now: SystemTime) -> String {
+    let Some(at) = rfc3339(not_after_ms) else {
+        return "unknown (the agent has not connected since the controller started)".into();
+    };
+    let now_ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+    match crate::ca::expiry::days_left(not_after_ms, now_ms) {
+        ..=0 => format!("EXPIRED {at}: renew it (rblfleet ca renew)"),
+        1 => format!("expires {at} (within a day): renew it (rblfleet ca renew)"),
+        days @ 2..=30 => format!("expires {at} (in {days} days): renew it (rblfleet ca renew)"),
+        days => format!("expires {at} (in {days} days)"),
+    }
 }

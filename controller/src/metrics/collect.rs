@@ -32,6 +32,9 @@ pub struct Sources {
     /// None when blocklist checks are off (`dnsbl.enabled = false`).
     pub engine: Option<Engine>,
     pub ingest: Arc<IngestStats>,
+    /// The controller's certificate and CA files; None without TLS
+    /// (`serve --insecure`).
+    pub tls: Option<crate::ca::expiry::OwnFiles>,
 }
 
 /// One scrape: its sources and the reads two collectors share (the host

@@ -22,6 +22,9 @@ pub enum CollectError {
     /// may rely on the same read.
     #[error(transparent)]
     Store(Arc<StoreError>),
+    /// The controller's certificate or CA file could not be read.
+    #[error(transparent)]
+    Certificate(#[from] crate::ca::expiry::ExpiryError),
     /// The collector panicked (a bug): the message of the panic.
     #[error("the collector panicked: {0}")]
     Panicked(String),

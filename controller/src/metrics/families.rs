@@ -8,6 +8,7 @@
 
 use super::collect::{Fleet, HostMetrics};
 use super::text::{Encoder, Kind};
+use crate::ca::expiry::Expiry;
 use crate::dnsbl::engine::{ZONE_STATES, ZoneMetrics, ZoneState};
 use crate::ingest::stats::{IngestSnapshot, LATENCY_BUCKETS};
 use crate::store::CommitStats;
@@ -219,4 +220,32 @@ pub fn disk(e: &mut Encoder, free: u64, reserve: u64) {
         "store.min_free_mib in bytes: below it reports are refused (RESOURCE_EXHAUSTED).",
     )
     .sample(&[], reserve as f64);
+}
+
+/// Agents' client certificates, as each presented its own at its last
+/// connection since the controller started (memory only: refilled within a
+/// report interval of a restart).
+pub fn agent_certificates(e: &mut Encoder, agents: &[Expiry]) {
+    let mut f = e.family(
+        "rblfleet_agent_certificate_expiry_timestamp_seconds",
+        Kind::Gauge,
+        "When the certificate the host's agent last connected with expires (notAfter), Unix seconds.",
+    );
+    for a in agents {
+        f.sample(&[("host", &a.name)], seconds(a.not_after_ms));
+    }
+}
+
+/// The controller's own certificate (kind controller) and each CA
+/// certificate it trusts (kind ca; two while a new CA overlaps the old),
+/// named by subject CN.
+pub fn certificates(e: &mut Encoder, own: &[Expiry]) {
+    let mut f = e.family(
+        "rblfleet_certificate_expiry_timestamp_seconds",
+        Kind::Gauge,
+        "When the controller's certificate (kind controller) or a CA it trusts (kind ca) expires (notAfter), Unix seconds.",
+    );
+    for c in own {
+        f.sample(&[("kind", c.kind.as_str()), ("name", &c.name)], seconds(c.not_after_ms));
+    }
 }

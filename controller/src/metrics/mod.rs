@@ -99,6 +99,19 @@ impl ControllerMetrics {
                 Ok(())
             }));
         }
+        collectors.push(Collector::new("agent_certificates", |_: &Scrape, e: &mut Encoder| {
+            families::agent_certificates(e, &crate::ca::expiry::registry().agents());
+            Ok(())
+        }));
+        // Files on disk, read on every scrape: a renewed certificate shows
+        // at once, and an unreadable one fails only this collector.
+        if sources.tls.is_some() {
+            collectors.push(Collector::new("certificates", |s: &Scrape, e: &mut Encoder| {
+                let own = s.sources.tls.as_ref().map(|f| f.read()).transpose()?;
+                families::certificates(e, own.as_deref().unwrap_or_default());
+                Ok(())
+            }));
+        }
         collectors.extend([
             Collector::new("ingest", |s: &Scrape, e: &mut Encoder| {
                 families::ingest(e, &s.sources.ingest.snapshot());

@@ -13,7 +13,7 @@ use crate::store::{Store, StoreError, StoreOptions};
 async fn a_failing_collector_leaves_a_whole_scrape_with_its_success_at_zero() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("data"), &StoreOptions::default()).unwrap();
-    let sources = Sources { store, engine: None, ingest: Arc::new(IngestStats::default()) };
+    let sources = Sources { store, engine: None, ingest: Arc::new(IngestStats::default()), tls: None };
     let mut metrics = ControllerMetrics::new(sources, Process { version: "test", started_ms: 0 });
     metrics.collectors.insert(
         0,
@@ -49,4 +49,53 @@ async fn a_failing_collector_leaves_a_whole_scrape_with_its_success_at_zero() {
     assert!(response.contains("\nrblfleet_store_free_bytes "), "{response}");
     stop.send(true).unwrap();
     task.await.unwrap();
+}
+
+/// Certificate expiries: an agent recorded by the agent API (here through
+/// the registry it writes to, with a certificate the CA code issued) and
+/// the controller's own certificate and CA files, read at each scrape. A
+/// CA file that goes missing fails only the "certificates" collector.
+#[test]
+fn certificate_expiries_are_gauges_per_agent_and_per_own_certificate() {
+    use crate::ca::{self, Subject};
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    ca::init(&ca_dir, "metrics test CA", 100).unwrap();
+    let controller = ca::issue(&ca_dir, &Subject::Controller { names: vec!["c.example".into()] }, 50, false).unwrap();
+    // A host id no other test uses: the registry is the process's.
+    let host = "metrics-cert-test.example";
+    let agent = ca::issue(&ca_dir, &Subject::Agent { host_id: host.into() }, 20, false).unwrap();
+    let der = x509_parser::pem::parse_x509_pem(&std::fs::read(&agent.cert).unwrap()).unwrap().1.contents;
+    let agent_expiry = crate::ca::expiry::registry().record_agent(host, &der).unwrap();
+
+    let store = Store::open(&dir.path().join("data"), &StoreOptions::default()).unwrap();
+    let tls = crate::ca::expiry::OwnFiles { cert: controller.cert.clone(), ca: ca_dir.join(ca::CA_CERT) };
+    let own = tls.read().unwrap();
+    let sources = Sources { store, engine: None, ingest: Arc::new(IngestStats::default()), tls: Some(tls) };
+    let metrics = ControllerMetrics::new(sources, Process { version: "test", started_ms: 0 });
+    let text = metrics.scrape(crate::clock::now_ms());
+
+    let secs = |ms: i64| (ms / 1000).to_string();
+    let agent_line =
+        format!("\nrblfleet_agent_certificate_expiry_timestamp_seconds{{host=\"{host}\"}} {}\n", secs(agent_expiry));
+    assert!(text.contains(&agent_line), "{agent_line}: {text}");
+    assert!(text.contains("# TYPE rblfleet_certificate_expiry_timestamp_seconds gauge\n"), "{text}");
+    for (kind, name, expiry) in
+        [("controller", "c.example", own[0].not_after_ms), ("ca", "metrics test CA", own[1].not_after_ms)]
+    {
+        let line = format!(
+            "\nrblfleet_certificate_expiry_timestamp_seconds{{kind=\"{kind}\",name=\"{name}\"}} {}\n",
+            secs(expiry)
+        );
+        assert!(text.contains(&line), "{line}: {text}");
+    }
+    let now_s = crate::clock::now_ms() / 1000;
+    assert!((own[0].not_after_ms / 1000 - (now_s + 50 * 86_400)).abs() < 10);
+    assert!(text.contains("\nrblfleet_scrape_collector_success{collector=\"certificates\"} 1\n"), "{text}");
+
+    std::fs::remove_file(ca_dir.join(ca::CA_CERT)).unwrap();
+    let text = metrics.scrape(crate::clock::now_ms());
+    assert!(text.contains("\nrblfleet_scrape_collector_success{collector=\"certificates\"} 0\n"), "{text}");
+    assert!(!text.contains("rblfleet_certificate_expiry_timestamp_seconds{"), "{text}");
+    assert!(text.contains(&agent_line), "the agents' family stays: {text}");
 }

@@ -48,6 +48,7 @@ impl AgentService for AgentApi {
     /// `rblfleet-agent doctor`). The identity rules are `report`'s.
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
         let certified = if self.insecure { None } else { Some(super::peer_identity(&request, Role::Agent)?) };
+        let leaf = request.peer_certs();
         let claimed = request.into_inner().host_id;
         let host_id = match certified {
             Some(identity) if !claimed.is_empty() && claimed != identity.name => {
@@ -57,7 +58,10 @@ impl AgentService for AgentApi {
                     identity.name
                 )));
             }
-            Some(identity) => identity.name,
+            Some(identity) => {
+                record_expiry(&identity.name, leaf.as_ref());
+                identity.name
+            }
             None => claimed,
         };
         Ok(Response::new(HelloResponse {
@@ -80,8 +84,9 @@ impl AgentApi {
         } else {
             Some(super::peer_identity(&request, Role::Agent).map_err(|s| refuse(Refusal::Identity, s))?)
         };
+        let leaf = request.peer_certs();
         let report = request.into_inner();
-        if let Some(identity) = certified
+        if let Some(identity) = &certified
             && report.host_id != identity.name
         {
             tracing::warn!(claimed = %truncate(&report.host_id, 64), certificate = %identity.name, "report for another host refused");
@@ -93,6 +98,9 @@ impl AgentApi {
                     identity.name
                 )),
             ));
+        }
+        if certified.is_some() {
+            record_expiry(&report.host_id, leaf.as_ref());
         }
         let span = tracing::Span::current();
         span.record("host", report.host_id.as_str());
@@ -119,6 +127,20 @@ impl AgentApi {
             }
             IngestError::Storage(e) => super::storage_status(&e),
         }
+    }
+}
+
+/// The client certificate chain a request came with (shared, not copied).
+type PeerCerts = Arc<Vec<tonic::transport::CertificateDer<'static>>>;
+
+/// Notes when `host`'s certificate expires, for `/metrics` and the alerts
+/// (`crate::ca::expiry`). Only after the certificate was checked to name
+/// `host`. A certificate tonic accepted always parses; if one did not, the
+/// report still goes on: the expiry is a warning aid, not a gate.
+fn record_expiry(host: &str, certs: Option<&PeerCerts>) {
+    let Some(der) = certs.and_then(|c| c.first()) else { return };
+    if let Err(error) = crate::ca::expiry::registry().record_agent(host, der) {
+        tracing::warn!(%host, %error, "cannot read the expiry of the agent's certificate");
     }
 }
 

@@ -58,5 +58,6 @@ pub fn host_view(ctx: &Context<'_>, host_id: &str) -> Result<Option<GetHostRespo
         domains_truncated: domains.is_some_and(|d| d.truncated),
         warnings: super::host_warnings(ctx, host_id)?,
         baselines: super::baselines(ctx, host_id)?,
+        certificate_not_after_ms: crate::ca::expiry::registry().agent(host_id).unwrap_or(0),
     }))
 }

@@ -258,8 +258,12 @@ async fn failing_webhooks_are_retried_and_never_stall_checks_or_ingest() {
     // The hanging endpoint holds its first attempt for the whole test.
     config.alerts.retry.timeout = Duration::from_secs(600);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let sources =
-        Sources { store: daemon.store.clone(), catalog: build_catalog(&config).unwrap(), engine: Some(engine.clone()) };
+    let sources = Sources {
+        store: daemon.store.clone(),
+        catalog: build_catalog(&config).unwrap(),
+        engine: Some(engine.clone()),
+        tls: None,
+    };
     let alerts = alerts::start(&config.alerts, sources, stopped).await.unwrap();
 
     // A listing: every route gets a message; the hanging one never answers.

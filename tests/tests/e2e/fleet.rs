@@ -37,6 +37,13 @@ async fn two_agents_appear_in_hosts_json() {
         serde_json::from_str(&controller.cli(&["host", "web02.example", "--format", "json"]).await.unwrap()).unwrap();
     assert_eq!(detail["host_id"], "web02.example");
     assert_eq!(detail["last_seq"], 1);
+    // The certificate the agent connected with (the test PKI issues for 30 days).
+    assert!(detail["certificate_expires"].as_str().is_some_and(|t| t.ends_with('Z')), "{detail}");
+    let host = controller.cli(&["host", "web02.example"]).await.unwrap();
+    assert!(
+        host.contains("\ncertificate  expires ") && host.contains(" (in 30 days): renew it (rblfleet ca renew)\n"),
+        "{host}"
+    );
     let table = controller.cli(&["hosts"]).await.unwrap();
     assert!(table.contains("web01.example") && table.contains("2 hosts, 0 silent"), "{table}");
 

@@ -47,12 +47,15 @@ const FAMILIES: &[&str] = &[
     "rblfleet_store_commit_flush_seconds_total",
     "rblfleet_store_free_bytes",
     "rblfleet_store_reserve_bytes",
+    "rblfleet_agent_certificate_expiry_timestamp_seconds",
+    "rblfleet_certificate_expiry_timestamp_seconds",
     "rblfleet_scrape_collector_success",
     "rblfleet_scrape_collector_duration_seconds",
 ];
 
 /// Every collector, with blocklist checks on (without them, no "zones").
-const COLLECTORS: &[&str] = &["fleet", "agents", "zones", "ingest", "store_writer", "disk", "controller"];
+const COLLECTORS: &[&str] =
+    &["fleet", "agents", "zones", "agent_certificates", "certificates", "ingest", "store_writer", "disk", "controller"];
 
 /// One HTTP/1.1 request over a fresh connection: (status line, head, body).
 async fn http(addr: SocketAddr, method: &str, path: &str) -> (String, String, String) {
@@ -170,6 +173,20 @@ async fn metrics_scrape_shows_ingest_hosts_zones_listings_and_cases() {
     for host in ["web01.example", "web02.example"] {
         let seen = value(&scrape, "rblfleet_agent_last_report_timestamp_seconds", &[("host", host)]);
         assert!(seen >= started_s - 1.0 && seen <= now_s + 1.0, "{host}: {seen} not in [{started_s}, {now_s}]");
+    }
+
+    // Certificates: the agents' as they connected, the controller's and the
+    // CA's from its files; the test PKI issues everything for 30 days. The
+    // agents' registry is the process's: another test's web01.example
+    // certificate is also about 30 days ahead.
+    let in_30_days = |seen: f64| (seen - (now_s + 30.0 * 86_400.0)).abs() < 600.0;
+    for host in ["web01.example", "web02.example"] {
+        let expiry = value(&scrape, "rblfleet_agent_certificate_expiry_timestamp_seconds", &[("host", host)]);
+        assert!(in_30_days(expiry), "{host}: {expiry}");
+    }
+    for (kind, name) in [("controller", "localhost"), ("ca", "test CA")] {
+        let expiry = value(&scrape, "rblfleet_certificate_expiry_timestamp_seconds", &[("kind", kind), ("name", name)]);
+        assert!(in_30_days(expiry), "{kind} {name}: {expiry}");
     }
 
     // Listings and the case the listing opened.

@@ -115,6 +115,7 @@ async fn a_hijacked_mailbox_is_warned_before_its_ip_is_listed_and_the_case_shows
         store: controller.store.clone(),
         catalog: build_catalog(&controller.config).unwrap(),
         engine: controller.engine.clone(),
+        tls: None,
     };
     let _alerts = alerts::start(&controller.config.alerts, sources, stopped).await.unwrap();
 

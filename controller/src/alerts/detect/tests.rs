@@ -17,6 +17,7 @@ fn thresholds() -> Thresholds {
         queue_messages: 500,
         silent_intervals: 3,
         outbreak_severity: Severity::Warning,
+        certificate_expiry: Duration::from_secs(30 * 86_400),
     }
 }
 

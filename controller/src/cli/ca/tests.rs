@@ -7,7 +7,7 @@ use crate::cli::{Cli, Command as Top};
 use crate::identity::{self, Role};
 
 /// Runs `rblfleet ca ARGS...` in-process; its output, or its error as text.
-fn ca(args: &[&str]) -> Result<String, String> {
+pub(super) fn ca(args: &[&str]) -> Result<String, String> {
     let cli = Cli::try_parse_from(["rblfleet", "ca"].iter().chain(args)).map_err(|e| e.to_string())?;
     let Top::Ca(command) = cli.command else { panic!("not a ca command") };
     let mut out = Vec::new();
@@ -15,14 +15,14 @@ fn ca(args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8(out).unwrap())
 }
 
-fn identity_of(cert: &Path) -> (Role, String) {
+pub(super) fn identity_of(cert: &Path) -> (Role, String) {
     let pem = std::fs::read(cert).unwrap();
     let der = x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents;
     let id = identity::from_der(&der).unwrap();
     (id.role, id.name)
 }
 
-fn new_ca() -> (tempfile::TempDir, PathBuf) {
+pub(super) fn new_ca() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ca");
     ca(&["init", "--dir", dir.to_str().unwrap()]).unwrap();
