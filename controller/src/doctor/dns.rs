@@ -6,8 +6,16 @@
 //!
 //! A zone row is judged by [`judge`], a pure function of the two answers,
 //! with the same lookups the checker uses ([`Lookups::probe`]).
+//!
+//! A loopback resolver is not proof of a recursive one: systemd-resolved's
+//! stub (127.0.0.53) and an unbound with a `forward-zone` for "." both pass
+//! every query to another resolver, whose address the lists then see. The
+//! resolver row says so when that can be told cheaply (the stub's address,
+//! unbound's configuration files); the shipped `deploy/unbound/rblfleet.conf`
+//! is the fix.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,9 +31,15 @@ use crate::dnsbl::lookup::{Lookups, Outcome, ResolverSettings, Status as Answer,
 /// Zones probed at once through one resolver.
 const CONCURRENCY: usize = 16;
 
-/// The fix for a resolver a list refuses.
-const LOCAL_RESOLVER: &str = "run a local recursive resolver (unbound on 127.0.0.1, no forwarding) \
-     and set dnsbl.nameservers = [\"127.0.0.1\"]; or give the zone a DQS key";
+/// The fix for a resolver a list refuses: the unbound configuration the
+/// controller package ships (`deploy/unbound/rblfleet.conf`).
+const LOCAL_RESOLVER: &str = "run a local recursive resolver: apt install unbound, then cp \
+     /usr/share/doc/rblfleet-controller/examples/unbound/rblfleet.conf /etc/unbound/unbound.conf.d/ \
+     (127.0.0.1 only, no forwarding; docs/operations.md, \"A local resolver\") and set \
+     dnsbl.nameservers = [\"127.0.0.1\"]; or give the zone a DQS key";
+
+/// Where unbound keeps its configuration on Debian and most distributions.
+const UNBOUND_DIR: &str = "/etc/unbound";
 
 /// One row per resolver, then one per (resolver, enabled zone).
 pub async fn checks(config: &Config, timeout: Duration) -> Vec<Check> {
@@ -133,10 +147,80 @@ async fn through(
         Check::warning(name, "no enabled zone to ask through it", "enable zones in [dnsbl.catalog]")
     } else if let Some(warning) = public.first() {
         Check::warning(name, warning.clone(), LOCAL_RESOLVER)
+    } else if let Some(forwarder) = forwarding(resolver, Path::new(UNBOUND_DIR)) {
+        Check::warning(name, forwarder, LOCAL_RESOLVER)
     } else {
         Check::ok(name, format!("answers ({answered} of {} zones answered through it)", zones.len()))
     };
     std::iter::once(own).chain(zone_rows).collect()
+}
+
+/// Why a loopback `resolver` is really a forwarder, when that can be told
+/// without asking it anything: systemd-resolved's stub addresses, or an
+/// unbound (configuration under `unbound_dir`) with a `forward-zone` for ".".
+/// Only port 53: a resolver elsewhere is not the system's unbound.
+pub fn forwarding(resolver: SocketAddr, unbound_dir: &Path) -> Option<String> {
+    if !resolver.ip().is_loopback() || resolver.port() != 53 {
+        return None;
+    }
+    let resolver = resolver.ip();
+    if [Ipv4Addr::new(127, 0, 0, 53), Ipv4Addr::new(127, 0, 0, 54)].map(IpAddr::V4).contains(&resolver) {
+        return Some(format!(
+            "{resolver} is systemd-resolved's stub: it forwards every query to the network's upstream resolvers, \
+             so the lists see their address, not this host's"
+        ));
+    }
+    let mut files = vec![unbound_dir.join("unbound.conf")];
+    if let Ok(entries) = std::fs::read_dir(unbound_dir.join("unbound.conf.d")) {
+        let mut more: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+            .collect();
+        more.sort();
+        files.extend(more);
+    }
+    files.iter().find_map(|file| {
+        let text = std::fs::read_to_string(file).ok()?;
+        let to = root_forwarders(&text);
+        (!to.is_empty()).then(|| {
+            format!(
+                "{resolver} looks like a local unbound that forwards \".\" to {} ({}): the lists see the \
+                 forwarder's address, and Spamhaus refuses public resolvers",
+                to.join(", "),
+                file.display()
+            )
+        })
+    })
+}
+
+/// The targets of unbound `forward-zone:` clauses for the root (`name: "."`):
+/// `forward-addr` (without `@port` and `#tls-name`) and `forward-host`.
+pub fn root_forwarders(config: &str) -> Vec<String> {
+    let (mut found, mut clause) = (Vec::new(), (false, false, Vec::new()));
+    let mut finish = |(forward, root, targets): (bool, bool, Vec<String>)| {
+        if forward && root {
+            found.extend(targets);
+        }
+    };
+    for line in config.lines() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        let Some((key, value)) = line.split_once(':') else { continue };
+        let (key, value) = (key.trim(), value.trim().trim_matches('"'));
+        if value.is_empty() {
+            // A clause header (`server:`, `forward-zone:`, ...) ends the previous clause.
+            finish(std::mem::replace(&mut clause, (key == "forward-zone", false, Vec::new())));
+            continue;
+        }
+        match key {
+            "name" if clause.0 => clause.1 = value == ".",
+            "forward-addr" | "forward-host" if clause.0 => {
+                clause.2.push(value.split('@').next().unwrap_or(value).to_string());
+            }
+            _ => {}
+        }
+    }
+    finish(clause);
+    found
 }
 
 /// A lookup that got no DNS answer at all (as opposed to an answer that is an error).
@@ -222,3 +306,6 @@ pub fn judge(zone: &Zone, listed: &Outcome, unlisted: &Outcome, resolver: Socket
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;
