@@ -74,12 +74,12 @@ pub enum Command {
         #[arg(long, conflicts_with = "force")]
         skip_existing: bool,
     },
-    /// Re-issue the certificates in DIR that expire within --within (new
-    /// keys, same names) and rewrite their bundles, as `issue` makes them.
+    /// Re-issue the certificates that expire within --within, with new keys.
     ///
-    /// Reads DIR/agents/*.crt (and DIR/controller.crt with --controller),
-    /// so it works on an offline CA host. Then copy each
-    /// DIR/bundles/HOST to its host's /etc/rblfleet.
+    /// Same names, same files and bundles as `issue` makes them. Reads
+    /// DIR/agents/*.crt (and DIR/controller.crt with --controller), so it
+    /// works on an offline CA host. Then copy each DIR/bundles/HOST to its
+    /// host's /etc/rblfleet (the Ansible role's certificates tasks do).
     #[command(verbatim_doc_comment)]
     Renew(renew::Args),
     /// Create the key that signs containment actions (DIR/actions.key) and
