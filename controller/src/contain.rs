@@ -324,7 +324,7 @@ impl Containment {
         }
         let planned = plan.action.clone().unwrap_or_default();
         let action = ContainmentAction {
-            id: record::new_id(store, "a")?,
+            id: record::action_id_of_plan(store, plan_id)?,
             issued_ms: now,
             expires_ms: now.saturating_add(self.ttl_ms),
             approved_by: who.into(),

@@ -4,7 +4,8 @@
 //! in `X-PHP-Originating-Script` (PHP writes `uid:basename`), its owner the
 //! reported uid when known, and it lies below `<vhosts>/<subscription>/`
 //! with no symlink on the way ([`validate::script_path`]). It goes to
-//! `<quarantine_dir>/<action id>`: a name the customer does not choose, in a
+//! `<quarantine_dir>/<action id without its p-/a- prefix>` (the same path in
+//! the plan and its action): a name the customer does not choose, in a
 //! directory the customer cannot reach. Owner, group and mode are recorded
 //! and checked after each move, so undo restores exactly what was there.
 //!
@@ -57,6 +58,16 @@ fn reported_name(id: &str) -> &str {
     after_uid.rsplit('/').next().unwrap_or(after_uid)
 }
 
+/// The file name a quarantine uses for action `id`: the part after the
+/// controller's prefix (`p-3f…` and `a-3f…` → `3f…`), so the dry run of a
+/// plan shows the path its action will move the script to.
+fn quarantine_name(id: &str) -> &str {
+    match id.split_once('-') {
+        Some((prefix, rest)) if !prefix.is_empty() && !rest.is_empty() => rest,
+        _ => id,
+    }
+}
+
 /// Where the script goes, and the undo data, for a quarantine.
 pub fn plan_quarantine(
     config: &ActionsConfig,
@@ -90,7 +101,7 @@ pub fn plan_quarantine(
             reason: format!("owned by uid {}, but the reported script ran as uid {uid}", meta.uid()),
         });
     }
-    let to = config.quarantine_dir.join(id);
+    let to = config.quarantine_dir.join(quarantine_name(id));
     if to.symlink_metadata().is_ok() {
         return Err(Refusal::Invalid { field: "id", reason: format!("{} already exists", to.display()) });
     }
@@ -216,5 +227,19 @@ pub fn verify_in_place(original: &Path, result: &mut ActionResult) {
             result.status = super::Status::Failed;
             result.reason = format!("the restored file {} cannot be resolved: {e}", original.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quarantine_name;
+
+    #[test]
+    fn a_plan_and_its_action_quarantine_to_the_same_name() {
+        assert_eq!(quarantine_name("p-00ff12ab34cd56ef"), quarantine_name("a-00ff12ab34cd56ef"));
+        assert_eq!(quarantine_name("a-00ff12ab34cd56ef"), "00ff12ab34cd56ef");
+        assert_eq!(quarantine_name("q1"), "q1");
+        assert_eq!(quarantine_name("-x"), "-x");
+        assert_eq!(quarantine_name("x-"), "x-");
     }
 }

@@ -23,6 +23,20 @@ pub(super) fn new_id(store: &Store, prefix: &str) -> Result<String, StoreError> 
     }
 }
 
+/// The id of the action a plan `p-X` becomes: `a-X` (a fresh one if taken).
+/// The agent names what an action leaves behind (the quarantined script)
+/// after the part behind the prefix, so the dry run of `p-X` shows the very
+/// path `a-X` will use.
+pub(super) fn action_id_of_plan(store: &Store, plan_id: &str) -> Result<String, StoreError> {
+    if let Some(random) = plan_id.strip_prefix("p-") {
+        let id = format!("a-{random}");
+        if store.action(&id)?.is_none() {
+            return Ok(id);
+        }
+    }
+    new_id(store, "a")
+}
+
 fn describe(a: &ContainmentAction) -> String {
     let target = match (a.script.is_empty(), a.subscription.is_empty()) {
         (false, _) => format!(" script {}", a.script),

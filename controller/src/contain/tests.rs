@@ -153,6 +153,9 @@ async fn plan_apply_and_undo_follow_the_agents_results_and_land_on_the_case() {
     let approved = contain.request(&store, &apply, "alice", NOW).unwrap();
     let action_id = approved.action.as_ref().unwrap().id.clone();
     assert_eq!((approved.state.as_str(), approved.plan_id.as_str()), ("approved", plan_id.as_str()));
+    // The action shares its plan's random part: the agent names a quarantine
+    // by it, so the dry run showed the same path.
+    assert_eq!(action_id.strip_prefix("a-"), plan_id.strip_prefix("p-"));
     let sent = verify(&public, &pending(&store, HOST, NOW).unwrap()[0], HOST, NOW).unwrap();
     assert_eq!((sent.id.as_str(), sent.dry_run, sent.approved_by.as_str()), (action_id.as_str(), false, "alice"));
     let mut held = result(&action_id, "done", "{\"held\":[\"4AB12C\"]}");

@@ -157,7 +157,8 @@ async fn a_reported_php_mailer_is_quarantined_keeping_owner_and_mode_and_put_bac
     assert_eq!(ready["state"], "plan_ready", "{ready}");
     assert_eq!(ready["subscription"], SUBSCRIPTION, "the script's own subscription: {ready}");
     let mv = format!("/bin/mv -n -T -- {} {}/", mailer.display(), quarantine.display());
-    assert!(ready["result"]["commands"][0].as_str().unwrap().starts_with(&mv), "{ready}");
+    let planned_mv = ready["result"]["commands"][0].as_str().unwrap().to_string();
+    assert!(planned_mv.starts_with(&mv), "{ready}");
     let undo_text = format!("back to {} (owner {owner}:{}, mode 640)", mailer.display(), before.1);
     assert!(ready["result"]["undo"].as_str().unwrap().contains(&undo_text), "{ready}");
     nothing_moved();
@@ -167,8 +168,10 @@ async fn a_reported_php_mailer_is_quarantined_keeping_owner_and_mode_and_put_bac
     let done = noc.step(&mut web, &["apply", &plan_id, "--reason", "php mailer sending spam"]).await;
     assert_eq!(done["state"], "done", "{done}");
     let id = done["id"].as_str().unwrap().to_string();
-    let moved = quarantine.join(&id);
-    assert_eq!(done["result"]["commands"][0], format!("{mv}{id}"), "{done}");
+    // The plan showed exactly the command that ran (the same destination).
+    assert_eq!(done["result"]["commands"][0], planned_mv, "{done}");
+    let moved = quarantine.join(id.strip_prefix("a-").unwrap());
+    assert_eq!(planned_mv, format!("{mv}{}", moved.file_name().unwrap().to_str().unwrap()));
     assert!(!mailer.exists(), "the script left the web tree");
     assert_eq!(std::fs::read(&moved).unwrap(), MAILER);
     assert_eq!(stat(&moved), before);
