@@ -87,6 +87,35 @@ async fn pause_and_restore_a_mailbox_and_a_subscription_through_plesk_and_back_i
     };
     let info = |what: &str, name: &str| format!("[bin][{what}][--info][{name}]");
 
+    // Injection attempts in the mailbox and the subscription: none is a
+    // source or subscription this host reported, so the controller refuses
+    // them before anything is signed or sent.
+    let long = "a".repeat(1000);
+    for (kind, bad) in [
+        ("mailbox", format!("{MAILBOX}; rm -rf /")),
+        ("mailbox", format!("$(reboot){MAILBOX}")),
+        ("mailbox", format!("{MAILBOX}\n")),
+        ("mailbox", format!("'{MAILBOX}'")),
+        ("mailbox", format!("{long}@shop.example")),
+        ("subscription", "shop.example;reboot".into()),
+        ("subscription", "../shop.example".into()),
+        ("subscription", "shop.example `id`".into()),
+        ("subscription", format!("{long}.example")),
+    ] {
+        let (args, what) = match kind {
+            "mailbox" => (vec![format!("mailbox:{bad}"), "pause_mailbox".into()], "never reported mailbox"),
+            _ => (
+                vec![source.clone(), "pause_subscription".into(), format!("--subscription={bad}")],
+                "never reported subscription",
+            ),
+        };
+        let mut argv = vec!["contain", "plan", HOST];
+        argv.extend(args.iter().map(String::as_str));
+        let err = noc.cli(&argv).await.unwrap_err();
+        assert!(format!("{err:#}").contains(what), "{bad:?}: {err:#}");
+    }
+    assert!(noc.json(&["contain", "list"]).await.as_array().unwrap().is_empty(), "nothing was signed");
+
     // Mailbox: the dry run reads the limit (and changes nothing), the action
     // reads it again and sets 0, undo sets the 250 read before.
     let (ready, paused) = noc.plan_and_apply(&mut web, &[HOST, &source, "pause_mailbox"], "mailbox hijacked").await;
