@@ -126,3 +126,29 @@ async fn certificates_renewed_on_both_sides_without_restart_or_lost_reports() {
     assert_eq!(host["seq_gaps"], 0);
     controller.stop().await;
 }
+
+/// Handshakes run beside each other: a client that connects and says
+/// nothing holds one task, not the listener.
+#[tokio::test]
+async fn a_stalled_handshake_does_not_hold_up_other_agents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Pki::new(&tmp.path().join("ca"));
+    let controller = Controller::start(&pki, &tmp.path().join("data"), 0, false).await;
+    let stalled: Vec<_> = {
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            held.push(tokio::net::TcpStream::connect(controller.running.agent_addr).await.unwrap());
+        }
+        held
+    };
+    let (cert, key) = pki.agent(HOST);
+    let report = async {
+        let mut client =
+            rblfleet_tests::raw_agent_client(&controller.agent_url(), &pki.ca_cert(), Some((&cert, &key))).await?;
+        client.report(rblfleet_tests::valid_report(HOST, 1, 1)).await.map_err(anyhow::Error::from)?;
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(5), report).await.expect("stalled handshakes held the listener").unwrap();
+    drop(stalled);
+    controller.stop().await;
+}
