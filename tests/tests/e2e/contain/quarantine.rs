@@ -6,6 +6,9 @@
 //! where, undo puts it back byte-identical. A path that leaves the
 //! subscription's tree (`../`, a symlink, another subscription) is refused
 //! with the reason, and nothing moves.
+//!
+//! Unix only: owners, modes and symlinks are what it checks.
+#![cfg(unix)]
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
