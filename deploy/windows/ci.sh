@@ -3,7 +3,8 @@
 # its order (fmt, clippy, Windows clippy, tests, Windows tests):
 #
 #   deploy/windows/ci.sh clippy   the agent, every target, for x86_64-pc-windows-gnu (check.sh)
-#   deploy/windows/ci.sh wine     the agent's unit tests for Windows under Wine (wine-test.sh)
+#   deploy/windows/ci.sh wine     the agent's unit tests for Windows under Wine (wine-test.sh),
+#                                 then the service's install/start/stop/uninstall (wine-service.sh)
 #
 # A toolchain that cannot be installed here (rustup without network, apt-get
 # not allowed, not root) is a loud WARNING naming what is skipped, and the
@@ -42,6 +43,7 @@ the agent's unit tests for Windows under Wine are SKIPPED"
         exit 0
     fi
     deploy/windows/wine-test.sh
+    deploy/windows/wine-service.sh
     ;;
 *)
     echo "usage: $0 clippy|wine" >&2

@@ -107,6 +107,15 @@ pub fn discover(registry: &dyn Registry, fallbacks: &[PathBuf]) -> Option<MailEn
         .map(|install| dirs(install.clone(), None, FoundBy::Fallback))
 }
 
+/// Where MailEnable would be when [`discover`] finds nothing: the first of
+/// `fallbacks` (`%ProgramFiles(x86)%\Mail Enable`). The agent follows its
+/// activity logs, waiting for them, rather than the Linux defaults' journal,
+/// which Windows lacks (`journalctl` would fail at every poll); MailEnable
+/// installed later is then read without a change to the config.
+pub fn usual(fallbacks: &[PathBuf]) -> Option<MailEnableDirs> {
+    fallbacks.first().map(|install| dirs(install.clone(), None, FoundBy::Fallback))
+}
+
 fn dirs(install: PathBuf, smtp_logs: Option<PathBuf>, found_by: FoundBy) -> MailEnableDirs {
     let smtp_logs = smtp_logs.unwrap_or_else(|| install.join("Logging").join("SMTP"));
     MailEnableDirs { install, smtp_logs, found_by }

@@ -78,4 +78,15 @@ mod tests {
         apply_mailenable(&mut set, &found);
         assert_eq!(set.logs.paths, [PathBuf::from("/elsewhere/x-*.log")], "a configured path is kept");
     }
+
+    #[test]
+    fn without_mailenable_the_usual_logs_are_waited_for_not_the_journal() {
+        let mut config = Config::from_toml_str("[controller]\nurl = \"http://127.0.0.1:7443\"\n").unwrap();
+        let usual =
+            super::discover::usual(&[PathBuf::from("/pf86/Mail Enable"), PathBuf::from("/pf/Mail Enable")]).unwrap();
+        apply_mailenable(&mut config, &usual);
+        let pattern = PathBuf::from("/pf86/Mail Enable/Logging/SMTP/SMTP-Activity-*.log");
+        assert_eq!(crate::logs::plan(&config.logs).unwrap(), crate::logs::SourcePlan::Files(vec![pattern]));
+        assert!(super::discover::usual(&[]).is_none());
+    }
 }

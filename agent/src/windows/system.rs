@@ -45,12 +45,18 @@ impl Registry for LocalMachine {
 /// what [`super::discover::discover`] finds on this host (logged).
 pub fn apply_discovered(config: &mut crate::Config) {
     let env = |name: &str| std::env::var(name).ok();
-    let Some(found) = super::discover::discover(&LocalMachine, &super::discover::fallback_dirs(env)) else {
-        tracing::debug!("MailEnable not found; the config's paths are used as they are");
-        return;
-    };
-    for change in super::apply_mailenable(config, &found) {
-        tracing::info!(install = %found.install.display(), "MailEnable found: {change}");
+    let fallbacks = super::discover::fallback_dirs(env);
+    if let Some(found) = super::discover::discover(&LocalMachine, &fallbacks) {
+        for change in super::apply_mailenable(config, &found) {
+            tracing::info!(install = %found.install.display(), "MailEnable found: {change}");
+        }
+    } else if let Some(usual) = super::discover::usual(&fallbacks) {
+        for change in super::apply_mailenable(config, &usual) {
+            tracing::warn!(
+                "MailEnable not found (registry, usual directories): {change}, waited for; \
+                 set it in the config if MailEnable is elsewhere"
+            );
+        }
     }
 }
 
