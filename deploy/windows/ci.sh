@@ -10,10 +10,11 @@
 # not allowed, not root) is a loud WARNING naming what is skipped, and the
 # step passes; a lint or a test that fails fails the step.
 #
-# Cost on the 2-core box (CARGO_TARGET_DIR fresh, toolchain installed), idle
-# / under a load of 6-10 from other builds: clippy 3 min 37 s / 4 min 33 s;
-# wine 2 min 52 s / 5 min 3 s (the test build, a new Wine prefix, ~160 tests
-# in 6-11 s). After a change to the agent: 11 s and 18 s.
+# Cost on the 2-core box (CARGO_TARGET_DIR fresh, toolchain installed, other
+# builds running: load 4-10): clippy 1.9-4.5 min; wine 2.9-5 min for the unit
+# tests (test build, new Wine prefix, ~160 tests in 6-11 s) plus about 1 min
+# for the service smoke test once `cargo test --workspace` built the
+# controller. After a change to the agent: 11 s, 11 s and 31-55 s.
 set -eu
 
 cd "$(dirname "$0")/../.."
