@@ -9,7 +9,7 @@
 //! Results are exactly `str::find`'s and `str::rfind`'s.
 
 /// How common a byte is in replies: lower is rarer.
-fn commonness(b: u8) -> u8 {
+const fn commonness(b: u8) -> u8 {
     match b {
         b':' | b'=' | b'(' | b')' | b'[' | b']' | b'#' | b';' | b'<' | b'>' | b'@' | b'_' | b'|' => 0,
         b'A'..=b'Z' | b'0'..=b'9' => 1,
@@ -21,26 +21,33 @@ fn commonness(b: u8) -> u8 {
 
 /// The index of the rarest byte of `needle` (the first of the rarest). Stops
 /// at the first byte of the rarest kind: most markers have punctuation early.
-fn anchor(needle: &[u8]) -> usize {
+/// A `const fn`, and [`find_from`] and [`rfind`] are inlined, so that for a
+/// literal marker the compiler can work it out once, not on every search
+/// (it was 1.5 % of an outbreak log's scan).
+const fn anchor(needle: &[u8]) -> usize {
     let (mut best, mut rarity) = (0, u8::MAX);
-    for (i, &b) in needle.iter().enumerate() {
-        let c = commonness(b);
+    let mut i = 0;
+    while i < needle.len() {
+        let c = commonness(needle[i]);
         if c < rarity {
             (best, rarity) = (i, c);
             if c == 0 {
                 break;
             }
         }
+        i += 1;
     }
     best
 }
 
 /// Where `needle` first occurs in `haystack` (as `haystack.find(needle)`).
+#[inline(always)]
 pub(crate) fn find(haystack: &str, needle: &str) -> Option<usize> {
     find_from(haystack, needle, 0)
 }
 
 /// Where `needle` first occurs in `haystack` at or after byte `from`.
+#[inline(always)]
 pub(crate) fn find_from(haystack: &str, needle: &str, from: usize) -> Option<usize> {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
     if n.is_empty() {
@@ -69,6 +76,7 @@ pub(crate) fn find_from(haystack: &str, needle: &str, from: usize) -> Option<usi
 }
 
 /// Where `needle` last occurs in `haystack` (as `haystack.rfind(needle)`).
+#[inline(always)]
 pub(crate) fn rfind(haystack: &str, needle: &str) -> Option<usize> {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
     if n.is_empty() {
