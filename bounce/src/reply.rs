@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::smtp::{enhanced_code, reply_code, unescape_report};
-use crate::text;
+use crate::text::{self, Marker};
 
 /// A reply's SMTP codes, borrowed from the reply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,6 +40,15 @@ impl ReplyCodes<'_> {
     }
 }
 
+// The markers of the reply's framings (see [`text::Marker`]).
+const EXIM: Marker = Marker::new("SMTP error from remote mail");
+const SAID: Marker = Marker::new(" said: ");
+const REFUSED: Marker = Marker::new("refused to talk to me: ");
+const STATUS: Marker = Marker::new(", status=");
+const OPEN: Marker = Marker::new(" (");
+const REJECT: Marker = Marker::new("reject: ");
+const DELIVERY: Marker = Marker::new("delivery ");
+
 /// Cuts the reply out of `text`. Tried in order: a qmail `delivery N:
 /// failure|deferral|success:` report ("Remote host said: …" inside it), the
 /// text after Postfix's `said: ` or `refused to talk to me: `, a DSN
@@ -65,13 +74,13 @@ pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
     }
     // Exim: "SMTP error from remote mail server after RCPT TO:<x>: 550 …"
     // (or "…mailer after RCPT TO: <x>: host NAME [IP]: 550 …").
-    if let Some(at) = text::find(text, "SMTP error from remote mail")
+    if let Some(at) = text::find_marker(text, &EXIM)
         && let Some(start) = first_reply_code(&text[at..])
     {
         return Cow::Borrowed(text[at + start..].trim());
     }
-    for marker in [" said: ", "refused to talk to me: "] {
-        if let Some(at) = text::find(text, marker) {
+    for marker in [SAID, REFUSED] {
+        if let Some(at) = text::find_marker(text, &marker) {
             return Cow::Borrowed(strip_postfix_tail(&text[at + marker.len()..]));
         }
     }
@@ -80,12 +89,12 @@ pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
         let rest = rest.split_once(';').map_or(rest, |(_, r)| r);
         return Cow::Borrowed(rest.trim());
     }
-    if let Some(at) = text::find(text, ", status=")
-        && let Some(open) = text::find(&text[at..], " (")
+    if let Some(at) = text::find_marker(text, &STATUS)
+        && let Some(open) = text::find_marker(&text[at..], &OPEN)
     {
         return Cow::Borrowed(strip_postfix_tail(&text[at + open + 2..]));
     }
-    if let Some(at) = text::find(text, "reject: ")
+    if let Some(at) = text::find_marker(text, &REJECT)
         && let Some(start) = first_reply_code(&text[at..])
     {
         let reply = &text[at + start..];
@@ -104,9 +113,9 @@ pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
 
 /// The report of a qmail `delivery N: failure|deferral|success: REPORT` line.
 fn qmail_report(text: &str) -> Option<&str> {
-    let marker = "delivery ";
+    let marker = DELIVERY;
     let mut from = 0;
-    while let Some(at) = text::find_from(text, marker, from) {
+    while let Some(at) = text::find_marker_from(text, &marker, from) {
         from = at + marker.len();
         if let Some(report) = qmail_report_at(&text[from..]) {
             return Some(report);

@@ -10,7 +10,8 @@
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::bytes::{Regex, RegexBuilder};
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
 use serde::Deserialize;
 
 use super::cache::VerdictCache;
@@ -33,7 +34,7 @@ pub enum SignatureError {
         /// The row's `id`.
         id: String,
         /// The regex error.
-        cause: regex::Error,
+        cause: Box<meta::BuildError>,
     },
     /// A row is malformed (no needles, unknown `code` source, bad status code).
     #[error("signature {id:?}: {reason}")]
@@ -158,9 +159,18 @@ impl Pattern {
         Pattern { source, compiled: OnceLock::new() }
     }
 
-    fn compile(source: &str) -> Result<(Regex, bool), regex::Error> {
-        let re = RegexBuilder::new(source).unicode(false).build()?;
-        let captures = re.capture_names().flatten().next().is_some();
+    /// Compiled as ASCII over bytes, like `regex::bytes` with Unicode off,
+    /// but without prefilters or a full DFA: literal extraction and the DFA
+    /// were 60 % of the compile time (2.6 M instructions per pattern, 5 % of
+    /// an outbreak log's scan), and a pattern only runs on a reply whose
+    /// needles already matched, once per new wording (the lazy DFA serves).
+    fn compile(source: &str) -> Result<(Regex, bool), Box<meta::BuildError>> {
+        let re = Regex::builder()
+            .syntax(syntax::Config::new().unicode(false).utf8(false))
+            .configure(Regex::config().auto_prefilter(false).dfa(false).utf8_empty(false))
+            .build(source)
+            .map_err(Box::new)?;
+        let captures = re.group_info().all_names().any(|(_, _, name)| name.is_some());
         Ok((re, captures))
     }
 

@@ -62,14 +62,17 @@ pub fn text(s: &str) -> String {
 pub fn recycle(events: &mut Vec<Event>) {
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        for mut event in events.drain(..) {
+        // In place: moving each event out first was a copy of it.
+        for event in events.iter_mut() {
             event.for_each_string(|s| pool.keep(std::mem::take(s)));
         }
     });
+    events.clear();
 }
 
 impl Pool {
     /// Keeps `s` in the largest class its capacity fills.
+    #[inline]
     fn keep(&mut self, s: String) {
         let bits = usize::BITS - 1 - s.capacity().max(1).leading_zeros();
         if !(MIN_CLASS..=MAX_CLASS).contains(&bits) {
