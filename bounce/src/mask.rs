@@ -111,13 +111,23 @@ pub(crate) fn cache_key(
     let mut copied = 0;
     let mut i = 0;
     while i < b.len() {
-        // Tokens without a digit (most words) have nothing to blank.
-        if !is_id(b[i]) {
+        // Tokens without a digit (most words) have nothing to blank: one
+        // pass finds a token's end and whether it holds a digit.
+        if CLASS[usize::from(b[i])] & ID == 0 {
             i += 1;
             continue;
         }
-        let token_end = i + b[i..].iter().take_while(|&&c| is_id(c)).count();
-        if !b[i..token_end].iter().any(u8::is_ascii_digit) {
+        let mut token_end = i;
+        let mut seen = 0;
+        while let Some(&c) = b.get(token_end) {
+            let class = CLASS[usize::from(c)];
+            if class & ID == 0 {
+                break;
+            }
+            seen |= class;
+            token_end += 1;
+        }
+        if seen & DIGIT == 0 {
             i = token_end;
             continue;
         }
@@ -160,10 +170,29 @@ pub(crate) fn cache_key(
     text_start
 }
 
-/// Characters of a token that may be an id.
-fn is_id(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'.' | b':' | b'-' | b'_')
-}
+/// [`CLASS`] bit: a character of a token that may be an id (ASCII
+/// alphanumerics and `.:-_`).
+const ID: u8 = 1;
+/// [`CLASS`] bit: an ASCII digit.
+const DIGIT: u8 = 2;
+
+/// Each byte's class bits: a table lookup per byte instead of a chain of
+/// comparisons, in the loop that every byte of every reply goes through.
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let byte = c as u8;
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b':' | b'-' | b'_') {
+            table[c] |= ID;
+        }
+        if byte.is_ascii_digit() {
+            table[c] |= DIGIT;
+        }
+        c += 1;
+    }
+    table
+};
 
 /// The id that starts at `start` in the token `start..end`: the whole token
 /// if it is one, unless it is a host name (a later dot-separated label is a

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::smtp::{enhanced_code, reply_code, unescape_report};
-use crate::text;
+use crate::text::{self, Marker};
 
 /// A reply's SMTP codes, borrowed from the reply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,6 +40,15 @@ impl ReplyCodes<'_> {
     }
 }
 
+// The markers of the reply's framings (see [`text::Marker`]).
+const EXIM: Marker = Marker::new("SMTP error from remote mail");
+const SAID: Marker = Marker::new(" said: ");
+const REFUSED: Marker = Marker::new("refused to talk to me: ");
+const STATUS: Marker = Marker::new(", status=");
+const OPEN: Marker = Marker::new(" (");
+const REJECT: Marker = Marker::new("reject: ");
+const DELIVERY: Marker = Marker::new("delivery ");
+
 /// Cuts the reply out of `text`. Tried in order: a qmail `delivery N:
 /// failure|deferral|success:` report ("Remote host said: …" inside it), the
 /// text after Postfix's `said: ` or `refused to talk to me: `, a DSN
@@ -65,13 +74,13 @@ pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
     }
     // Exim: "SMTP error from remote mail server after RCPT TO:<x>: 550 …"
     // (or "…mailer after RCPT TO: <x>: host NAME [IP]: 550 …").
-    if let Some(at) = text::find(text, "SMTP error from remote mail")
+    if let Some(at) = text::find_marker(text, &EXIM)
         && let Some(start) = first_reply_code(&text[at..])
     {
         return Cow::Borrowed(text[at + start..].trim());
     }
-    for marker in [" said: ", "refused to talk to me: "] {
-        if let Some(at) = text::find(text, marker) {
+    for marker in [SAID, REFUSED] {
+        if let Some(at) = text::find_marker(text, &marker) {
             return Cow::Borrowed(strip_postfix_tail(&text[at + marker.len()..]));
         }
     }
@@ -80,12 +89,12 @@ pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
         let rest = rest.split_once(';').map_or(rest, |(_, r)| r);
         return Cow::Borrowed(rest.trim());
     }
-    if let Some(at) = text::find(text, ", status=")
-        && let Some(open) = text::find(&text[at..], " (")
+    if let Some(at) = text::find_marker(text, &STATUS)
+        && let Some(open) = text::find_marker(&text[at..], &OPEN)
     {
         return Cow::Borrowed(strip_postfix_tail(&text[at + open + 2..]));
     }
-    if let Some(at) = text::find(text, "reject: ")
+    if let Some(at) = text::find_marker(text, &REJECT)
         && let Some(start) = first_reply_code(&text[at..])
     {
         let reply = &text[at + start..];
@@ -104,9 +113,9 @@ pub(crate) fn extract_reply(text: &str) -> Cow<'_, str> {
 
 /// The report of a qmail `delivery N: failure|deferral|success: REPORT` line.
 fn qmail_report(text: &str) -> Option<&str> {
-    let marker = "delivery ";
+    let marker = DELIVERY;
     let mut from = 0;
-    while let Some(at) = text::find_from(text, marker, from) {
+    while let Some(at) = text::find_marker_from(text, &marker, from) {
         from = at + marker.len();
         if let Some(report) = qmail_report_at(&text[from..]) {
             return Some(report);
@@ -167,14 +176,17 @@ static CONTINUATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// and this check costs a fraction of the regex search it saves.
 fn may_continue(reply: &str) -> bool {
     let space = |c: u8| c.is_ascii_whitespace() || c >= 0x80;
-    text::find(reply, "<<<").is_some()
-        || reply.as_bytes().windows(5).any(|w| {
-            space(w[0])
-                && matches!(w[1], b'2' | b'4' | b'5')
-                && w[2].is_ascii_digit()
-                && w[3].is_ascii_digit()
-                && (w[4] == b'-' || space(w[4]))
+    text::find(reply, "<<<").is_some() || {
+        // From each 2, 4 or 5 (memchr's search), not from every byte.
+        let b = reply.as_bytes();
+        memchr::memchr3_iter(b'2', b'4', b'5', b).any(|at| {
+            at > 0
+                && b.get(at + 3).is_some_and(|&c| c == b'-' || space(c))
+                && space(b[at - 1])
+                && b[at + 1].is_ascii_digit()
+                && b[at + 2].is_ascii_digit()
         })
+    }
 }
 
 /// Reads the codes at the start of the reply and returns them with the reply
@@ -206,14 +218,25 @@ pub(crate) fn codes_and_text(reply: &str) -> (ReplyCodes<'_>, Cow<'_, str>) {
 /// unspecified addresses (DNSBL return codes, placeholders).
 pub(crate) fn first_named_ip(text: &str) -> Option<IpAddr> {
     let b = text.as_bytes();
+    let is_token = |c: u8| IP_CHAR[usize::from(c)];
     let mut i = 0;
     while i < b.len() {
-        let is_token = |c: u8| c.is_ascii_hexdigit() || c == b':' || c == b'.';
-        if !is_token(b[i]) || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.' || b[i - 1] == b':')) {
+        if !is_token(b[i]) || (i > 0 && GLUED[usize::from(b[i - 1])]) {
             i += 1;
             continue;
         }
-        let end = i + b[i..].iter().take_while(|&&c| is_token(c)).count();
+        let (mut end, mut dots, mut colons) = (i, 0, 0);
+        while let Some(&c) = b.get(end).filter(|&&c| is_token(c)) {
+            dots += usize::from(c == b'.');
+            colons += usize::from(c == b':');
+            end += 1;
+        }
+        // Most tokens are hex letters in words ("bad", "face"): too few dots
+        // and colons for `parse_candidate` to take, so it is not asked.
+        if dots < 3 && colons < 2 {
+            i = end.max(i + 1);
+            continue;
+        }
         // `i` and `end` sit next to ASCII token bytes, so both are char boundaries.
         let token = text.get(i..end).unwrap_or("").trim_end_matches(['.', ':']);
         if let Some(ip) = parse_candidate(token)
@@ -225,6 +248,32 @@ pub(crate) fn first_named_ip(text: &str) -> Option<IpAddr> {
     }
     None
 }
+
+/// Bytes of an IP literal's token: hex digits, `:` and `.` (a table
+/// lookup per byte of every reply instead of a chain of comparisons).
+static IP_CHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let byte = c as u8;
+        table[c] = byte.is_ascii_hexdigit() || byte == b':' || byte == b'.';
+        c += 1;
+    }
+    table
+};
+
+/// Bytes after which a token is the tail of a word or a number, not an
+/// address of its own: ASCII alphanumerics, `.` and `:`.
+static GLUED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let byte = c as u8;
+        table[c] = byte.is_ascii_alphanumeric() || byte == b'.' || byte == b':';
+        c += 1;
+    }
+    table
+};
 
 fn parse_candidate(token: &str) -> Option<IpAddr> {
     let ip: IpAddr = if token.contains(':') {
@@ -254,4 +303,70 @@ fn is_remote_host(b: &[u8], at: usize) -> bool {
         .map_or(0, |p| p + 1);
     let name = &b[name_start..name_end];
     !name.is_empty() && (name.contains(&b'.') || name == b"unknown")
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `may_continue` as a window over every byte (what the memchr search
+    /// must agree with).
+    fn may_continue_by_windows(reply: &str) -> bool {
+        let space = |c: u8| c.is_ascii_whitespace() || c >= 0x80;
+        reply.contains("<<<")
+            || reply.as_bytes().windows(5).any(|w| {
+                space(w[0])
+                    && matches!(w[1], b'2' | b'4' | b'5')
+                    && w[2].is_ascii_digit()
+                    && w[3].is_ascii_digit()
+                    && (w[4] == b'-' || space(w[4]))
+            })
+    }
+
+    /// `first_named_ip` parsing every token (what skipping tokens with too
+    /// few dots and colons must agree with).
+    fn first_named_ip_every_token(text: &str) -> Option<IpAddr> {
+        let b = text.as_bytes();
+        let is_token = |c: u8| c.is_ascii_hexdigit() || c == b':' || c == b'.';
+        let mut i = 0;
+        while i < b.len() {
+            if !is_token(b[i]) || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.' || b[i - 1] == b':'))
+            {
+                i += 1;
+                continue;
+            }
+            let end = i + b[i..].iter().take_while(|&&c| is_token(c)).count();
+            let token = text.get(i..end).unwrap_or("").trim_end_matches(['.', ':']);
+            if let Some(ip) = parse_candidate(token)
+                && !is_remote_host(b, i)
+            {
+                return Some(ip);
+            }
+            i = end.max(i + 1);
+        }
+        None
+    }
+
+    proptest! {
+        #[test]
+        fn continuation_check_agrees_with_the_window_scan(text in "[245 \\-0-9a<é\t]{0,60}") {
+            prop_assert_eq!(may_continue(&text), may_continue_by_windows(&text));
+        }
+
+        #[test]
+        fn named_ip_agrees_with_parsing_every_token(text in "[0-9a-f.: \\[\\]xz]{0,60}") {
+            prop_assert_eq!(first_named_ip(&text), first_named_ip_every_token(&text));
+        }
+    }
+
+    #[test]
+    fn named_ips_and_continuations_in_real_replies() {
+        let reply = "host mx.example[198.51.100.5] said: 554 5.7.1 Client host [192.0.2.12] blocked using bl.example";
+        assert_eq!(first_named_ip(reply), Some("192.0.2.12".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))));
+        assert_eq!(first_named_ip("deadbeef cafe 2001:db8::7 ok"), "2001:db8::7".parse().ok());
+        assert!(may_continue("550-5.7.1 first line 550-5.7.1 second"));
+        assert!(!may_continue("550 5.7.1 one line only"));
+    }
 }

@@ -9,7 +9,7 @@
 //! Results are exactly `str::find`'s and `str::rfind`'s.
 
 /// How common a byte is in replies: lower is rarer.
-fn commonness(b: u8) -> u8 {
+const fn commonness(b: u8) -> u8 {
     match b {
         b':' | b'=' | b'(' | b')' | b'[' | b']' | b'#' | b';' | b'<' | b'>' | b'@' | b'_' | b'|' => 0,
         b'A'..=b'Z' | b'0'..=b'9' => 1,
@@ -21,18 +21,51 @@ fn commonness(b: u8) -> u8 {
 
 /// The index of the rarest byte of `needle` (the first of the rarest). Stops
 /// at the first byte of the rarest kind: most markers have punctuation early.
-fn anchor(needle: &[u8]) -> usize {
+/// A `const fn`, so that a [`Marker`] has it from compile time.
+const fn anchor(needle: &[u8]) -> usize {
     let (mut best, mut rarity) = (0, u8::MAX);
-    for (i, &b) in needle.iter().enumerate() {
-        let c = commonness(b);
+    let mut i = 0;
+    while i < needle.len() {
+        let c = commonness(needle[i]);
         if c < rarity {
             (best, rarity) = (i, c);
             if c == 0 {
                 break;
             }
         }
+        i += 1;
     }
     best
+}
+
+/// A marker with its anchor byte worked out once: at compile time when it
+/// is a `const` (the search for `"SMTP error from remote mail"`'s rarest
+/// byte cost more than the search itself, on every reply).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Marker {
+    text: &'static str,
+    anchor: usize,
+}
+
+impl Marker {
+    pub(crate) const fn new(text: &'static str) -> Marker {
+        Marker { text, anchor: anchor(text.as_bytes()) }
+    }
+
+    /// Its length in bytes.
+    pub(crate) const fn len(&self) -> usize {
+        self.text.len()
+    }
+}
+
+/// Where `marker` first occurs in `haystack`.
+pub(crate) fn find_marker(haystack: &str, marker: &Marker) -> Option<usize> {
+    find_anchored(haystack, marker.text, marker.anchor, 0)
+}
+
+/// Where `marker` first occurs in `haystack` at or after byte `from`.
+pub(crate) fn find_marker_from(haystack: &str, marker: &Marker, from: usize) -> Option<usize> {
+    find_anchored(haystack, marker.text, marker.anchor, from)
 }
 
 /// Where `needle` first occurs in `haystack` (as `haystack.find(needle)`).
@@ -42,11 +75,15 @@ pub(crate) fn find(haystack: &str, needle: &str) -> Option<usize> {
 
 /// Where `needle` first occurs in `haystack` at or after byte `from`.
 pub(crate) fn find_from(haystack: &str, needle: &str, from: usize) -> Option<usize> {
+    find_anchored(haystack, needle, anchor(needle.as_bytes()), from)
+}
+
+/// [`find_from`] with the needle's anchor `a` given.
+fn find_anchored(haystack: &str, needle: &str, a: usize, from: usize) -> Option<usize> {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
     if n.is_empty() {
         return (from <= h.len()).then_some(from);
     }
-    let a = anchor(n);
     let last = h.len().checked_sub(n.len())?;
     if !n[a].is_ascii() {
         return haystack.get(from..)?.find(needle).map(|i| i + from);
@@ -90,6 +127,15 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn markers_find_what_needles_find() {
+        const SAID: Marker = Marker::new(" said: ");
+        let hay = "host mx.example[192.0.2.1] said: 550 no said: again";
+        assert_eq!(find_marker(hay, &SAID), find(hay, " said: "));
+        assert_eq!(find_marker_from(hay, &SAID, 30), find_from(hay, " said: ", 30));
+        assert_eq!(SAID.len(), 7);
+    }
 
     proptest! {
         #[test]

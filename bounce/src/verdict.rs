@@ -59,11 +59,15 @@ impl Decision {
         let mut row_provider = None;
         for sig in self.rows.iter().filter_map(|&i| table.signatures.get(i)) {
             row_provider = row_provider.or(sig.provider.as_deref());
-            let caps = sig.pattern.as_ref().and_then(|p| p.capturing()).and_then(|re| re.captures(masked.as_bytes()));
+            let caps = sig.pattern.as_ref().and_then(|p| p.capturing()).and_then(|re| {
+                let mut caps = re.create_captures();
+                re.captures(masked.as_bytes(), &mut caps);
+                caps.is_match().then_some(caps)
+            });
             // Patterns match bytes: a group that would cut a character is not read.
             let group = |name: &str| {
-                let m = caps.as_ref()?.name(name)?;
-                Some(Group { start: m.start(), end: m.end(), text: masked.get(m.range())? })
+                let m = caps.as_ref()?.get_group_by_name(name)?;
+                Some(Group { start: m.start, end: m.end, text: masked.get(m.range())? })
             };
             if out.code.is_none() {
                 if let Some(m) = group("code") {

@@ -40,11 +40,16 @@ const PREFIXES: &[(&str, &str)] =
 
 /// The receiver of a recipient domain, if it is one of the big ones.
 pub fn provider_of(domain: &str) -> Option<&'static str> {
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    // Compared without case rather than lowercased: a copy per delivery.
+    let domain = domain.trim_end_matches('.').as_bytes();
     DOMAINS
         .iter()
-        .find(|(d, _)| *d == domain)
-        .or_else(|| PREFIXES.iter().find(|(p, _)| domain.starts_with(p)))
+        .find(|(d, _)| domain.eq_ignore_ascii_case(d.as_bytes()))
+        .or_else(|| {
+            PREFIXES
+                .iter()
+                .find(|(p, _)| domain.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes())))
+        })
         .map(|(_, provider)| *provider)
 }
 

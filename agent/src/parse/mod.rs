@@ -20,6 +20,7 @@ pub mod event;
 pub mod line;
 pub mod mailenable;
 pub mod plesk;
+pub mod pool;
 pub mod postfix;
 pub mod qmail;
 mod time;

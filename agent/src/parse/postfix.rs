@@ -17,13 +17,13 @@
 //! - `NOQUEUE: reject: RCPT from name[ip]: 554 …; from=<…> to=<…> …`
 //! - `warning: name[ip]: SASL LOGIN authentication failed: …`
 
-use super::Outcome;
 use super::event::{DeliveryStatus, Event, NoticeKind, RejectSource};
 use super::line::LogLine;
 use super::util::{
     angle_value, comma_value, find_byte, find_pair, host_and_ip, last_component, leading_number, strip_prefix_ci,
     take_angle,
 };
+use super::{Outcome, pool};
 
 /// Postfix daemons whose lines carry nothing the agent uses: every line they
 /// write that is not one of the shapes above is ignored rather than counted.
@@ -156,11 +156,11 @@ fn with_queue_id(qid: &str, rest: &str, ts_ms: Option<i64>, out: &mut Vec<Event>
     if let Some(v) = rest.strip_prefix("uid=") {
         let Some((uid, after)) = leading_number::<u32>(v) else { return Outcome::Unknown };
         let from = angle_value(after, "from=<").or_else(|| angle_value(after, "sender=<")).unwrap_or("");
-        out.push(Event::Pickup { ts_ms, queue_id: qid.to_string(), uid, from: from.to_string() });
+        out.push(Event::Pickup { ts_ms, queue_id: pool::text(qid), uid, from: pool::text(from) });
         return Outcome::Parsed;
     }
     if rest == "removed" {
-        out.push(Event::Removed { ts_ms, queue_id: qid.to_string() });
+        out.push(Event::Removed { ts_ms, queue_id: pool::text(qid) });
         return Outcome::Parsed;
     }
     for prefix in ["warning: header ", "info: header ", "hold: header "] {
@@ -196,8 +196,8 @@ fn client(qid: &str, v: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Outco
     let sasl_user = comma_value(v, ", sasl_username=").filter(|u| !u.is_empty()).map(str::to_string);
     out.push(Event::Client {
         ts_ms,
-        queue_id: qid.to_string(),
-        client_host: host.to_string(),
+        queue_id: pool::text(qid),
+        client_host: pool::text(host),
         client_ip: ip,
         sasl_user,
     });
@@ -208,12 +208,12 @@ fn client(qid: &str, v: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Outco
 fn qmgr(qid: &str, rest: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Outcome {
     let Some((from, after)) = rest.strip_prefix("from=").and_then(take_angle) else { return Outcome::Unknown };
     if after.starts_with(", status=expired") {
-        out.push(Event::Expired { ts_ms, queue_id: qid.to_string(), from: from.to_string() });
+        out.push(Event::Expired { ts_ms, queue_id: pool::text(qid), from: pool::text(from) });
         return Outcome::Parsed;
     }
     let Some(size) = comma_value(after, ", size=").and_then(|s| s.parse().ok()) else { return Outcome::Unknown };
     let nrcpt = comma_value(after, ", nrcpt=").and_then(|n| leading_number::<u32>(n)).map(|(n, _)| n);
-    out.push(Event::Queued { ts_ms, queue_id: qid.to_string(), from: from.to_string(), size: Some(size), nrcpt });
+    out.push(Event::Queued { ts_ms, queue_id: pool::text(qid), from: pool::text(from), size: Some(size), nrcpt });
     Outcome::Parsed
 }
 
@@ -242,12 +242,12 @@ fn delivery(qid: &str, v: &str, ts_ms: Option<i64>, out: &mut Vec<Event>) -> Out
             let reply = tail.strip_prefix('(').map_or(tail, |r| r.strip_suffix(')').unwrap_or(r));
             out.push(Event::Delivery {
                 ts_ms,
-                queue_id: qid.to_string(),
-                to: to.to_string(),
-                relay: relay.to_string(),
-                dsn: dsn.map(str::to_string),
+                queue_id: pool::text(qid),
+                to: pool::text(to),
+                relay: pool::text(relay),
+                dsn: dsn.map(pool::text),
                 status,
-                reply: reply.to_string(),
+                reply: pool::text(reply),
             });
             return Outcome::Parsed;
         }
@@ -291,7 +291,7 @@ fn header_warning(qid: &str, header: &str, ts_ms: Option<i64>, out: &mut Vec<Eve
         }
         _ => (None, value),
     };
-    out.push(Event::PhpScript { ts_ms, queue_id: qid.to_string(), script: script.to_string(), uid });
+    out.push(Event::PhpScript { ts_ms, queue_id: pool::text(qid), script: pool::text(script), uid });
     Outcome::Parsed
 }
 
@@ -326,7 +326,7 @@ fn reject(qid: Option<&str>, source: RejectSource, tail: &str, ts_ms: Option<i64
             ts_ms,
             queue_id: qid.map(str::to_string),
             sender: from,
-            reason: reason.to_string(),
+            reason: pool::text(reason),
         });
         return Outcome::Parsed;
     }
@@ -334,7 +334,7 @@ fn reject(qid: Option<&str>, source: RejectSource, tail: &str, ts_ms: Option<i64
         ts_ms,
         queue_id: qid.map(str::to_string),
         source,
-        reason: reason.to_string(),
+        reason: pool::text(reason),
         from,
         to,
         client_ip,
@@ -354,7 +354,7 @@ fn bounce_notice(qid: &str, rest: &str, ts_ms: Option<i64>) -> Option<Event> {
         "sender delivery status" => NoticeKind::Success,
         _ => return None,
     };
-    Some(Event::BounceNotice { ts_ms, queue_id: qid.to_string(), bounce_queue_id: bounce_qid.trim().to_string(), kind })
+    Some(Event::BounceNotice { ts_ms, queue_id: pool::text(qid), bounce_queue_id: pool::text(bounce_qid.trim()), kind })
 }
 
 /// `warning:` lines: only SASL failures matter (a password-guessing bot, or a

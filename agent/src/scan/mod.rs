@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::attribution::{Aggregator, DEFAULT_MAX_MESSAGES, Limits, RankedSource, Tracker, UserMap};
 use crate::logs::guard::{LineGuard, LineOrigin};
-use crate::parse::{Event, Layout};
+use crate::parse::{Event, Layout, pool};
 
 /// The key under which events the tracker failed on are counted.
 pub const ATTRIBUTION: &str = "attribution";
@@ -174,7 +174,7 @@ impl Attribution {
 impl Output for Attribution {
     fn events(&mut self, events: &mut Vec<Event>) {
         self.take(events);
-        events.clear();
+        pool::recycle(events);
     }
 }
 
@@ -230,6 +230,8 @@ struct Handoff {
     tx: SyncSender<Work>,
     /// Processed batches coming back, to be dropped (and reused) here.
     back: Receiver<Vec<Event>>,
+    /// Emptied batch vectors, for the next batches.
+    spare: Vec<Vec<Event>>,
     /// Parsed chunks' buffers coming back for the next chunk: a fresh
     /// 128 KiB string per chunk was an mmap and its page faults each time.
     back_text: Receiver<String>,
@@ -248,8 +250,14 @@ impl Handoff {
 
 impl Output for Handoff {
     fn events(&mut self, events: &mut Vec<Event>) {
-        let mut next = self.back.try_recv().unwrap_or_default();
-        next.clear();
+        // Every batch that came back gives its strings to the pool now (one
+        // per call left the rest waiting while the parser allocated anew);
+        // one vector is reused, the others kept for the next calls.
+        while let Ok(mut done) = self.back.try_recv() {
+            pool::recycle(&mut done);
+            self.spare.push(done);
+        }
+        let mut next = self.spare.pop().unwrap_or_default();
         std::mem::swap(events, &mut next);
         self.send(Work::Events(next));
     }
@@ -271,7 +279,8 @@ impl Output for Handoff {
 /// ahead of the tracker, which parses whole chunks too when it would
 /// otherwise wait. Processed batches go back to the reading thread, which
 /// drops the events it allocated and reuses the vectors (freeing another
-/// thread's allocations costs both threads the allocator's lock). Without a
+/// thread's allocations costs both threads the allocator's lock), keeping
+/// their strings for the next lines ([`pool`]). Without a
 /// second thread the scan runs on one.
 pub fn scan_files(paths: &[PathBuf], options: ScanOptions, top: usize) -> Result<Summary, ScanError> {
     scan_files_with(paths, options, top, false)
@@ -282,7 +291,7 @@ fn scan_files_with(paths: &[PathBuf], options: ScanOptions, top: usize, always: 
     let (back_tx, back) = std::sync::mpsc::channel::<Vec<Event>>();
     let (text_tx, back_text) = std::sync::mpsc::channel::<String>();
     let queued = Arc::new(AtomicUsize::new(0));
-    let mut handoff = Handoff { tx, back, back_text, queued: queued.clone(), always };
+    let mut handoff = Handoff { tx, back, spare: Vec::new(), back_text, queued: queued.clone(), always };
     let owned: Vec<PathBuf> = paths.to_vec();
     let mut reader = LineReader::new(options.reference_ms);
     let stage = std::thread::Builder::new().name("scan-read".into()).spawn(move || {
