@@ -81,6 +81,43 @@ fn spawn_pruning(store: Store, retention: RetentionConfig, mut stop: watch::Rece
     })
 }
 
+/// Makes SIGHUP harmless. Its default action ends the process, and it is
+/// what `systemctl reload` (`ExecReload=`) and many operators' habits send.
+/// With TLS the certificate watcher (`server/tls.rs`) reloads the files on
+/// it, but installs its handler only once its task first runs; without TLS
+/// (`serve --insecure`) nothing would handle it at all. A handler installed
+/// here, before the servers start, closes both gaps: tokio keeps a signal
+/// handler installed for the rest of the process once registered, so with
+/// TLS this one is dropped at once and the watcher does the work, and
+/// without TLS a task logs that there is nothing to reload.
+#[cfg(unix)]
+fn spawn_hangup(tls: bool, mut stop: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())
+        .map_err(|error| tracing::warn!(%error, "cannot install a SIGHUP handler: a SIGHUP would stop the controller"))
+        .ok()?;
+    if tls {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                received = hangup.recv() => match received {
+                    Some(()) => tracing::info!("SIGHUP ignored: no TLS files to reload (serve --insecure)"),
+                    None => break,
+                },
+            }
+        }
+    }))
+}
+
+/// No SIGHUP outside Unix.
+#[cfg(not(unix))]
+fn spawn_hangup(_tls: bool, _stop: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+    None
+}
+
 /// Withdraws receiver-side listings that the current bounce classifier no
 /// longer reads as listings (after an upgrade). Before the engine, the
 /// servers and the alerts start, so no alert announces the withdrawal as a
@@ -160,6 +197,8 @@ impl Daemon {
         let (stop, stopped) = watch::channel(false);
         let engine_task = engine.clone().filter(|_| run_engine).map(|e| e.spawn(stopped.clone()));
         let mut background = vec![("pruning", spawn_pruning(store.clone(), config.retention.clone(), stopped.clone()))];
+        // Before anything serves, so no SIGHUP from then on can stop it.
+        background.extend(spawn_hangup(!insecure, stopped.clone()).map(|task| ("SIGHUP", task)));
         // The files whose expiry /metrics and the alerts watch (not without TLS).
         let tls = (!insecure)
             .then(|| crate::ca::expiry::OwnFiles { cert: config.tls.cert.clone(), ca: config.tls.ca.clone() });
@@ -182,6 +221,7 @@ impl Daemon {
                 engine: engine.clone(),
                 ingest: servers.ingest.clone(),
                 tls,
+                tls_reload: servers.tls.clone(),
             };
             background.push(("metrics", crate::metrics::spawn(bound, sources, stopped.clone())));
         }

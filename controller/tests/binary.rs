@@ -170,3 +170,78 @@ fn completions_and_man_pages_come_from_the_binary() {
     let out = rblfleet(&["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
 }
+
+/// SIGHUP (`systemctl reload`, deploy/systemd) never stops `serve`: with TLS
+/// it re-reads the certificate files, with `--insecure` it logs that there
+/// is nothing to reload. Either way the daemon still answers afterwards and
+/// stops cleanly on SIGTERM.
+#[test]
+fn sighup_reloads_or_is_ignored_and_never_stops_serve() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    assert!(rblfleet(&["ca", "init", "--dir", ca.to_str().unwrap()]).status.success());
+    assert!(rblfleet(&["ca", "issue", "--dir", ca.to_str().unwrap(), "--controller", "localhost"]).status.success());
+
+    for (insecure, logged) in
+        [(false, "SIGHUP: checking the TLS files"), (true, "SIGHUP ignored: no TLS files to reload")]
+    {
+        let admin_port = free_port();
+        let config = dir.path().join("controller.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = \"data-{insecure}\"\n[agent_api]\nlisten = \"127.0.0.1:{}\"\n\
+                 [admin_api]\nlisten = \"127.0.0.1:{admin_port}\"\n\
+                 [tls]\nca = \"ca/ca.crt\"\ncert = \"ca/controller.crt\"\nkey = \"ca/controller.key\"\n\
+                 [metrics]\nenabled = false\n[dnsbl]\nenabled = false\n",
+                free_port()
+            ),
+        )
+        .unwrap();
+        let mut args = vec!["serve", "--config", config.to_str().unwrap()];
+        if insecure {
+            args.push("--insecure");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rblfleet"))
+            .args(&args)
+            .env("RBLFLEET_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Log lines as they come, so the test waits for the one it expects.
+        let (lines, logged_lines) = std::sync::mpsc::channel();
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let reader = std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let url = format!("http://127.0.0.1:{admin_port}");
+        let hosts = || rblfleet(&["hosts", "--format", "json", "--controller", &url]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !hosts().status.success() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+
+        let status = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let mut seen = Vec::new();
+        let found = loop {
+            match logged_lines.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) if line.contains(logged) => break true,
+                Ok(line) => seen.push(line),
+                Err(_) => break false,
+            }
+        };
+        assert!(found, "insecure={insecure}: no {logged:?} in the log: {seen:#?}");
+        let out = hosts();
+        assert!(out.status.success(), "insecure={insecure}: {}", String::from_utf8_lossy(&out.stderr));
+
+        terminate(child.id());
+        let status = child.wait().unwrap();
+        assert!(status.success(), "insecure={insecure}: serve exited with {status}");
+        reader.join().unwrap();
+    }
+}

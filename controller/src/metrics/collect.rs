@@ -35,6 +35,9 @@ pub struct Sources {
     /// The controller's certificate and CA files; None without TLS
     /// (`serve --insecure`).
     pub tls: Option<crate::ca::expiry::OwnFiles>,
+    /// The TLS configuration in service and what its reloader has done;
+    /// None without TLS (`serve --insecure`).
+    pub tls_reload: Option<Arc<crate::server::tls::ReloadingTls>>,
 }
 
 /// One scrape: its sources and the reads two collectors share (the host

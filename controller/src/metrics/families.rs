@@ -11,6 +11,7 @@ use super::text::{Encoder, Kind};
 use crate::ca::expiry::Expiry;
 use crate::dnsbl::engine::{ZONE_STATES, ZoneMetrics, ZoneState};
 use crate::ingest::stats::{IngestSnapshot, LATENCY_BUCKETS};
+use crate::server::tls::ReloadStatus;
 use crate::store::CommitStats;
 
 /// Process facts that do not come from the snapshot.
@@ -248,4 +249,24 @@ pub fn certificates(e: &mut Encoder, own: &[Expiry]) {
     for c in own {
         f.sample(&[("kind", c.kind.as_str()), ("name", &c.name)], seconds(c.not_after_ms));
     }
+}
+
+/// The reloader of the controller's TLS files (`[tls] reload_interval`,
+/// SIGHUP). Named like Prometheus's own `…_config_last_reload_successful`:
+/// a renewal whose files do not load leaves the old certificate in service
+/// and says so only in the log, so without this gauge the first sign would
+/// be the old certificate's expiry.
+pub fn tls_reload(e: &mut Encoder, s: &ReloadStatus) {
+    e.family(
+        "rblfleet_tls_reloads_total",
+        Kind::Counter,
+        "Times changed TLS files (tls.cert, tls.key, tls.ca) went into service without a restart.",
+    )
+    .sample(&[], s.reloads as f64);
+    e.family(
+        "rblfleet_tls_last_reload_successful",
+        Kind::Gauge,
+        "0 while the TLS files on disk have changed but do not load (the previous ones stay in service; the log says why), else 1.",
+    )
+    .sample(&[], f64::from(u8::from(s.last_error.is_none())));
 }

@@ -112,6 +112,14 @@ impl ControllerMetrics {
                 Ok(())
             }));
         }
+        if sources.tls_reload.is_some() {
+            collectors.push(Collector::new("tls_reload", |s: &Scrape, e: &mut Encoder| {
+                if let Some(tls) = &s.sources.tls_reload {
+                    families::tls_reload(e, &tls.status());
+                }
+                Ok(())
+            }));
+        }
         collectors.extend([
             Collector::new("ingest", |s: &Scrape, e: &mut Encoder| {
                 families::ingest(e, &s.sources.ingest.snapshot());

@@ -13,7 +13,8 @@ use crate::store::{Store, StoreError, StoreOptions};
 async fn a_failing_collector_leaves_a_whole_scrape_with_its_success_at_zero() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("data"), &StoreOptions::default()).unwrap();
-    let sources = Sources { store, engine: None, ingest: Arc::new(IngestStats::default()), tls: None };
+    let sources =
+        Sources { store, engine: None, ingest: Arc::new(IngestStats::default()), tls: None, tls_reload: None };
     let mut metrics = ControllerMetrics::new(sources, Process { version: "test", started_ms: 0 });
     metrics.collectors.insert(
         0,
@@ -41,6 +42,7 @@ async fn a_failing_collector_leaves_a_whole_scrape_with_its_success_at_zero() {
         assert!(response.contains(&success(name, 1)), "{name}: {response}");
     }
     assert!(!response.contains("collector=\"zones\""), "{response}");
+    assert!(!response.contains("collector=\"tls_reload\""), "no TLS, no reloader: {response}");
     for sample in
         ["\nrblfleet_hosts 0\n", "\nrblfleet_cases{state=\"open\"} 0\n", "\nrblfleet_build_info{version=\"test\"} 1\n"]
     {
@@ -71,7 +73,8 @@ fn certificate_expiries_are_gauges_per_agent_and_per_own_certificate() {
     let store = Store::open(&dir.path().join("data"), &StoreOptions::default()).unwrap();
     let tls = crate::ca::expiry::OwnFiles { cert: controller.cert.clone(), ca: ca_dir.join(ca::CA_CERT) };
     let own = tls.read().unwrap();
-    let sources = Sources { store, engine: None, ingest: Arc::new(IngestStats::default()), tls: Some(tls) };
+    let sources =
+        Sources { store, engine: None, ingest: Arc::new(IngestStats::default()), tls: Some(tls), tls_reload: None };
     let metrics = ControllerMetrics::new(sources, Process { version: "test", started_ms: 0 });
     let text = metrics.scrape(crate::clock::now_ms());
 
@@ -98,4 +101,54 @@ fn certificate_expiries_are_gauges_per_agent_and_per_own_certificate() {
     assert!(text.contains("\nrblfleet_scrape_collector_success{collector=\"certificates\"} 0\n"), "{text}");
     assert!(!text.contains("rblfleet_certificate_expiry_timestamp_seconds{"), "{text}");
     assert!(text.contains(&agent_line), "the agents' family stays: {text}");
+}
+
+/// The TLS reloader's status: a renewal that does not load turns
+/// `rblfleet_tls_last_reload_successful` to 0 (what the "certificate reload
+/// failing" alert watches) without counting a reload; the fixed files count
+/// one and turn it back to 1.
+#[test]
+fn tls_reload_status_is_a_counter_and_a_success_gauge() {
+    use crate::ca::{self, Subject};
+    use crate::server::tls::ReloadingTls;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    ca::init(&ca_dir, "metrics reload CA", 30).unwrap();
+    let issued = ca::issue(&ca_dir, &Subject::Controller { names: vec!["c.example".into()] }, 30, false).unwrap();
+    let files = crate::config::Tls {
+        ca: ca_dir.join(ca::CA_CERT),
+        cert: issued.cert.clone(),
+        key: issued.key.clone(),
+        ..Default::default()
+    };
+    let tls = Arc::new(ReloadingTls::load(&files).unwrap());
+    let store = Store::open(&dir.path().join("data"), &StoreOptions::default()).unwrap();
+    let sources = Sources {
+        store,
+        engine: None,
+        ingest: Arc::new(IngestStats::default()),
+        tls: None,
+        tls_reload: Some(tls.clone()),
+    };
+    let metrics = ControllerMetrics::new(sources, Process { version: "test", started_ms: 0 });
+    let scrape = || metrics.scrape(crate::clock::now_ms());
+    let expect = |text: &str, reloads: u32, ok: u8| {
+        assert!(text.contains("# TYPE rblfleet_tls_reloads_total counter\n"), "{text}");
+        assert!(text.contains("# TYPE rblfleet_tls_last_reload_successful gauge\n"), "{text}");
+        assert!(text.contains(&format!("\nrblfleet_tls_reloads_total {reloads}\n")), "{reloads}: {text}");
+        assert!(text.contains(&format!("\nrblfleet_tls_last_reload_successful {ok}\n")), "{ok}: {text}");
+        assert!(text.contains("\nrblfleet_scrape_collector_success{collector=\"tls_reload\"} 1\n"), "{text}");
+    };
+    expect(&scrape(), 0, 1);
+
+    // A half-written key: the old configuration stays, the gauge says so.
+    let good_key = std::fs::read(&files.key).unwrap();
+    std::fs::write(&files.key, b"-----BEGIN PRIVATE KEY-----\ntruncated").unwrap();
+    assert!(!tls.reload_now());
+    expect(&scrape(), 0, 0);
+
+    // The key put back whole: one reload, and the gauge recovers.
+    std::fs::write(&files.key, good_key).unwrap();
+    assert!(tls.reload_now());
+    expect(&scrape(), 1, 1);
 }

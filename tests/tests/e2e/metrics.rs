@@ -49,13 +49,25 @@ const FAMILIES: &[&str] = &[
     "rblfleet_store_reserve_bytes",
     "rblfleet_agent_certificate_expiry_timestamp_seconds",
     "rblfleet_certificate_expiry_timestamp_seconds",
+    "rblfleet_tls_reloads_total",
+    "rblfleet_tls_last_reload_successful",
     "rblfleet_scrape_collector_success",
     "rblfleet_scrape_collector_duration_seconds",
 ];
 
 /// Every collector, with blocklist checks on (without them, no "zones").
-const COLLECTORS: &[&str] =
-    &["fleet", "agents", "zones", "agent_certificates", "certificates", "ingest", "store_writer", "disk", "controller"];
+const COLLECTORS: &[&str] = &[
+    "fleet",
+    "agents",
+    "zones",
+    "agent_certificates",
+    "certificates",
+    "tls_reload",
+    "ingest",
+    "store_writer",
+    "disk",
+    "controller",
+];
 
 /// One HTTP/1.1 request over a fresh connection: (status line, head, body).
 async fn http(addr: SocketAddr, method: &str, path: &str) -> (String, String, String) {
@@ -215,6 +227,9 @@ async fn metrics_scrape_shows_ingest_hosts_zones_listings_and_cases() {
     assert_eq!(value(&scrape, "rblfleet_zone_budget_daily_queries", &[("zone", "bl")]), 1_000_000.0);
 
     assert_eq!(value(&scrape, "rblfleet_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);
+    // The TLS files loaded at start: no reload yet, none failing.
+    assert_eq!(value(&scrape, "rblfleet_tls_reloads_total", &[]), 0.0);
+    assert_eq!(value(&scrape, "rblfleet_tls_last_reload_successful", &[]), 1.0);
 
     // Every collector worked and timed itself.
     for collector in COLLECTORS {
