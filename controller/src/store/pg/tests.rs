@@ -1,0 +1,88 @@
+#![allow(clippy::unwrap_used)]
+
+//! What only the PostgreSQL backend has: migrations and their version
+//! check, credentials, day partitions. Behaviour shared with sled is tested
+//! once for both in `store::tests`.
+
+use rblfleet_proto::v1::HostReport;
+
+use super::cluster::TestDb;
+use super::schema::LATEST;
+use super::{PgOptions, PgPassword};
+use crate::store::{Store, StoreError, StoreOptions};
+
+async fn client(db: &TestDb) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_a_newer_schema_is_refused() {
+    let Some(db) = TestDb::create_or_skip("store::pg::tests::migrations_apply_once_and_a_newer_schema_is_refused")
+    else {
+        return;
+    };
+    drop(Store::open_postgres(&db.options(), &StoreOptions::default()).unwrap());
+    // Reopening finds the schema current and changes nothing.
+    drop(Store::open_postgres(&db.options(), &StoreOptions::default()).unwrap());
+    let sql = client(&db).await;
+    let versions: Vec<i32> =
+        sql.query("SELECT version FROM rblfleet_schema", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, (1..=LATEST).collect::<Vec<_>>());
+
+    sql.execute("INSERT INTO rblfleet_schema (version, description) VALUES ($1, 'from the future')", &[&(LATEST + 1)])
+        .await
+        .unwrap();
+    let err = Store::open_postgres(&db.options(), &StoreOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::SchemaNewer { found, expected } if found == LATEST + 1 && expected == LATEST));
+    assert!(err.to_string().contains("upgrade rblfleet"), "{err}");
+}
+
+#[test]
+fn a_password_never_shows_and_never_sits_in_the_url() {
+    let options = PgOptions {
+        url: "postgresql://rblfleet@db.example/rblfleet".into(),
+        pool_size: 4,
+        password: Some(PgPassword("s3cret-pw".into())),
+    };
+    let shown = format!("{options:?}");
+    assert!(!shown.contains("s3cret-pw") && shown.contains("redacted"), "{shown}");
+    assert_eq!(options.driver_config().unwrap().get_password(), Some(&b"s3cret-pw"[..]));
+    let inline = PgOptions { url: "postgresql://rblfleet:s3cret-pw@db.example/rblfleet".into(), ..options };
+    let err = inline.driver_config().unwrap_err().to_string();
+    assert!(err.contains("password_file") && !err.contains("s3cret-pw"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let options = PgOptions { url: format!("postgresql://rblfleet@127.0.0.1:{port}/x"), pool_size: 1, password: None };
+    let err = Store::open_postgres(&options, &StoreOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("cannot connect"), "{err}");
+}
+
+/// Reports land in the partition of their period's UTC day, created on
+/// demand, and the read side sees one table.
+#[tokio::test]
+async fn reports_are_partitioned_by_day() {
+    let Some(db) = TestDb::create_or_skip("store::pg::tests::reports_are_partitioned_by_day") else { return };
+    let store = Store::open_postgres(&db.options(), &StoreOptions::default()).unwrap();
+    let day = 86_400_000_i64;
+    // 2026-12-05 and the day after.
+    let base = 20_792 * day;
+    for (seq, end) in [(1, base + 10), (2, base + day + 10)] {
+        let report = HostReport { host_id: "web1".into(), epoch: 1, seq, period_end_ms: end, ..Default::default() };
+        store.apply_report(&report, end).await.unwrap();
+    }
+    let sql = client(&db).await;
+    let rows = sql
+        .query("SELECT tableoid::regclass::text, seq FROM reports ORDER BY seq", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect::<Vec<_>>();
+    assert_eq!(rows, [("reports_20261205".to_string(), 1), ("reports_20261206".to_string(), 2)]);
+    assert_eq!(store.host_reports("web1").unwrap().len(), 2);
+}
