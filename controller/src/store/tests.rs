@@ -260,3 +260,36 @@ async fn reports_roll_up_by_hour() {
         assert!(store.rollups("web10", 0, 3 * HOUR).unwrap().is_empty());
     }
 }
+
+/// Retention: raw reports that ended before the cutoff go, except each
+/// host's latest; roll-ups go by their hour. A late report for a pruned day
+/// is still stored (PostgreSQL recreates the dropped partition).
+#[tokio::test]
+async fn prune_keeps_each_hosts_latest_report() {
+    const DAY: i64 = 86_400_000;
+    let day0 = 20_000 * DAY;
+    for backing in backends("store::tests::prune_keeps_each_hosts_latest_report") {
+        let store = backing.open();
+        for (host, seq, end) in [
+            ("web1", 1, day0 + 10),
+            ("web1", 2, day0 + DAY + 10),
+            ("web1", 3, day0 + 2 * DAY + 10),
+            ("web2", 1, day0 + 20),
+        ] {
+            let mut r = report(host, 1, seq);
+            r.period_end_ms = end;
+            store.apply_report(&r, end).await.unwrap();
+        }
+        let pruned = store.prune(day0 + 2 * DAY, day0 + DAY + 1).unwrap();
+        assert_eq!((pruned.reports, pruned.rollups), (2, 3));
+        let seqs = |host: &str| store.host_reports(host).unwrap().iter().map(|r| r.seq).collect::<Vec<_>>();
+        assert_eq!((seqs("web1"), seqs("web2")), (vec![3], vec![1]));
+        assert_eq!(store.get_host("web2").unwrap().unwrap().1.unwrap().seq, 1);
+        assert_eq!(store.rollups("web1", 0, day0 + 3 * DAY).unwrap().len(), 1);
+        let mut late = report("web3", 1, 1);
+        late.period_end_ms = day0 + DAY + 5;
+        store.apply_report(&late, day0 + 3 * DAY).await.unwrap();
+        assert_eq!(seqs("web3"), [1]);
+        assert_eq!(store.prune(day0 + 2 * DAY, 0).unwrap().reports, 0, "web3's only report is its latest");
+    }
+}

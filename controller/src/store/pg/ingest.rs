@@ -26,6 +26,9 @@ use crate::store::{Applied, StoreError, rollup};
 /// it cannot meet the migration lock or later leases).
 const HOST_LOCK: i32 = 1;
 
+/// The error of a batch whose day partition is gone (see `apply_batch`).
+const MISSING_PARTITION: &str = "storing reports: their day partition was dropped by retention meanwhile";
+
 /// A report as the batch carries it into the job.
 struct Incoming {
     report: HostReport,
@@ -54,8 +57,20 @@ impl Pg {
             .iter()
             .map(|(r, now_ms)| Incoming { report: (*r).clone(), now_ms: *now_ms, bytes: encode(*r) })
             .collect();
-        let (outcomes, domains_changed) =
-            self.call(move |client| async move { in_transaction(&client, apply(&client, &incoming)).await })?;
+        let incoming = std::sync::Arc::new(incoming);
+        let run = |incoming: std::sync::Arc<Vec<Incoming>>| {
+            self.call(move |client| async move { in_transaction(&client, apply(&client, &incoming)).await })
+        };
+        let (outcomes, domains_changed) = match run(incoming.clone()) {
+            // Retention (here or in another controller) dropped a partition
+            // this process still knew: forget them all and try once more.
+            Err(StoreError::Postgres(why)) if why == MISSING_PARTITION => {
+                self.partitions.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                self.ensure_partitions(&days)?;
+                run(incoming)?
+            }
+            other => other?,
+        };
         if domains_changed {
             self.domains_changed();
         }
@@ -249,7 +264,11 @@ async fn write(
             &[&ids, &epochs, &seqs, &days, &ends, &received, &records],
         )
         .await
-        .map_err(db("storing reports"))?;
+        .map_err(|e| match e.code() {
+            // check_violation: no partition of `reports` takes the row.
+            Some(code) if code.code() == "23514" => StoreError::Postgres(MISSING_PARTITION.into()),
+            _ => db("storing reports")(e),
+        })?;
 
     let mut hosts: Vec<&String> = written.hosts.iter().collect();
     hosts.sort();

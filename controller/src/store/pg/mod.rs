@@ -34,6 +34,7 @@ mod ingest;
 mod listings;
 mod other;
 mod reports;
+mod retention;
 mod schema;
 #[cfg(test)]
 mod tests;

@@ -247,14 +247,6 @@ impl Pg {
         })
     }
 
-    pub(crate) fn prune(
-        &self,
-        _raw_before_ms: i64,
-        _rollup_before_ms: i64,
-    ) -> Result<crate::store::Pruned, StoreError> {
-        Err(StoreError::Unsupported("retention (dropping day partitions)"))
-    }
-
     pub(crate) fn verify(&self) -> Result<VerifyReport, StoreError> {
         Err(StoreError::Unsupported("`rblfleet verify`: PostgreSQL checks its own pages (amcheck, data checksums)"))
     }
