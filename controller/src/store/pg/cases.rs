@@ -1,7 +1,7 @@
 //! Delisting cases and receiver-side listing state on PostgreSQL (sled:
 //! `store::cases`).
 
-use rblfleet_proto::v1::{Case, ReceiverState};
+use rblfleet_proto::v1::{Case, CaseEvent, CaseState, ReceiverState};
 
 use super::{Pg, db, in_transaction, to_i64, to_u64};
 use crate::store::StoreError;
@@ -18,8 +18,10 @@ impl Pg {
 
     /// The case and its (ip, list) index in one transaction.
     pub(crate) fn put_case(&self, case: &Case) -> Result<(), StoreError> {
-        let (id, ip, list_id, state, updated, record) =
-            (to_i64(case.id), case.ip.clone(), case.list_id.clone(), case.state, case.updated_ms, encode(case));
+        let (id, ip, list_id, updated, record) =
+            (to_i64(case.id), case.ip.clone(), case.list_id.clone(), case.updated_ms, encode(case));
+        let state = state_name(case.state);
+        let history = History::of(&case.history);
         self.call(move |client| async move {
             in_transaction(&client, async {
                 client
@@ -39,7 +41,7 @@ impl Pg {
                     )
                     .await
                     .map_err(db("indexing a case"))?;
-                Ok(())
+                history.store(&client, id).await
             })
             .await
         })
@@ -113,5 +115,74 @@ impl Pg {
                 .map_err(db("listing receiver states"))?;
             rows.iter().map(|row| decode(row.get::<_, &str>(0).as_bytes(), row.get(1))).collect()
         })
+    }
+}
+
+fn state_name(state: i32) -> String {
+    super::enum_name(CaseState::try_from(state).map(|s| s.as_str_name()), "CASE_STATE_", state)
+}
+
+/// A case's events as columns (`case_history`).
+struct History {
+    n: Vec<i32>,
+    at: Vec<i64>,
+    who: Vec<String>,
+    action: Vec<String>,
+    from: Vec<String>,
+    to: Vec<String>,
+    note: Vec<String>,
+    reference: Vec<String>,
+    reason: Vec<String>,
+}
+
+impl History {
+    fn of(events: &[CaseEvent]) -> History {
+        History {
+            n: (0..events.len()).map(|i| i32::try_from(i).unwrap_or(i32::MAX)).collect(),
+            at: events.iter().map(|e| e.at_ms).collect(),
+            who: events.iter().map(|e| e.who.clone()).collect(),
+            action: events.iter().map(|e| e.action.clone()).collect(),
+            from: events.iter().map(|e| state_name(e.from)).collect(),
+            to: events.iter().map(|e| state_name(e.to)).collect(),
+            note: events.iter().map(|e| e.note.clone()).collect(),
+            reference: events.iter().map(|e| e.r#ref.clone()).collect(),
+            reason: events.iter().map(|e| e.reason.clone()).collect(),
+        }
+    }
+
+    /// Replaces the case's stored events with these (a case keeps its
+    /// whole history in its record; the table mirrors it).
+    async fn store(&self, client: &tokio_postgres::Client, id: i64) -> Result<(), StoreError> {
+        client
+            .execute(
+                "DELETE FROM case_history WHERE case_id = $1 AND n >= $2",
+                &[&id, &i32::try_from(self.n.len()).unwrap_or(i32::MAX)],
+            )
+            .await
+            .map_err(db("trimming a case's history"))?;
+        client
+            .execute(
+                "INSERT INTO case_history (case_id, n, at_ms, who, action, from_state, to_state, note, ref, reason)
+                 SELECT $1, * FROM unnest($2::int4[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                          $8::text[], $9::text[], $10::text[])
+                 ON CONFLICT (case_id, n) DO UPDATE SET at_ms = EXCLUDED.at_ms, who = EXCLUDED.who,
+                   action = EXCLUDED.action, from_state = EXCLUDED.from_state, to_state = EXCLUDED.to_state,
+                   note = EXCLUDED.note, ref = EXCLUDED.ref, reason = EXCLUDED.reason",
+                &[
+                    &id,
+                    &self.n,
+                    &self.at,
+                    &self.who,
+                    &self.action,
+                    &self.from,
+                    &self.to,
+                    &self.note,
+                    &self.reference,
+                    &self.reason,
+                ],
+            )
+            .await
+            .map_err(db("storing a case's history"))?;
+        Ok(())
     }
 }

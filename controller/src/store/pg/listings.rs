@@ -1,7 +1,7 @@
 //! Blocklist checks, listing episodes and zone usage on PostgreSQL (sled:
 //! `store::listings`).
 
-use rblfleet_proto::v1::{ListingEpisode, ZoneCheck};
+use rblfleet_proto::v1::{CheckStatus, ListingEpisode, ZoneCheck};
 
 use super::{Pg, db, in_transaction, to_i64, to_u64};
 use crate::store::StoreError;
@@ -141,7 +141,7 @@ fn dedup_episodes(episodes: Vec<&ListingEpisode>) -> Vec<&ListingEpisode> {
 struct CheckRow {
     ip: String,
     zone_id: String,
-    status: i32,
+    status: String,
     checked_ms: i64,
     record: Vec<u8>,
 }
@@ -151,7 +151,11 @@ impl CheckRow {
         CheckRow {
             ip: c.ip.clone(),
             zone_id: c.zone_id.clone(),
-            status: c.status,
+            status: super::enum_name(
+                CheckStatus::try_from(c.status).map(|s| s.as_str_name()),
+                "CHECK_STATUS_",
+                c.status,
+            ),
             checked_ms: c.checked_ms,
             record: encode(c),
         }
@@ -186,13 +190,13 @@ async fn upsert_checks(client: &tokio_postgres::Client, rows: &[CheckRow]) -> Re
     }
     let ips: Vec<&str> = rows.iter().map(|r| r.ip.as_str()).collect();
     let zones: Vec<&str> = rows.iter().map(|r| r.zone_id.as_str()).collect();
-    let status: Vec<i32> = rows.iter().map(|r| r.status).collect();
+    let status: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
     let checked: Vec<i64> = rows.iter().map(|r| r.checked_ms).collect();
     let records: Vec<&[u8]> = rows.iter().map(|r| r.record.as_slice()).collect();
     client
         .execute(
             "INSERT INTO checks (ip, zone_id, status, checked_ms, record)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[], $5::bytea[])
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bytea[])
              ON CONFLICT (ip, zone_id) DO UPDATE
                SET status = EXCLUDED.status, checked_ms = EXCLUDED.checked_ms, record = EXCLUDED.record",
             &[&ips, &zones, &status, &checked, &records],

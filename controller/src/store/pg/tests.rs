@@ -86,3 +86,53 @@ async fn reports_are_partitioned_by_day() {
     assert_eq!(rows, [("reports_20261205".to_string(), 1), ("reports_20261206".to_string(), 2)]);
     assert_eq!(store.host_reports("web1").unwrap().len(), 2);
 }
+
+/// The columns a NOC queries follow the records: case states and check
+/// statuses as words, a case's history as rows.
+#[tokio::test]
+async fn cases_and_checks_are_readable_in_sql() {
+    use rblfleet_proto::v1::{Case, CaseEvent, CaseState, CheckStatus, ZoneCheck};
+    let Some(db) = TestDb::create_or_skip("store::pg::tests::cases_and_checks_are_readable_in_sql") else { return };
+    let store = Store::open_postgres(&db.options(), &StoreOptions::default()).unwrap();
+    let event = |action: &str, from: CaseState, to: CaseState| CaseEvent {
+        at_ms: 5,
+        who: "rblfleet".into(),
+        action: action.into(),
+        from: from as i32,
+        to: to as i32,
+        ..Default::default()
+    };
+    let mut case = Case {
+        id: store.next_case_id().unwrap(),
+        ip: "192.0.2.1".into(),
+        list_id: "zen".into(),
+        state: CaseState::Open as i32,
+        history: vec![event("opened", CaseState::Unspecified, CaseState::Open)],
+        ..Default::default()
+    };
+    store.put_case(&case).unwrap();
+    case.state = CaseState::Investigating as i32;
+    case.history.push(event("investigate", CaseState::Open, CaseState::Investigating));
+    store.put_case(&case).unwrap();
+    let check = ZoneCheck {
+        ip: "192.0.2.1".into(),
+        zone_id: "zen".into(),
+        status: CheckStatus::Listed as i32,
+        ..Default::default()
+    };
+    store.record_check(&check, None).unwrap();
+
+    let sql = client(&db).await;
+    let state: String = sql.query_one("SELECT state FROM cases", &[]).await.unwrap().get(0);
+    assert_eq!(state, "investigating");
+    let history: Vec<(i32, String, String)> = sql
+        .query("SELECT n, action, to_state FROM case_history ORDER BY n", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(history, [(0, "opened".into(), "open".into()), (1, "investigate".into(), "investigating".into())]);
+    let status: String = sql.query_one("SELECT status FROM checks", &[]).await.unwrap().get(0);
+    assert_eq!(status, "listed");
+}

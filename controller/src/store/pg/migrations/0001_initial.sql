@@ -50,7 +50,7 @@ CREATE TABLE rollups (
 CREATE TABLE checks (
     ip         text COLLATE "C"   NOT NULL,
     zone_id    text COLLATE "C"   NOT NULL,
-    status     integer NOT NULL,
+    status     text COLLATE "C" NOT NULL,   -- listed, clean, error, skipped
     checked_ms bigint NOT NULL,
     record     bytea  NOT NULL,
     PRIMARY KEY (ip, zone_id)
@@ -82,9 +82,23 @@ CREATE TABLE cases (
     id         bigint  PRIMARY KEY,
     ip         text COLLATE "C"    NOT NULL,
     list_id    text COLLATE "C"    NOT NULL,
-    state      integer NOT NULL,
+    state      text COLLATE "C" NOT NULL,   -- open, investigating, …, resolved, ignored
     updated_ms bigint  NOT NULL,
     record     bytea   NOT NULL
+);
+-- Each case's history, one row per event, for a NOC's own queries.
+CREATE TABLE case_history (
+    case_id    bigint  NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+    n          integer NOT NULL,
+    at_ms      bigint  NOT NULL,
+    who        text COLLATE "C" NOT NULL,
+    action     text COLLATE "C" NOT NULL,
+    from_state text COLLATE "C" NOT NULL,
+    to_state   text COLLATE "C" NOT NULL,
+    note       text NOT NULL,
+    ref        text NOT NULL,
+    reason     text NOT NULL,
+    PRIMARY KEY (case_id, n)
 );
 -- (IP, list) → the case last stored for it.
 CREATE TABLE case_index (
