@@ -3,8 +3,7 @@
 //! otherwise the test prints a WARNING naming itself and runs on sled
 //! only).
 
-use super::pg::cluster::TestDb;
-use super::{PgOptions, Store, StoreOptions};
+use super::{Store, StoreOptions, TestDb};
 
 /// Where one run of a test keeps its data.
 #[derive(Debug)]
@@ -34,12 +33,6 @@ impl Backing {
             Backing::Sled(dir) => Store::open(dir.path(), options).unwrap(),
             Backing::Postgres(db) => Store::open_postgres(&db.options(), options).unwrap(),
         }
-    }
-}
-
-impl TestDb {
-    pub(crate) fn options(&self) -> PgOptions {
-        PgOptions { url: self.url.clone(), pool_size: 2, password: None }
     }
 }
 

@@ -55,7 +55,7 @@ mod facade;
 mod history;
 mod listings;
 mod outbreak;
-pub(crate) mod pg;
+mod pg;
 mod reports;
 mod restore;
 pub mod rollup;
@@ -69,6 +69,10 @@ pub use commit::CommitStats;
 pub use domains::WatchedDomain;
 pub use history::Pruned;
 pub use outbreak::MAX_WARNINGS_PER_HOST;
+/// A throwaway PostgreSQL for tests (this crate's, and with the
+/// `test-support` feature other crates').
+#[cfg(any(test, feature = "test-support"))]
+pub use pg::cluster::TestDb;
 pub use pg::{PgOptions, PgPassword};
 pub use reports::Applied;
 pub use restore::{Restored, restore};

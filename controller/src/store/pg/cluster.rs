@@ -48,7 +48,7 @@ pub(crate) struct Cluster {
 /// One fresh database on the shared cluster; the cluster lives while any
 /// test holds one.
 #[derive(Debug)]
-pub(crate) struct TestDb {
+pub struct TestDb {
     cluster: Arc<Cluster>,
     pub url: String,
 }
@@ -63,7 +63,7 @@ static UNAVAILABLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 impl TestDb {
     /// A new empty database, or `None` after printing the WARNING that
     /// names `test` as skipped.
-    pub(crate) fn create_or_skip(test: &str) -> Option<TestDb> {
+    pub fn create_or_skip(test: &str) -> Option<TestDb> {
         match TestDb::create() {
             Ok(db) => Some(db),
             Err(why) => {
@@ -104,9 +104,13 @@ impl TestDb {
         Ok(TestDb { cluster, url })
     }
 
+    /// Options for `Store::open_postgres` on this database.
+    pub fn options(&self) -> crate::store::PgOptions {
+        crate::store::PgOptions { url: self.url.clone(), pool_size: 2, password: None }
+    }
+
     /// The cluster's port (for tests that connect by other means).
-    #[allow(dead_code)]
-    pub(crate) fn port(&self) -> u16 {
+    pub fn port(&self) -> u16 {
         self.cluster.port
     }
 }

@@ -26,12 +26,14 @@
 //! a job, queues it and waits on a std channel for the answer (see the
 //! store's `# Two backends`): no `block_on` in anybody's runtime, and the
 //! connections never see the callers' runtimes (a store opened in one test
-//! runtime and used from another works). A worker whose connection broke
-//! reconnects before its next job.
+//! runtime and used from another works). On a multi-thread runtime the
+//! wait is `block_in_place`, so the waiting worker's other tasks move to
+//! another thread meanwhile. A worker whose connection broke reconnects
+//! before its next job.
 
 mod cases;
-#[cfg(test)]
-pub(crate) mod cluster;
+#[cfg(any(test, feature = "test-support"))]
+pub mod cluster;
 mod ingest;
 mod listings;
 mod other;
@@ -172,7 +174,16 @@ impl Pg {
             })
         });
         self.jobs.as_ref().ok_or_else(gone)?.send(job).map_err(|_| gone())?;
-        answered.recv().map_err(|_| gone())?
+        let wait = || answered.recv().map_err(|_| gone());
+        // On a multi-thread runtime's worker, hand the worker's other tasks
+        // to another thread while this one waits; elsewhere (the commit
+        // writer, a current-thread runtime, a blocking thread) just wait.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)?
+            }
+            _ => wait()?,
+        }
     }
 
     pub(super) fn domains_generation(&self) -> u64 {
