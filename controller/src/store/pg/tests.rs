@@ -136,3 +136,49 @@ async fn cases_and_checks_are_readable_in_sql() {
     let status: String = sql.query_one("SELECT status FROM checks", &[]).await.unwrap().get(0);
     assert_eq!(status, "listed");
 }
+
+/// Two controllers on one database (two stores): both migrate at once
+/// without tripping over each other, then both receive the same reports
+/// (an agent failing over and resending): each is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_database_store_each_report_once() {
+    let Some(db) = TestDb::create_or_skip("store::pg::tests::two_stores_on_one_database_store_each_report_once") else {
+        return;
+    };
+    let open = |db: &TestDb| {
+        let options = db.options();
+        std::thread::spawn(move || Store::open_postgres(&options, &StoreOptions::default()))
+    };
+    let (a, b) = (open(&db), open(&db));
+    let (a, b) = (a.join().unwrap().unwrap(), b.join().unwrap().unwrap());
+    let send = |store: Store| {
+        tokio::spawn(async move {
+            let mut stored = Vec::new();
+            for seq in 1..=30 {
+                for host in ["web1", "web2"] {
+                    let report = HostReport { host_id: host.into(), epoch: 1, seq, ..Default::default() };
+                    match store.apply_report(&report, 1).await.unwrap() {
+                        crate::store::Applied::Stored(_) => stored.push((host, seq)),
+                        crate::store::Applied::Duplicate(_) => {}
+                    }
+                }
+            }
+            stored
+        })
+    };
+    let (from_a, from_b) = (send(a.clone()), send(b));
+    let mut stored = from_a.await.unwrap();
+    stored.extend(from_b.await.unwrap());
+    stored.sort();
+    let expected: Vec<(&str, u64)> = (1..=30).flat_map(|s| [("web1", s), ("web2", s)]).collect();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(stored, expected, "every report Stored by exactly one of the two");
+    for host in a.list_hosts().unwrap() {
+        assert_eq!((host.reports_stored, host.last_seq, host.seq_gaps), (30, 30, 0), "{}", host.host_id);
+        assert_eq!(a.host_reports(&host.host_id).unwrap().len(), 30);
+    }
+    let sql = client(&db).await;
+    let versions: i64 = sql.query_one("SELECT count(*) FROM rblfleet_schema", &[]).await.unwrap().get(0);
+    assert_eq!(versions, i64::from(LATEST));
+}
