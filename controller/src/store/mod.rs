@@ -1,6 +1,8 @@
-//! Durable controller state in sled. No other module knows sled.
+//! Durable controller state, in sled or PostgreSQL. No other module knows
+//! either.
 //!
-//! Trees:
+//! sled trees (the PostgreSQL tables mirror them one to one, see
+//! `pg/migrations`):
 //! - `meta`: `schema_version` → u32 big-endian.
 //! - `hosts`: host id → [`encoding`] of a `HostSummary` (latest state per host).
 //! - `reports`: host id, 0x00, epoch (u64 BE), seq (u64 BE) → [`encoding`] of
@@ -17,8 +19,8 @@
 //! - `actions`: containment actions and their audit (see `actions`).
 //!
 //! Every write that acknowledges something to an agent is flushed to disk
-//! before the acknowledgement leaves, so a report acked before a crash is
-//! present after it.
+//! (on PostgreSQL: committed) before the acknowledgement leaves, so a report
+//! acked before a crash is present after it.
 //!
 //! # Two backends
 //!
