@@ -182,3 +182,37 @@ async fn two_stores_on_one_database_store_each_report_once() {
     let versions: i64 = sql.query_one("SELECT count(*) FROM rblfleet_schema", &[]).await.unwrap().get(0);
     assert_eq!(versions, i64::from(LATEST));
 }
+
+/// A database restart or an administrator killing the sessions: the store
+/// reconnects by itself, at the latest on the call after the one that saw
+/// the connection break.
+#[tokio::test]
+async fn connections_killed_by_the_server_are_replaced() {
+    let Some(db) = TestDb::create_or_skip("store::pg::tests::connections_killed_by_the_server_are_replaced") else {
+        return;
+    };
+    let store = Store::open_postgres(&db.options(), &StoreOptions::default()).unwrap();
+    store
+        .apply_report(&HostReport { host_id: "web1".into(), epoch: 1, seq: 1, ..Default::default() }, 1)
+        .await
+        .unwrap();
+    let sql = client(&db).await;
+    let killed: i64 = sql
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+              WHERE application_name = 'rblfleet' AND datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 2, "the pool's two connections");
+    // Each worker may answer one call with the broken connection's error.
+    let answers: Vec<bool> = (0..4).map(|_| store.list_hosts().is_ok()).collect();
+    assert!(answers[2..].iter().all(|ok| *ok), "{answers:?}");
+    assert_eq!(store.list_hosts().unwrap().len(), 1);
+    store
+        .apply_report(&HostReport { host_id: "web1".into(), epoch: 1, seq: 2, ..Default::default() }, 2)
+        .await
+        .unwrap();
+}
