@@ -102,9 +102,18 @@ impl PgOptions {
         if config.get_application_name().is_none() {
             config.application_name("rblfleet");
         }
+        // Without one, a database host that drops packets holds every
+        // store call for the kernel's TCP timeout (minutes) per attempt.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         Ok(config)
     }
 }
+
+/// How long one connection attempt may take unless the URL says
+/// (`connect_timeout`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A connection for a job, or why there is none.
 type Conn = Result<Arc<Client>, String>;

@@ -48,7 +48,9 @@ fn a_password_never_shows_and_never_sits_in_the_url() {
     };
     let shown = format!("{options:?}");
     assert!(!shown.contains("s3cret-pw") && shown.contains("redacted"), "{shown}");
-    assert_eq!(options.driver_config().unwrap().get_password(), Some(&b"s3cret-pw"[..]));
+    let config = options.driver_config().unwrap();
+    assert_eq!(config.get_password(), Some(&b"s3cret-pw"[..]));
+    assert_eq!(config.get_connect_timeout(), Some(&std::time::Duration::from_secs(10)));
     let inline = PgOptions { url: "postgresql://rblfleet:s3cret-pw@db.example/rblfleet".into(), ..options };
     let err = inline.driver_config().unwrap_err().to_string();
     assert!(err.contains("password_file") && !err.contains("s3cret-pw"), "{err}");
