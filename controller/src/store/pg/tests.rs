@@ -218,3 +218,21 @@ async fn connections_killed_by_the_server_are_replaced() {
         .await
         .unwrap();
 }
+
+/// What the sled-only tests (backup, verify, free space) cover has no
+/// PostgreSQL twin: the store says what to use instead, and never
+/// pretends. The database's size is its own.
+#[tokio::test]
+async fn sled_only_operations_say_what_to_use_instead() {
+    let Some(db) = TestDb::create_or_skip("store::pg::tests::sled_only_operations_say_what_to_use_instead") else {
+        return;
+    };
+    let store = Store::open_postgres(&db.options(), &StoreOptions::default()).unwrap();
+    let backup = store.export_backup(&mut Vec::new()).unwrap_err().to_string();
+    assert!(backup.contains("not yet supported on PostgreSQL") && backup.contains("pg_dump"), "{backup}");
+    let verify = store.verify().unwrap_err().to_string();
+    assert!(verify.contains("amcheck"), "{verify}");
+    assert!(store.space_status().is_err());
+    store.check_space().unwrap();
+    assert!(store.size_on_disk().unwrap() > 1024 * 1024, "an empty database still takes some MiB");
+}
