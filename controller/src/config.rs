@@ -13,6 +13,9 @@ use serde::Deserialize;
 use crate::ingest::Limits;
 
 mod check;
+mod store;
+
+pub use store::StoreBackend;
 
 use crate::text::file::{toml_error_text, utf8_text};
 
@@ -155,6 +158,14 @@ impl LimitsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
+    /// `sled` (embedded, in `data_dir`) or `postgres` (see `config::store`).
+    pub backend: StoreBackend,
+    /// PostgreSQL connection string, without the password.
+    pub url: Option<String>,
+    /// PostgreSQL connections kept open.
+    pub pool_size: usize,
+    /// File holding the PostgreSQL password (else `RBLFLEET_PG_PASSWORD`).
+    pub password_file: Option<PathBuf>,
     /// sled page cache, MiB.
     pub cache_mib: u64,
     /// Free space kept on the data directory's filesystem, MiB: below it
@@ -168,6 +179,10 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
+            backend: StoreBackend::Sled,
+            url: None,
+            pool_size: 8,
+            password_file: None,
             cache_mib: 64,
             min_free_mib: crate::store::DEFAULT_MIN_FREE_BYTES >> 20,
             max_pending_reports: 512,

@@ -189,7 +189,7 @@ impl Daemon {
     pub async fn start_with(config: &Config, insecure: bool, run_engine: bool) -> Result<Daemon, DaemonError> {
         // First, so a taken port fails start-up before anything has started.
         let metrics = crate::metrics::bind(&config.metrics).await?;
-        let store = Store::open(&config.data_dir, &config.store.options())?;
+        let store = config.store.open(&config.data_dir)?;
         let catalog = build_catalog(config)?;
         heal(&store, &catalog);
         let engine =

@@ -10,7 +10,7 @@
 //! - [`server`]: the two gRPC listeners, transport only (identity, decode, status).
 //! - [`identity`], [`ca`]: who a certificate speaks for; the fleet's private CA.
 //! - [`ingest`]: one report's pipeline: validate → store → cases → recheck.
-//! - [`store`]: durable state in sled (the only module that knows sled), hourly roll-ups.
+//! - [`store`]: durable state in sled or PostgreSQL (the only module that knows either), hourly roll-ups.
 //! - [`cases`]: delisting cases and receiver-side listings, decided purely, applied to the store.
 //! - [`fleet`]: the IPs the hosts' reports say to watch.
 //! - [`catalog`]: the lists of both kinds: DNS zones and receivers, as data.

@@ -122,6 +122,7 @@ impl Config {
         number_in("store.cache_mib", s.cache_mib, 1, 1 << 20)?;
         number_in("store.min_free_mib", s.min_free_mib, 0, 1 << 30)?;
         number_in("store.max_pending_reports", size(s.max_pending_reports), 1, 1_000_000)?;
+        s.check_backend()?;
         d.nameserver_addrs()?;
         number_in("dnsbl.retries", size(d.retries), 0, size(MAX_RETRIES))?;
         number_in("dnsbl.concurrency", size(d.concurrency), 1, 10_000)?;

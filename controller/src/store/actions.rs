@@ -8,9 +8,9 @@
 use rblfleet_proto::v1::ActionRecord;
 
 use super::encoding::{decode, encode};
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 
-impl Store {
+impl Sled {
     /// Writes `record` (created or updated), flushed: an approved action is
     /// on disk before the CLI says so.
     pub fn put_action(&self, record: &ActionRecord) -> Result<(), StoreError> {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{SCHEMA_VERSION, Store, StoreError};
+use super::{SCHEMA_VERSION, Sled, StoreError};
 
 const MAGIC: &[u8; 8] = b"RBLFBAK\0";
 /// The version of the layout above.
@@ -143,7 +143,7 @@ impl<R: Read> Hashing<R> {
     }
 }
 
-impl Store {
+impl Sled {
     /// Writes every tree to `out` as one point-in-time snapshot and returns
     /// what it wrote and how long writers waited. Writers are held off for
     /// the whole export, so write to a fast local file and copy it elsewhere

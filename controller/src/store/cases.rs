@@ -9,7 +9,7 @@
 use rblfleet_proto::v1::{Case, ReceiverState};
 
 use super::encoding::{decode, encode};
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 
 const NEXT_ID: &[u8] = b"next_case_id";
 
@@ -24,7 +24,7 @@ fn id_of(raw: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(raw).ok().map(u64::from_be_bytes)
 }
 
-impl Store {
+impl Sled {
     /// A fresh case id.
     pub fn next_case_id(&self) -> Result<u64, StoreError> {
         let next = self.meta.update_and_fetch(NEXT_ID, |old| {

@@ -17,7 +17,7 @@ use std::time::Instant;
 use rblfleet_proto::v1::HostReport;
 use tokio::sync::oneshot;
 
-use super::{Applied, Store, StoreError};
+use super::{Applied, Backend, Store, StoreError};
 
 /// Largest number of reports one flush covers.
 const MAX_BATCH: usize = 1024;
@@ -39,6 +39,11 @@ struct Job {
 /// The sending side of the writer's queue. When the last `Store` clone
 /// holding it is dropped, the writer finishes its batch and stops, and the
 /// drop waits for it: the data directory is free to reopen afterwards.
+///
+/// On PostgreSQL the batch is one transaction of multi-row statements and
+/// its COMMIT is the flush (synchronous_commit as the server has it, `on`
+/// by default): batching saves round trips and WAL flushes, never
+/// durability.
 #[derive(Debug)]
 pub(super) struct CommitQueue {
     jobs: Option<SyncSender<Job>>,
@@ -59,9 +64,9 @@ impl Drop for CommitQueue {
 }
 
 impl CommitQueue {
-    /// Starts the writer thread for `store` (a clone without a queue, so the
-    /// thread does not keep itself alive).
-    pub(super) fn start(store: Store, capacity: usize) -> Result<CommitQueue, std::io::Error> {
+    /// Starts the writer thread for `store` (the backend, not a `Store`, so
+    /// the thread does not keep its own queue alive).
+    pub(super) fn start(store: Backend, capacity: usize) -> Result<CommitQueue, std::io::Error> {
         let (jobs, queue) = mpsc::sync_channel(capacity);
         let stats = Arc::new(CommitCounters::default());
         let counters = stats.clone();
@@ -95,8 +100,7 @@ struct CommitCounters {
 impl Store {
     /// The group-commit writer's counters.
     pub fn commit_stats(&self) -> CommitStats {
-        let Some(queue) = &self.commit else { return CommitStats::default() };
-        let c = &queue.stats;
+        let c = &self.commit.stats;
         CommitStats {
             batches: c.batches.load(Ordering::Relaxed),
             reports: c.reports.load(Ordering::Relaxed),
@@ -111,10 +115,10 @@ impl Store {
     /// acknowledge a `Stored` or `Duplicate` result as soon as it has it.
     /// `StoreError::Overloaded` means the queue is full and nothing was done.
     pub async fn apply_report(&self, report: &HostReport, now_ms: i64) -> Result<Applied, StoreError> {
-        let Some(jobs) = self.commit.as_ref().and_then(|q| q.jobs.as_ref()) else {
+        let Some(jobs) = self.commit.jobs.as_ref() else {
             return Err(writer_gone("this store handle has no writer"));
         };
-        let capacity = self.commit.as_ref().map_or(0, |q| q.capacity);
+        let capacity = self.commit.capacity;
         // Refused before anything is written: a disk below the reserve.
         self.check_space()?;
         let (done, outcome) = oneshot::channel();
@@ -136,6 +140,7 @@ fn batch_failed(error: &StoreError, message: &str) -> StoreError {
             StoreError::DiskFull { path: path.clone(), free: *free, reserve: *reserve }
         }
         StoreError::Corrupt { key, reason } => StoreError::Corrupt { key: key.clone(), reason: reason.clone() },
+        StoreError::Postgres(_) => StoreError::Postgres(message.to_string()),
         _ => StoreError::Io(sled::Error::Io(std::io::Error::other(message.to_string()))),
     }
 }
@@ -146,8 +151,7 @@ fn writer_gone(what: &str) -> StoreError {
 
 /// The writer: waits for a report, takes every other one already queued (up
 /// to `MAX_BATCH`), stores them in one transaction, flushes once, answers.
-fn write_batches(store: &Store, queue: &Receiver<Job>, counters: &CommitCounters) {
-    let micros = |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+fn write_batches(store: &Backend, queue: &Receiver<Job>, counters: &CommitCounters) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         // Linger briefly for more: at a few thousand reports/s a flush costs
@@ -165,44 +169,72 @@ fn write_batches(store: &Store, queue: &Receiver<Job>, counters: &CommitCounters
             };
             batch.push(job);
         }
-        let turn = store.write_turn();
-        let applying = Instant::now();
         let reports: Vec<(&HostReport, i64)> = batch.iter().map(|job| (&job.report, job.now_ms)).collect();
-        let mut outcomes: Vec<Result<Applied, StoreError>> = match store.apply_batch_unflushed(&reports) {
-            Ok(outcomes) => outcomes,
-            // The batch was undone: every report in it gets the error (and is resent).
-            Err(error) => {
-                let message = error.to_string();
-                reports.iter().map(|_| Err(batch_failed(&error, &message))).collect()
+        let outcomes = match store {
+            Backend::Sled(sled) => commit_sled(sled, &reports, counters),
+            Backend::Postgres(pg) => {
+                let applying = Instant::now();
+                let outcomes = match pg.apply_batch(&reports) {
+                    Ok(outcomes) => outcomes,
+                    Err(error) => {
+                        let message = error.to_string();
+                        reports.iter().map(|_| Err(batch_failed(&error, &message))).collect()
+                    }
+                };
+                counters.apply_micros.fetch_add(micros(applying), Ordering::Relaxed);
+                outcomes
             }
         };
         drop(reports);
-        // Duplicates too: after a failed flush a report may be visible but not
-        // durable, and its resend must not be acknowledged before it is.
-        counters.apply_micros.fetch_add(micros(applying), Ordering::Relaxed);
-        let answered_any = outcomes.iter().any(Result::is_ok);
-        let flushing = Instant::now();
-        let flushed = if answered_any { store.db.flush().map(|_| ()) } else { Ok(()) };
-        counters.flush_micros.fetch_add(micros(flushing), Ordering::Relaxed);
         counters.batches.fetch_add(1, Ordering::Relaxed);
         counters.reports.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if let Err(error) = flushed {
-            // Nothing in this batch may be acknowledged: its durability is unknown.
-            // The error kind survives, so a full disk (ENOSPC) reads as `DiskFull`.
-            let message = error.to_string();
-            let kind = match &error {
-                sled::Error::Io(e) => e.kind(),
-                _ => std::io::ErrorKind::Other,
-            };
-            for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
-                *outcome = Err(StoreError::from(sled::Error::Io(std::io::Error::new(kind, message.clone()))));
-            }
-        }
-        drop(turn);
         for (job, outcome) in batch.into_iter().zip(outcomes) {
             // The requester may have gone (client cancelled); the report is
             // stored anyway and a resend is acknowledged as a duplicate.
             let _ = job.done.send(outcome);
         }
     }
+}
+
+fn micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// One batch on sled: one transaction, then one flush, in the writer's turn.
+fn commit_sled(
+    store: &super::Sled,
+    reports: &[(&HostReport, i64)],
+    counters: &CommitCounters,
+) -> Vec<Result<Applied, StoreError>> {
+    let turn = store.write_turn();
+    let applying = Instant::now();
+    let mut outcomes: Vec<Result<Applied, StoreError>> = match store.apply_batch_unflushed(reports) {
+        Ok(outcomes) => outcomes,
+        // The batch was undone: every report in it gets the error (and is resent).
+        Err(error) => {
+            let message = error.to_string();
+            reports.iter().map(|_| Err(batch_failed(&error, &message))).collect()
+        }
+    };
+    // Duplicates too: after a failed flush a report may be visible but not
+    // durable, and its resend must not be acknowledged before it is.
+    counters.apply_micros.fetch_add(micros(applying), Ordering::Relaxed);
+    let answered_any = outcomes.iter().any(Result::is_ok);
+    let flushing = Instant::now();
+    let flushed = if answered_any { store.db.flush().map(|_| ()) } else { Ok(()) };
+    counters.flush_micros.fetch_add(micros(flushing), Ordering::Relaxed);
+    if let Err(error) = flushed {
+        // Nothing in this batch may be acknowledged: its durability is unknown.
+        // The error kind survives, so a full disk (ENOSPC) reads as `DiskFull`.
+        let message = error.to_string();
+        let kind = match &error {
+            sled::Error::Io(e) => e.kind(),
+            _ => std::io::ErrorKind::Other,
+        };
+        for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
+            *outcome = Err(StoreError::from(sled::Error::Io(std::io::Error::new(kind, message.clone()))));
+        }
+    }
+    drop(turn);
+    outcomes
 }

@@ -19,7 +19,7 @@ use rblfleet_proto::v1::{DomainHost, HostDomains, HostReport, SendingDomain};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::encoding::{decode, encode, report_prefix};
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 
 /// The registrable domains to watch, each with who serves and who sends it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -102,7 +102,7 @@ fn sending_key(domain: &str, host_id: &str) -> Vec<u8> {
     key
 }
 
-impl Store {
+impl Sled {
     /// Bumped whenever a host's domain list or a new sender domain is
     /// stored: the blocklist engine rebuilds its domain index only then.
     pub fn domains_generation(&self) -> u64 {

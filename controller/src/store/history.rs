@@ -10,7 +10,7 @@ use rblfleet_proto::v1::{HostReport, HourRollup};
 
 use super::encoding::{decode, report_prefix};
 use super::rollup;
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 
 pub(super) fn rollup_key(host_id: &str, hour_ms: i64) -> Vec<u8> {
     let mut key = report_prefix(host_id);
@@ -25,7 +25,7 @@ pub struct Pruned {
     pub rollups: u64,
 }
 
-impl Store {
+impl Sled {
     /// A host's roll-ups with `from_ms <= hour < to_ms`, oldest first.
     pub fn rollups(&self, host_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<HourRollup>, StoreError> {
         let start = rollup_key(host_id, rollup::hour_of(from_ms));

@@ -11,7 +11,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::encoding::{decode, encode};
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 
 fn check_key(ip: &str, zone_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(ip.len() + zone_id.len() + 1);
@@ -34,7 +34,7 @@ fn ip_prefix(ip: &str) -> Vec<u8> {
     key
 }
 
-impl Store {
+impl Sled {
     /// The latest check of (ip, zone), if any.
     pub fn zone_check(&self, ip: &str, zone_id: &str) -> Result<Option<ZoneCheck>, StoreError> {
         let key = check_key(ip, zone_id);

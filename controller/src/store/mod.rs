@@ -1,6 +1,8 @@
-//! Durable controller state in sled. No other module knows sled.
+//! Durable controller state, in sled or PostgreSQL. No other module knows
+//! either.
 //!
-//! Trees:
+//! sled trees (the PostgreSQL tables mirror them one to one, see
+//! `pg/migrations`):
 //! - `meta`: `schema_version` → u32 big-endian.
 //! - `hosts`: host id → [`encoding`] of a `HostSummary` (latest state per host).
 //! - `reports`: host id, 0x00, epoch (u64 BE), seq (u64 BE) → [`encoding`] of
@@ -17,18 +19,45 @@
 //! - `actions`: containment actions and their audit (see `actions`).
 //!
 //! Every write that acknowledges something to an agent is flushed to disk
-//! before the acknowledgement leaves, so a report acked before a crash is
-//! present after it.
+//! (on PostgreSQL: committed) before the acknowledgement leaves, so a report
+//! acked before a crash is present after it.
+//!
+//! # Two backends
+//!
+//! [`Store`] is a facade (see `facade`) over sled (the default, embedded)
+//! or PostgreSQL (`pg`, for a fleet that outgrows one box). Nothing outside
+//! this module knows which one it talks to, and the API stays synchronous
+//! for both:
+//!
+//! - sled answers most reads from its page cache in microseconds, and ~36
+//!   files call the store; making every method `async` would touch all of
+//!   them for a backend most installations never use.
+//! - PostgreSQL is driven by tokio-postgres on the store's own runtime
+//!   thread (`pg::Pg`): a method hands its query to that runtime and waits
+//!   on a std channel for the answer. The caller's thread blocks for one
+//!   round trip (~0.1–1 ms on a LAN), like a sled read that misses the
+//!   cache; nothing ever calls `block_on` inside a runtime. Report ingest,
+//!   the hot path, does not block a tokio worker at all: it goes through the
+//!   group-commit queue (`commit`), whose writer thread waits instead.
+//! - The cost: a slow database holds the calling worker for as long as the
+//!   query takes. Long scans (reports, listings of the whole fleet) belong
+//!   in `spawn_blocking`, as `prune` already is; if profiling shows workers
+//!   starved, the facade can grow `async` twins method by method without
+//!   changing the backends.
 
 mod actions;
+#[cfg(test)]
+pub(crate) mod backends;
 mod backup;
 mod cases;
 mod commit;
 mod domains;
 mod encoding;
+mod facade;
 mod history;
 mod listings;
 mod outbreak;
+mod pg;
 mod reports;
 mod restore;
 pub mod rollup;
@@ -42,6 +71,11 @@ pub use commit::CommitStats;
 pub use domains::WatchedDomain;
 pub use history::Pruned;
 pub use outbreak::MAX_WARNINGS_PER_HOST;
+/// A throwaway PostgreSQL for tests (this crate's, and with the
+/// `test-support` feature other crates').
+#[cfg(any(test, feature = "test-support"))]
+pub use pg::cluster::TestDb;
+pub use pg::{PgOptions, PgPassword};
 pub use reports::Applied;
 pub use restore::{Restored, restore};
 pub use space::{DEFAULT_MIN_FREE_BYTES, SpaceStatus};
@@ -81,11 +115,38 @@ pub enum StoreError {
         "{host_id} sent epoch {epoch}, older than the epoch {current} already stored; the agent's spool was replaced by an older one"
     )]
     StaleEpoch { host_id: String, epoch: u64, current: u64 },
+    /// A PostgreSQL statement or connection failed (the text names which).
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+    #[error(
+        "the database has rblfleet schema version {found}, newer than version {expected} that this rblfleet knows: upgrade rblfleet (or point it at another database)"
+    )]
+    SchemaNewer { found: i32, expected: i32 },
+    /// Something the PostgreSQL backend cannot do (yet, or ever: backups).
+    #[error("not yet supported on PostgreSQL: {0}")]
+    Unsupported(&'static str),
 }
 
-/// The controller's store.
+/// The controller's store: sled or PostgreSQL behind one API (see
+/// `facade` for the methods and `# Two backends` above for why it is
+/// synchronous).
 #[derive(Debug, Clone)]
 pub struct Store {
+    backend: Backend,
+    /// The group-commit writer's queue (see `commit`).
+    commit: std::sync::Arc<commit::CommitQueue>,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+enum Backend {
+    Sled(Sled),
+    Postgres(std::sync::Arc<pg::Pg>),
+}
+
+/// The sled store: one data directory, one process.
+#[derive(Debug, Clone)]
+pub(super) struct Sled {
     db: sled::Db,
     /// Transactions and flushes take turns here. In sled 0.34 a transaction
     /// waiting for its exclusive lock while flushes hold shared ones
@@ -111,9 +172,6 @@ pub struct Store {
     domains_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Free space of the data directory and the reserve (see `space`).
     space: std::sync::Arc<space::Space>,
-    /// The group-commit writer's queue (see `commit`); `None` only in the
-    /// writer's own handle.
-    commit: Option<std::sync::Arc<commit::CommitQueue>>,
 }
 
 /// How to open the store.
@@ -137,8 +195,40 @@ impl Default for StoreOptions {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, checking its schema version.
+    /// Opens (or creates) the sled store in `dir`, checking its schema version.
     pub fn open(dir: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
+        let sled = Sled::open(dir, options)?;
+        let queue = commit::CommitQueue::start(Backend::Sled(sled.clone()), options.max_pending_reports.max(1))
+            .map_err(|e| StoreError::Open { path: dir.into(), cause: sled::Error::Io(e) })?;
+        Ok(Store { backend: Backend::Sled(sled), commit: std::sync::Arc::new(queue) })
+    }
+
+    /// Connects to the PostgreSQL database `options` names, applying the
+    /// embedded schema migrations (refusing a newer schema).
+    pub fn open_postgres(options: &PgOptions, store: &StoreOptions) -> Result<Store, StoreError> {
+        let pg = std::sync::Arc::new(pg::Pg::connect(options)?);
+        let queue = commit::CommitQueue::start(Backend::Postgres(pg.clone()), store.max_pending_reports.max(1))
+            .map_err(|e| StoreError::Postgres(format!("cannot start the store writer: {e}")))?;
+        Ok(Store { backend: Backend::Postgres(pg), commit: std::sync::Arc::new(queue) })
+    }
+
+    /// Waits until everything written so far is durable: on sled a flush
+    /// in the writer's turn; PostgreSQL's commits already are.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let Backend::Sled(sled) = &self.backend else { return Ok(()) };
+        let sled = sled.clone();
+        tokio::task::spawn_blocking(move || {
+            let _turn = sled.write_turn();
+            sled.db.flush().map(|_| ())
+        })
+        .await
+        .map_err(|e| StoreError::Io(sled::Error::ReportableBug(format!("store flush task failed: {e}"))))??;
+        Ok(())
+    }
+}
+
+impl Sled {
+    fn open(dir: &Path, options: &StoreOptions) -> Result<Sled, StoreError> {
         let open_err = |cause| StoreError::Open { path: dir.into(), cause };
         let db = sled::Config::new().path(dir).cache_capacity(options.cache_bytes).open().map_err(open_err)?;
         let meta = db.open_tree("meta").map_err(open_err)?;
@@ -172,7 +262,7 @@ impl Store {
         let outbreak = db.open_tree("outbreak").map_err(open_err)?;
         let warnings = db.open_tree("warnings").map_err(open_err)?;
         let actions = db.open_tree("actions").map_err(open_err)?;
-        let mut store = Store {
+        Ok(Sled {
             db,
             writes: Default::default(),
             hosts,
@@ -192,30 +282,13 @@ impl Store {
             actions,
             domains_generation: Default::default(),
             space: std::sync::Arc::new(space::Space::new(dir, options.min_free_bytes)),
-            commit: None,
-        };
-        let queue = commit::CommitQueue::start(store.clone(), options.max_pending_reports.max(1))
-            .map_err(|e| open_err(sled::Error::Io(e)))?;
-        store.commit = Some(std::sync::Arc::new(queue));
-        Ok(store)
+        })
     }
 
     /// Takes the writer's turn (see `writes`). A poisoned lock only means
     /// another writer panicked; sled's own state is still consistent.
     fn write_turn(&self) -> std::sync::MutexGuard<'_, ()> {
         self.writes.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Waits until everything written so far is on disk (in the writer's turn).
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let _turn = store.write_turn();
-            store.db.flush().map(|_| ())
-        })
-        .await
-        .map_err(|e| StoreError::Io(sled::Error::ReportableBug(format!("store flush task failed: {e}"))))??;
-        Ok(())
     }
 }
 

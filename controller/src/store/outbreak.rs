@@ -18,7 +18,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::encoding::{decode, encode, report_prefix};
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 
 /// Warning records kept per host.
 pub const MAX_WARNINGS_PER_HOST: usize = 200;
@@ -33,7 +33,7 @@ pub(super) fn warning_key(w: &OutbreakWarning) -> Vec<u8> {
     key
 }
 
-impl Store {
+impl Sled {
     /// Stores the host's detector state and the warning records given (new,
     /// updated or cleared episodes, keyed by host, source and first seen),
     /// in one transaction; the oldest cleared episodes past the bound go.
@@ -103,7 +103,7 @@ impl Store {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::StoreOptions;
+    use crate::store::backends::backends;
 
     fn warning(host: &str, source: &str, first: i64, cleared: i64) -> OutbreakWarning {
         OutbreakWarning {
@@ -119,26 +119,27 @@ mod tests {
 
     #[test]
     fn state_and_warnings_round_trip_and_stay_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-        assert_eq!(store.outbreak_state("web1").unwrap(), None);
-        store.save_outbreak("web1", b"state-1", &[warning("web1", "a@x.example", 1_000, 0)]).unwrap();
-        assert_eq!(store.outbreak_state("web1").unwrap().as_deref(), Some(&b"state-1"[..]));
-        // The same episode is updated in place.
-        store.save_outbreak("web1", b"state-2", &[warning("web1", "a@x.example", 1_000, 9_000)]).unwrap();
-        let stored = store.warnings_of("web1").unwrap();
-        assert_eq!(stored.len(), 1);
-        assert_eq!(stored[0].cleared_ms, 9_000);
-        assert_eq!(store.outbreak_state("web1").unwrap().as_deref(), Some(&b"state-2"[..]));
-        // "web10" is another host, not a prefix match.
-        assert!(store.warnings_of("web").unwrap().is_empty());
-        // Past the bound, the oldest cleared episodes go first.
-        for i in 0..MAX_WARNINGS_PER_HOST as i64 + 5 {
-            store.save_outbreak("web1", b"s", &[warning("web1", "b@x.example", 10_000 + i, 20_000 + i)]).unwrap();
+        for backing in backends("store::outbreak::tests::state_and_warnings_round_trip_and_stay_bounded") {
+            let store = backing.open();
+            assert_eq!(store.outbreak_state("web1").unwrap(), None);
+            store.save_outbreak("web1", b"state-1", &[warning("web1", "a@x.example", 1_000, 0)]).unwrap();
+            assert_eq!(store.outbreak_state("web1").unwrap().as_deref(), Some(&b"state-1"[..]));
+            // The same episode is updated in place.
+            store.save_outbreak("web1", b"state-2", &[warning("web1", "a@x.example", 1_000, 9_000)]).unwrap();
+            let stored = store.warnings_of("web1").unwrap();
+            assert_eq!(stored.len(), 1);
+            assert_eq!(stored[0].cleared_ms, 9_000);
+            assert_eq!(store.outbreak_state("web1").unwrap().as_deref(), Some(&b"state-2"[..]));
+            // "web10" is another host, not a prefix match.
+            assert!(store.warnings_of("web").unwrap().is_empty());
+            // Past the bound, the oldest cleared episodes go first.
+            for i in 0..MAX_WARNINGS_PER_HOST as i64 + 5 {
+                store.save_outbreak("web1", b"s", &[warning("web1", "b@x.example", 10_000 + i, 20_000 + i)]).unwrap();
+            }
+            let stored = store.warnings_of("web1").unwrap();
+            assert_eq!(stored.len(), MAX_WARNINGS_PER_HOST);
+            assert!(stored.iter().all(|w| w.first_seen_ms != 1_000), "the oldest cleared episode was pruned");
+            assert_eq!(store.all_warnings().unwrap().len(), MAX_WARNINGS_PER_HOST);
         }
-        let stored = store.warnings_of("web1").unwrap();
-        assert_eq!(stored.len(), MAX_WARNINGS_PER_HOST);
-        assert!(stored.iter().all(|w| w.first_seen_ms != 1_000), "the oldest cleared episode was pruned");
-        assert_eq!(store.all_warnings().unwrap().len(), MAX_WARNINGS_PER_HOST);
     }
 }

@@ -7,7 +7,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use super::encoding::{decode, encode, report_key, report_prefix};
 use super::history::rollup_key;
 use super::rollup;
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 
 /// What storing a report did.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,9 +20,9 @@ pub enum Applied {
 
 /// One report's outcome inside a batch: refusals (`Conflict`, sequence
 /// errors) are values, so one bad report does not undo its batch.
-type Outcome = Result<Applied, StoreError>;
+pub(super) type Outcome = Result<Applied, StoreError>;
 
-impl Store {
+impl Sled {
     /// Stores a batch of reports in one transaction, without flushing: the
     /// caller (the group-commit writer, in the writer's turn) flushes.
     ///
@@ -137,7 +137,11 @@ fn apply_one(
 }
 
 /// The host summary after accepting `report`, or why it cannot be accepted.
-fn next_summary(previous: Option<HostSummary>, report: &HostReport, now_ms: i64) -> Result<HostSummary, StoreError> {
+pub(super) fn next_summary(
+    previous: Option<HostSummary>,
+    report: &HostReport,
+    now_ms: i64,
+) -> Result<HostSummary, StoreError> {
     let mut summary = previous.unwrap_or_else(|| HostSummary {
         host_id: report.host_id.clone(),
         first_seen_ms: now_ms,

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -94,7 +94,7 @@ impl Space {
     }
 }
 
-impl Store {
+impl Sled {
     /// `Err(StoreError::DiskFull)` while the data directory's filesystem has
     /// less free space than the reserve. Call it before accepting a write
     /// that can wait (a report stays in the agent's outbox). Probes at most

@@ -16,7 +16,7 @@ use rblfleet_proto::v1::{Case, HostReport, HostSummary, HourRollup, ListingEpiso
 use serde::Serialize;
 
 use super::encoding::{decode, printable_key};
-use super::{SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError};
+use super::{SCHEMA_KEY, SCHEMA_VERSION, Sled, StoreError};
 
 /// Problems listed in full; past this only counted (a wrecked store would
 /// otherwise print millions of lines).
@@ -84,7 +84,7 @@ impl VerifyReport {
     }
 }
 
-impl Store {
+impl Sled {
     /// Checks the whole store at one point in time (writers wait meanwhile).
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         let _turn = self.snapshot_turn();

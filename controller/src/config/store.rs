@@ -1,0 +1,152 @@
+//! `[store]`: which backend holds the data, and how to reach PostgreSQL.
+//!
+//! The password never sits in the configuration file or the URL (both end
+//! up in backups, tickets and `ps`): it is read from `password_file` when
+//! set, else from the environment variable `RBLFLEET_PG_PASSWORD`, at the
+//! moment the store opens, and kept in a type whose `Debug` hides it.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::StoreConfig;
+use crate::store::{PgOptions, PgPassword, Store, StoreError};
+
+/// The environment variable read for the password when no file is set.
+pub const PASSWORD_ENV: &str = "RBLFLEET_PG_PASSWORD";
+
+/// Where the store keeps its data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// Embedded, in `data_dir`: nothing to install.
+    #[default]
+    Sled,
+    /// A PostgreSQL database shared by controllers.
+    Postgres,
+}
+
+/// What the controller cannot do on PostgreSQL yet; until this is empty
+/// `backend = "postgres"` is refused with it rather than half-working.
+const POSTGRES_NOT_YET: &str = "running the controller on PostgreSQL: the store works there (reports, hosts, \
+     listings, cases, domains, actions, warnings, retention), but several controllers on one database (leases for \
+     the engine, alerts and retention), `rblfleet migrate --from-sled` and the admin API's backup and free-space \
+     answers for PostgreSQL are still to come; use backend = \"sled\"";
+
+impl StoreConfig {
+    /// Checks `[store]`'s PostgreSQL keys: a usable URL without a
+    /// password, a sane pool; then refuses the backend while it is
+    /// incomplete.
+    pub(super) fn check_backend(&self) -> Result<(), String> {
+        if self.backend == StoreBackend::Sled {
+            return Ok(());
+        }
+        self.postgres_shape()?;
+        Err(format!("store.backend = \"postgres\": not yet supported: {POSTGRES_NOT_YET}"))
+    }
+
+    /// The keys' own rules, without reading the password.
+    fn postgres_shape(&self) -> Result<PgOptions, String> {
+        let Some(url) = self.url.clone().filter(|u| !u.trim().is_empty()) else {
+            return Err("store.url: backend = \"postgres\" needs the database's connection string".into());
+        };
+        if !(1..=1000).contains(&self.pool_size) {
+            return Err(format!("store.pool_size = {}: must be from 1 to 1000", self.pool_size));
+        }
+        let options = PgOptions { url, pool_size: self.pool_size, password: None };
+        options
+            .driver_config()
+            .map_err(|e| format!("store.url: {}", e.to_string().trim_start_matches("PostgreSQL: ")))?;
+        Ok(options)
+    }
+
+    /// The PostgreSQL options with the password read from `password_file`
+    /// or `RBLFLEET_PG_PASSWORD` (none: the server must not want one, e.g.
+    /// peer or certificate authentication).
+    pub fn postgres(&self) -> Result<PgOptions, String> {
+        let mut options = self.postgres_shape()?;
+        options.password = match &self.password_file {
+            Some(path) => Some(read_password(path)?),
+            None => std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()).map(PgPassword),
+        };
+        Ok(options)
+    }
+
+    /// Opens the configured store: sled in `data_dir`, or PostgreSQL.
+    pub fn open(&self, data_dir: &Path) -> Result<Store, StoreError> {
+        match self.backend {
+            StoreBackend::Sled => Store::open(data_dir, &self.options()),
+            StoreBackend::Postgres => {
+                // The configuration check refuses it first; a Config built
+                // in code must not get a half-working store either.
+                self.check_backend().map_err(StoreError::Postgres)?;
+                let options = self.postgres().map_err(StoreError::Postgres)?;
+                Store::open_postgres(&options, &self.options())
+            }
+        }
+    }
+}
+
+/// The first line of `path`, without its line ending.
+fn read_password(path: &Path) -> Result<PgPassword, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("store.password_file: cannot read {}: {e}", path.display()))?;
+    let password = text.lines().next().unwrap_or_default().to_string();
+    if password.is_empty() {
+        return Err(format!("store.password_file: {} is empty", path.display()));
+    }
+    Ok(PgPassword(password))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::config::Config;
+
+    fn parse(toml: &str) -> Config {
+        Config::from_toml_str(toml).unwrap()
+    }
+
+    #[test]
+    fn sled_stays_the_default_and_postgres_is_refused_for_now() {
+        assert_eq!(Config::default().store.backend, StoreBackend::Sled);
+        let config = parse("[store]\nbackend = \"postgres\"\nurl = \"postgresql://rblfleet@127.0.0.1/rblfleet\"\n");
+        let err = config.store.check_backend().unwrap_err();
+        assert!(err.starts_with("store.backend = \"postgres\": not yet supported: "), "{err}");
+        let err = config.store.open(Path::new("/nonexistent")).unwrap_err().to_string();
+        assert!(err.contains("not yet supported"), "{err}");
+    }
+
+    #[test]
+    fn postgres_keys_are_checked_before_the_refusal() {
+        let missing = parse("[store]\nbackend = \"postgres\"\n").store.check_backend().unwrap_err();
+        assert!(missing.starts_with("store.url:"), "{missing}");
+        let inline = parse("[store]\nbackend = \"postgres\"\nurl = \"postgresql://u:hunter2@db/x\"\n");
+        let err = inline.store.check_backend().unwrap_err();
+        assert!(err.contains("password_file") && !err.contains("hunter2"), "{err}");
+        let pool = parse("[store]\nbackend = \"postgres\"\nurl = \"postgresql://u@db/x\"\npool_size = 0\n");
+        assert!(pool.store.check_backend().unwrap_err().starts_with("store.pool_size = 0"));
+        assert!(Config::from_toml_str("[store]\nbackend = \"mysql\"\n").is_err());
+    }
+
+    #[test]
+    fn the_password_comes_from_its_file_and_never_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pg-password");
+        std::fs::write(&file, "hunter2\n").unwrap();
+        let toml = format!(
+            "[store]\nbackend = \"postgres\"\nurl = \"postgresql://u@db/x\"\npassword_file = \"{}\"\n",
+            file.display()
+        );
+        let config = parse(&toml);
+        let options = config.store.postgres().unwrap();
+        assert_eq!(options.password, Some(PgPassword("hunter2".into())));
+        for shown in [format!("{options:?}"), format!("{config:?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        std::fs::write(&file, "").unwrap();
+        assert!(config.store.postgres().unwrap_err().contains("is empty"));
+    }
+}
