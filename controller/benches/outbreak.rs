@@ -4,6 +4,7 @@
 //! and the false warnings on clean hosts (no timing assertions).
 //!
 //!   cargo bench -p rblfleet-controller --bench outbreak -- [--hosts N] [--days D] [--per-kind K] [--seed S] [-v]
+//!       [--trace N [--trace-before H] [--trace-source ID]]
 //!
 //! N clean hosts (default 500) and K outbreak hosts per kind (default 40),
 //! one report a minute each for D days (default 14) from a Monday. The
@@ -33,12 +34,30 @@ struct Args {
     /// Host number to trace (its window, baseline and signals every 10 min
     /// around its outbreak).
     trace: Option<usize>,
+    /// Hours before the outbreak the trace starts (default 1).
+    trace_before: i64,
+    /// The traced source: the first whose id contains this (default: the
+    /// busiest at each line).
+    trace_source: Option<String>,
 }
 
 fn args() -> Args {
-    let mut a = Args { hosts: 500, days: 14, per_kind: 40, seed: 15, verbose: false, trace: None };
+    let mut a = Args {
+        hosts: 500,
+        days: 14,
+        per_kind: 40,
+        seed: 15,
+        verbose: false,
+        trace: None,
+        trace_before: 1,
+        trace_source: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--trace-source" {
+            a.trace_source = it.next();
+            continue;
+        }
         let mut value = || it.next().and_then(|v| v.parse::<u64>().ok());
         match flag.as_str() {
             "--hosts" => a.hosts = value().unwrap_or(500) as usize,
@@ -47,6 +66,7 @@ fn args() -> Args {
             "--seed" => a.seed = value().unwrap_or(15),
             "-v" | "--verbose" => a.verbose = true,
             "--trace" => a.trace = value().map(|n| n as usize),
+            "--trace-before" => a.trace_before = value().unwrap_or(1) as i64,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -59,6 +79,8 @@ struct Fate {
     start_ms: i64,
     listed_ms: Option<i64>,
     warned_ms: Option<i64>,
+    /// The first warning's reasons.
+    reasons: String,
     detail: String,
 }
 
@@ -88,6 +110,7 @@ fn main() {
             continue;
         }
         let mut warned_ms = None;
+        let mut reasons = String::new();
         let start_ms = host.outbreak.as_ref().map(|o| o.start_ms);
         for t in 1..=steps {
             let at = START_MS + t * MINUTE_MS;
@@ -96,15 +119,19 @@ fn main() {
             let events = state.observe(&report);
             if traced
                 && at % (10 * MINUTE_MS) == 0
-                && start_ms.is_none_or(|s| at >= s - HOUR_MS && at <= s + 16 * HOUR_MS)
+                && start_ms.is_none_or(|s| at >= s - a.trace_before * HOUR_MS && at <= s + 16 * HOUR_MS)
             {
-                trace(&state, at, start_ms.unwrap_or(START_MS), host.outbreak.as_ref().and_then(|o| o.listed_ms));
+                let listed = host.outbreak.as_ref().and_then(|o| o.listed_ms);
+                trace(&state, at, start_ms.unwrap_or(START_MS), listed, a.trace_source.as_deref());
             }
             for event in events {
                 let Event::Warning(w) = event else { continue };
                 match start_ms {
                     Some(s) if w.at_ms >= s => {
-                        warned_ms.get_or_insert(w.at_ms);
+                        if warned_ms.is_none() {
+                            warned_ms = Some(w.at_ms);
+                            reasons = w.reasons.join("; ");
+                        }
                     }
                     Some(_) => {
                         pre_outbreak_false += 1;
@@ -123,6 +150,7 @@ fn main() {
                 start_ms: o.start_ms,
                 listed_ms: o.listed_ms,
                 warned_ms,
+                reasons,
                 detail: o.describe(),
             });
         }
@@ -179,11 +207,12 @@ fn main() {
         if a.verbose {
             for f in &of_kind {
                 println!(
-                    "    start +{:.2} d, warned {}, listed {}: {}",
+                    "    start +{:.2} d, warned {}, listed {}: {}\n      {}",
                     (f.start_ms - START_MS) as f64 / DAY_MS as f64,
                     minutes(f.warned_ms.map(|w| minutes_between(f.start_ms, w))),
                     minutes(f.listed_ms.map(|l| minutes_between(f.start_ms, l))),
-                    f.detail
+                    f.detail,
+                    f.reasons
                 );
             }
         }
@@ -230,9 +259,10 @@ fn main() {
     }
 }
 
-/// One line of `--trace`: the host's window and baseline, its signals, and
-/// its busiest sources' windows.
-fn trace(state: &HostState, at: i64, start_ms: i64, listed_ms: Option<i64>) {
+/// Two lines of `--trace`: one source's window, baseline and own signals;
+/// the host's window and baseline, its signals, its receivers and its
+/// busiest sources' windows.
+fn trace(state: &HostState, at: i64, start_ms: i64, listed_ms: Option<i64>, want: Option<&str>) {
     let w = state.recent();
     let b = &state.baseline;
     let fired: Vec<String> =
@@ -263,6 +293,29 @@ fn trace(state: &HostState, at: i64, start_ms: i64, listed_ms: Option<i64>) {
             )
         })
         .collect();
+    // One source's window, baseline and own signals: `want`, or the busiest.
+    let shown = sources.iter().find(|(c, s)| want.map_or(c.messages > 0, |w| s.id.contains(w)));
+    if let Some((c, s)) = shown {
+        let b = &s.baseline;
+        let fired: Vec<String> =
+            s.signals(at).iter().map(|f| format!("{:.2} {}", f.strength, f.signal.reason())).collect();
+        println!(
+            "           {} {}m {}b {}d {}dom {}ips | usual {:.1}/h pk{:.0} b{:.1}% d{:.1}% dom{:.1} ips pk{:.1} | {}",
+            s.id,
+            c.messages,
+            c.bounced,
+            c.deferred,
+            c.domains,
+            c.client_ips,
+            b.messages.level,
+            b.messages.peak,
+            b.bounce.level * 100.0,
+            b.deferral.level * 100.0,
+            b.domains.level,
+            b.client_ips.peak,
+            fired.join("; ")
+        );
+    }
     println!(
         "  {:+7.0} min{} host {}m {}b {}d {}rep q{}..{} | usual {:.0}/h b{:.1}% d{:.1}% rep{:.1}/h q{:.0} | {} | {} | {}",
         minutes_between(start_ms, at),

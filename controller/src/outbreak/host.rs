@@ -147,7 +147,8 @@ impl HostState {
                 continue;
             }
             let (fired, recent) = src.evaluate(at, reputation.map(|r| (r, &w)));
-            let verdict = signal::score(&fired, recent.messages);
+            let verdict = signal::score(&fired, recent.messages, src.min_messages());
+            src.hour_signal |= !fired.is_empty();
             // An hour with an anomaly, even one too small to warn yet, is
             // not learned: a slow outbreak must not become its own baseline.
             if verdict.pending || verdict.warns {
@@ -179,12 +180,19 @@ impl HostState {
             }
         }
         // The host warns for itself only when no source explains it: one
-        // warning per outbreak, naming the source when there is one.
-        let mut verdict = signal::score(&host_fired, w.messages);
-        if verdict.pending || verdict.warns || self.sources.iter().any(SourceState::is_warned) {
+        // warning per outbreak, naming the source when there is one. While
+        // a source's anomaly waits to last (a person's one-off mailing, or a
+        // small outbreak), the host's bounce and deferral ratios are that
+        // source's numbers again and wait with it; what only the host sees
+        // (reputation deferrals, queue growth, a receiver's deferrals,
+        // blocklist refusals) still warns at once.
+        let min = if self.sources.iter().any(|s| s.is_pending(at)) { u32::MAX } else { signal::MIN_MESSAGES };
+        let mut verdict = signal::score(&host_fired, w.messages, min);
+        let warned = self.sources.iter().any(SourceState::is_warned);
+        if verdict.pending || verdict.warns || warned {
             self.hour_anomaly = true;
         }
-        if self.sources.iter().any(SourceState::is_warned) {
+        if warned {
             (verdict.warns, verdict.pending) = (false, false);
         }
         if verdict.pending || verdict.warns {

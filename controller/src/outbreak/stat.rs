@@ -55,6 +55,16 @@ impl Stat {
         self.update_floor(x, clean, 1.0);
     }
 
+    /// Learns one hour's level and spread; the peak only decays. For a
+    /// subject whose peak is raised by confirmation instead (see
+    /// [`super::source::Held`]): even a clipped value would let an outbreak
+    /// raise it, as the clip of a count near 1 is 5.
+    pub fn update_level(&mut self, x: f32) {
+        let peak = self.peak * PEAK_DECAY;
+        self.update_floor(x, false, 1.0);
+        self.peak = peak;
+    }
+
     /// [`Stat::update`] for a ratio (0..1): the spread's floor is one
     /// percentage point instead of one message, so a new source's first
     /// hour at 60% bounces is clipped to about 15% instead of learned.

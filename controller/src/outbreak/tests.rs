@@ -366,3 +366,5 @@ fn receiver_deferrals_need_more_mail_than_usual_and_a_ratio_well_above_it() {
     // Too few deferrals to mean anything.
     assert!(deferrals("google", &w(120, 9), &usual_rate, &usual_ratio).is_none());
 }
+
+mod peaks;
