@@ -11,7 +11,8 @@
 //!
 //! Per source (mailbox, script, system user, sender) and per host, a
 //! baseline of hourly values ([`stat::Stat`]: an EWMA clipped against its
-//! own spread, with a decaying peak of clean hours) and the last 30 minutes
+//! own spread, with a decaying peak of clean hours; a source's peaks rise
+//! only once a quiet hour confirms them, [`source::Held`]) and the last 30 minutes
 //! in five-minute buckets ([`stat::Window`]). A new source starts from its
 //! host's average source, a new host from the fleet's defaults.
 //!
