@@ -218,10 +218,10 @@ pub(crate) fn codes_and_text(reply: &str) -> (ReplyCodes<'_>, Cow<'_, str>) {
 /// unspecified addresses (DNSBL return codes, placeholders).
 pub(crate) fn first_named_ip(text: &str) -> Option<IpAddr> {
     let b = text.as_bytes();
-    let is_token = |c: u8| IP_CHAR[usize::from(c)];
+    let is_token = |c: u8| BYTES[usize::from(c)] & IP_CHAR != 0;
     let mut i = 0;
     while i < b.len() {
-        if !is_token(b[i]) || (i > 0 && GLUED[usize::from(b[i - 1])]) {
+        if !is_token(b[i]) || (i > 0 && BYTES[usize::from(b[i - 1])] & GLUED != 0) {
             i += 1;
             continue;
         }
@@ -249,27 +249,25 @@ pub(crate) fn first_named_ip(text: &str) -> Option<IpAddr> {
     None
 }
 
-/// Bytes of an IP literal's token: hex digits, `:` and `.` (a table
-/// lookup per byte of every reply instead of a chain of comparisons).
-static IP_CHAR: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let byte = c as u8;
-        table[c] = byte.is_ascii_hexdigit() || byte == b':' || byte == b'.';
-        c += 1;
-    }
-    table
-};
+/// [`BYTES`] bit: a byte of an IP literal's token (hex digits, `:`, `.`).
+const IP_CHAR: u8 = 1;
+/// [`BYTES`] bit: a byte after which a token is the tail of a word or a
+/// number, not an address of its own (ASCII alphanumerics, `.`, `:`).
+const GLUED: u8 = 2;
 
-/// Bytes after which a token is the tail of a word or a number, not an
-/// address of its own: ASCII alphanumerics, `.` and `:`.
-static GLUED: [bool; 256] = {
-    let mut table = [false; 256];
+/// Each byte's bits: a table lookup per byte of every reply instead of a
+/// chain of comparisons.
+static BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
     let mut c = 0;
     while c < 256 {
         let byte = c as u8;
-        table[c] = byte.is_ascii_alphanumeric() || byte == b'.' || byte == b':';
+        if byte.is_ascii_hexdigit() || byte == b':' || byte == b'.' {
+            table[c] |= IP_CHAR;
+        }
+        if byte.is_ascii_alphanumeric() || byte == b'.' || byte == b':' {
+            table[c] |= GLUED;
+        }
         c += 1;
     }
     table

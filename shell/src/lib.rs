@@ -14,6 +14,7 @@
 pub mod completions;
 pub mod connect_failure;
 pub mod doctor;
+pub mod file_stamp;
 pub mod man;
 pub mod signal;
 pub mod term;

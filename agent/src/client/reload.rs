@@ -7,28 +7,20 @@
 //! certificates expire. A few `stat` calls per send: nothing next to a TLS
 //! round trip.
 
-use std::path::Path;
-use std::time::SystemTime;
+use rblfleet_shell::file_stamp::{FileStamp, file_stamp};
 
 use crate::config::ControllerConfig;
 
 /// Modification time, size and (on Unix) inode of `controller.ca`, `.cert`
 /// and `.key`: a rename over a file is seen even within one timestamp tick.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Stamps([Option<(SystemTime, u64, u64)>; 3]);
+pub(super) struct Stamps([Option<FileStamp>; 3]);
 
 impl Stamps {
     /// The files as they are now (a missing file is `None`, itself a change).
     pub(super) fn of(config: &ControllerConfig) -> Stamps {
-        Stamps([config.ca.as_deref(), config.cert.as_deref(), config.key.as_deref()].map(|path| path.and_then(stamp)))
+        Stamps(
+            [config.ca.as_deref(), config.cert.as_deref(), config.key.as_deref()].map(|path| path.and_then(file_stamp)),
+        )
     }
-}
-
-fn stamp(path: &Path) -> Option<(SystemTime, u64, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-    #[cfg(not(unix))]
-    let inode = 0;
-    Some((meta.modified().ok()?, meta.len(), inode))
 }

@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
@@ -25,6 +25,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+
+use rblfleet_shell::file_stamp::{FileStamp, file_stamp};
 
 use crate::config::Tls;
 
@@ -73,7 +75,7 @@ struct State {
 /// and (on Unix) inode, so a rename over the file is seen even within one
 /// timestamp tick.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct Stamps([Option<(SystemTime, u64, u64)>; 3]);
+struct Stamps([Option<FileStamp>; 3]);
 
 impl ReloadingTls {
     /// Loads the files named in `[tls]`; an error here stops the controller
@@ -209,16 +211,7 @@ async fn next_hangup(_: &mut Hangup) -> Option<()> {
 }
 
 fn stamps(files: &Tls) -> Stamps {
-    Stamps([stamp(&files.cert), stamp(&files.key), stamp(&files.ca)])
-}
-
-fn stamp(path: &Path) -> Option<(SystemTime, u64, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-    #[cfg(not(unix))]
-    let inode = 0;
-    Some((meta.modified().ok()?, meta.len(), inode))
+    Stamps([file_stamp(&files.cert), file_stamp(&files.key), file_stamp(&files.ca)])
 }
 
 /// Builds the mTLS server configuration: the controller's certificate and
