@@ -2,7 +2,9 @@
 //! `rblfleet-agent doctor`: one verdict per check, and the worst verdict as
 //! the exit status, printed the same way, so scripts read both commands alike.
 
+use std::future::Future;
 use std::io::Write;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -115,4 +117,60 @@ impl Report {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({ "status": self.worst(), "checks": self.checks })
     }
+
+    /// Prints the report as [`Report::to_json`] (pretty) or as the table.
+    pub fn write(&self, out: &mut dyn Write, json: bool) -> std::io::Result<()> {
+        if json {
+            serde_json::to_writer_pretty(&mut *out, &self.to_json())?;
+            writeln!(out)
+        } else {
+            self.write_table(out)
+        }
+    }
+}
+
+/// What a doctor's rows say when a check fails by itself rather than
+/// finding a problem.
+#[derive(Debug, Clone, Copy)]
+pub struct Hints {
+    /// The fix of a check that panicked: how to report it.
+    pub report: &'static str,
+    /// The fix of a check that overran its deadline: where to look.
+    pub hang: &'static str,
+}
+
+fn bug(name: &str, error: &tokio::task::JoinError, hints: Hints) -> Check {
+    Check::failure(
+        name,
+        format!("the check itself failed ({}); a bug", if error.is_panic() { "panicked" } else { "was cancelled" }),
+        hints.report,
+    )
+}
+
+/// Runs `work` in its own task under `timeout`: a check that overruns or
+/// panics is one failure row named `name`, and the others still run.
+pub async fn timed<F>(name: &str, timeout: Duration, hints: Hints, work: F) -> Vec<Check>
+where
+    F: Future<Output = Vec<Check>> + Send + 'static,
+{
+    match tokio::time::timeout(timeout, tokio::spawn(work)).await {
+        Ok(Ok(checks)) => checks,
+        Ok(Err(error)) => vec![bug(name, &error, hints)],
+        Err(_) => {
+            vec![Check::failure(name, format!("no result within {}", humantime::format_duration(timeout)), hints.hang)]
+        }
+    }
+}
+
+/// Like [`timed`] for blocking work (files, external tools). A blocking
+/// task cannot be cancelled: one that overruns is left to finish alone.
+pub async fn timed_blocking<F>(name: &str, timeout: Duration, hints: Hints, work: F) -> Vec<Check>
+where
+    F: FnOnce() -> Vec<Check> + Send + 'static,
+{
+    let owned = name.to_string();
+    timed(name, timeout, hints, async move {
+        tokio::task::spawn_blocking(work).await.unwrap_or_else(|error| vec![bug(&owned, &error, hints)])
+    })
+    .await
 }

@@ -48,13 +48,7 @@ pub async fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<u8> {
         lines: args.lines.max(1),
     };
     let report = doctor::run(&options).await;
-    match args.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &report.to_json())?;
-            writeln!(out)?;
-        }
-        Format::Table => report.write_table(out)?,
-    }
+    report.write(out, matches!(args.format, Format::Json))?;
     Ok(report.worst().exit_code())
 }
 

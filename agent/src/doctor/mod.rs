@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use crate::Config;
 
+use rblfleet_shell::doctor::Hints;
 /// The row types are shared with the other binary's doctor.
 pub use rblfleet_shell::doctor::{Check, Report, Status};
 
@@ -47,42 +48,26 @@ pub struct Options {
     pub lines: usize,
 }
 
-fn bug(name: &str, error: &tokio::task::JoinError) -> Check {
-    Check::failure(
-        name,
-        format!("the check itself failed ({}); a bug", if error.is_panic() { "panicked" } else { "was cancelled" }),
-        "report it with the output of `rblfleet-agent doctor --format json`",
-    )
-}
+/// What this doctor's rows say when a check fails by itself.
+const HINTS: Hints = Hints {
+    report: "report it with the output of `rblfleet-agent doctor --format json`",
+    hang: "find what hangs (a tool, a network mount, the controller); raise --timeout to wait longer",
+};
 
-/// Runs `work` in its own task under `timeout`: a check that overruns or
-/// panics is one failure row named `name`, and the others still run.
+/// Runs `work` in its own task under `timeout` ([`rblfleet_shell::doctor::timed`]).
 pub async fn timed<F>(name: &str, timeout: Duration, work: F) -> Vec<Check>
 where
     F: Future<Output = Vec<Check>> + Send + 'static,
 {
-    match tokio::time::timeout(timeout, tokio::spawn(work)).await {
-        Ok(Ok(checks)) => checks,
-        Ok(Err(error)) => vec![bug(name, &error)],
-        Err(_) => vec![Check::failure(
-            name,
-            format!("no result within {}", humantime::format_duration(timeout)),
-            "find what hangs (a tool, a network mount, the controller); raise --timeout to wait longer",
-        )],
-    }
+    rblfleet_shell::doctor::timed(name, timeout, HINTS, work).await
 }
 
-/// Like [`timed`] for blocking work (files, external tools). A blocking
-/// task cannot be cancelled: one that overruns is left to finish alone.
+/// Like [`timed`] for blocking work (files, external tools).
 pub async fn timed_blocking<F>(name: &str, timeout: Duration, work: F) -> Vec<Check>
 where
     F: FnOnce() -> Vec<Check> + Send + 'static,
 {
-    let owned = name.to_string();
-    timed(name, timeout, async move {
-        tokio::task::spawn_blocking(work).await.unwrap_or_else(|error| vec![bug(&owned, &error)])
-    })
-    .await
+    rblfleet_shell::doctor::timed_blocking(name, timeout, HINTS, work).await
 }
 
 /// Loads the configuration; the row, and the configuration when the other

@@ -39,13 +39,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         agent_names: args.agent_name,
     };
     let report = doctor::run(&options).await;
-    match args.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &report.to_json())?;
-            writeln!(out)?;
-        }
-        Format::Table => report.write_table(out)?,
-    }
+    report.write(out, matches!(args.format, Format::Json))?;
     match report.worst() {
         Status::Ok => Ok(()),
         worst => Err(Exit(worst.exit_code()).into()),

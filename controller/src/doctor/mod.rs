@@ -28,6 +28,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rblfleet_shell::doctor::Hints;
 /// The row types are shared with the other binary's doctor.
 pub use rblfleet_shell::doctor::{Check, Report, Status};
 
@@ -45,25 +46,18 @@ pub struct Options {
     pub agent_names: Vec<String>,
 }
 
-/// Runs `work` in its own task under `timeout`: a check that overruns or
-/// panics is one failure row named `name`, and the others still run.
+/// What this doctor's rows say when a check fails by itself.
+const HINTS: Hints = Hints {
+    report: "report it with the output of `rblfleet doctor --format json`",
+    hang: "find what hangs (an unreachable disk or resolver); raise --timeout to wait longer",
+};
+
+/// Runs `work` in its own task under `timeout` ([`rblfleet_shell::doctor::timed`]).
 pub async fn timed<F>(name: &str, timeout: Duration, work: F) -> Vec<Check>
 where
     F: Future<Output = Vec<Check>> + Send + 'static,
 {
-    match tokio::time::timeout(timeout, tokio::spawn(work)).await {
-        Ok(Ok(checks)) => checks,
-        Ok(Err(error)) => vec![Check::failure(
-            name,
-            format!("the check itself failed ({}); a bug", if error.is_panic() { "panicked" } else { "cancelled" }),
-            "report it with the output of `rblfleet doctor --format json`",
-        )],
-        Err(_) => vec![Check::failure(
-            name,
-            format!("no result within {}", humantime::format_duration(timeout)),
-            "find what hangs (an unreachable disk or resolver); raise --timeout to wait longer",
-        )],
-    }
+    rblfleet_shell::doctor::timed(name, timeout, HINTS, work).await
 }
 
 /// Like [`timed`] for blocking work (file system, certificate parsing).
@@ -71,17 +65,7 @@ pub async fn timed_blocking<F>(name: &str, timeout: Duration, work: F) -> Vec<Ch
 where
     F: FnOnce() -> Vec<Check> + Send + 'static,
 {
-    let name_owned = name.to_string();
-    timed(name, timeout, async move {
-        tokio::task::spawn_blocking(work).await.unwrap_or_else(|error| {
-            vec![Check::failure(
-                name_owned,
-                format!("the check itself failed ({}); a bug", if error.is_panic() { "panicked" } else { "cancelled" }),
-                "report it with the output of `rblfleet doctor --format json`",
-            )]
-        })
-    })
-    .await
+    rblfleet_shell::doctor::timed_blocking(name, timeout, HINTS, work).await
 }
 
 /// Runs every check. Never fails: what cannot be checked is a row.
