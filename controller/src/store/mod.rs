@@ -54,8 +54,11 @@ mod commit;
 mod domains;
 mod encoding;
 mod facade;
+#[cfg(test)]
+pub(crate) mod fixture;
 mod history;
 mod listings;
+mod migrate;
 mod outbreak;
 mod pg;
 mod reports;
@@ -70,6 +73,7 @@ pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, TreeCount, inspect_back
 pub use commit::CommitStats;
 pub use domains::WatchedDomain;
 pub use history::Pruned;
+pub use migrate::{MigrateError, Migrated, TableCopy, migrate_from_sled};
 pub use outbreak::MAX_WARNINGS_PER_HOST;
 /// A throwaway PostgreSQL for tests (this crate's, and with the
 /// `test-support` feature other crates').

@@ -34,6 +34,7 @@
 mod cases;
 #[cfg(any(test, feature = "test-support"))]
 pub mod cluster;
+pub(super) mod import;
 mod ingest;
 mod listings;
 mod other;
