@@ -19,6 +19,7 @@ mod host;
 mod hosts;
 mod ip;
 mod man;
+mod migrate;
 mod render;
 mod report;
 mod restore;
@@ -89,6 +90,23 @@ pub enum Command {
     Backup(backup::Args),
     /// Rebuild a data directory from a backup (controller stopped).
     Restore(restore::Args),
+    /// Copy a stopped controller's sled store into PostgreSQL, and check the copy.
+    ///
+    /// Copies every table of the data directory (hosts, raw reports, hourly
+    /// roll-ups, blocklist checks, listing episodes, zone usage, cases with
+    /// their history, receiver states, domains, outbreak warnings, actions)
+    /// into an empty PostgreSQL database, creating the schema first. The copy
+    /// is one transaction: before it commits, the row count of every table is
+    /// compared with sled's, and cases, episodes and host summaries record by
+    /// record; any difference rolls it back, leaving the database empty.
+    ///
+    /// Stop the controller first (`systemctl stop rblfleet`): sled refuses a
+    /// directory a running controller holds, and agents keep their reports
+    /// in their outbox meanwhile. The data directory is only read.
+    ///
+    /// Then set `[store] backend = "postgres"`, `url` and `password_file` in
+    /// the controller's configuration and start it.
+    Migrate(migrate::Args),
     /// Check a stopped controller's store for consistency.
     ///
     /// Exit status: 0 consistent, 2 problems found, 1 the store could not
@@ -188,6 +206,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Backup(args) => backup::run(args, out).await,
         Command::Restore(args) => restore::run(args, out).await,
         Command::Verify(args) => verify::run(args, out).await,
+        Command::Migrate(args) => migrate::run(args, out).await,
         Command::Completions(args) => completions::run(&args, out),
         Command::Man(args) => man::run(&args, out),
         Command::Alerts(command) => alerts::run(command, out).await,
