@@ -87,6 +87,10 @@ pub enum Command {
     Domain(domain::Args),
     /// Copy a running controller's store into one file: a consistent
     /// snapshot, taken while agents keep reporting.
+    ///
+    /// For a controller on sled. One with [store] backend = "postgres" is
+    /// backed up with PostgreSQL's tools, `pg_dump --format=custom` and
+    /// `pg_restore` (the controller answers with the exact commands).
     Backup(backup::Args),
     /// Rebuild a data directory from a backup (controller stopped).
     Restore(restore::Args),
@@ -108,6 +112,10 @@ pub enum Command {
     /// the controller's configuration and start it.
     Migrate(migrate::Args),
     /// Check a stopped controller's store for consistency.
+    ///
+    /// For the sled store in a data directory. With [store] backend =
+    /// "postgres" the database checks itself: `pg_amcheck --install-missing
+    /// --heapallindexed 'postgresql://USER@HOST/DB'`.
     ///
     /// Exit status: 0 consistent, 2 problems found, 1 the store could not
     /// be read.
