@@ -93,7 +93,7 @@ async fn a_populated_sled_store_is_copied_verified_and_not_copied_twice() {
         assert_eq!(sled, postgres, "{table}");
         assert!(*sled > 0, "the fixture leaves {table} empty");
     }
-    assert_eq!(counts.len(), 15);
+    assert_eq!(counts.len(), 16);
     assert_eq!(counts["hosts"], (4, 4));
     assert_eq!(counts["reports"], (24, 24));
     assert_eq!(counts["rollups"], (24, 24), "one report per hour");

@@ -25,10 +25,12 @@ use crate::store::StoreError;
 use crate::store::encoding::decode;
 
 /// The tables a migration fills, in copy order, each with the sled tree
-/// its rows come from (`case_history` is read out of the cases).
+/// its rows come from (`case_history` is read out of the cases, `host_ips`
+/// out of the host summaries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Table {
     Hosts,
+    HostIps,
     Reports,
     Rollups,
     Checks,
@@ -58,8 +60,9 @@ enum Kind {
 use Kind::{Bytea, Day, Int4, Int8, Text};
 
 impl Table {
-    pub(crate) const ALL: [Table; 15] = [
+    pub(crate) const ALL: [Table; 16] = [
         Table::Hosts,
+        Table::HostIps,
         Table::Reports,
         Table::Rollups,
         Table::Checks,
@@ -80,6 +83,7 @@ impl Table {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Table::Hosts => "hosts",
+            Table::HostIps => "host_ips",
             Table::Reports => "reports",
             Table::Rollups => "rollups",
             Table::Checks => "checks",
@@ -101,6 +105,7 @@ impl Table {
     pub(crate) fn tree(self) -> &'static str {
         match self {
             Table::CaseHistory => "cases",
+            Table::HostIps => "hosts",
             other => other.name(),
         }
     }
@@ -126,7 +131,19 @@ impl Table {
                 ("received_ms", Int8),
                 ("record", Bytea),
             ],
-            Table::Rollups => &[("host_id", Text), ("hour_ms", Int8), ("reports", Int8), ("record", Bytea)],
+            Table::Rollups => &[
+                ("host_id", Text),
+                ("hour_ms", Int8),
+                ("reports", Int8),
+                ("record", Bytea),
+                ("sent", Int8),
+                ("deferred", Int8),
+                ("bounced", Int8),
+                ("blocklisted", Int8),
+                ("queue_max", Int8),
+                ("queue_last", Int8),
+            ],
+            Table::HostIps => &[("host_id", Text), ("ip", Text)],
             Table::Checks => {
                 &[("ip", Text), ("zone_id", Text), ("status", Text), ("checked_ms", Int8), ("record", Bytea)]
             }
@@ -356,6 +373,11 @@ fn rows_of(table: Table, key: &[u8], raw: &[u8]) -> Result<Vec<Vec<Value>>, Stor
                 record(),
             ]
         }
+        Table::HostIps => {
+            let s: HostSummary = decode(key, raw)?;
+            let host = text(key, key)?;
+            return Ok(super::noc::watched_ips(&s).into_iter().map(|ip| vec![T(host.clone()), T(ip)]).collect());
+        }
         Table::Reports => {
             let r: HostReport = decode(key, raw)?;
             // sled keeps no arrival time: the period's end is the nearest
@@ -373,7 +395,9 @@ fn rows_of(table: Table, key: &[u8], raw: &[u8]) -> Result<Vec<Vec<Value>>, Stor
         Table::Rollups => {
             let (host, hour) = split_tail::<8>(key)?;
             let r: HourRollup = decode(key, raw)?;
-            vec![T(host), I(i64::from_be_bytes(hour)), I(to_i64(r.reports)), record()]
+            let mut row = vec![T(host), I(i64::from_be_bytes(hour)), I(to_i64(r.reports)), record()];
+            row.extend(super::noc::rollup_figures(&r).map(I));
+            row
         }
         Table::Checks => {
             let c: ZoneCheck = decode(key, raw)?;

@@ -37,6 +37,7 @@ pub mod cluster;
 pub(super) mod import;
 mod ingest;
 mod listings;
+mod noc;
 mod other;
 mod reports;
 mod retention;
