@@ -44,7 +44,11 @@ pub enum MigrateError {
         dir.display()
     )]
     InUse { dir: PathBuf },
-    #[error("{} is a sled database but not an rblfleet store (it has no schema version)", dir.display())]
+    #[error(
+        "{} opens as a sled database but holds no rblfleet schema version: not an rblfleet store, or a damaged one (`rblfleet verify --data-dir {}` says more)",
+        dir.display(),
+        dir.display()
+    )]
     NotRblfleet { dir: PathBuf },
     #[error("cannot read the sled store in {}: {cause}", dir.display())]
     Source { dir: PathBuf, cause: StoreError },
