@@ -19,6 +19,7 @@ mod host;
 mod hosts;
 mod ip;
 mod man;
+mod migrate;
 mod render;
 mod report;
 mod restore;
@@ -86,10 +87,35 @@ pub enum Command {
     Domain(domain::Args),
     /// Copy a running controller's store into one file: a consistent
     /// snapshot, taken while agents keep reporting.
+    ///
+    /// For a controller on sled. One with [store] backend = "postgres" is
+    /// backed up with PostgreSQL's tools, `pg_dump --format=custom` and
+    /// `pg_restore` (the controller answers with the exact commands).
     Backup(backup::Args),
     /// Rebuild a data directory from a backup (controller stopped).
     Restore(restore::Args),
+    /// Copy a stopped controller's sled store into PostgreSQL, and check the copy.
+    ///
+    /// Copies every table of the data directory (hosts, raw reports, hourly
+    /// roll-ups, blocklist checks, listing episodes, zone usage, cases with
+    /// their history, receiver states, domains, outbreak warnings, actions)
+    /// into an empty PostgreSQL database, creating the schema first. The copy
+    /// is one transaction: before it commits, the row count of every table is
+    /// compared with sled's, and cases, episodes and host summaries record by
+    /// record; any difference rolls it back, leaving the database empty.
+    ///
+    /// Stop the controller first (`systemctl stop rblfleet`): sled refuses a
+    /// directory a running controller holds, and agents keep their reports
+    /// in their outbox meanwhile. The data directory is only read.
+    ///
+    /// Then set `[store] backend = "postgres"`, `url` and `password_file` in
+    /// the controller's configuration and start it.
+    Migrate(migrate::Args),
     /// Check a stopped controller's store for consistency.
+    ///
+    /// For the sled store in a data directory. With [store] backend =
+    /// "postgres" the database checks itself: `pg_amcheck --install-missing
+    /// --heapallindexed 'postgresql://USER@HOST/DB'`.
     ///
     /// Exit status: 0 consistent, 2 problems found, 1 the store could not
     /// be read.
@@ -188,6 +214,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Backup(args) => backup::run(args, out).await,
         Command::Restore(args) => restore::run(args, out).await,
         Command::Verify(args) => verify::run(args, out).await,
+        Command::Migrate(args) => migrate::run(args, out).await,
         Command::Completions(args) => completions::run(&args, out),
         Command::Man(args) => man::run(&args, out),
         Command::Alerts(command) => alerts::run(command, out).await,

@@ -50,7 +50,11 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
 /// Refuses a directory that holds no sled store, before sled would create one.
 pub(super) fn require_store(dir: &Path) -> anyhow::Result<()> {
     if !dir.join("db").is_file() {
-        bail!("{} holds no rblfleet store (no sled `db` file); give the controller's data_dir", dir.display());
+        bail!(
+            "{} holds no rblfleet store (no sled `db` file); give the controller's data_dir. A controller with [store] backend = \"postgres\" keeps its data in the database instead: {}",
+            dir.display(),
+            crate::store::PG_VERIFY
+        );
     }
     Ok(())
 }

@@ -37,6 +37,9 @@ pub(super) fn start(store: Store, who: String) -> BackupStream {
 
 fn export_and_send(store: &Store, who: &str, tx: &mpsc::Sender<Result<BackupChunk, Status>>) -> Result<(), Status> {
     let storage = |e: &dyn std::fmt::Display| Status::internal(format!("the backup failed: {e}"));
+    // A PostgreSQL store is backed up with pg_dump: say so first, before
+    // the sled-only free-space check would answer something else.
+    store.check_backup().map_err(|e| Status::failed_precondition(e.to_string()))?;
     // The temporary copy must not push the disk below the ingest reserve.
     let space = store.space_status().map_err(|e| storage(&e))?;
     let needed = store.size_on_disk().map_err(|e| storage(&e))?;

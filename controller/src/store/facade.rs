@@ -15,6 +15,22 @@ use rblfleet_proto::v1::{
 use super::WatchedDomain;
 use super::{Backend, BackupError, BackupInfo, Pruned, SpaceStatus, Store, StoreError, VerifyReport};
 
+/// What `rblfleet backup` answers for a PostgreSQL store. pg_dump takes a
+/// consistent snapshot (one repeatable-read transaction) while the
+/// controllers keep writing; the custom format restores table by table.
+pub const PG_BACKUP: &str = "`rblfleet backup` copies a sled store; this controller keeps its data in PostgreSQL, \
+     which is backed up with PostgreSQL's own tools: `pg_dump --format=custom --file=rblfleet.dump \
+     'postgresql://USER@HOST/DB'` (a consistent snapshot, taken while the controllers keep running), restored into \
+     a new empty database with `pg_restore --no-owner --dbname='postgresql://USER@HOST/NEWDB' rblfleet.dump`; or \
+     the database team's continuous backups (base backups and WAL archiving, for point-in-time recovery)";
+
+/// What `verify` answers for a PostgreSQL store.
+pub const PG_VERIFY: &str = "`rblfleet verify` checks a sled store; PostgreSQL checks its own storage: run \
+     `pg_amcheck --install-missing --heapallindexed 'postgresql://USER@HOST/DB'` (PostgreSQL 14 or later, as a \
+     role that may create the amcheck extension; it names corrupt tables and indexes) and keep data checksums on \
+     (`initdb --data-checksums`); rblfleet writes every change in a transaction, so what it stores there is \
+     consistent unless the storage is damaged";
+
 /// `Store::$name` calls `$name` on whichever backend the store has.
 macro_rules! dispatch {
     ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
@@ -133,17 +149,25 @@ impl Store {
     }
 
     /// Writes every record to `out` as one point-in-time snapshot (sled; a
-    /// PostgreSQL store is backed up with `pg_dump`).
+    /// PostgreSQL store is backed up with `pg_dump`, see [`PG_BACKUP`]).
     pub fn export_backup(
         &self,
         out: &mut dyn std::io::Write,
     ) -> Result<(BackupInfo, std::time::Duration), BackupError> {
+        self.check_backup()?;
         match &self.backend {
             Backend::Sled(s) => s.export_backup(out),
-            Backend::Postgres(_) => Err(StoreError::Unsupported(
-                "backups through the controller: back the database up with pg_dump (or the server's own backups)",
-            )
-            .into()),
+            Backend::Postgres(_) => Err(StoreError::Unsupported(PG_BACKUP).into()),
+        }
+    }
+
+    /// `Ok` when `export_backup` can run: the admin API asks before it
+    /// prepares anything, so a PostgreSQL controller answers with how its
+    /// database is backed up rather than with a sled-only detail.
+    pub fn check_backup(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(_) => Ok(()),
+            Backend::Postgres(_) => Err(StoreError::Unsupported(PG_BACKUP)),
         }
     }
 

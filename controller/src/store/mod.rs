@@ -54,8 +54,11 @@ mod commit;
 mod domains;
 mod encoding;
 mod facade;
+#[cfg(test)]
+pub(crate) mod fixture;
 mod history;
 mod listings;
+mod migrate;
 mod outbreak;
 mod pg;
 mod reports;
@@ -69,7 +72,9 @@ use std::path::{Path, PathBuf};
 pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, TreeCount, inspect_backup};
 pub use commit::CommitStats;
 pub use domains::WatchedDomain;
+pub use facade::{PG_BACKUP, PG_VERIFY};
 pub use history::Pruned;
+pub use migrate::{MigrateError, Migrated, TableCopy, migrate_from_sled};
 pub use outbreak::MAX_WARNINGS_PER_HOST;
 /// A throwaway PostgreSQL for tests (this crate's, and with the
 /// `test-support` feature other crates').
@@ -122,8 +127,9 @@ pub enum StoreError {
         "the database has rblfleet schema version {found}, newer than version {expected} that this rblfleet knows: upgrade rblfleet (or point it at another database)"
     )]
     SchemaNewer { found: i32, expected: i32 },
-    /// Something the PostgreSQL backend cannot do (yet, or ever: backups).
-    #[error("not yet supported on PostgreSQL: {0}")]
+    /// Something only the sled store does (backup, verify, free space);
+    /// the text names the PostgreSQL tool that does it there instead.
+    #[error("{0}")]
     Unsupported(&'static str),
 }
 

@@ -109,6 +109,12 @@ impl TestDb {
         crate::store::PgOptions { url: self.url.clone(), pool_size: 2, password: None }
     }
 
+    /// The server's client programs (pg_dump, pg_restore, pg_amcheck…),
+    /// for tests that check what the store tells operators to run.
+    pub fn bin(&self) -> &Path {
+        &self.cluster.bin
+    }
+
     /// The cluster's port (for tests that connect by other means).
     pub fn port(&self) -> u16 {
         self.cluster.port

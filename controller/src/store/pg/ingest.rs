@@ -298,6 +298,8 @@ async fn write(
         )
         .await
         .map_err(db("storing host summaries"))?;
+    let (ip_hosts, ips) = super::noc::host_ip_columns(summaries.iter().copied());
+    client.execute(super::noc::REPLACE_HOST_IPS, &[&ids, &ip_hosts, &ips]).await.map_err(db("storing host IPs"))?;
 
     let mut hours: Vec<&(String, i64)> = written.rollups.iter().collect();
     hours.sort();
@@ -307,12 +309,17 @@ async fn write(
     let starts: Vec<i64> = hours.iter().map(|(_, t)| *t).collect();
     let counts: Vec<i64> = rollups.iter().map(|r| to_i64(r.reports)).collect();
     let records: Vec<Vec<u8>> = rollups.iter().map(|r| encode(*r)).collect();
+    let figures: Vec<[i64; 6]> = rollups.iter().map(|r| super::noc::rollup_figures(r)).collect();
+    let figure = |i: usize| figures.iter().map(|f| f[i]).collect::<Vec<i64>>();
     client
         .execute(
-            "INSERT INTO rollups (host_id, hour_ms, reports, record)
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::bytea[])
-             ON CONFLICT (host_id, hour_ms) DO UPDATE SET reports = EXCLUDED.reports, record = EXCLUDED.record",
-            &[&ids, &starts, &counts, &records],
+            "INSERT INTO rollups (host_id, hour_ms, reports, record, sent, deferred, bounced, blocklisted, queue_max, queue_last)
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::bytea[],
+                                  $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])
+             ON CONFLICT (host_id, hour_ms) DO UPDATE SET reports = EXCLUDED.reports, record = EXCLUDED.record,
+               sent = EXCLUDED.sent, deferred = EXCLUDED.deferred, bounced = EXCLUDED.bounced,
+               blocklisted = EXCLUDED.blocklisted, queue_max = EXCLUDED.queue_max, queue_last = EXCLUDED.queue_last",
+            &[&ids, &starts, &counts, &records, &figure(0), &figure(1), &figure(2), &figure(3), &figure(4), &figure(5)],
         )
         .await
         .map_err(db("storing roll-ups"))?;

@@ -34,8 +34,10 @@
 mod cases;
 #[cfg(any(test, feature = "test-support"))]
 pub mod cluster;
+pub(super) mod import;
 mod ingest;
 mod listings;
+mod noc;
 mod other;
 mod reports;
 mod retention;

@@ -233,7 +233,9 @@ impl Pg {
     }
 
     pub(crate) fn space_status(&self) -> Result<SpaceStatus, StoreError> {
-        Err(StoreError::Unsupported("free-space status: the database server's own monitoring watches its disk"))
+        Err(StoreError::Unsupported(
+            "free-space status is a sled store's: PostgreSQL refuses writes itself when its disk fills; watch the database server's disk with its own monitoring",
+        ))
     }
 
     /// `pg_database_size` of the connected database.
@@ -248,7 +250,7 @@ impl Pg {
     }
 
     pub(crate) fn verify(&self) -> Result<VerifyReport, StoreError> {
-        Err(StoreError::Unsupported("`rblfleet verify`: PostgreSQL checks its own pages (amcheck, data checksums)"))
+        Err(StoreError::Unsupported(crate::store::facade::PG_VERIFY))
     }
 }
 

@@ -114,7 +114,7 @@ pub(super) fn partition_name(day: i32) -> Result<String, StoreError> {
     Ok(format!("reports_{:04}{:02}{:02}", date.year(), u8::from(date.month()), date.day()))
 }
 
-fn partition_ddl(day: i32) -> Result<String, StoreError> {
+pub(super) fn partition_ddl(day: i32) -> Result<String, StoreError> {
     let (from, to) = (date_of(day)?, date_of(day.saturating_add(1))?);
     Ok(format!(
         "CREATE TABLE IF NOT EXISTS {} PARTITION OF reports FOR VALUES FROM ('{from}') TO ('{to}')",

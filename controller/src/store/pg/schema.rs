@@ -12,10 +12,13 @@ use crate::store::StoreError;
 
 /// (version, what it does, SQL). Append only: a released migration never
 /// changes.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial schema", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial schema", include_str!("migrations/0001_initial.sql")),
+    (2, "NOC views for Grafana", include_str!("migrations/0002_views.sql")),
+];
 
 /// The schema version this binary reads and writes.
-pub(crate) const LATEST: i32 = 1;
+pub(crate) const LATEST: i32 = 2;
 
 /// Advisory lock key (an arbitrary constant: "rblf" in ASCII) held while
 /// migrating.

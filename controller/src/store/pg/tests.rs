@@ -220,19 +220,50 @@ async fn connections_killed_by_the_server_are_replaced() {
 }
 
 /// What the sled-only tests (backup, verify, free space) cover has no
-/// PostgreSQL twin: the store says what to use instead, and never
-/// pretends. The database's size is its own.
-#[tokio::test]
-async fn sled_only_operations_say_what_to_use_instead() {
-    let Some(db) = TestDb::create_or_skip("store::pg::tests::sled_only_operations_say_what_to_use_instead") else {
-        return;
-    };
+/// PostgreSQL twin: the store says which PostgreSQL tool does it, and the
+/// commands it gives work as written (run here against the test cluster:
+/// a dump restored into a second database reads back the same through the
+/// store; pg_amcheck finds nothing wrong). The database's size is its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sled_only_operations_say_what_to_use_instead_and_it_works() {
+    let test = "store::pg::tests::sled_only_operations_say_what_to_use_instead_and_it_works";
+    let Some(db) = TestDb::create_or_skip(test) else { return };
     let store = Store::open_postgres(&db.options(), &StoreOptions::default()).unwrap();
     let backup = store.export_backup(&mut Vec::new()).unwrap_err().to_string();
-    assert!(backup.contains("not yet supported on PostgreSQL") && backup.contains("pg_dump"), "{backup}");
+    assert_eq!(backup, crate::store::PG_BACKUP);
+    assert!(store.check_backup().is_err());
+    assert!(!backup.contains("not yet supported"), "{backup}");
     let verify = store.verify().unwrap_err().to_string();
-    assert!(verify.contains("amcheck"), "{verify}");
-    assert!(store.space_status().is_err());
+    assert_eq!(verify, crate::store::PG_VERIFY);
+    assert!(store.space_status().unwrap_err().to_string().contains("monitoring"));
     store.check_space().unwrap();
     assert!(store.size_on_disk().unwrap() > 1024 * 1024, "an empty database still takes some MiB");
+
+    crate::store::fixture::populate(&store, 3, 2).await;
+    let dump = tempfile::tempdir().unwrap();
+    let file = dump.path().join("rblfleet.dump");
+    let Some(restored) = TestDb::create_or_skip(test) else { return };
+    // The commands exactly as the messages give them, placeholders filled.
+    let said = |text: &str, tool: &str| -> Vec<String> {
+        let start = text.find(&format!("`{tool} ")).unwrap() + 1;
+        let command = &text[start..start + text[start..].find('`').unwrap()];
+        command
+            .replace("postgresql://USER@HOST/NEWDB", &restored.url)
+            .replace("postgresql://USER@HOST/DB", &db.url)
+            .replace("rblfleet.dump", &file.display().to_string())
+            .replace('\'', "")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    for (text, tool) in [(&backup, "pg_dump"), (&backup, "pg_restore"), (&verify, "pg_amcheck")] {
+        let argv = said(text, tool);
+        let out = std::process::Command::new(db.bin().join(&argv[0])).args(&argv[1..]).output().unwrap();
+        assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let copy = Store::open_postgres(&restored.options(), &StoreOptions::default()).unwrap();
+    assert_eq!(copy.list_hosts().unwrap(), store.list_hosts().unwrap());
+    assert_eq!(copy.all_cases().unwrap(), store.all_cases().unwrap());
+    assert_eq!(copy.host_reports("web01").unwrap(), store.host_reports("web01").unwrap());
+    assert_eq!(copy.next_case_id().unwrap(), 3, "the case id sequence comes along");
 }
