@@ -242,10 +242,10 @@ impl ControllerClient {
 /// The error of a round in which every controller failed: the only one's
 /// as it is, several named by URL.
 fn every_controller_failed(mut failures: Vec<(String, SendError)>) -> SendError {
-    if failures.len() <= 1 {
-        if let Some((_, error)) = failures.pop() {
-            return error;
-        }
+    if failures.len() <= 1
+        && let Some((_, error)) = failures.pop()
+    {
+        return error;
     }
     let needs_operator = failures.iter().any(|(_, e)| matches!(e, SendError::Retry { needs_operator: true, .. }));
     let code = match failures.last() {

@@ -120,4 +120,24 @@ mod tests {
         let err = run(&ConfigArgs { config: path, insecure: true }, &mut out).await.unwrap_err();
         assert!(format!("{err:#}").contains("file name only"), "{err:#}");
     }
+
+    #[tokio::test]
+    async fn several_controllers_are_listed_in_failover_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = config(dir.path(), &[]);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("url = \"http://127.0.0.1:7443\"", "urls = [\"http://127.0.0.1:7443\", \"http://[::1]:7443\"]");
+        std::fs::write(&path, text).unwrap();
+        let out = check(path).await;
+        let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("controller:")).collect();
+        assert_eq!(
+            lines,
+            [
+                "controller:  http://127.0.0.1:7443 [1] (PLAINTEXT, --insecure)",
+                "controller:  http://[::1]:7443 [2] (PLAINTEXT, --insecure)"
+            ],
+            "{out}"
+        );
+    }
 }
