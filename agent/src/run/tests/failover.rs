@@ -61,6 +61,30 @@ async fn a_controller_that_is_not_listening_is_skipped() {
     assert_eq!(seqs(&b), [1, 2, 3]);
 }
 
+/// A controller that accepts connections and never answers (hung, or a
+/// firewall that drops): the send runs into `controller.timeout` and moves on.
+#[tokio::test]
+async fn a_controller_that_never_answers_is_left_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let b = Controller::start(Mode::Accept).await;
+    let mut c = config_for(&[silent_addr, b.addr], dir.path());
+    c.controller.timeout = Duration::from_millis(300);
+    let mut agent = Agent::open(c, INSECURE).await.unwrap();
+    agent.tick().unwrap();
+    let out = agent.flush().await;
+    assert_eq!(out.sent, 1, "{:?}", out.last_error);
+    assert_eq!(seqs(&b), [1]);
+    assert_eq!(agent.controller_in_use(), Some(format!("http://{}", b.addr).as_str()));
+}
+
 #[tokio::test]
 async fn a_refusal_is_not_a_reason_to_fail_over() {
     let dir = tempfile::tempdir().unwrap();
