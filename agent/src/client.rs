@@ -6,24 +6,31 @@
 //! [`ControllerClient::connect`] checks what it can locally (files readable,
 //! PEM well-formed) and everything else surfaces as a [`SendError`].
 //!
+//! With several controllers (`controller.urls`) the client holds one lazy
+//! channel per URL and sends on the one in use; `client/failover.rs` decides
+//! when a failed send moves on to the next.
+//!
 //! Renewed TLS files are picked up without a restart: before each send the
 //! client looks at the files' stamps (`client/reload.rs`) and, when they
 //! changed, builds a new channel from them. Files that do not load are logged
 //! once and the old channel stays in use: a bad renewal must not silence a
 //! host whose old certificate still works.
 
+mod error;
+pub mod failover;
 mod reload;
+
+pub use error::{RETRY_PUSHBACK_KEY, SendError, code_name};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rblfleet_proto::v1::agent_service_client::AgentServiceClient;
 use rblfleet_proto::v1::{HostReport, ReportAck};
-use rblfleet_shell::connect_failure::{Client, Failure, diagnose};
-use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::config::ControllerConfig;
+use failover::{Rotation, fails_over};
 
 /// The client could not be set up (nothing was sent yet).
 #[derive(Debug, thiserror::Error)]
@@ -51,151 +58,64 @@ pub enum ClientError {
     /// The URL, TLS settings or key pair were refused by the TLS stack.
     #[error("controller {url}: {reason}")]
     Setup {
-        /// `controller.url`.
+        /// The controller URL (or the config key when there is no usable URL).
         url: String,
         /// What tonic or rustls said.
         reason: String,
     },
 }
 
-/// Sending one report failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SendError {
-    /// The report may be accepted later: keep it and retry with backoff.
-    #[error("{code}: {message}")]
-    Retry {
-        /// The gRPC status code name, e.g. "UNAVAILABLE".
-        code: &'static str,
-        /// The controller's or the transport's message.
-        message: String,
-        /// True for PERMISSION_DENIED and UNAUTHENTICATED: retrying alone will
-        /// not help, an operator has to fix the certificate or `host_id`.
-        needs_operator: bool,
-        /// The controller's hint (`grpc-retry-pushback-ms`) when it shed
-        /// the report because it is over capacity.
-        retry_after: Option<std::time::Duration>,
-    },
-    /// The controller will never accept this report: drop it from the outbox.
-    #[error("rejected, {code}: {message}")]
-    Rejected {
-        /// The gRPC status code name.
-        code: &'static str,
-        /// The controller's message, naming what is wrong.
-        message: String,
-    },
-}
-
-impl SendError {
-    /// Maps a gRPC status to retry-or-drop (see the variants), for a TLS
-    /// client.
-    pub fn from_status(status: &tonic::Status) -> SendError {
-        SendError::from_transport(status, true)
-    }
-
-    /// Maps a gRPC status to retry-or-drop. A transport failure is named for
-    /// what it is (refused, DNS, timeout, which certificate; see
-    /// `rblfleet_shell::connect_failure`); one that an operator must fix (a
-    /// certificate, a name, http vs https) is `needs_operator`. `tls` is
-    /// whether the client speaks TLS to the controller.
-    pub fn from_transport(status: &tonic::Status, tls: bool) -> SendError {
-        let code = code_name(status.code());
-        if std::error::Error::source(status).is_some() {
-            let diagnosis = diagnose(status, tls, Client::Agent);
-            if diagnosis.failure != Failure::Other {
-                let needs_operator = diagnosis.failure.needs_operator();
-                return SendError::Retry { code, message: diagnosis.to_string(), needs_operator, retry_after: None };
-            }
-        }
-        let mut message = status.message().to_string();
-        // Transport errors carry the useful part (refused, TLS alert) in the chain.
-        let mut source = std::error::Error::source(status);
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !message.contains(&text) {
-                message = if message.is_empty() { text } else { format!("{message}: {text}") };
-            }
-            source = cause.source();
-        }
-        match status.code() {
-            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
-                SendError::Rejected { code, message }
-            }
-            Code::PermissionDenied | Code::Unauthenticated => {
-                SendError::Retry { code, message, needs_operator: true, retry_after: None }
-            }
-            _ => SendError::Retry { code, message, needs_operator: false, retry_after: retry_pushback(status) },
-        }
-    }
-
-    /// How long the controller asked to wait before retrying, if it did.
-    pub fn retry_after(&self) -> Option<std::time::Duration> {
-        match self {
-            SendError::Retry { retry_after, .. } => *retry_after,
-            SendError::Rejected { .. } => None,
-        }
-    }
-}
-
-/// The metadata key of the controller's retry hint, in milliseconds: defined
-/// once in `proto` so both ends read the same name.
-pub use rblfleet_proto::contract::RETRY_PUSHBACK_KEY;
-
-/// Reads the retry hint; a hint that is not a plain number of milliseconds,
-/// or one longer than an hour, is ignored (the agent's own backoff applies).
-fn retry_pushback(status: &tonic::Status) -> Option<std::time::Duration> {
-    let millis: u64 = status.metadata().get(RETRY_PUSHBACK_KEY)?.to_str().ok()?.trim().parse().ok()?;
-    (millis <= 3_600_000).then(|| std::time::Duration::from_millis(millis))
-}
-
-/// The canonical gRPC names, as the proto documents them.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
-/// A lazily connecting client of the controller's `AgentService`.
+/// A lazily connecting client of the controllers' `AgentService`.
 #[derive(Debug, Clone)]
 pub struct ControllerClient {
-    inner: AgentServiceClient<Channel>,
-    url: String,
+    /// One channel per controller URL, in the configured order.
+    targets: Vec<Target>,
+    /// Which one is in use and where a failed send goes next.
+    rotation: Rotation,
+    /// A change of controller not yet taken by [`Self::take_switch`].
+    switch: Option<ControllerSwitch>,
     /// Mutual TLS (false only for `--insecure` on loopback).
     tls: bool,
-    /// What the channel is rebuilt from when the TLS files change.
+    /// What the channels are rebuilt from when the TLS files change.
     config: ControllerConfig,
-    /// The TLS files the channel in use was built from.
+    /// The TLS files the channels in use were built from.
     loaded: reload::Stamps,
     /// TLS files that failed to load (not retried until they change again).
     failed: Option<reload::Stamps>,
-    /// Channels rebuilt from renewed files since `connect`.
+    /// Channel sets rebuilt from renewed files since `connect`.
     reloads: u64,
 }
 
+/// One controller: its URL and its lazy channel.
+#[derive(Debug, Clone)]
+struct Target {
+    url: String,
+    inner: AgentServiceClient<Channel>,
+}
+
+/// The controller in use changed (or was used for the first time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerSwitch {
+    /// The controller that acknowledged the report.
+    pub to: String,
+    /// The one that acknowledged the reports before; `None` at the first ack.
+    pub from: Option<String>,
+    /// Why `from` was left: its last failure.
+    pub reason: Option<String>,
+}
+
 impl ControllerClient {
-    /// Builds the channel: mTLS for `https://`, plaintext when `insecure`
-    /// (the caller has checked `Config::check_transport`). Reads and checks
-    /// the TLS files but does not connect. Must run inside a tokio runtime.
+    /// Builds one channel per controller URL: mTLS for `https://`,
+    /// plaintext when `insecure` (the caller has checked
+    /// `Config::check_transport`). Reads and checks the TLS files but does
+    /// not connect. Must run inside a tokio runtime.
     pub fn connect(config: &ControllerConfig, insecure: bool) -> Result<Self, ClientError> {
         let loaded = reload::Stamps::of(config);
+        let targets = targets(config, insecure)?;
         Ok(Self {
-            inner: channel(config, insecure)?,
-            url: config.url.trim().to_string(),
+            rotation: Rotation::new(targets.len()),
+            targets,
+            switch: None,
             tls: !insecure,
             config: config.clone(),
             loaded,
@@ -204,10 +124,10 @@ impl ControllerClient {
         })
     }
 
-    /// Rebuilds the channel if `controller.ca`, `.cert` or `.key` changed
-    /// since it was built. `Ok(true)`: a new channel is in use (its first
-    /// send makes a new TLS connection with the new files). An error is
-    /// returned once per change; the old channel stays in use meanwhile.
+    /// Rebuilds the channels if `controller.ca`, `.cert` or `.key` changed
+    /// since they were built. `Ok(true)`: new channels are in use (their
+    /// first send makes a new TLS connection with the new files). An error
+    /// is returned once per change; the old channels stay in use meanwhile.
     pub fn reload_if_changed(&mut self) -> Result<bool, ClientError> {
         if !self.tls {
             return Ok(false);
@@ -216,9 +136,9 @@ impl ControllerClient {
         if now == self.loaded || self.failed.as_ref() == Some(&now) {
             return Ok(false);
         }
-        match channel(&self.config, false) {
-            Ok(inner) => {
-                self.inner = inner;
+        match targets(&self.config, false) {
+            Ok(targets) => {
+                self.targets = targets;
                 self.loaded = now;
                 self.failed = None;
                 self.reloads += 1;
@@ -236,12 +156,31 @@ impl ControllerClient {
         self.reloads
     }
 
-    /// The controller URL, for log messages.
+    /// The URL of the controller in use (or tried next), for log messages.
     pub fn url(&self) -> &str {
-        &self.url
+        self.targets.get(self.rotation.current()).map_or("", |t| t.url.as_str())
+    }
+
+    /// Every controller URL, in the order tried.
+    pub fn urls(&self) -> Vec<&str> {
+        self.targets.iter().map(|t| t.url.as_str()).collect()
+    }
+
+    /// The controller that acknowledged the last report, if one did.
+    pub fn in_use(&self) -> Option<&str> {
+        self.rotation.last_ok().and_then(|i| self.targets.get(i)).map(|t| t.url.as_str())
+    }
+
+    /// The change of controller made by the last sends, once.
+    pub fn take_switch(&mut self) -> Option<ControllerSwitch> {
+        self.switch.take()
     }
 
     /// Delivers one report and returns the controller's acknowledgement.
+    ///
+    /// Starts with the controller in use; a failure that is a failover
+    /// reason ([`failover::fails_over`]) tries the next URL at once, until
+    /// every one was tried; then the error names each controller's failure.
     pub async fn send(&mut self, report: &HostReport) -> Result<ReportAck, SendError> {
         match self.reload_if_changed() {
             Ok(false) => {}
@@ -255,36 +194,101 @@ impl ControllerClient {
                  the old one back) before the previous certificate expires"
             ),
         }
-        match self.inner.report(tonic::Request::new(report.clone())).await {
-            Ok(response) => Ok(response.into_inner()),
-            Err(status) => Err(SendError::from_transport(&status, self.tls)),
+        self.rotation.reset_round();
+        let mut failures: Vec<(String, SendError)> = Vec::new();
+        loop {
+            let Some(target) = self.targets.get_mut(self.rotation.current()) else {
+                return Err(SendError::Retry {
+                    code: "UNAVAILABLE",
+                    message: "no controller configured".into(),
+                    needs_operator: true,
+                    retry_after: None,
+                });
+            };
+            let status = match target.inner.report(tonic::Request::new(report.clone())).await {
+                Ok(response) => {
+                    if let Some(switch) = self.rotation.succeeded() {
+                        let url = |i: usize| self.targets.get(i).map(|t| t.url.clone()).unwrap_or_default();
+                        self.switch = Some(ControllerSwitch {
+                            to: url(switch.to),
+                            from: switch.from.map(url),
+                            reason: switch.reason,
+                        });
+                    }
+                    return Ok(response.into_inner());
+                }
+                Err(status) => status,
+            };
+            let error = SendError::from_transport(&status, self.tls);
+            if !fails_over(&status) {
+                return Err(error);
+            }
+            let url = target.url.clone();
+            let next = self.rotation.failed(format!("{url}: {error}"));
+            failures.push((url, error));
+            match next {
+                Some(next) => tracing::debug!(
+                    failed = %failures.last().map_or("", |f| f.0.as_str()),
+                    next = %self.url(),
+                    next_index = next,
+                    "controller failed; trying the next one"
+                ),
+                None => return Err(every_controller_failed(failures)),
+            }
         }
     }
 }
 
-/// A lazy channel: mTLS for `https://`, plaintext when `insecure`.
-fn channel(config: &ControllerConfig, insecure: bool) -> Result<AgentServiceClient<Channel>, ClientError> {
-    let url = config.url.trim().to_string();
-    let setup = |reason: String| ClientError::Setup { url: url.clone(), reason };
-    let mut endpoint = Endpoint::from_shared(url.clone())
+/// The error of a round in which every controller failed: the only one's
+/// as it is, several named by URL.
+fn every_controller_failed(mut failures: Vec<(String, SendError)>) -> SendError {
+    if failures.len() <= 1
+        && let Some((_, error)) = failures.pop()
+    {
+        return error;
+    }
+    let needs_operator = failures.iter().any(|(_, e)| matches!(e, SendError::Retry { needs_operator: true, .. }));
+    let code = match failures.last() {
+        Some((_, SendError::Retry { code, .. } | SendError::Rejected { code, .. })) => code,
+        None => "UNAVAILABLE",
+    };
+    let each: Vec<String> = failures.iter().map(|(url, e)| format!("{url}: {e}")).collect();
+    SendError::Retry {
+        code,
+        message: format!("every controller failed: {}", each.join("; ")),
+        needs_operator,
+        retry_after: None,
+    }
+}
+
+/// One lazy channel per configured controller URL.
+fn targets(config: &ControllerConfig, insecure: bool) -> Result<Vec<Target>, ClientError> {
+    let controllers = config.controllers().map_err(|(key, reason)| ClientError::Setup { url: key, reason })?;
+    controllers.into_iter().map(|c| Ok(Target { inner: channel(config, &c.url, insecure)?, url: c.url })).collect()
+}
+
+/// A lazy channel to `url`: mTLS for `https://`, plaintext when `insecure`.
+fn channel(config: &ControllerConfig, url: &str, insecure: bool) -> Result<AgentServiceClient<Channel>, ClientError> {
+    let setup = |reason: String| ClientError::Setup { url: url.to_string(), reason };
+    let mut endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|e| setup(e.to_string()))?
         .timeout(config.timeout)
         .connect_timeout(config.timeout)
         .tcp_keepalive(Some(Duration::from_secs(60)));
     if !insecure {
-        let tls = tls_config(config)?;
+        let tls = tls_config(config, url)?;
         endpoint = endpoint.tls_config(tls).map_err(|e| setup(format!("TLS setup failed: {}", error_chain(&e))))?;
     }
     Ok(AgentServiceClient::new(endpoint.connect_lazy()))
 }
 
-/// Reads the three PEM files named in `[controller]`.
-fn tls_config(config: &ControllerConfig) -> Result<ClientTlsConfig, ClientError> {
+/// Reads the three PEM files named in `[controller]`; the controller at
+/// `url` must present a certificate for its host (or `server_name`).
+fn tls_config(config: &ControllerConfig, url: &str) -> Result<ClientTlsConfig, ClientError> {
     let ca = read_pem("controller.ca", config.ca.as_deref(), "CERTIFICATE")?;
     let cert = read_pem("controller.cert", config.cert.as_deref(), "CERTIFICATE")?;
     let key = read_pem("controller.key", config.key.as_deref(), "PRIVATE KEY")?;
-    let domain =
-        config.effective_server_name().map_err(|reason| ClientError::Setup { url: config.url.clone(), reason })?;
+    let domain = config.server_name_for(url).map_err(|reason| ClientError::Setup { url: url.to_string(), reason })?;
     Ok(ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca))
         .identity(Identity::from_pem(cert, key))

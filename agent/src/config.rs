@@ -1,24 +1,24 @@
 //! The agent's TOML configuration.
 //!
-//! Everything has a default except the controller URL and, for an `https://`
-//! controller, the three TLS files: those differ on every installation and a
+//! Everything has a default except the controller URL (or URLs) and, for an
+//! `https://` controller, the three TLS files: those differ on every installation and a
 //! guessed value would only fail later with a less clear message. Unknown keys
 //! are refused so that a typo (`intervall = "30s"`) is an error instead of a
 //! silently ignored setting. `deploy/agent.example.toml` documents every key.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 mod actions;
+mod controller;
 mod domains;
 mod sections;
 
 pub use crate::collect::queue::QueueConfig;
 pub use crate::logs::LogsConfig;
 pub use actions::ActionsConfig;
+pub use controller::{ControllerConfig, ControllerUrl, parse_url};
 pub use domains::{DomainSource, DomainsConfig, MAX_DOMAINS};
 pub use sections::{IpsConfig, MAX_TOP_SOURCES, NatRule, OutboxConfig, ReportConfig, RetryConfig, SourcesConfig};
 
@@ -44,9 +44,11 @@ pub enum ConfigError {
         /// toml's message, which quotes the offending line and key.
         message: String,
     },
-    /// The URL does not match `--insecure` (see [`Config::check_transport`]).
-    #[error("controller.url: {reason}")]
+    /// A URL does not match `--insecure` (see [`Config::check_transport`]).
+    #[error("{key}: {reason}")]
     Transport {
+        /// `controller.url` or `controller.urls[N]`.
+        key: String,
         /// What is wrong and what would be right.
         reason: String,
     },
@@ -55,8 +57,8 @@ pub enum ConfigError {
     Invalid {
         /// The file path or `<string>`.
         origin: String,
-        /// The dotted key, e.g. `controller.url`.
-        key: &'static str,
+        /// The dotted key, e.g. `controller.url` or `controller.urls[1]`.
+        key: String,
         /// What is wrong and what would be right.
         reason: String,
     },
@@ -98,48 +100,6 @@ pub struct Config {
     /// Containment actions (off by default).
     #[serde(default)]
     pub actions: ActionsConfig,
-}
-
-/// `[controller]`
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ControllerConfig {
-    /// `https://host:port`; `http://` only with `--insecure` to a loopback host.
-    pub url: String,
-    /// PEM file of the CA that signed the controller's certificate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca: Option<PathBuf>,
-    /// PEM file of this host's certificate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert: Option<PathBuf>,
-    /// PEM file of this host's private key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<PathBuf>,
-    /// TLS name to verify on the controller's certificate; default: the URL's host.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_name: Option<String>,
-    /// Deadline of one RPC (including connecting).
-    #[serde(default = "default_timeout", with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-/// The parts of `controller.url` the agent needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControllerUrl {
-    /// True for `https://`.
-    pub tls: bool,
-    /// Host name or address, without IPv6 brackets.
-    pub host: String,
-}
-
-impl ControllerUrl {
-    /// Whether the host is `localhost` or a loopback address.
-    pub fn is_loopback(&self) -> bool {
-        self.host.eq_ignore_ascii_case("localhost") || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    }
 }
 
 impl Config {
@@ -193,8 +153,11 @@ impl Config {
 
     /// Checks the values serde cannot: URL shape, TLS files, non-zero durations.
     fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid =
-            |key: &'static str, reason: String| ConfigError::Invalid { origin: origin.to_string(), key, reason };
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            reason,
+        };
         // The controller's rule, checked here so a bad id stops start-up and
         // `check-config` instead of every report.
         if let Some(host_id) = &self.host_id
@@ -202,8 +165,8 @@ impl Config {
         {
             return Err(invalid("host_id", format!("{host_id:?} is not a host id the controller accepts: it {why}")));
         }
-        let url = self.controller.parsed_url().map_err(|reason| invalid("controller.url", reason))?;
-        if url.tls {
+        let controllers = self.controller.controllers().map_err(|(key, reason)| invalid(&key, reason))?;
+        if controllers.iter().any(|c| c.tls) {
             for (key, value) in [
                 ("controller.ca", &self.controller.ca),
                 ("controller.cert", &self.controller.cert),
@@ -278,72 +241,41 @@ impl Config {
         Ok(())
     }
 
-    /// Refuses a transport that does not match `--insecure`.
+    /// Refuses a transport that does not match `--insecure`, for every
+    /// controller URL (the error names the one at fault).
     ///
     /// Plaintext is only for development and tests: it needs both `--insecure`
     /// and an `http://` URL to a loopback host, so neither a stray flag nor a
     /// typo in the URL can send reports unencrypted over a network.
     pub fn check_transport(&self, insecure: bool) -> Result<(), ConfigError> {
-        let invalid = |reason: String| ConfigError::Transport { reason };
-        let url = self.controller.parsed_url().map_err(&invalid)?;
-        match (url.tls, insecure) {
-            (true, false) => Ok(()),
-            (true, true) => Err(invalid(format!(
-                "--insecure is only for an http:// URL, but {} is https://; drop --insecure",
-                self.controller.url
-            ))),
-            (false, false) => Err(invalid(format!(
-                "{} is plaintext http://; use https:// (or --insecure for a loopback test controller)",
-                self.controller.url
-            ))),
-            (false, true) if !url.is_loopback() => Err(invalid(format!(
-                "--insecure only talks to a loopback host (localhost, 127.0.0.1, ::1), not {}",
-                url.host
-            ))),
-            (false, true) => Ok(()),
+        let controllers =
+            self.controller.controllers().map_err(|(key, reason)| ConfigError::Transport { key, reason })?;
+        for url in controllers {
+            let invalid = |reason: String| ConfigError::Transport { key: url.key.clone(), reason };
+            match (url.tls, insecure) {
+                (true, false) => {}
+                (true, true) => {
+                    return Err(invalid(format!(
+                        "--insecure is only for an http:// URL, but {} is https://; drop --insecure",
+                        url.url
+                    )));
+                }
+                (false, false) => {
+                    return Err(invalid(format!(
+                        "{} is plaintext http://; use https:// (or --insecure for a loopback test controller)",
+                        url.url
+                    )));
+                }
+                (false, true) if !url.is_loopback() => {
+                    return Err(invalid(format!(
+                        "--insecure only talks to a loopback host (localhost, 127.0.0.1, ::1), not {}",
+                        url.host
+                    )));
+                }
+                (false, true) => {}
+            }
         }
-    }
-}
-
-impl ControllerConfig {
-    /// Splits `url` into scheme and host; the error says what is wrong.
-    pub fn parsed_url(&self) -> Result<ControllerUrl, String> {
-        let url = self.url.trim();
-        let (scheme, rest) =
-            url.split_once("://").ok_or_else(|| format!("{url:?} has no scheme; write https://HOST:PORT"))?;
-        let tls = match scheme.to_ascii_lowercase().as_str() {
-            "https" => true,
-            "http" => false,
-            other => return Err(format!("scheme {other:?} is not https or http")),
-        };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        if authority.contains('@') {
-            return Err("user information in the URL is not supported".into());
-        }
-        let host = if let Some(bracketed) = authority.strip_prefix('[') {
-            let (host, tail) = bracketed.split_once(']').ok_or_else(|| format!("{url:?}: unclosed '[' in the host"))?;
-            check_port(tail, url)?;
-            host
-        } else {
-            let (host, tail) = match authority.split_once(':') {
-                Some((host, port)) => (host, format!(":{port}")),
-                None => (authority, String::new()),
-            };
-            check_port(&tail, url)?;
-            host
-        };
-        if host.is_empty() {
-            return Err(format!("{url:?} has no host"));
-        }
-        Ok(ControllerUrl { tls, host: host.to_string() })
-    }
-
-    /// The TLS name checked on the controller's certificate.
-    pub fn effective_server_name(&self) -> Result<String, String> {
-        match &self.server_name {
-            Some(name) => Ok(name.clone()),
-            None => self.parsed_url().map(|u| u.host),
-        }
+        Ok(())
     }
 }
 
@@ -381,17 +313,6 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
         (_, None) => String::new(),
     };
     format!("line {line_no}, column {column}: {dotted}{message}")
-}
-
-fn check_port(tail: &str, url: &str) -> Result<(), String> {
-    match tail.strip_prefix(':') {
-        None if tail.is_empty() => Ok(()),
-        None => Err(format!("{url:?}: unexpected {tail:?} after the host")),
-        Some(port) => port
-            .parse::<u16>()
-            .map(|_| ())
-            .map_err(|_| format!("{url:?}: port {port:?} is not a number from 0 to 65535")),
-    }
 }
 
 #[cfg(test)]

@@ -29,8 +29,8 @@
 //! - [`command`]: external tools run with a deadline (queue tools, journalctl).
 //! - [`store`]: sled: the outbox of reports and the log checkpoints.
 //! - [`run`]: the agent loop: collect on schedule, spool, send, back off.
-//! - [`client`]: the gRPC client to the controller; [`backoff`] its retry
-//!   delays.
+//! - [`client`]: the gRPC client to the controller, failing over between
+//!   several (`controller.urls`); [`backoff`] its retry delays.
 //! - [`scan`]: offline, whole files through parse and attribution to a summary.
 //! - [`doctor`]: `rblfleet-agent doctor`, every dependency checked with its fix.
 //! - [`windows`]: Windows hosts: MailEnable discovery, the data directory

@@ -7,13 +7,12 @@
 //! and the backlog goes out in seq order when the controller answers again.
 
 use std::future::Future;
-use std::time::Duration;
 
 use rblfleet_proto::v1::{AgentInfo, AgentStatus, HostReport};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::backoff::Backoff;
-use crate::client::{ClientError, ControllerClient, SendError};
+use crate::client::{ClientError, ControllerClient, ControllerSwitch, SendError};
 use crate::collect::domains::DomainsCollector;
 use crate::collect::ips::IpsCollector;
 use crate::collect::maillog::MailLog;
@@ -21,14 +20,17 @@ use crate::collect::{Collector, collect_all, collect_one};
 use crate::config::{Config, ConfigError};
 use crate::identity::{IdentityError, resolve_host_id};
 use crate::store::checkpoint::{CheckpointError, Checkpoints};
+use crate::store::in_use::{self, InUse};
 use crate::store::outbox::{Outbox, OutboxError, unix_ms};
 
 mod contain;
 mod host;
+mod retry;
 
 use host::agent_info;
 #[cfg(test)]
 use host::pretty_name;
+use retry::{log_retry, retry_delay};
 
 /// How the agent talks to the controller.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -150,7 +152,7 @@ impl Agent {
             });
         tracing::info!(
             host_id = %host_id,
-            controller = %client.url(),
+            controller = %client.urls().join(", "),
             epoch = outbox.epoch(),
             backlog = outbox.len(),
             mta = mta.as_str_name(),
@@ -324,6 +326,32 @@ impl Agent {
         }
     }
 
+    /// The controller that acknowledged the last report, if one did.
+    pub fn controller_in_use(&self) -> Option<&str> {
+        self.client.in_use()
+    }
+
+    /// Logs a change of controller once, and records it for the doctor.
+    /// With one controller only a move away from it is news, and none is.
+    fn note_switch(&self, switch: ControllerSwitch) {
+        let several = self.client.urls().len() > 1;
+        match (&switch.from, &switch.reason) {
+            (Some(from), reason) => tracing::warn!(
+                controller = %switch.to,
+                previous = %from,
+                reason = reason.as_deref().unwrap_or("it stopped answering"),
+                "switched controller: reports now go to {}",
+                switch.to
+            ),
+            (None, _) if several => tracing::info!(controller = %switch.to, "reports go to controller {}", switch.to),
+            (None, _) => {}
+        }
+        let in_use = InUse { url: switch.to, since_ms: unix_ms(), previous: switch.from, reason: switch.reason };
+        if let Err(e) = in_use::write(&self.config.outbox.dir, &in_use) {
+            tracing::warn!(error = %e, "cannot record the controller in use for `rblfleet-agent doctor`");
+        }
+    }
+
     /// Sends the oldest report and settles it in the outbox.
     async fn send_oldest(&mut self) -> Result<Step, AgentError> {
         let report = match self.outbox.peek_oldest() {
@@ -336,7 +364,11 @@ impl Agent {
             }
             Err(e) => return Err(e.into()),
         };
-        match self.client.send(&report).await {
+        let sent = self.client.send(&report).await;
+        if let Some(switch) = self.client.take_switch() {
+            self.note_switch(switch);
+        }
+        match sent {
             Ok(ack) if ack.epoch == report.epoch && ack.seq == report.seq => {
                 self.outbox.ack(report.seq)?;
                 if !ack.actions.is_empty() {
@@ -363,48 +395,6 @@ impl Agent {
             }
             Err(e) => Err(e.into()),
         }
-    }
-}
-
-/// Logs a failed send: operator problems and protocol errors at error level,
-/// an unreachable controller at warn.
-/// The wait before the next send: the backoff's, but never shorter than
-/// the controller's overload hint plus up to as much again of jitter, so a
-/// fleet shed at once does not come back at once.
-fn retry_delay(backoff: &mut Backoff, e: &AgentError) -> Duration {
-    let delay = backoff.next_delay();
-    let hint = match e {
-        AgentError::Send(send) => send.retry_after(),
-        _ => None,
-    };
-    match hint {
-        Some(hint) => {
-            let jitter_ms = u64::try_from(hint.as_millis()).unwrap_or(u64::MAX);
-            delay.max(hint + Duration::from_millis(fastrand::u64(0..=jitter_ms)))
-        }
-        None => delay,
-    }
-}
-
-fn log_retry(e: &AgentError, retry_in: Option<Duration>, backlog: u64) {
-    let retry_in = retry_in
-        .map(|d| humantime::format_duration(Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))));
-    let retry_in = retry_in.map(|d| d.to_string()).unwrap_or_default();
-    match e {
-        AgentError::Send(SendError::Retry { code: "RESOURCE_EXHAUSTED", .. }) => {
-            tracing::warn!(error = %e, retry_in, backlog, "controller is busy or its disk is full; reports stay in the outbox");
-        }
-        AgentError::Send(SendError::Retry { needs_operator: false, .. }) => {
-            tracing::warn!(error = %e, retry_in, backlog, "controller unreachable; reports stay in the outbox");
-        }
-        AgentError::Send(SendError::Retry { needs_operator: true, .. }) => {
-            tracing::error!(
-                error = %e, retry_in, backlog,
-                "the controller and this agent do not accept each other (certificate, name, host_id or \
-                 http/https): retrying alone will not help, the error says what to fix; reports stay in the outbox"
-            );
-        }
-        _ => tracing::error!(error = %e, retry_in, backlog, "sending failed"),
     }
 }
 

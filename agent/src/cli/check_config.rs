@@ -26,13 +26,19 @@ pub async fn run(args: &ConfigArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
     };
     ControllerClient::connect(&config.controller, args.insecure)?;
-    let server_name = config.controller.effective_server_name().map_err(anyhow::Error::msg)?;
     writeln!(out, "config:      {} (ok)", args.config.display())?;
     writeln!(out, "host id:     {host_id} ({source})")?;
-    if args.insecure {
-        writeln!(out, "controller:  {} (PLAINTEXT, --insecure)", config.controller.url)?;
-    } else {
-        writeln!(out, "controller:  {} (mutual TLS, verifying name {server_name:?})", config.controller.url)?;
+    let controllers = config.controller.controllers().map_err(|(key, reason)| anyhow::anyhow!("{key}: {reason}"))?;
+    let several = controllers.len() > 1;
+    for (i, c) in controllers.iter().enumerate() {
+        // With several, the order is the failover order.
+        let order = if several { format!(" [{}]", i + 1) } else { String::new() };
+        if args.insecure {
+            writeln!(out, "controller:  {}{order} (PLAINTEXT, --insecure)", c.url)?;
+        } else {
+            let server_name = config.controller.server_name_for(&c.url).map_err(anyhow::Error::msg)?;
+            writeln!(out, "controller:  {}{order} (mutual TLS, verifying name {server_name:?})", c.url)?;
+        }
     }
     for warning in log_path_warnings(&config.logs)? {
         writeln!(out, "warning:     {warning}")?;
@@ -113,5 +119,25 @@ mod tests {
         let mut out = Vec::new();
         let err = run(&ConfigArgs { config: path, insecure: true }, &mut out).await.unwrap_err();
         assert!(format!("{err:#}").contains("file name only"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn several_controllers_are_listed_in_failover_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = config(dir.path(), &[]);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("url = \"http://127.0.0.1:7443\"", "urls = [\"http://127.0.0.1:7443\", \"http://[::1]:7443\"]");
+        std::fs::write(&path, text).unwrap();
+        let out = check(path).await;
+        let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("controller:")).collect();
+        assert_eq!(
+            lines,
+            [
+                "controller:  http://127.0.0.1:7443 [1] (PLAINTEXT, --insecure)",
+                "controller:  http://[::1]:7443 [2] (PLAINTEXT, --insecure)"
+            ],
+            "{out}"
+        );
     }
 }

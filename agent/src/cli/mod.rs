@@ -32,7 +32,9 @@ const DEFAULT_CONFIG: &str = r"C:\ProgramData\rblfleet\agent.toml";
 /// against DNS blocklists.
 ///
 /// Reports are kept in a local outbox until the controller acknowledges them,
-/// so nothing is lost while the controller is down. Logging follows
+/// so nothing is lost while the controller is down. With several controllers
+/// ([controller] urls) the agent sends to the first that answers, stays with
+/// it, and moves to the next when it stops answering. Logging follows
 /// RBLFLEET_LOG, else RUST_LOG (default "info"), e.g.
 /// RBLFLEET_LOG=rblfleet_agent=debug.
 #[derive(Debug, Parser)]
@@ -56,7 +58,7 @@ pub enum Command {
     /// files, and print the host id and the effective settings (defaults filled in).
     CheckConfig(ConfigArgs),
     /// Check everything this agent depends on (configuration, certificate,
-    /// the controller accepting this identity, each log source, the queue
+    /// each controller accepting this identity and the one in use, each log source, the queue
     /// tool, the passwd mapping, the outbox, clock skew), each with its fix.
     /// Sends no report.
     ///

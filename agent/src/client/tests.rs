@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
+use tonic::Code;
 
 #[test]
 fn status_mapping() {
@@ -34,7 +35,8 @@ fn overload_hint_is_read_and_bad_hints_ignored() {
 
 fn controller(dir: &Path) -> ControllerConfig {
     ControllerConfig {
-        url: "https://127.0.0.1:1".into(),
+        url: Some("https://127.0.0.1:1".into()),
+        urls: None,
         ca: Some(dir.join("ca.crt")),
         cert: Some(dir.join("agent.crt")),
         key: Some(dir.join("agent.key")),
@@ -57,7 +59,7 @@ async fn tls_file_errors_name_the_file() {
 #[tokio::test]
 async fn down_controller_is_not_fatal_until_send() {
     let mut config = controller(Path::new("/nonexistent"));
-    config.url = "http://127.0.0.1:1".into();
+    config.url = Some("http://127.0.0.1:1".into());
     let mut client = ControllerClient::connect(&config, true).unwrap();
     let e = client.send(&HostReport::default()).await.unwrap_err();
     assert!(matches!(e, SendError::Retry { needs_operator: false, .. }), "{e}");
@@ -119,7 +121,7 @@ async fn renewed_files_rebuild_the_channel_and_broken_ones_do_not() {
 #[tokio::test]
 async fn plaintext_clients_never_reload() {
     let mut config = controller(Path::new("/nonexistent"));
-    config.url = "http://127.0.0.1:1".into();
+    config.url = Some("http://127.0.0.1:1".into());
     let mut client = ControllerClient::connect(&config, true).unwrap();
     assert!(!client.reload_if_changed().unwrap());
 }

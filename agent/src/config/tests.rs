@@ -1,5 +1,8 @@
 #![allow(clippy::unwrap_used)]
 
+use std::net::IpAddr;
+use std::time::Duration;
+
 use super::*;
 
 const MINIMAL: &str = r#"
@@ -268,17 +271,7 @@ fn load_names_the_file() {
 
 #[test]
 fn url_parsing() {
-    let parse = |url: &str| {
-        ControllerConfig {
-            url: url.into(),
-            ca: None,
-            cert: None,
-            key: None,
-            server_name: None,
-            timeout: default_timeout(),
-        }
-        .parsed_url()
-    };
+    let parse = |url: &str| parse_url(url, "controller.url".into());
     let u = parse("http://[::1]:7443/").unwrap();
     assert!(!u.tls && u.host == "::1" && u.is_loopback());
     assert!(parse("http://localhost:1").unwrap().is_loopback());
@@ -319,3 +312,5 @@ fn load_resolves_relative_paths_against_the_file() {
     assert_eq!(c.controller.key.unwrap(), dir.path().join("keys/agent.key"));
     assert_eq!(c.outbox.dir, dir.path().join("spool"));
 }
+
+mod urls;

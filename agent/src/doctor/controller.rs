@@ -1,5 +1,5 @@
-//! The controller reachable *and* this identity accepted: one `Hello` call
-//! over the agent's own transport (mutual TLS with the configured files),
+//! Each controller reachable *and* this identity accepted: one `Hello` call
+//! per controller URL over the agent's own transport (mutual TLS with the configured files),
 //! which stores nothing. A failure is named for what it is — nothing
 //! listening, a firewall, the controller's certificate from another CA or
 //! for another name, this certificate refused or expired, a plaintext
@@ -9,6 +9,7 @@
 //! this host's, halfway through the round trip.
 
 use rblfleet_shell::term::error_chain;
+use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rblfleet_proto::v1::HelloRequest;
@@ -23,36 +24,101 @@ use crate::identity;
 
 const NAME: &str = "controller";
 
-/// The rows `controller` and, when it answered, `clock_skew`.
+/// One row `controller` per controller URL, `clock_skew` from the first
+/// that answered, and with several URLs `controller_in_use`: the one the
+/// running agent sends to. With several, one that fails while another
+/// accepts this identity is a warning (the agent fails over to the other).
 pub async fn checks(config: &Config, insecure: bool) -> Vec<Check> {
     let c = &config.controller;
-    let url = c.url.trim().to_string();
-    let endpoint = match endpoint(c, insecure) {
-        Ok(endpoint) => endpoint,
-        Err(e) => {
-            return vec![Check::failure(NAME, format!("{url}: {e}"), "correct [controller] (see the config row)")];
+    let urls = match c.controllers() {
+        Ok(urls) => urls,
+        Err((key, reason)) => {
+            return vec![Check::failure(NAME, format!("{key}: {reason}"), "correct [controller] (see the config row)")];
         }
     };
     let host_id = identity::resolve_host_id(config, insecure).unwrap_or_default();
+    // At once, so that one hung controller does not use up the others' time.
+    let tasks: Vec<_> = urls
+        .iter()
+        .map(|url| {
+            let (url, c, host_id) = (url.url.clone(), c.clone(), host_id.clone());
+            (url.clone(), tokio::spawn(async move { one(&url, &c, &host_id, insecure).await }))
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(urls.len() + 2);
+    let mut skew_row = None;
+    for (url, task) in tasks {
+        let (row, skew) = task.await.unwrap_or_else(|e| {
+            (Check::failure(NAME, format!("{url}: the check failed: {e}"), super::HINTS.report), None)
+        });
+        rows.push(row);
+        skew_row = skew_row.or(skew);
+    }
+    if urls.len() > 1 {
+        let accepted = rows.iter().filter(|r| r.status == super::Status::Ok).count();
+        if accepted > 0 {
+            for row in rows.iter_mut().filter(|r| r.status == super::Status::Failure) {
+                row.status = super::Status::Warning;
+                row.detail = format!("{} (the agent fails over to another controller)", row.detail);
+            }
+        }
+        rows.push(in_use(&config.outbox.dir));
+    }
+    rows.extend(skew_row);
+    rows
+}
+
+/// The row of the controller at `url` and, when it answered, its clock skew.
+async fn one(url: &str, c: &ControllerConfig, host_id: &str, insecure: bool) -> (Check, Option<Check>) {
+    let endpoint = match endpoint(c, url, insecure) {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            return (Check::failure(NAME, format!("{url}: {e}"), "correct [controller] (see the config row)"), None);
+        }
+    };
+    let server_name = c.server_name_for(url).unwrap_or_default();
     let channel = match endpoint.connect().await {
         Ok(channel) => channel,
-        Err(e) => return vec![transport_failure(&url, &error_chain(&e), c)],
+        Err(e) => return (transport_failure(url, &error_chain(&e), &server_name, c), None),
     };
     let mut client = AgentServiceClient::new(channel);
     let sent = Instant::now();
     let sent_ms = now_ms();
-    let answer = client.hello(HelloRequest { host_id: host_id.clone() }).await;
+    let answer = client.hello(HelloRequest { host_id: host_id.to_string() }).await;
     let rtt_ms = i64::try_from(sent.elapsed().as_millis()).unwrap_or(i64::MAX);
     let hello = match answer {
         Ok(response) => response.into_inner(),
-        Err(status) => return vec![status_failure(&url, &status, c)],
+        Err(status) => return (status_failure(url, &status, &server_name, c), None),
     };
     let accepted = Check::ok(
         NAME,
         format!("{url}: accepted as host {} (controller {}, {rtt_ms} ms round trip)", hello.host_id, hello.version),
     );
     let skew_ms = hello.now_ms - (sent_ms + rtt_ms / 2);
-    vec![accepted, skew(skew_ms, hello.max_clock_skew_ms)]
+    (accepted, Some(skew(skew_ms, hello.max_clock_skew_ms)))
+}
+
+/// Which controller the running agent sends to, from the record it keeps
+/// beside its outbox (`store::in_use`).
+pub fn in_use(outbox: &Path) -> Check {
+    const ROW: &str = "controller_in_use";
+    match crate::store::in_use::read(outbox) {
+        Ok(Some(record)) => {
+            let ago_ms = now_ms().saturating_sub(i64::try_from(record.since_ms).unwrap_or(i64::MAX)).max(0);
+            let ago = humantime::format_duration(std::time::Duration::from_secs(ago_ms.unsigned_abs() / 1000));
+            let mut detail = format!("the agent sends to {} (since {ago} ago", record.url);
+            if let Some(previous) = &record.previous {
+                detail.push_str(&format!(", switched from {previous}"));
+                if let Some(reason) = &record.reason {
+                    detail.push_str(&format!(": {reason}"));
+                }
+            }
+            detail.push(')');
+            Check::ok(ROW, detail)
+        }
+        Ok(None) => Check::ok(ROW, "no report acknowledged yet by any controller"),
+        Err(e) => Check::warning(ROW, e.to_string(), "the agent rewrites it at its next change of controller"),
+    }
 }
 
 /// The clock-skew verdict: past the controller's limit its reports are
@@ -80,9 +146,9 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The agent's transport, built from the same keys as the agent's client.
-fn endpoint(c: &ControllerConfig, insecure: bool) -> Result<Endpoint, String> {
-    let mut endpoint = Endpoint::from_shared(c.url.trim().to_string())
+/// The agent's transport to `url`, built from the same keys as the agent's client.
+fn endpoint(c: &ControllerConfig, url: &str, insecure: bool) -> Result<Endpoint, String> {
+    let mut endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|e| format!("not a URL: {e}"))?
         .timeout(c.timeout)
         .connect_timeout(c.timeout);
@@ -96,7 +162,7 @@ fn endpoint(c: &ControllerConfig, insecure: bool) -> Result<Endpoint, String> {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read("ca", c.ca.as_deref())?))
         .identity(Identity::from_pem(read("cert", c.cert.as_deref())?, read("key", c.key.as_deref())?))
-        .domain_name(c.effective_server_name()?);
+        .domain_name(c.server_name_for(url)?);
     endpoint = endpoint.tls_config(tls).map_err(|e| format!("TLS setup failed: {}", error_chain(&e)))?;
     Ok(endpoint)
 }
@@ -104,7 +170,7 @@ fn endpoint(c: &ControllerConfig, insecure: bool) -> Result<Endpoint, String> {
 /// A refusal by status: the connection worked and the controller said no,
 /// or the status carries a transport error (TLS 1.3 reports a refused
 /// client certificate on the first request, not at connect).
-fn status_failure(url: &str, status: &tonic::Status, c: &ControllerConfig) -> Check {
+fn status_failure(url: &str, status: &tonic::Status, server_name: &str, c: &ControllerConfig) -> Check {
     match status.code() {
         Code::Unauthenticated | Code::PermissionDenied => Check::failure(
             NAME,
@@ -122,15 +188,15 @@ fn status_failure(url: &str, status: &tonic::Status, c: &ControllerConfig) -> Ch
                 Some(source) => format!("{}: {source}", status.message()),
                 None => status.message().to_string(),
             };
-            transport_failure(url, &text, c)
+            transport_failure(url, &text, server_name, c)
         }
     }
 }
 
 /// A transport error named for what it is, from its text (rustls and
 /// hyper say what happened; tonic wraps it as "transport error").
-pub fn transport_failure(url: &str, text: &str, c: &ControllerConfig) -> Check {
-    let name = c.effective_server_name().unwrap_or_default();
+/// `name` is the TLS name checked on this controller's certificate.
+pub fn transport_failure(url: &str, text: &str, name: &str, c: &ControllerConfig) -> Check {
     let has = |needle: &str| text.contains(needle);
     let (what, fix) = if has("UnknownIssuer") {
         (

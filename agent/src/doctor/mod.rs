@@ -16,7 +16,8 @@
 //! # Layout
 //!
 //! - [`cert`]: the agent certificate (expiry, identity, issuing CA) and the CA's.
-//! - [`controller`]: the controller reachable, this identity accepted, clock skew.
+//! - [`controller`]: each controller reachable, this identity accepted, clock
+//!   skew, and (with several) the one the running agent uses.
 //! - [`logs`]: each log source read back (the last N lines) through the parsers.
 //! - [`local`]: the queue tool, the passwd mapping, the outbox.
 

@@ -155,8 +155,9 @@ fn transport_errors_are_named_for_what_they_are() {
     let dir = tempfile::tempdir().unwrap();
     let fleet = ca("fleet CA");
     let mut config = config_with(dir.path(), &fleet.pem(), &agent_cert(&fleet, "web07", 400), None);
-    config.controller.url = "https://ctl.example:7443".into();
-    let name = |text: &str| controller::transport_failure("u", text, &config.controller).detail;
+    config.controller.url = Some("https://ctl.example:7443".into());
+    let server_name = config.controller.effective_server_name().unwrap();
+    let name = |text: &str| controller::transport_failure("u", text, &server_name, &config.controller).detail;
     assert!(name("invalid peer certificate: UnknownIssuer").contains("not from controller.ca"));
     assert!(name("invalid peer certificate: NotValidForName").contains("does not name \"ctl.example\""));
     assert!(name("received fatal alert: UnknownCA").contains("refuses this host's certificate"));

@@ -12,9 +12,12 @@ use rblfleet_proto::v1::{MtaKind, ReportAck};
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
+use std::time::Duration;
+
 use super::*;
 
 mod domains;
+mod failover;
 mod logs;
 mod poison;
 mod tls;

@@ -14,6 +14,7 @@ mod dns_garbage;
 mod dnsbl;
 mod doctor;
 mod domains;
+mod failover;
 mod fleet;
 mod hostile;
 mod hostile_bytes;
