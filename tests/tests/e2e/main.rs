@@ -24,5 +24,6 @@ mod outbreak;
 mod overload;
 mod plain_output;
 mod poison;
+mod postgres;
 mod tls_errors;
 mod trust;
