@@ -106,7 +106,7 @@ impl ServingLock {
         share: Share,
     ) -> Result<ServingLock, StoreError> {
         // What a refused controller reads about this one.
-        config.application_name(&holder_name());
+        config.application_name(holder_name());
         let (taken, outcome) = std::sync::mpsc::sync_channel(1);
         let (stop, stopped) = oneshot::channel();
         let (lost_tx, lost) = watch::channel(None);
