@@ -1,7 +1,11 @@
 //! Latency of `rblfleet report` and `rblfleet host` on a large store; prints
 //! its figures (no timing assertions).
 //!
-//!   cargo bench -p rblfleet-controller --bench report -- [HOSTS] [IPS_PER_HOST]
+//!   cargo bench -p rblfleet-controller --bench report -- [HOSTS] [IPS_PER_HOST] [--store-url URL]
+//!
+//! With `--store-url` the store is that PostgreSQL database (empty; the
+//! password, if any, in RBLFLEET_PG_PASSWORD) instead of sled in a
+//! temporary directory.
 //!
 //! Generates HOSTS hosts (default 10,000) with IPS_PER_HOST public IPs each
 //! (default 3: 30,000 IPs), four reports per host spread over the last 24
@@ -19,19 +23,28 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fleet::ip;
 use rblfleet_controller::cases::work::{self, ListInfo};
-use rblfleet_controller::config::Config;
+use rblfleet_controller::config::{Config, PASSWORD_ENV};
 use rblfleet_controller::daemon::build_catalog;
 use rblfleet_controller::server;
-use rblfleet_controller::store::{Store, StoreOptions};
+use rblfleet_controller::store::{PgOptions, PgPassword, Store, StoreOptions};
 use rblfleet_proto::v1::{CheckStatus, ListingEpisode, ZoneCheck};
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let store_url = raw.iter().position(|a| a == "--store-url").and_then(|i| raw.get(i + 1)).cloned();
+    let args: Vec<u32> = raw.iter().filter_map(|a| a.parse().ok()).collect();
     let hosts = args.first().copied().unwrap_or(10_000);
     let ips_per_host = args.get(1).copied().unwrap_or(3);
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("data"), &StoreOptions::default()).unwrap();
+    let store = match &store_url {
+        Some(url) => {
+            let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()).map(PgPassword);
+            let options = PgOptions { url: url.clone(), pool_size: 8, password };
+            Store::open_postgres(&options, &StoreOptions::default()).unwrap()
+        }
+        None => Store::open(&dir.path().join("data"), &StoreOptions::default()).unwrap(),
+    };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
 
     let start = Instant::now();
@@ -72,9 +85,12 @@ async fn main() {
         work::listing_opened(&store, &zen, &address, since, now).unwrap();
     }
     store.flush().await.unwrap();
-    let size = dir_size(&dir.path().join("data"));
+    let (size, what) = match &store_url {
+        Some(_) => (store.size_on_disk().unwrap(), "database (pg_database_size)"),
+        None => (dir_size(&dir.path().join("data")), "data dir"),
+    };
     println!(
-        "store: {hosts} hosts, {} IPs, {} reports, {listed} listings with cases; loaded in {:.1} s; data dir {:.1} MiB",
+        "store: {hosts} hosts, {} IPs, {} reports, {listed} listings with cases; loaded in {:.1} s; {what} {:.1} MiB",
         hosts * ips_per_host,
         hosts * 4,
         loaded.as_secs_f64(),

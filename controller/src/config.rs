@@ -15,7 +15,7 @@ use crate::ingest::Limits;
 mod check;
 mod store;
 
-pub use store::StoreBackend;
+pub use store::{PASSWORD_ENV, StoreBackend};
 
 use crate::text::file::{toml_error_text, utf8_text};
 

@@ -15,7 +15,7 @@ use crate::dnsbl::health::HealthPolicy;
 use crate::dnsbl::lookup::{LookupError, Lookups, ResolverSettings, public_resolver_warnings};
 use crate::dnsbl::state::Cadence;
 use crate::server::{self, Running, ServerError};
-use crate::store::{Store, StoreError};
+use crate::store::{ServingLock, Share, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -49,6 +49,9 @@ pub struct Daemon {
     pub engine: Option<Engine>,
     /// Where `/metrics` is served (None when `metrics.enabled = false`).
     pub metrics_addr: Option<SocketAddr>,
+    /// The PostgreSQL database's serving lock, held while this controller
+    /// runs (None on sled). Dropped last, after the store's final writes.
+    serving: Option<ServingLock>,
     stop: watch::Sender<bool>,
     engine_task: Option<JoinHandle<()>>,
     /// Tasks that stop when `stop` says so (pruning, alerts, metrics…),
@@ -190,6 +193,11 @@ impl Daemon {
         // First, so a taken port fails start-up before anything has started.
         let metrics = crate::metrics::bind(&config.metrics).await?;
         let store = config.store.open(&config.data_dir)?;
+        // Before anything reads or writes: one controller per database.
+        let serving = store.take_serving_lock(Share::Exclusive)?;
+        if let Some(lock) = &serving {
+            tracing::info!(database = lock.database(), "serving lock taken: the only controller on this database");
+        }
         let catalog = build_catalog(config)?;
         heal(&store, &catalog);
         let engine =
@@ -225,7 +233,18 @@ impl Daemon {
             };
             background.push(("metrics", crate::metrics::spawn(bound, sources, stopped.clone())));
         }
-        Ok(Daemon { servers, store, engine, metrics_addr, stop, engine_task, background })
+        Ok(Daemon { servers, store, engine, metrics_addr, serving, stop, engine_task, background })
+    }
+
+    /// Resolves, with why, when the PostgreSQL serving lock is lost (its
+    /// connection died, see `store::pg::serving`); never on sled. The
+    /// caller must then stop serving: `rblfleet serve` shuts down and exits
+    /// non-zero, for systemd to start it again.
+    pub async fn lock_lost(&mut self) -> String {
+        match &mut self.serving {
+            Some(lock) => lock.lost().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Stops the engine and the servers, then flushes the store.
@@ -241,6 +260,7 @@ impl Daemon {
         }
         self.servers.shutdown().await?;
         self.store.flush().await?;
+        drop(self.serving);
         let commits = self.store.commit_stats();
         tracing::info!(
             batches = commits.batches,

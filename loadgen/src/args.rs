@@ -66,8 +66,14 @@ pub struct Args {
     #[arg(long, value_name = "PID")]
     pub controller_pid: Option<u32>,
     /// The controller's data directory, for its size (set by --spawn-controller).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "store_url")]
     pub data_dir: Option<PathBuf>,
+    /// The controller's PostgreSQL database (`postgresql://USER@HOST:PORT/DB`,
+    /// password in RBLFLEET_PG_PASSWORD): with --spawn-controller the
+    /// controller stores there (`[store] backend = "postgres"`), and the
+    /// size sampled is `pg_database_size` instead of a data directory's.
+    #[arg(long, value_name = "URL")]
+    pub store_url: Option<String>,
 
     /// Start `rblfleet serve` with a generated config on loopback and measure it.
     #[arg(long)]
@@ -96,6 +102,9 @@ pub struct Args {
     /// Spawned controller: [store] max_pending_reports (the shedding threshold).
     #[arg(long, value_name = "N")]
     pub max_pending: Option<usize>,
+    /// Spawned controller with --store-url: [store] pool_size.
+    #[arg(long, value_name = "N")]
+    pub pool_size: Option<usize>,
 
     /// Output: a table for people, or JSON for scripts.
     #[arg(long, value_enum, default_value_t = Format::Table)]

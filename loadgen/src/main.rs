@@ -6,8 +6,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
+use rblfleet_controller::config::PASSWORD_ENV;
+use rblfleet_controller::store::{PgOptions, PgPassword, Store, StoreOptions};
 use rblfleet_loadgen::args::{Args, Format};
 use rblfleet_loadgen::render::{self, Setup};
+use rblfleet_loadgen::sample::DataSize;
 use rblfleet_loadgen::spawn::{self, SpawnOptions};
 use rblfleet_loadgen::{LoadConfig, fdlimit, pki, run};
 use rblfleet_tests::generate::Fleet;
@@ -37,6 +40,8 @@ async fn main() -> anyhow::Result<()> {
             prune_every: args.prune_every,
             cache_mib: args.cache_mib,
             max_pending: args.max_pending,
+            store_url: args.store_url.clone(),
+            pool_size: args.pool_size,
         };
         let spawned = spawn::start(&options).context("cannot start the controller")?;
         eprintln!("controller pid {} on {} (log {})", spawned.pid, spawned.agent_url(), spawned.log.display());
@@ -48,6 +53,26 @@ async fn main() -> anyhow::Result<()> {
         (Some(s), _) => s.agent_url(),
         (None, Some(url)) => url.clone(),
         (None, None) => anyhow::bail!("--controller URL or --spawn-controller is needed"),
+    };
+    // The database's size is asked of the database itself, through the
+    // controller's store (opened after the controller migrated it).
+    let data = match &args.store_url {
+        Some(url) => {
+            let options = PgOptions {
+                url: url.clone(),
+                pool_size: 1,
+                password: std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()).map(PgPassword),
+            };
+            let store = tokio::task::block_in_place(|| Store::open_postgres(&options, &StoreOptions::default()))
+                .with_context(|| format!("--store-url {url}"))?;
+            Some(DataSize::Database(store))
+        }
+        None => args.data_dir.clone().or(spawned.as_ref().map(|s| s.data_dir.clone())).map(DataSize::Dir),
+    };
+    let shown = match (&args.store_url, &data) {
+        (Some(url), _) => Some(format!("PostgreSQL {url} (pg_database_size)")),
+        (None, Some(DataSize::Dir(dir))) => Some(dir.display().to_string()),
+        (None, _) => None,
     };
     let epoch = args.epoch.unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_secs()));
     let config = LoadConfig {
@@ -65,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
         backoff_max: args.retry_max,
         sample_every: args.sample_every,
         controller_pid: args.controller_pid.or(spawned.as_ref().map(|s| s.pid)),
-        data_dir: args.data_dir.clone().or(spawned.as_ref().map(|s| s.data_dir.clone())),
+        data,
         progress: true,
     };
     eprintln!("connecting {} agents to {url} ...", args.agents);
@@ -73,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
     let setup = Setup {
         controller: url,
         controller_pid: config.controller_pid,
-        data_dir: config.data_dir.as_ref().map(|d| d.display().to_string()),
+        data_dir: shown,
         certs_issued: issued.issued,
         certs_reused: issued.reused,
         certs_s: issued.elapsed.as_secs_f64(),

@@ -43,7 +43,8 @@ pub struct LoadConfig {
     pub backoff_max: Duration,
     pub sample_every: Duration,
     pub controller_pid: Option<u32>,
-    pub data_dir: Option<PathBuf>,
+    /// The controller's data, sampled for its size.
+    pub data: Option<sample::DataSize>,
     /// Print connection progress on stderr.
     pub progress: bool,
 }
@@ -243,9 +244,8 @@ async fn take_sample(
     let window = (now - previous.0).as_secs_f64();
     let acks_per_s = if window > 0.0 { (acked - previous.1) as f64 / window } else { 0.0 };
     *previous = (now, acked);
-    let (pid, dir) = (config.controller_pid, config.data_dir.clone());
-    let measured =
-        tokio::task::spawn_blocking(move || (pid.map(sample::rss_kib), dir.map(|d| sample::dir_bytes(&d)))).await;
+    let (pid, data) = (config.controller_pid, config.data.clone());
+    let measured = tokio::task::spawn_blocking(move || (pid.map(sample::rss_kib), data.map(|d| d.bytes()))).await;
     let (rss, data) = measured.unwrap_or((None, None));
     let mut keep = |r: Option<Result<u64, sample::SampleError>>| match r {
         Some(Ok(v)) => Some(v),

@@ -1,8 +1,9 @@
 //! What the controller costs while it carries the load: its resident memory
-//! (from /proc) and the size of its data directory, sampled over time.
+//! (from /proc) and the size of its data (a sled data directory, or a
+//! PostgreSQL database's `pg_database_size`), sampled over time.
 
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -21,7 +22,8 @@ pub struct Sample {
     pub errors: u64,
     /// Controller resident set, KiB (None without `--controller-pid`).
     pub rss_kib: Option<u64>,
-    /// Data directory size, bytes (None without `--data-dir`).
+    /// Data directory or database size, bytes (None without `--data-dir`
+    /// or `--store-url`).
     pub data_bytes: Option<u64>,
 }
 
@@ -34,6 +36,26 @@ pub enum SampleError {
     NoRss { pid: u32 },
     #[error("cannot measure {path}: {cause}")]
     Dir { path: String, cause: std::io::Error },
+    #[error("cannot measure the database: {0}")]
+    Database(rblfleet_controller::store::StoreError),
+}
+
+/// Where the controller's data is, for its size.
+#[derive(Debug, Clone)]
+pub enum DataSize {
+    /// A sled data directory: the files' sizes.
+    Dir(PathBuf),
+    /// A PostgreSQL database, opened by this process: `pg_database_size`.
+    Database(rblfleet_controller::store::Store),
+}
+
+impl DataSize {
+    pub fn bytes(&self) -> Result<u64, SampleError> {
+        match self {
+            DataSize::Dir(dir) => dir_bytes(dir),
+            DataSize::Database(store) => store.size_on_disk().map_err(SampleError::Database),
+        }
+    }
 }
 
 /// The resident set size of process `pid`, KiB (Linux).

@@ -35,6 +35,11 @@ pub struct SpawnOptions {
     pub cache_mib: Option<u64>,
     /// `[store] max_pending_reports`, when not the default.
     pub max_pending: Option<usize>,
+    /// `[store] backend = "postgres"` with this URL (the password reaches
+    /// the controller as RBLFLEET_PG_PASSWORD in its environment).
+    pub store_url: Option<String>,
+    /// `[store] pool_size`, when not the default.
+    pub pool_size: Option<usize>,
 }
 
 /// Why the controller could not be started or stopped.
@@ -162,8 +167,18 @@ pub fn config_toml(options: &SpawnOptions, data_dir: &Path, agent: SocketAddr, a
     );
     // Metrics on a port of the system's choosing: runs side by side never collide.
     text.push_str("\n[metrics]\nlisten = \"127.0.0.1:0\"\n");
-    if options.cache_mib.is_some() || options.max_pending.is_some() {
+    if options.cache_mib.is_some()
+        || options.max_pending.is_some()
+        || options.store_url.is_some()
+        || options.pool_size.is_some()
+    {
         text.push_str("\n[store]\n");
+    }
+    if let Some(url) = &options.store_url {
+        text.push_str(&format!("backend = \"postgres\"\nurl = {url:?}\n"));
+    }
+    if let Some(n) = options.pool_size {
+        text.push_str(&format!("pool_size = {n}\n"));
     }
     if let Some(mib) = options.cache_mib {
         text.push_str(&format!("cache_mib = {mib}\n"));
@@ -249,11 +264,19 @@ mod tests {
         assert_eq!(config.retention.prune_every, Duration::from_secs(30));
         assert_eq!((config.store.cache_mib, config.store.max_pending_reports), (32, 64));
 
-        let options = SpawnOptions { dnsbl_nameserver: Some("127.0.0.1:5353".into()), ..options };
+        let options = SpawnOptions {
+            dnsbl_nameserver: Some("127.0.0.1:5353".into()),
+            store_url: Some("postgresql://rblfleet@127.0.0.1:54329/bench".into()),
+            pool_size: Some(16),
+            ..options
+        };
         std::fs::write(&path, config_toml(&options, &dir.path().join("data"), agent, admin)).unwrap();
         let config = Config::load(&path, false).unwrap();
         assert!(config.dnsbl.enabled);
         assert_eq!(config.dnsbl.nameservers, vec!["127.0.0.1:5353".to_string()]);
+        assert_eq!(config.store.backend, rblfleet_controller::config::StoreBackend::Postgres);
+        assert_eq!(config.store.url.as_deref(), Some("postgresql://rblfleet@127.0.0.1:54329/bench"));
+        assert_eq!((config.store.pool_size, config.store.max_pending_reports), (16, 64));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rblfleet_loadgen::sample::DataSize;
 use rblfleet_loadgen::{Load, LoadConfig, pki, run};
 use rblfleet_tests::generate::Fleet;
 use rblfleet_tests::{Controller, Pki};
@@ -40,7 +41,7 @@ async fn every_generated_report_is_acked_and_stored_once() {
         backoff_max: Duration::from_millis(500),
         sample_every: Duration::from_millis(500),
         controller_pid: Some(std::process::id()),
-        data_dir: Some(controller.config.data_dir.clone()),
+        data: Some(DataSize::Dir(controller.config.data_dir.clone())),
         progress: false,
     };
     let summary = run(&config, fleet.clone()).await.unwrap();
@@ -99,7 +100,7 @@ async fn a_controller_that_is_not_there_is_named_in_the_error() {
         backoff_max: Duration::from_millis(100),
         sample_every: Duration::from_secs(1),
         controller_pid: None,
-        data_dir: None,
+        data: None,
         progress: false,
     };
     let err = run(&config, fleet).await.unwrap_err().to_string();

@@ -120,7 +120,7 @@ async fn refused_reports_are_kept_resent_unchanged_in_order_and_after_the_hint()
         backoff_max: Duration::from_millis(50),
         sample_every: Duration::from_secs(1),
         controller_pid: None,
-        data_dir: None,
+        data: None,
         progress: false,
     };
     let s = run(&config, fleet.clone()).await.unwrap();

@@ -26,12 +26,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("\n!!! {banner}\n");
         tracing::warn!("{banner}");
     }
-    let daemon = Daemon::start(&config, args.insecure).await?;
+    let mut daemon = Daemon::start(&config, args.insecure).await?;
     tracing::info!(data_dir = %config.data_dir.display(), "controller started");
 
-    // Ctrl-C or SIGTERM (what systemd sends).
-    rblfleet_shell::signal::shutdown().await.context("cannot install the signal handlers")?;
-    tracing::info!("shutting down");
+    // Ctrl-C or SIGTERM (what systemd sends), or the database's serving
+    // lock lost: then this controller may no longer be the only one, so it
+    // stops and fails (systemd's Restart=on-failure starts it again, and
+    // the start takes the lock or is refused).
+    let lost = tokio::select! {
+        signal = rblfleet_shell::signal::shutdown() => {
+            signal.context("cannot install the signal handlers")?;
+            None
+        }
+        why = daemon.lock_lost() => Some(why),
+    };
+    match &lost {
+        None => tracing::info!("shutting down"),
+        Some(why) => tracing::error!(%why, "stopping: this controller no longer holds the database's serving lock"),
+    }
     daemon.shutdown().await?;
+    if let Some(why) = lost {
+        anyhow::bail!("{why}; stopped serving (restart the controller once the database is back)");
+    }
     Ok(())
 }

@@ -26,23 +26,15 @@ pub enum StoreBackend {
     Postgres,
 }
 
-/// What the controller cannot do on PostgreSQL yet; until this is empty
-/// `backend = "postgres"` is refused with it rather than half-working.
-const POSTGRES_NOT_YET: &str = "running the controller on PostgreSQL: the store works there (reports, hosts, \
-     listings, cases, domains, actions, warnings, retention), but several controllers on one database (leases for \
-     the engine, alerts and retention), `rblfleet migrate --from-sled` and the admin API's backup and free-space \
-     answers for PostgreSQL are still to come; use backend = \"sled\"";
-
 impl StoreConfig {
     /// Checks `[store]`'s PostgreSQL keys: a usable URL without a
-    /// password, a sane pool; then refuses the backend while it is
-    /// incomplete.
+    /// password, a sane pool. One controller serves a database at a time
+    /// (the store's serving lock refuses a second at start).
     pub(super) fn check_backend(&self) -> Result<(), String> {
         if self.backend == StoreBackend::Sled {
             return Ok(());
         }
-        self.postgres_shape()?;
-        Err(format!("store.backend = \"postgres\": not yet supported: {POSTGRES_NOT_YET}"))
+        self.postgres_shape().map(drop)
     }
 
     /// The keys' own rules, without reading the password.
@@ -77,9 +69,6 @@ impl StoreConfig {
         match self.backend {
             StoreBackend::Sled => Store::open(data_dir, &self.options()),
             StoreBackend::Postgres => {
-                // The configuration check refuses it first; a Config built
-                // in code must not get a half-working store either.
-                self.check_backend().map_err(StoreError::Postgres)?;
                 let options = self.postgres().map_err(StoreError::Postgres)?;
                 Store::open_postgres(&options, &self.options())
             }
@@ -110,17 +99,15 @@ mod tests {
     }
 
     #[test]
-    fn sled_stays_the_default_and_postgres_is_refused_for_now() {
+    fn sled_stays_the_default_and_postgres_is_accepted() {
         assert_eq!(Config::default().store.backend, StoreBackend::Sled);
         let config = parse("[store]\nbackend = \"postgres\"\nurl = \"postgresql://rblfleet@127.0.0.1/rblfleet\"\n");
-        let err = config.store.check_backend().unwrap_err();
-        assert!(err.starts_with("store.backend = \"postgres\": not yet supported: "), "{err}");
-        let err = config.store.open(Path::new("/nonexistent")).unwrap_err().to_string();
-        assert!(err.contains("not yet supported"), "{err}");
+        config.store.check_backend().unwrap();
+        assert_eq!(config.store.postgres().unwrap().url, "postgresql://rblfleet@127.0.0.1/rblfleet");
     }
 
     #[test]
-    fn postgres_keys_are_checked_before_the_refusal() {
+    fn postgres_keys_are_checked() {
         let missing = parse("[store]\nbackend = \"postgres\"\n").store.check_backend().unwrap_err();
         assert!(missing.starts_with("store.url:"), "{missing}");
         let inline = parse("[store]\nbackend = \"postgres\"\nurl = \"postgresql://u:hunter2@db/x\"\n");

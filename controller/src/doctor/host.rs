@@ -79,6 +79,12 @@ fn probe_write(dir: &Path) -> std::io::Result<()> {
 
 fn free_space(config: &Config) -> Check {
     const NAME: &str = "free_space";
+    if config.store.backend == crate::config::StoreBackend::Postgres {
+        return Check::ok(
+            NAME,
+            "store.backend = \"postgres\": reports are stored in the database, whose server refuses writes itself when its disk fills (store.min_free_mib applies to sled only); watch that disk with the database's monitoring",
+        );
+    }
     let reserve = config.store.min_free_bytes();
     // The directory may not exist yet: measure the filesystem it will be on.
     let Some(existing) = config.data_dir.ancestors().find(|p| p.exists()) else {

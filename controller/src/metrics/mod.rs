@@ -120,6 +120,15 @@ impl ControllerMetrics {
                 Ok(())
             }));
         }
+        // sled's data directory only: PostgreSQL's disk is the database
+        // server's, watched by its own monitoring.
+        if sources.store.watches_free_space() {
+            collectors.push(Collector::new("disk", |s: &Scrape, e: &mut Encoder| {
+                let (free, reserve) = collect::disk(&s.sources.store)?;
+                families::disk(e, free, reserve);
+                Ok(())
+            }));
+        }
         collectors.extend([
             Collector::new("ingest", |s: &Scrape, e: &mut Encoder| {
                 families::ingest(e, &s.sources.ingest.snapshot());
@@ -127,11 +136,6 @@ impl ControllerMetrics {
             }),
             Collector::new("store_writer", |s: &Scrape, e: &mut Encoder| {
                 families::store_writer(e, &s.sources.store.commit_stats());
-                Ok(())
-            }),
-            Collector::new("disk", |s: &Scrape, e: &mut Encoder| {
-                let (free, reserve) = collect::disk(&s.sources.store)?;
-                families::disk(e, free, reserve);
                 Ok(())
             }),
             // Last, so its collect duration covers the others.

@@ -157,7 +157,7 @@ impl Store {
         self.check_backup()?;
         match &self.backend {
             Backend::Sled(s) => s.export_backup(out),
-            Backend::Postgres(_) => Err(StoreError::Unsupported(PG_BACKUP).into()),
+            Backend::Postgres(p) => Err(StoreError::BackupWithPgDump { database: p.database().into() }.into()),
         }
     }
 
@@ -167,8 +167,25 @@ impl Store {
     pub fn check_backup(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sled(_) => Ok(()),
-            Backend::Postgres(_) => Err(StoreError::Unsupported(PG_BACKUP)),
+            Backend::Postgres(p) => Err(StoreError::BackupWithPgDump { database: p.database().into() }),
         }
+    }
+
+    /// Takes the serving lock of a PostgreSQL database (see
+    /// `pg::serving`): `DatabaseInUse` while another controller or a
+    /// migration holds it. `None` on sled, whose data directory is locked
+    /// by the one process that opened it.
+    pub fn take_serving_lock(&self, share: super::Share) -> Result<Option<super::ServingLock>, StoreError> {
+        match &self.backend {
+            Backend::Sled(_) => Ok(None),
+            Backend::Postgres(p) => p.take_serving_lock(share).map(Some),
+        }
+    }
+
+    /// Whether ingest is guarded by a free-space reserve this process
+    /// watches (sled's data directory); PostgreSQL guards its own disk.
+    pub fn watches_free_space(&self) -> bool {
+        matches!(self.backend, Backend::Sled(_))
     }
 
     /// Sets the free-space reserve, in bytes; 0 disables the check (sled).

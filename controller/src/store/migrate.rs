@@ -97,6 +97,7 @@ pub fn migrate_from_sled(dir: &Path, target: &PgOptions) -> Result<Migrated, Mig
     let started = Instant::now();
     let (db, skipped_trees) = open_source(dir)?;
     let pg = Pg::connect(target).map_err(MigrateError::Target)?;
+    pg.check_not_served().map_err(MigrateError::Target)?;
     let present: Vec<(String, u64)> = pg
         .table_counts()
         .map_err(MigrateError::Target)?
@@ -118,6 +119,8 @@ pub fn migrate_from_sled(dir: &Path, target: &PgOptions) -> Result<Migrated, Mig
     });
     let source = |cause| MigrateError::Source { dir: dir.into(), cause };
     let sent = match (read, imported) {
+        // The reader stops when the import refuses; the refusal is the news.
+        (_, Err(e @ StoreError::DatabaseInUse { .. })) => return Err(MigrateError::Target(e)),
         (Err(cause), _) => return Err(source(cause)),
         (Ok(_), Err(e)) => return Err(MigrateError::Target(e)),
         (Ok(sent), Ok(Imported::Copied(found))) => (sent, found),

@@ -80,7 +80,7 @@ pub use outbreak::MAX_WARNINGS_PER_HOST;
 /// `test-support` feature other crates').
 #[cfg(any(test, feature = "test-support"))]
 pub use pg::cluster::TestDb;
-pub use pg::{PgOptions, PgPassword};
+pub use pg::{PgOptions, PgPassword, ServingLock, Share};
 pub use reports::Applied;
 pub use restore::{Restored, restore};
 pub use space::{DEFAULT_MIN_FREE_BYTES, SpaceStatus};
@@ -127,6 +127,15 @@ pub enum StoreError {
         "the database has rblfleet schema version {found}, newer than version {expected} that this rblfleet knows: upgrade rblfleet (or point it at another database)"
     )]
     SchemaNewer { found: i32, expected: i32 },
+    /// Another controller (or a migration) holds the database's serving
+    /// lock (see `pg::serving`).
+    #[error(
+        "the PostgreSQL database {database} is in use by another rblfleet controller or migration ({holder}); one controller per database: stop the other one first, or give this one its own database"
+    )]
+    DatabaseInUse { database: String, holder: String },
+    /// `rblfleet backup` on a PostgreSQL store: what to run instead.
+    #[error("{}; this controller's database is {database}", facade::PG_BACKUP)]
+    BackupWithPgDump { database: String },
     /// Something only the sled store does (backup, verify, free space);
     /// the text names the PostgreSQL tool that does it there instead.
     #[error("{0}")]

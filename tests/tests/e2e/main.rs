@@ -25,5 +25,6 @@ mod outbreak;
 mod overload;
 mod plain_output;
 mod poison;
+mod postgres;
 mod tls_errors;
 mod trust;

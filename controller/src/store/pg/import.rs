@@ -24,6 +24,7 @@ use batch::Column;
 pub(crate) use table::Table;
 
 use super::reports::partition_ddl;
+use super::serving::exclude_controllers;
 use super::{Pg, db, to_i64};
 use crate::store::StoreError;
 use crate::store::encoding::decode;
@@ -68,6 +69,15 @@ pub(crate) enum Imported {
 const IMPORT_LOCK: i64 = 0x7262_6c6d;
 
 impl Pg {
+    /// `DatabaseInUse` while a controller serves the database (asked
+    /// before the copy starts; the import holds the lock itself).
+    pub(crate) fn check_not_served(&self) -> Result<(), StoreError> {
+        let database = self.database().to_string();
+        self.call(move |client| async move {
+            super::in_transaction(&client, async { exclude_controllers(&client, &database).await }).await
+        })
+    }
+
     /// Rows per table (for the refusal of a non-empty target).
     pub(crate) fn table_counts(&self) -> Result<Vec<(Table, u64)>, StoreError> {
         self.call(|client| async move { counts(&client).await })
@@ -76,9 +86,10 @@ impl Pg {
     /// Runs the import: one transaction fed by `feed`, verified before
     /// COMMIT (see the module doc).
     pub(crate) fn import(&self, feed: mpsc::Receiver<Feed>) -> Result<Imported, StoreError> {
+        let database = self.database().to_string();
         self.call(move |client| async move {
             client.batch_execute("BEGIN").await.map_err(db("BEGIN"))?;
-            let outcome = import_in(&client, feed).await;
+            let outcome = import_in(&client, &database, feed).await;
             let commit = matches!(outcome, Ok(Imported::Copied(_)));
             let end = client.batch_execute(if commit { "COMMIT" } else { "ROLLBACK" }).await;
             let outcome = outcome?;
@@ -107,8 +118,11 @@ async fn counts(client: &Client) -> Result<Vec<(Table, u64)>, StoreError> {
     Ok(Table::ALL.iter().enumerate().map(|(i, t)| (*t, super::to_u64(row.get(i)))).collect())
 }
 
-async fn import_in(client: &Client, mut feed: mpsc::Receiver<Feed>) -> Result<Imported, StoreError> {
+async fn import_in(client: &Client, database: &str, mut feed: mpsc::Receiver<Feed>) -> Result<Imported, StoreError> {
     client.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK]).await.map_err(db("taking the import lock"))?;
+    // No controller may serve the database while it fills, nor start
+    // until the copy is committed or rolled back.
+    exclude_controllers(client, database).await?;
     let present: Vec<(Table, u64)> = counts(client).await?.into_iter().filter(|(_, n)| *n > 0).collect();
     if !present.is_empty() {
         return Ok(Imported::NotEmpty(present));

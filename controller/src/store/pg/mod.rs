@@ -42,6 +42,7 @@ mod other;
 mod reports;
 mod retention;
 mod schema;
+mod serving;
 #[cfg(test)]
 mod tests;
 
@@ -54,6 +55,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_postgres::{Client, NoTls};
 
 use super::StoreError;
+pub use serving::{ServingLock, Share};
 
 /// Where the database is and how to log in.
 #[derive(Clone)]
@@ -130,6 +132,10 @@ pub(crate) struct Pg {
     domains_generation: AtomicU64,
     /// Report partitions known to exist (UTC day numbers).
     partitions: std::sync::Mutex<std::collections::BTreeSet<i32>>,
+    /// How to connect (the serving lock opens a connection of its own).
+    config: tokio_postgres::Config,
+    /// `host:port/db`, for messages.
+    database: String,
 }
 
 impl Drop for Pg {
@@ -149,18 +155,22 @@ impl Pg {
     /// and brings the schema up to date.
     pub(super) fn connect(options: &PgOptions) -> Result<Pg, StoreError> {
         let config = options.driver_config()?;
+        let database = database_name(&config);
+        let pool_config = config.clone();
         let size = options.pool_size.max(1);
         let (jobs, queue) = mpsc::unbounded_channel::<Job>();
         let (ready, connected) = std::sync::mpsc::sync_channel::<Result<(), StoreError>>(1);
         let thread = std::thread::Builder::new()
             .name("rblfleet-pg".into())
-            .spawn(move || run(config, size, queue, ready))
+            .spawn(move || run(pool_config, size, queue, ready))
             .map_err(|e| StoreError::Postgres(format!("cannot start the PostgreSQL thread: {e}")))?;
         let pg = Pg {
             jobs: Some(jobs),
             thread: Some(thread),
             domains_generation: AtomicU64::new(0),
             partitions: Default::default(),
+            config,
+            database,
         };
         connected.recv().map_err(|_| gone())??;
         schema::migrate(&pg)?;
@@ -197,6 +207,16 @@ impl Pg {
         }
     }
 
+    /// Takes the serving lock (see `serving`) on a connection of its own.
+    pub(super) fn take_serving_lock(&self, share: Share) -> Result<ServingLock, StoreError> {
+        ServingLock::take(self.config.clone(), self.database.clone(), share)
+    }
+
+    /// The database as `host:port/db`.
+    pub(super) fn database(&self) -> &str {
+        &self.database
+    }
+
     pub(super) fn domains_generation(&self) -> u64 {
         self.domains_generation.load(Ordering::Acquire)
     }
@@ -204,6 +224,20 @@ impl Pg {
     pub(super) fn domains_changed(&self) {
         self.domains_generation.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+/// `host:port/db` of a driver configuration (the first host; a Unix
+/// socket directory as its path), without user or password.
+pub(super) fn database_name(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(dir)) => dir.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().or(config.get_user()).unwrap_or("postgres");
+    format!("{host}:{port}/{db}")
 }
 
 fn gone() -> StoreError {
