@@ -248,7 +248,8 @@ mod tests {
             let s = String::from_utf8_lossy(&bytes);
             assert_eq!(parse_addr(&s), s.parse::<IpAddr>().ok(), "{s:?}");
         }
-        for s in ["192.0.2.1", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.", "", "1..2.3"] {
+        for s in ["192.0.2.1", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.", "", "1..2.3"]
+        {
             assert_eq!(parse_addr(s), s.parse::<IpAddr>().ok(), "{s:?}");
         }
         // Random octets, so that valid quads are common too.
