@@ -43,11 +43,9 @@ pub(crate) fn mask_addresses(text: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'@' {
-            i += 1;
-            continue;
-        }
+    // From one `@` to the next (memchr), not byte by byte.
+    while let Some(next) = memchr::memchr(b'@', b.get(i..).unwrap_or_default()) {
+        i += next;
         // Never back into what an earlier address already replaced
         // (`<a@b.example@c.example>`: the second `@` has no local part left).
         let start = i - b[copied..i].iter().rev().take_while(|&&c| is_local(c)).count();
@@ -294,6 +292,48 @@ mod tests {
         assert_eq!(mask_addresses("see AUP#CXBL @ cox"), "see AUP#CXBL @ cox");
         assert_eq!(mask_addresses("user@localhost only"), "user@localhost only");
         assert_eq!(mask_addresses("€@€.€ äx@b.c"), "€@€.€ ä<address>");
+    }
+
+    /// [`mask_addresses`] as it was, stepping over every byte to find each `@`.
+    fn mask_addresses_by_bytes(text: &str) -> String {
+        let b = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] != b'@' {
+                i += 1;
+                continue;
+            }
+            let start = i - b[copied..i].iter().rev().take_while(|&&c| is_local(c)).count();
+            let mut end = i + 1 + b[i + 1..].iter().take_while(|&&c| is_domain(c)).count();
+            while end > i + 1 && b[end - 1] == b'.' {
+                end -= 1;
+            }
+            if start == i || !b[i + 1..end].contains(&b'.') {
+                i += 1;
+                continue;
+            }
+            let (start, end) = if start > 0 && b[start - 1] == b'<' && b.get(end) == Some(&b'>') {
+                (start - 1, end + 1)
+            } else {
+                (start, end)
+            };
+            out.push_str(&text[copied..start]);
+            out.push_str(ADDRESS);
+            copied = end;
+            i = end;
+        }
+        out.push_str(&text[copied..]);
+        out
+    }
+
+    proptest::proptest! {
+        /// Addresses, glued and repeated `@`s, brackets, trailing dots.
+        #[test]
+        fn address_masking_agrees_with_the_byte_loop(text in "[ab.@<> é\\-x]{0,40}") {
+            proptest::prop_assert_eq!(mask_addresses(&text), mask_addresses_by_bytes(&text));
+        }
     }
 
     #[test]
