@@ -219,32 +219,36 @@ pub(crate) fn codes_and_text(reply: &str) -> (ReplyCodes<'_>, Cow<'_, str>) {
 pub(crate) fn first_named_ip(text: &str) -> Option<IpAddr> {
     let b = text.as_bytes();
     let is_token = |c: u8| BYTES[usize::from(c)] & IP_CHAR != 0;
-    let mut i = 0;
-    while i < b.len() {
-        if !is_token(b[i]) || (i > 0 && BYTES[usize::from(b[i - 1])] & GLUED != 0) {
-            i += 1;
-            continue;
-        }
-        let (mut end, mut dots, mut colons) = (i, 0, 0);
+    // Candidates are maximal runs of token bytes not glued to what precedes
+    // them, and an address has a `.` or a `:`: so only the runs around
+    // those bytes (memchr's search) are looked at, left to right, each once.
+    let mut done = 0;
+    while let Some(found) = memchr::memchr2(b'.', b':', b.get(done..).unwrap_or_default()) {
+        let at = done + found;
+        let start = at - b[done..at].iter().rev().take_while(|&&c| is_token(c)).count();
+        let mut end = at;
+        let (mut dots, mut colons) = (0, 0);
         while let Some(&c) = b.get(end).filter(|&&c| is_token(c)) {
             dots += usize::from(c == b'.');
             colons += usize::from(c == b':');
             end += 1;
         }
-        // Most tokens are hex letters in words ("bad", "face"): too few dots
-        // and colons for `parse_candidate` to take, so it is not asked.
-        if dots < 3 && colons < 2 {
-            i = end.max(i + 1);
+        done = end;
+        // The run may have begun before `done` only if it was looked at already.
+        if start > 0 && BYTES[usize::from(b[start - 1])] & GLUED != 0 {
             continue;
         }
-        // `i` and `end` sit next to ASCII token bytes, so both are char boundaries.
-        let token = text.get(i..end).unwrap_or("").trim_end_matches(['.', ':']);
+        // Most runs have too few dots and colons for `parse_candidate` to take.
+        if dots < 3 && colons < 2 {
+            continue;
+        }
+        // `start` and `end` sit next to ASCII token bytes, so both are char boundaries.
+        let token = text.get(start..end).unwrap_or("").trim_end_matches(['.', ':']);
         if let Some(ip) = parse_candidate(token)
-            && !is_remote_host(b, i)
+            && !is_remote_host(b, start)
         {
             return Some(ip);
         }
-        i = end.max(i + 1);
     }
     None
 }
@@ -347,6 +351,38 @@ mod tests {
         None
     }
 
+    /// `first_named_ip` as it was: every byte visited, tokens with too few
+    /// dots and colons skipped (what the memchr search must agree with).
+    fn first_named_ip_by_bytes(text: &str) -> Option<IpAddr> {
+        let b = text.as_bytes();
+        let is_token = |c: u8| BYTES[usize::from(c)] & IP_CHAR != 0;
+        let mut i = 0;
+        while i < b.len() {
+            if !is_token(b[i]) || (i > 0 && BYTES[usize::from(b[i - 1])] & GLUED != 0) {
+                i += 1;
+                continue;
+            }
+            let (mut end, mut dots, mut colons) = (i, 0, 0);
+            while let Some(&c) = b.get(end).filter(|&&c| is_token(c)) {
+                dots += usize::from(c == b'.');
+                colons += usize::from(c == b':');
+                end += 1;
+            }
+            if dots < 3 && colons < 2 {
+                i = end.max(i + 1);
+                continue;
+            }
+            let token = text.get(i..end).unwrap_or("").trim_end_matches(['.', ':']);
+            if let Some(ip) = parse_candidate(token)
+                && !is_remote_host(b, i)
+            {
+                return Some(ip);
+            }
+            i = end.max(i + 1);
+        }
+        None
+    }
+
     proptest! {
         #[test]
         fn continuation_check_agrees_with_the_window_scan(text in "[245 \\-0-9a<é\t]{0,60}") {
@@ -355,6 +391,12 @@ mod tests {
 
         #[test]
         fn named_ip_agrees_with_parsing_every_token(text in "[0-9a-f.: \\[\\]xz]{0,60}") {
+            prop_assert_eq!(first_named_ip(&text), first_named_ip_every_token(&text));
+        }
+
+        #[test]
+        fn named_ip_agrees_with_the_byte_loop(text in "([0-9.:]{1,8}|[a-fxz .\\[\\]é]|1\\.2\\.3\\.4|::1|2001:db8::7){0,14}") {
+            prop_assert_eq!(first_named_ip(&text), first_named_ip_by_bytes(&text));
             prop_assert_eq!(first_named_ip(&text), first_named_ip_every_token(&text));
         }
     }

@@ -22,7 +22,6 @@
 //! evidence, and are counted as unattributed.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use rblfleet_proto::v1::SourceKind;
@@ -31,6 +30,7 @@ use super::aggregate::{Aggregator, Attempt, Origin, SourceKey};
 use super::bounded::BoundedMap;
 use super::distinct::hash_lowercase;
 use super::passwd::UserMap;
+use crate::parse::util::parse_addr;
 use crate::parse::{DeliveryStatus, Event};
 
 /// Default [`Tracker`] bound. A message in flight costs about 400 bytes
@@ -308,10 +308,10 @@ pub fn is_outbound(relay: &str) -> bool {
     }
     let b = relay.as_bytes();
     let Some(open) = b.iter().position(|&c| c == b'[') else {
-        return relay.parse::<IpAddr>().is_ok_and(|ip| !ip.is_loopback());
+        return parse_addr(relay).is_some_and(|ip| !ip.is_loopback());
     };
     match b.iter().rposition(|&c| c == b']') {
-        Some(close) if open < close => relay[open + 1..close].parse::<IpAddr>().is_ok_and(|ip| !ip.is_loopback()),
+        Some(close) if open < close => parse_addr(&relay[open + 1..close]).is_some_and(|ip| !ip.is_loopback()),
         _ => false,
     }
 }

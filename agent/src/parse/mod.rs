@@ -265,7 +265,9 @@ impl Parser {
             b'@' => return self.bare_qmail(line, out),
             _ => {}
         }
-        if line.trim().is_empty() {
+        // A line that starts with a printable ASCII byte is not blank: the
+        // trim (which reads the whole line when it is not) is left for the rest.
+        if !first.is_ascii_graphic() && line.trim().is_empty() {
             return Outcome::Ignored;
         }
         if mailenable::looks_like_activity_row(line) {

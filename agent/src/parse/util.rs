@@ -1,12 +1,55 @@
 //! Small text helpers shared by the MTA parsers. Hand-written instead of
 //! regexes because they run on every line of multi-gigabyte logs.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Parses an address as MTAs print it: plain, or with Postfix's `IPv6:` prefix.
 pub(crate) fn parse_ip(s: &str) -> Option<IpAddr> {
     let s = s.strip_prefix("IPv6:").unwrap_or(s);
+    parse_addr(s)
+}
+
+/// `s.parse::<IpAddr>().ok()`, with dotted quads read by [`ipv4`]: std's
+/// parser tries IPv4 and IPv6 through a generic reader and cost about 230
+/// instructions per relay (an outbreak log parses one per delivery line,
+/// twice).
+pub(crate) fn parse_addr(s: &str) -> Option<IpAddr> {
+    let b = s.as_bytes();
+    if b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
+        // Without a `:` it cannot be IPv6: std would try IPv4 only.
+        return ipv4(b).map(IpAddr::V4);
+    }
     s.parse().ok()
+}
+
+/// A dotted quad exactly as std reads one: four decimal octets of one to
+/// three digits, no leading zero (`01` is refused: it could be octal), each
+/// at most 255, nothing before or after.
+fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut value = 0u32;
+        while i - start < 3
+            && let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit())
+        {
+            value = value * 10 + u32::from(c - b'0');
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 || (digits > 1 && b[start] == b'0') {
+            return None;
+        }
+        *octet = u8::try_from(value).ok()?;
+    }
+    (i == b.len()).then_some(Ipv4Addr::from(octets))
 }
 
 /// Splits Postfix's `name[ip]` or `name[ip]:port` into the name and the address.
@@ -191,6 +234,29 @@ mod tests {
         }
         assert_eq!(find_pair("postfix/smtp[1023]: 4A: to=<a>", b':', b' '), Some(18));
         assert_eq!(find_byte("web01 postfix", b' '), Some(5));
+    }
+
+    #[test]
+    fn addresses_parse_as_std_parses_them() {
+        let mut rng = fastrand::Rng::with_seed(12);
+        // Digits and dots make near-quads (leading zeros, 256, 4 digits,
+        // missing or extra octets); `:` and letters reach IPv6 and junk.
+        let alphabet = b"0123456789.....:af";
+        for _ in 0..200_000 {
+            let len = rng.usize(0..20);
+            let bytes: Vec<u8> = (0..len).map(|_| alphabet[rng.usize(..alphabet.len())]).collect();
+            let s = String::from_utf8_lossy(&bytes);
+            assert_eq!(parse_addr(&s), s.parse::<IpAddr>().ok(), "{s:?}");
+        }
+        for s in ["192.0.2.1", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.", "", "1..2.3"]
+        {
+            assert_eq!(parse_addr(s), s.parse::<IpAddr>().ok(), "{s:?}");
+        }
+        // Random octets, so that valid quads are common too.
+        for _ in 0..20_000 {
+            let s = format!("{}.{}.{}.{}", rng.u16(0..300), rng.u8(..), rng.u8(..), rng.u16(0..1000));
+            assert_eq!(parse_addr(&s), s.parse::<IpAddr>().ok(), "{s:?}");
+        }
     }
 
     #[test]
