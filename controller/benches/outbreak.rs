@@ -13,6 +13,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "outbreak/lookalike.rs"]
+mod lookalike;
 #[path = "outbreak/rng.rs"]
 mod rng;
 #[path = "outbreak/scenario.rs"]
@@ -31,6 +33,9 @@ struct Args {
     per_kind: usize,
     seed: u64,
     verbose: bool,
+    /// Add the look-alike legitimate traffic to the clean hosts (default;
+    /// `--no-lookalikes` leaves it out, to compare with earlier runs).
+    lookalikes: bool,
     /// Host number to trace (its window, baseline and signals every 10 min
     /// around its outbreak).
     trace: Option<usize>,
@@ -48,6 +53,7 @@ fn args() -> Args {
         per_kind: 40,
         seed: 15,
         verbose: false,
+        lookalikes: true,
         trace: None,
         trace_before: 1,
         trace_source: None,
@@ -65,6 +71,7 @@ fn args() -> Args {
             "--per-kind" => a.per_kind = value().unwrap_or(40) as usize,
             "--seed" => a.seed = value().unwrap_or(15),
             "-v" | "--verbose" => a.verbose = true,
+            "--no-lookalikes" => a.lookalikes = false,
             "--trace" => a.trace = value().map(|n| n as usize),
             "--trace-before" => a.trace_before = value().unwrap_or(1) as i64,
             _ => {} // cargo bench passes --bench
@@ -93,6 +100,12 @@ fn main() {
         for i in 0..a.per_kind {
             let n = a.hosts + k * a.per_kind + i;
             hosts.push(Host::new(n, &mut rng, a.days, Some(*kind)));
+        }
+    }
+    if a.lookalikes {
+        let mut stream = lookalike::stream(a.seed);
+        for (n, host) in hosts.iter_mut().enumerate().take(a.hosts) {
+            (host.lrng, host.lookalikes) = lookalike::draw_for(&mut stream, n, a.days);
         }
     }
     let steps = i64::from(a.days) * DAY_MS / MINUTE_MS;
@@ -135,10 +148,9 @@ fn main() {
                     }
                     Some(_) => {
                         pre_outbreak_false += 1;
-                        false_warnings
-                            .push((w, host.episodes.iter().map(|e| (e.what, e.start, e.end)).collect::<Vec<_>>()));
+                        false_warnings.push((w, unusual(host, a.days)));
                     }
-                    None => false_warnings.push((w, host.episodes.iter().map(|e| (e.what, e.start, e.end)).collect())),
+                    None => false_warnings.push((w, unusual(host, a.days))),
                 }
             }
         }
@@ -238,12 +250,16 @@ fn main() {
         pre_outbreak_false,
         pre_outbreak_days
     );
+    let mut kinds: Vec<&str> = hosts.iter().flat_map(|h| h.lookalikes.iter().map(|l| l.what)).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for what in kinds {
+        let with = hosts.iter().filter(|h| h.lookalikes.iter().any(|l| l.what == what)).count();
+        let warned = false_warnings.iter().filter(|(w, u)| during(w.at_ms, u).contains(&what)).count();
+        println!("  look-alike \"{what}\": on {with} clean hosts, {warned} false warnings during it");
+    }
     for (w, episodes) in false_warnings.iter().take(if a.verbose { 50 } else { 10 }) {
-        let during: Vec<&str> = episodes
-            .iter()
-            .filter(|(_, s, e)| *s <= w.at_ms && w.at_ms <= e + 3_600_000)
-            .map(|(what, _, _)| *what)
-            .collect();
+        let during = during(w.at_ms, episodes);
         let subject = match &w.subject {
             Subject::Host => "host".to_owned(),
             Subject::Source { id, .. } => id.clone(),
@@ -257,6 +273,17 @@ fn main() {
             w.reasons.join("; ")
         );
     }
+}
+
+/// The host's legitimate bursts and look-alikes: what, from, to.
+fn unusual(host: &Host, days: u32) -> Vec<(&'static str, i64, i64)> {
+    let bursts = host.episodes.iter().map(|e| (e.what, e.start, e.end));
+    bursts
+        .chain(host.lookalikes.iter().map(|l| {
+            let (from, to) = l.span(days);
+            (l.what, from, to)
+        }))
+        .collect()
 }
 
 /// Two lines of `--trace`: one source's window, baseline and own signals;
@@ -335,6 +362,11 @@ fn trace(state: &HostState, at: i64, start_ms: i64, listed_ms: Option<i64>, want
         receivers.join(" "),
         top.join(" ")
     );
+}
+
+/// What was going on at `at_ms` (or had ended within the hour).
+fn during(at_ms: i64, unusual: &[(&'static str, i64, i64)]) -> Vec<&'static str> {
+    unusual.iter().filter(|(_, s, e)| *s <= at_ms && at_ms <= e + HOUR_MS).map(|(what, _, _)| *what).collect()
 }
 
 fn minutes_between(from: i64, to: i64) -> f64 {

@@ -142,6 +142,10 @@ pub struct Host {
     pub(crate) base_q: f64,
     pub(crate) pressure: f64,
     pub(crate) seq: u64,
+    /// Legitimate traffic that looks like a slow forward of spam (clean
+    /// hosts, see [`crate::lookalike`]) and its own random stream.
+    pub lookalikes: Vec<crate::lookalike::Lookalike>,
+    pub(crate) lrng: Rng,
 }
 
 #[derive(Default)]
@@ -306,6 +310,8 @@ impl Host {
             base_q,
             pressure: 0.0,
             seq: 0,
+            lookalikes: Vec::new(),
+            lrng: Rng::new(0),
         }
     }
 }

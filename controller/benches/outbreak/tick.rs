@@ -19,11 +19,11 @@ const RECEIVERS: [(&str, &str); 5] =
 /// big receivers, as in [`distinct`].
 const SPREAD: [f64; 5] = [0.30, 0.15, 0.10, 0.03, 0.02];
 /// A forward to a Gmail address: all of it to Google.
-const TO_GMAIL: [f64; 5] = [1.0, 0.0, 0.0, 0.0, 0.0];
+pub(crate) const TO_GMAIL: [f64; 5] = [1.0, 0.0, 0.0, 0.0, 0.0];
 
 /// One minute's deliveries per receiver (the last slot: small domains).
 #[derive(Default, Clone, Copy)]
-struct Routed {
+pub(crate) struct Routed {
     sent: u64,
     deferred: u64,
     bounced: u64,
@@ -48,7 +48,7 @@ fn split(r: &mut Rng, n: u64, shares: &[f64; 5]) -> [u64; 6] {
 }
 
 /// Routes `m` messages with outcome `d` to the receivers.
-fn route(r: &mut Rng, to: &mut [Routed; 6], shares: &[f64; 5], m: u64, d: &Draw) {
+pub(crate) fn route(r: &mut Rng, to: &mut [Routed; 6], shares: &[f64; 5], m: u64, d: &Draw) {
     if m == 0 {
         return;
     }
@@ -169,6 +169,10 @@ impl Host {
                 stats.push(st);
             }
         }
+        // Look-alike legitimate traffic (clean hosts only), from its own stream.
+        for l in &self.lookalikes {
+            stats.extend(l.minute(&mut self.lrng, end_ms, clean_rep, &mut routed));
+        }
         self.pressure = self.pressure * (1.0 - 1.0 / 120.0) + spam as f64;
         if let Some(o) = &mut self.outbreak {
             o.trap_hits += u32::try_from(r.poisson(spam as f64 * o.trap_p)).unwrap_or(u32::MAX);
@@ -239,7 +243,7 @@ impl Host {
     }
 }
 
-fn add(st: &mut SourceStats, m: u64, d: &crate::scenario::Draw) {
+pub(crate) fn add(st: &mut SourceStats, m: u64, d: &crate::scenario::Draw) {
     st.messages += m;
     st.bounced += d.bounced;
     st.deferred += d.deferred;
