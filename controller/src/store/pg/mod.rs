@@ -36,6 +36,7 @@ mod cases;
 pub mod cluster;
 pub(super) mod import;
 mod ingest;
+pub(super) mod lead;
 mod listings;
 mod noc;
 mod other;
@@ -130,6 +131,8 @@ pub(crate) struct Pg {
     domains_generation: AtomicU64,
     /// Report partitions known to exist (UTC day numbers).
     partitions: std::sync::Mutex<std::collections::BTreeSet<i32>>,
+    /// How to connect, for connections outside the pool (`lead`).
+    config: tokio_postgres::Config,
 }
 
 impl Drop for Pg {
@@ -152,15 +155,17 @@ impl Pg {
         let size = options.pool_size.max(1);
         let (jobs, queue) = mpsc::unbounded_channel::<Job>();
         let (ready, connected) = std::sync::mpsc::sync_channel::<Result<(), StoreError>>(1);
+        let pool_config = config.clone();
         let thread = std::thread::Builder::new()
             .name("rblfleet-pg".into())
-            .spawn(move || run(config, size, queue, ready))
+            .spawn(move || run(pool_config, size, queue, ready))
             .map_err(|e| StoreError::Postgres(format!("cannot start the PostgreSQL thread: {e}")))?;
         let pg = Pg {
             jobs: Some(jobs),
             thread: Some(thread),
             domains_generation: AtomicU64::new(0),
             partitions: Default::default(),
+            config,
         };
         connected.recv().map_err(|_| gone())??;
         schema::migrate(&pg)?;
