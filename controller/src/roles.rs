@@ -10,6 +10,22 @@
 //! notice and this grace have passed (`store::pg::lead`). When the
 //! controller shuts down, the task gets its stop signal and all the time it
 //! needs.
+//!
+//! # What each role reads when it takes over
+//!
+//! - Engine: due times and today's zone usage live in the store and are
+//!   read again at each term's start (`Engine::resume`), and every usage
+//!   write returns the fleet's total for the day, which the zone's bucket
+//!   adopts: budgets are the fleet's, not one controller's. Zone health and
+//!   forced rechecks are in memory: the new leader probes each zone once
+//!   (2 queries), and a recheck a bounce asked for on another controller
+//!   (`Engine::recheck`, called by that controller's ingest) is not seen
+//!   by the leader: the pair is checked at its normal due time.
+//! - Alerts: what was alerted is not recorded; each term's baseline is the
+//!   state when it starts, so nothing the old leader could have sent is
+//!   sent again, and a change between the old leader's last sweep and the
+//!   takeover is not alerted (a missed alert rather than a duplicate).
+//! - Retention: nothing; each run computes its cutoffs from the clock.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,8 +48,11 @@ const RESTART_PAUSE: Duration = Duration::from_secs(10);
 /// `/metrics`). Cheap to clone; clones share the states.
 #[derive(Debug, Clone, Default)]
 pub struct Roles {
-    running: Arc<Mutex<Vec<(Role, Arc<AtomicBool>)>>>,
+    running: Arc<Mutex<Vec<Running>>>,
 }
+
+/// A role and whether its task runs here now.
+type Running = (Role, Arc<AtomicBool>);
 
 impl Roles {
     /// Runs `start`'s task for each term of `leadership` until `stop` turns

@@ -120,7 +120,7 @@ impl Pg {
     /// Starts this controller's election for `role`.
     pub(crate) fn campaign(&self, role: Role, timing: Timing) -> Result<(watch::Receiver<bool>, Campaign), StoreError> {
         let mut config = self.config.clone();
-        config.application_name(&format!("rblfleet-lead-{}", role.name()));
+        config.application_name(format!("rblfleet-lead-{}", role.name()));
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(5));
         config.keepalives_interval(Duration::from_secs(2));
