@@ -141,3 +141,34 @@ fn a_sled_store_always_leads() {
         assert_eq!(leadership.backend_pid(), None);
     }
 }
+
+/// The server takes the lock connection's keepalive settings, and with
+/// them the takeover after a silent leader stays within the 30 s.
+#[allow(clippy::unwrap_used)]
+#[tokio::test]
+async fn the_server_drops_a_silent_leaders_session_soon_enough() {
+    let Some(db) = TestDb::create_or_skip("store::pg::lead::tests::the_server_drops_a_silent_leaders_session") else {
+        return;
+    };
+    let admin = admin(&db).await;
+    for set in super::SERVER_KEEPALIVE {
+        admin.batch_execute(set).await.unwrap();
+    }
+    let show = |name: &'static str| {
+        let admin = &admin;
+        async move { admin.query_one(&format!("SHOW {name}"), &[]).await.unwrap().get::<_, String>(0) }
+    };
+    let seconds = |text: String| text.trim_end_matches('s').parse::<u64>().unwrap();
+    let idle = seconds(show("tcp_keepalives_idle").await);
+    let interval = seconds(show("tcp_keepalives_interval").await);
+    let count: u64 = show("tcp_keepalives_count").await.parse().unwrap();
+    let user_timeout_ms: u64 = show("tcp_user_timeout").await.trim_end_matches("ms").parse().unwrap();
+    let dropped_after = Duration::from_secs(idle + interval * count).max(Duration::from_millis(user_timeout_ms));
+    let timing = Timing::default();
+    let takeover = dropped_after + timing.retry + timing.settle;
+    assert!(takeover <= Duration::from_secs(30), "{takeover:?}");
+    // The silent leader stops before the server frees its lock.
+    assert!(
+        timing.check + timing.timeout < Duration::from_millis(user_timeout_ms.min((idle + interval * count) * 1000))
+    );
+}
