@@ -44,6 +44,7 @@ pub mod identity;
 pub mod ingest;
 pub mod metrics;
 pub mod outbreak;
+pub mod roles;
 pub mod server;
 pub mod store;
 pub mod text;

@@ -110,6 +110,28 @@ pub async fn start(
     sources: Sources,
     stop: watch::Receiver<bool>,
 ) -> Result<Alerts, AlertsError> {
+    let (detector, baseline) = prepare(config, sources, &stop).await?;
+    let stats = detector.stats.clone();
+    let task = tokio::spawn(detector.run(baseline, stop));
+    Ok(Alerts { stats, task })
+}
+
+/// [`start`], run in the caller's task until `stop`: one term of a
+/// controller that leads the alerts (`roles`). Its baseline is the state
+/// when it takes over, so nothing the previous leader could have alerted
+/// is sent again; what changed between the previous leader's last sweep
+/// and this baseline is not alerted at all.
+pub async fn run(config: &AlertsConfig, sources: Sources, stop: watch::Receiver<bool>) -> Result<(), AlertsError> {
+    let (detector, baseline) = prepare(config, sources, &stop).await?;
+    detector.run(baseline, stop).await;
+    Ok(())
+}
+
+async fn prepare(
+    config: &AlertsConfig,
+    sources: Sources,
+    stop: &watch::Receiver<bool>,
+) -> Result<(Detector, Snapshot), AlertsError> {
     config.check().map_err(AlertsError::Config)?;
     let transports = transports(config)?;
     let (baseline, _) = sweep(&sources, None).await?;
@@ -128,15 +150,9 @@ pub async fn start(
         hosts = baseline.hosts.len(),
         "alerts on; the current state is the baseline"
     );
-    let detector = Detector {
-        config: config.clone(),
-        redactor: Redactor::new(&sources.catalog),
-        sources,
-        stats: stats.clone(),
-        workers,
-    };
-    let task = tokio::spawn(detector.run(baseline, stop));
-    Ok(Alerts { stats, task })
+    let detector =
+        Detector { config: config.clone(), redactor: Redactor::new(&sources.catalog), sources, stats, workers };
+    Ok((detector, baseline))
 }
 
 /// [`start`] for the daemon's list of background tasks.

@@ -58,6 +58,19 @@ impl Bucket {
         Ok(())
     }
 
+    /// Counts what the store says `day` has spent, when that is more than
+    /// this bucket took: queries another controller's engine sent (before
+    /// this one took over, or while two briefly overlapped). The daily
+    /// budget is the fleet's, not this process's.
+    pub fn catch_up(&mut self, day: u32, used: u64) {
+        if day != self.day {
+            self.day = day;
+            self.used_today = used;
+        } else {
+            self.used_today = self.used_today.max(used);
+        }
+    }
+
     pub fn used_today(&self) -> u64 {
         self.used_today
     }

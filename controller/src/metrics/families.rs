@@ -12,7 +12,7 @@ use crate::ca::expiry::Expiry;
 use crate::dnsbl::engine::{ZONE_STATES, ZoneMetrics, ZoneState};
 use crate::ingest::stats::{IngestSnapshot, LATENCY_BUCKETS};
 use crate::server::tls::ReloadStatus;
-use crate::store::CommitStats;
+use crate::store::{CommitStats, Role};
 
 /// Process facts that do not come from the snapshot.
 #[derive(Debug, Clone, Copy)]
@@ -269,4 +269,19 @@ pub fn tls_reload(e: &mut Encoder, s: &ReloadStatus) {
         "0 while the TLS files on disk have changed but do not load (the previous ones stay in service; the log says why), else 1.",
     )
     .sample(&[], f64::from(u8::from(s.last_error.is_none())));
+}
+
+/// Which singleton work runs here: several controllers on one database
+/// elect one per role (`roles`), so summed over them each role is 1; 0
+/// everywhere means the role has no leader (an election stuck, or every
+/// controller cut off from the database).
+pub fn roles(e: &mut Encoder, states: &[(Role, bool)]) {
+    let mut f = e.family(
+        "rblfleet_role_leader",
+        Kind::Gauge,
+        "1 while this controller runs the role's singleton work (engine, alerts, retention); 0 while another controller on the same database does.",
+    );
+    for (role, leading) in states {
+        f.sample(&[("role", role.name())], f64::from(u8::from(*leading)));
+    }
 }

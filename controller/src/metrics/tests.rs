@@ -152,3 +152,16 @@ fn tls_reload_status_is_a_counter_and_a_success_gauge() {
     assert!(tls.reload_now());
     expect(&scrape(), 1, 1);
 }
+
+/// One gauge per role this controller runs a runner for.
+#[test]
+fn roles_are_one_gauge_each() {
+    use crate::store::Role;
+    let mut e = crate::metrics::text::Encoder::new();
+    super::families::roles(&mut e, &[(Role::Engine, true), (Role::Alerts, false)]);
+    let text = e.finish();
+    assert!(text.contains("# TYPE rblfleet_role_leader gauge\n"), "{text}");
+    assert!(text.contains("\nrblfleet_role_leader{role=\"engine\"} 1\n"), "{text}");
+    assert!(text.contains("\nrblfleet_role_leader{role=\"alerts\"} 0\n"), "{text}");
+    assert!(!text.contains("role=\"retention\""), "{text}");
+}

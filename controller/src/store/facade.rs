@@ -14,6 +14,7 @@ use rblfleet_proto::v1::{
 
 use super::WatchedDomain;
 use super::{Backend, BackupError, BackupInfo, Pruned, SpaceStatus, Store, StoreError, VerifyReport};
+use super::{Leadership, Role};
 
 /// What `rblfleet backup` answers for a PostgreSQL store. pg_dump takes a
 /// consistent snapshot (one repeatable-read transaction) while the
@@ -186,6 +187,31 @@ impl Store {
     /// watches (sled's data directory); PostgreSQL guards its own disk.
     pub fn watches_free_space(&self) -> bool {
         matches!(self.backend, Backend::Sled(_))
+    }
+
+    /// This controller's standing in `role` (see `leadership`): on sled
+    /// always the leader; on PostgreSQL an election among the controllers
+    /// that asked, decided by the database.
+    pub fn leadership(&self, role: Role) -> Result<Leadership, StoreError> {
+        self.leadership_at(role, super::pg::lead::Timing::default())
+    }
+
+    /// [`Store::leadership`] at another pace (tests run it faster).
+    pub(crate) fn leadership_at(&self, role: Role, timing: super::pg::lead::Timing) -> Result<Leadership, StoreError> {
+        match &self.backend {
+            Backend::Sled(_) => Ok(Leadership::sole(role)),
+            Backend::Postgres(p) => {
+                let (state, campaign) = p.campaign(role, timing)?;
+                Ok(Leadership::elected(role, state, campaign))
+            }
+        }
+    }
+
+    /// Whether other processes may write this store too (PostgreSQL):
+    /// state read once and kept in memory goes stale, and must be read
+    /// again now and then.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// Sets the free-space reserve, in bytes; 0 disables the check (sled).

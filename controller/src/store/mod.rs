@@ -57,6 +57,7 @@ mod facade;
 #[cfg(test)]
 pub(crate) mod fixture;
 mod history;
+mod leadership;
 mod listings;
 mod migrate;
 mod outbreak;
@@ -74,12 +75,16 @@ pub use commit::CommitStats;
 pub use domains::WatchedDomain;
 pub use facade::{PG_BACKUP, PG_VERIFY};
 pub use history::Pruned;
+pub use leadership::{Leadership, Role};
 pub use migrate::{MigrateError, Migrated, TableCopy, migrate_from_sled};
 pub use outbreak::MAX_WARNINGS_PER_HOST;
 /// A throwaway PostgreSQL for tests (this crate's, and with the
 /// `test-support` feature other crates').
 #[cfg(any(test, feature = "test-support"))]
 pub use pg::cluster::TestDb;
+/// The election's pace, for tests that run it faster.
+#[cfg(test)]
+pub(crate) use pg::lead::Timing as LeadTiming;
 pub use pg::{PgOptions, PgPassword, ServingLock, Share};
 pub use reports::Applied;
 pub use restore::{Restored, restore};

@@ -14,3 +14,20 @@ fn per_second_and_per_day_limits_hold() {
     // A new day resets the daily count.
     assert!(b.take(t1 + Duration::from_secs(5), 11).is_ok());
 }
+
+#[test]
+fn another_controllers_queries_count_against_the_day() {
+    let t0 = Instant::now();
+    let mut b = Bucket::new(100.0, Some(10), t0, 10, 2);
+    assert!(b.take(t0, 10).is_ok());
+    // The store says 9 were sent today across the fleet: one is left.
+    b.catch_up(10, 9);
+    assert!(b.take(t0, 10).is_ok());
+    assert_eq!(b.take(t0, 10), Err(Refusal::DayExhausted { used: 10, limit: 10 }));
+    // A lower figure (this bucket's own queries not yet stored) changes nothing.
+    b.catch_up(10, 4);
+    assert_eq!(b.used_today(), 10);
+    // The next day starts from the store's count.
+    b.catch_up(11, 3);
+    assert_eq!(b.used_today(), 3);
+}

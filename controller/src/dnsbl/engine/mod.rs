@@ -28,6 +28,7 @@ use crate::store::{Store, StoreError};
 mod counters;
 mod due;
 mod record;
+mod resume;
 mod select;
 mod status;
 
@@ -36,6 +37,10 @@ pub use due::WatchedName;
 
 pub use counters::{LookupCounters, ZONE_STATES, ZoneMetrics, is_listed};
 pub use status::ZoneState;
+
+/// How often the watched domains are read again from a store other
+/// controllers write too.
+pub const DOMAINS_REREAD: Duration = Duration::from_secs(60);
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
@@ -100,6 +105,8 @@ struct EngineState {
     /// The watched domains, rebuilt when the store's domain generation moves.
     domains: Arc<Vec<WatchedName>>,
     domains_generation: Option<u64>,
+    /// When `domains` was read from the store.
+    domains_read: Option<Instant>,
 }
 
 /// The engine. Cheap to clone; clones share state.
@@ -161,7 +168,7 @@ impl Engine {
             }
         }
         zones.iter_mut().zip(listed).for_each(|(rt, n)| rt.counters.listed_ips = n);
-        let state = EngineState { zones, due, domains: Arc::default(), domains_generation: None };
+        let state = EngineState { zones, due, ..EngineState::default() };
         Ok(Engine { inner: Arc::new(Inner { catalog, lookups, store, config, warnings, state: Mutex::new(state) }) })
     }
 
@@ -194,12 +201,16 @@ impl Engine {
     }
 
     /// The registrable domains to watch, sending ones flagged. Rebuilt from
-    /// the store only when a report changed a host's domains.
+    /// the store only when a report changed a host's domains; on a store
+    /// other controllers write too (whose reports this process's
+    /// generation does not see), also every [`DOMAINS_REREAD`].
     pub fn watched_domains(&self) -> Result<Arc<Vec<WatchedName>>, StoreError> {
         let generation = self.inner.store.domains_generation();
         {
             let state = self.lock();
-            if state.domains_generation == Some(generation) {
+            let stale =
+                self.inner.store.is_shared() && state.domains_read.is_none_or(|read| read.elapsed() >= DOMAINS_REREAD);
+            if state.domains_generation == Some(generation) && !stale {
                 return Ok(state.domains.clone());
             }
         }
@@ -214,6 +225,7 @@ impl Engine {
         let mut state = self.lock();
         state.domains = names.clone();
         state.domains_generation = Some(generation);
+        state.domains_read = Some(Instant::now());
         Ok(names)
     }
 
@@ -223,20 +235,24 @@ impl Engine {
     }
 
     /// Runs passes every `tick` until `stop` turns true.
-    pub fn spawn(self, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                match self.pass().await {
-                    Ok(stats) if stats.checks + stats.probes > 0 => tracing::debug!(?stats, "blocklist pass"),
-                    Ok(_) => {}
-                    Err(error) => tracing::error!(%error, "blocklist pass failed"),
-                }
-                tokio::select! {
-                    _ = stop.wait_for(|s| *s) => break,
-                    () = tokio::time::sleep(self.inner.config.tick) => {}
-                }
+    pub fn spawn(self, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(self.run(stop))
+    }
+
+    /// Passes every `tick` until `stop` turns true. Dropping the future
+    /// mid-pass (a lost leadership) drops the pass's lookups with it.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            match self.pass().await {
+                Ok(stats) if stats.checks + stats.probes > 0 => tracing::debug!(?stats, "blocklist pass"),
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "blocklist pass failed"),
             }
-        })
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                () = tokio::time::sleep(self.inner.config.tick) => {}
+            }
+        }
     }
 
     /// One pass: due probes, then due checks within budget. Waits for them.
@@ -265,8 +281,7 @@ impl Engine {
         }
         self.record_all(&outcomes)?;
         for (i, n) in per_zone {
-            let id = self.lock().zones[i].zone.id.clone();
-            self.inner.store.add_zone_usage(&id, day, n)?;
+            self.count_usage(i, day, n)?;
         }
         Ok(stats)
     }
@@ -344,7 +359,7 @@ impl Engine {
                 }
             };
             probed += 1;
-            let id = {
+            {
                 let mut state = self.lock();
                 let rt = &mut state.zones[i];
                 rt.queries_total += 2;
@@ -357,10 +372,19 @@ impl Engine {
                     tracing::info!(zone = %rt.zone.display_zone(), "zone in service");
                 }
                 rt.health.probed(verdict, now_ms(), &self.inner.config.health);
-                rt.zone.id.clone()
-            };
-            self.inner.store.add_zone_usage(&id, day, 2)?;
+            }
+            self.count_usage(i, day, 2)?;
         }
         Ok(probed)
+    }
+
+    /// Adds `n` queries to zone `i`'s count for `day` in the store, and
+    /// takes the fleet's total (other controllers' engines included) as
+    /// what the zone's budget has spent.
+    fn count_usage(&self, i: usize, day: u32, n: u64) -> Result<(), StoreError> {
+        let id = self.lock().zones[i].zone.id.clone();
+        let total = self.inner.store.add_zone_usage(&id, day, n)?;
+        self.lock().zones[i].bucket.catch_up(day, total);
+        Ok(())
     }
 }

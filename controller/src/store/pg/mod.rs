@@ -36,6 +36,7 @@ mod cases;
 pub mod cluster;
 pub(super) mod import;
 mod ingest;
+pub(super) mod lead;
 mod listings;
 mod noc;
 mod other;
@@ -132,7 +133,8 @@ pub(crate) struct Pg {
     domains_generation: AtomicU64,
     /// Report partitions known to exist (UTC day numbers).
     partitions: std::sync::Mutex<std::collections::BTreeSet<i32>>,
-    /// How to connect (the serving lock opens a connection of its own).
+    /// How to connect, for connections outside the pool (the serving
+    /// lock, `lead`).
     config: tokio_postgres::Config,
     /// `host:port/db`, for messages.
     database: String,
@@ -156,10 +158,10 @@ impl Pg {
     pub(super) fn connect(options: &PgOptions) -> Result<Pg, StoreError> {
         let config = options.driver_config()?;
         let database = database_name(&config);
-        let pool_config = config.clone();
         let size = options.pool_size.max(1);
         let (jobs, queue) = mpsc::unbounded_channel::<Job>();
         let (ready, connected) = std::sync::mpsc::sync_channel::<Result<(), StoreError>>(1);
+        let pool_config = config.clone();
         let thread = std::thread::Builder::new()
             .name("rblfleet-pg".into())
             .spawn(move || run(pool_config, size, queue, ready))
