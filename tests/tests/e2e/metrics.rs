@@ -222,8 +222,8 @@ async fn metrics_scrape_shows_ingest_hosts_zones_listings_and_cases() {
     assert_eq!(value(&scrape, "rblfleet_dnsbl_probes_total", &[("zone", "bl"), ("result", "ok")]), 1.0);
     assert_eq!(value(&scrape, "rblfleet_dnsbl_probes_total", &[("zone", "servfail"), ("result", "failed")]), 1.0);
     assert_eq!(value(&scrape, "rblfleet_zone_queries_total", &[("zone", "bl")]), 4.0, "a probe (2) + two checks");
-    // A probe takes one token from the budget, each check one.
-    assert_eq!(value(&scrape, "rblfleet_zone_budget_used_queries", &[("zone", "bl")]), 3.0);
+    // The budget counts the queries sent: the probe's two and each check.
+    assert_eq!(value(&scrape, "rblfleet_zone_budget_used_queries", &[("zone", "bl")]), 4.0);
     assert_eq!(value(&scrape, "rblfleet_zone_budget_daily_queries", &[("zone", "bl")]), 1_000_000.0);
 
     assert_eq!(value(&scrape, "rblfleet_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);
