@@ -67,6 +67,13 @@ impl Roles {
         tokio::spawn(drive(leadership, running, stop, start))
     }
 
+    /// Records that `role`'s work runs here for good, without an election:
+    /// the only controller on its store (`controllers = "single"`, or sled)
+    /// runs it from start to shutdown, and `/metrics` says so.
+    pub fn runs_alone(&self, role: Role) {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).push((role, Arc::new(AtomicBool::new(true))));
+    }
+
     /// Each role this controller runs a runner for, and whether its task
     /// runs here now, by role.
     pub fn states(&self) -> Vec<(Role, bool)> {
