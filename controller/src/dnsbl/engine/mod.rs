@@ -31,6 +31,7 @@ mod record;
 mod resume;
 mod select;
 mod status;
+mod txt;
 
 use due::Due;
 pub use due::WatchedName;
@@ -270,7 +271,15 @@ impl Engine {
         for (i, _, _) in &batch {
             *per_zone.entry(*i).or_default() += 1;
         }
-        let outcomes = self.run_batch(batch).await;
+        // Counted before the queries go out: a controller killed mid-batch
+        // has then spent its share of the fleet's budget in the store, and
+        // the engine that takes over does not spend it again (at worst a
+        // killed batch's queries count without having been sent).
+        for (i, n) in per_zone {
+            self.count_usage(i, day, n)?;
+        }
+        let mut outcomes = self.run_batch(batch).await;
+        self.fetch_txts(&mut outcomes, day).await?;
         for (_, outcome) in &outcomes {
             stats.checks += 1;
             match outcome.status {
@@ -280,9 +289,6 @@ impl Engine {
             }
         }
         self.record_all(&outcomes)?;
-        for (i, n) in per_zone {
-            self.count_usage(i, day, n)?;
-        }
         Ok(stats)
     }
 
@@ -299,7 +305,7 @@ impl Engine {
             let task_target = ip.clone();
             let handle = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                (i, lookups.check(&task_zone, &task_target).await)
+                (i, lookups.verdict(&task_zone, &task_target).await)
             });
             started.insert(handle.id(), (i, zone, ip));
         }
@@ -326,15 +332,23 @@ impl Engine {
             let lift = self.inner.config.lift_budgets;
             let started = Instant::now();
             // A probe (two queries) takes one token: a zone allowed one query
-            // per second must still be probed.
+            // per second must still be probed. Its day must have room for
+            // both queries.
             state
                 .zones
                 .iter_mut()
                 .enumerate()
                 .filter(|(_, rt)| rt.health.probe_due(now))
-                .filter_map(|(i, rt)| (lift || rt.bucket.take(started, day).is_ok()).then(|| (i, rt.zone.clone())))
+                .filter_map(|(i, rt)| {
+                    (lift || (rt.bucket.has_room(day, 2) && rt.bucket.take(started, day).is_ok()))
+                        .then(|| (i, rt.zone.clone()))
+                })
                 .collect()
         };
+        // Counted before the probes go out (see `pass`).
+        for (i, _) in &due {
+            self.count_usage(*i, day, 2)?;
+        }
         let mut tasks = JoinSet::new();
         let mut started = HashMap::new();
         for (i, zone) in due.iter().cloned() {
@@ -373,7 +387,6 @@ impl Engine {
                 }
                 rt.health.probed(verdict, now_ms(), &self.inner.config.health);
             }
-            self.count_usage(i, day, 2)?;
         }
         Ok(probed)
     }
