@@ -27,6 +27,7 @@ use crate::store::{Store, StoreError};
 
 mod counters;
 mod due;
+mod forced;
 mod record;
 mod resume;
 mod select;
@@ -189,16 +190,17 @@ impl Engine {
         &self.inner.warnings
     }
 
-    /// Checks `ip` on every zone at the next pass (a blocklist bounce named it).
+    /// Checks `ip` on every zone at the next pass (a blocklist bounce named
+    /// it), wherever the engine runs (`forced`).
     pub fn recheck(&self, ip: IpAddr) {
-        self.lock().due.force(Target::Ip(ip));
+        self.force(Target::Ip(ip));
     }
 
     /// Checks `domain` (wire form; reduced to its registrable domain) on
     /// every domain zone at the next pass, before anything else: a refusal
     /// of family "domain" named it.
     pub fn recheck_domain(&self, domain: &str) {
-        self.lock().due.force(Target::domain(domain));
+        self.force(Target::domain(domain));
     }
 
     /// The registrable domains to watch, sending ones flagged. Rebuilt from
@@ -258,6 +260,7 @@ impl Engine {
 
     /// One pass: due probes, then due checks within budget. Waits for them.
     pub async fn pass(&self) -> Result<PassStats, StoreError> {
+        self.take_stored_rechecks()?;
         let mut stats = PassStats { probes: self.probe_due_zones().await?, ..PassStats::default() };
         let watched = self.watched()?;
         let ips: Vec<IpAddr> = watched.keys().copied().collect();
