@@ -269,6 +269,13 @@ async fn the_engine_moves_to_the_other_controller_after_kill_9_and_nothing_is_lo
     })
     .await;
     eprintln!("survivor roles before/after settling: {survivor_roles:?}");
+    // Gaining the engine is logged once on each side, in plain text.
+    for ctl in &ctls {
+        let log = std::fs::read_to_string(ctl.log()).unwrap();
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains("this controller leads engine")).collect();
+        assert_eq!(lines.len(), 1, "controller {}: {lines:?}", ctl.name);
+        assert!(!log.contains('\u{1b}'), "colour escapes in the log of controller {}", ctl.name);
+    }
 
     // The survivor's engine and alerts: a new listing alerted once.
     dns.list("v4only.test", HOSTS[1].1.parse::<IpAddr>().unwrap(), &listed_code, None).unwrap();
@@ -297,9 +304,9 @@ async fn the_engine_moves_to_the_other_controller_after_kill_9_and_nothing_is_lo
     }
     // The survivor spends what is left of bl's day (it goes on checking
     // every second), then asks no more.
-    let spent = format!("rblfleet_zone_budget_used_queries{{zone=\"bl\"}}");
+    let spent = "rblfleet_zone_budget_used_queries{zone=\"bl\"}";
     until("bl's budget spent", &logs, || async {
-        ctls[survivor].metric(&spent).await.is_some_and(|used| used >= BL_PER_DAY as f64)
+        ctls[survivor].metric(spent).await.is_some_and(|used| used >= BL_PER_DAY as f64)
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
