@@ -115,7 +115,14 @@ async fn main() {
     let ingest = Arc::new(IngestStats::default());
     let process = Process { version: "bench", started_ms: now };
     let scan = ControllerMetrics::new(
-        collect::Sources { store: store.clone(), engine: None, ingest: ingest.clone(), tls: None, tls_reload: None },
+        collect::Sources {
+            store: store.clone(),
+            engine: None,
+            ingest: ingest.clone(),
+            tls: None,
+            tls_reload: None,
+            roles: Default::default(),
+        },
         process,
     );
     let mut times = Vec::new();
@@ -133,7 +140,14 @@ async fn main() {
         config.dnsbl.catalog.zone.insert(z.id.clone(), ZoneOverride { enabled: Some(on), ..Default::default() });
     }
     let engine = build_engine(&config, store.clone(), build_catalog(&config).unwrap()).unwrap();
-    let sources = collect::Sources { store: store.clone(), engine: Some(engine), ingest, tls: None, tls_reload: None };
+    let sources = collect::Sources {
+        store: store.clone(),
+        engine: Some(engine),
+        ingest,
+        tls: None,
+        tls_reload: None,
+        roles: Default::default(),
+    };
     let scraper = ControllerMetrics::new(sources.clone(), process);
     let mut times = Vec::new();
     let mut text = String::new();

@@ -15,7 +15,7 @@ use crate::ingest::Limits;
 mod check;
 mod store;
 
-pub use store::{PASSWORD_ENV, StoreBackend};
+pub use store::{Controllers, PASSWORD_ENV, StoreBackend};
 
 use crate::text::file::{toml_error_text, utf8_text};
 
@@ -162,6 +162,11 @@ pub struct StoreConfig {
     pub backend: StoreBackend,
     /// PostgreSQL connection string, without the password.
     pub url: Option<String>,
+    /// `single` (default): this controller is the only one on its
+    /// database. `several` (PostgreSQL only): controllers share it, each
+    /// serves agents and the CLI, and the database elects one per piece of
+    /// singleton work (see `config::store::Controllers`).
+    pub controllers: Controllers,
     /// PostgreSQL connections kept open.
     pub pool_size: usize,
     /// File holding the PostgreSQL password (else `RBLFLEET_PG_PASSWORD`).
@@ -181,6 +186,7 @@ impl Default for StoreConfig {
         StoreConfig {
             backend: StoreBackend::Sled,
             url: None,
+            controllers: Controllers::Single,
             pool_size: 8,
             password_file: None,
             cache_mib: 64,

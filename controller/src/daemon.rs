@@ -1,6 +1,12 @@
 //! The controller as one running thing: store, blocklist engine and gRPC
 //! servers, started and stopped together. `rblfleet serve`, `rblfleet demo`
 //! and the end-to-end tests all start it the same way.
+//!
+//! With `[store] controllers = "several"` the singleton work (engine,
+//! alerts, retention) runs under an election per role (`roles`), so it
+//! runs on one of the controllers sharing the database at a time; the
+//! servers run on all of them. With `"single"` (and on sled) this
+//! controller runs everything from start to shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,13 +15,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::catalog::{Catalog, CatalogError};
-use crate::config::{Config, RetentionConfig};
+use crate::config::{Config, Controllers, RetentionConfig};
 use crate::dnsbl::engine::{Engine, EngineConfig};
 use crate::dnsbl::health::HealthPolicy;
 use crate::dnsbl::lookup::{LookupError, Lookups, ResolverSettings, public_resolver_warnings};
 use crate::dnsbl::state::Cadence;
+use crate::roles::Roles;
 use crate::server::{self, Running, ServerError};
-use crate::store::{ServingLock, Share, Store, StoreError};
+use crate::store::{Role, ServingLock, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -49,6 +56,8 @@ pub struct Daemon {
     pub engine: Option<Engine>,
     /// Where `/metrics` is served (None when `metrics.enabled = false`).
     pub metrics_addr: Option<SocketAddr>,
+    /// The singleton work and whether it runs here now (`/metrics`).
+    pub roles: Roles,
     /// The PostgreSQL database's serving lock, held while this controller
     /// runs (None on sled). Dropped last, after the store's final writes.
     serving: Option<ServingLock>,
@@ -60,28 +69,49 @@ pub struct Daemon {
 }
 
 /// Deletes raw reports and roll-ups past their retention, now and every
-/// `prune_every`.
-fn spawn_pruning(store: Store, retention: RetentionConfig, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let now = crate::clock::now_ms();
-            let ms = crate::clock::millis;
-            let store = store.clone();
-            let (raw, rollups) = (now.saturating_sub(ms(retention.raw)), now.saturating_sub(ms(retention.rollups)));
-            match tokio::task::spawn_blocking(move || store.prune(raw, rollups)).await {
-                Ok(Ok(pruned)) if pruned.reports + pruned.rollups > 0 => {
-                    tracing::info!(reports = pruned.reports, rollups = pruned.rollups, "old evidence pruned")
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => tracing::error!(%error, "pruning old evidence failed"),
-                Err(error) => tracing::error!(%error, "pruning task failed"),
+/// `prune_every`, until `stop`.
+async fn prune(store: Store, retention: RetentionConfig, mut stop: watch::Receiver<bool>) {
+    loop {
+        let now = crate::clock::now_ms();
+        let ms = crate::clock::millis;
+        let store = store.clone();
+        let (raw, rollups) = (now.saturating_sub(ms(retention.raw)), now.saturating_sub(ms(retention.rollups)));
+        match tokio::task::spawn_blocking(move || store.prune(raw, rollups)).await {
+            Ok(Ok(pruned)) if pruned.reports + pruned.rollups > 0 => {
+                tracing::info!(reports = pruned.reports, rollups = pruned.rollups, "old evidence pruned")
             }
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => break,
-                () = tokio::time::sleep(retention.prune_every) => {}
-            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::error!(%error, "pruning old evidence failed"),
+            Err(error) => tracing::error!(%error, "pruning task failed"),
         }
-    })
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            () = tokio::time::sleep(retention.prune_every) => {}
+        }
+    }
+}
+
+/// Starts `role`'s task: from now until `stop` when this controller is the
+/// only one on its store, else for each term the database elects it for.
+fn singleton<F, Fut>(
+    mode: Controllers,
+    roles: &Roles,
+    store: &Store,
+    role: Role,
+    stop: watch::Receiver<bool>,
+    mut start: F,
+) -> Result<JoinHandle<()>, StoreError>
+where
+    F: FnMut(watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    match mode {
+        Controllers::Single => {
+            roles.runs_alone(role);
+            Ok(tokio::spawn(start(stop)))
+        }
+        Controllers::Several => Ok(roles.run(store.leadership(role)?, stop, start)),
+    }
 }
 
 /// Makes SIGHUP harmless. Its default action ends the process, and it is
@@ -192,19 +222,45 @@ impl Daemon {
     pub async fn start_with(config: &Config, insecure: bool, run_engine: bool) -> Result<Daemon, DaemonError> {
         // First, so a taken port fails start-up before anything has started.
         let metrics = crate::metrics::bind(&config.metrics).await?;
+        // `several` on sled would run two engines on two stores: refused
+        // even when the caller skipped `Config::check`.
+        config.store.check_backend().map_err(DaemonError::Config)?;
         let store = config.store.open(&config.data_dir)?;
-        // Before anything reads or writes: one controller per database.
-        let serving = store.take_serving_lock(Share::Exclusive)?;
-        if let Some(lock) = &serving {
-            tracing::info!(database = lock.database(), "serving lock taken: the only controller on this database");
+        // Before anything reads or writes: one controller per database, or
+        // only controllers that share it.
+        let mode = config.store.controllers;
+        let serving = store.take_serving_lock(mode.share())?;
+        match (&serving, mode) {
+            (Some(lock), Controllers::Single) => {
+                tracing::info!(database = lock.database(), "serving lock taken: the only controller on this database")
+            }
+            (Some(lock), Controllers::Several) => tracing::info!(
+                database = lock.database(),
+                "serving lock taken (shared): one of several controllers on this database; \
+                 the database elects who runs the engine, alerts and retention"
+            ),
+            (None, _) => {}
         }
         let catalog = build_catalog(config)?;
         heal(&store, &catalog);
         let engine =
             if config.dnsbl.enabled { Some(build_engine(config, store.clone(), catalog.clone())?) } else { None };
         let (stop, stopped) = watch::channel(false);
-        let engine_task = engine.clone().filter(|_| run_engine).map(|e| e.spawn(stopped.clone()));
-        let mut background = vec![("pruning", spawn_pruning(store.clone(), config.retention.clone(), stopped.clone()))];
+        let roles = Roles::default();
+        let several = mode == Controllers::Several;
+        let engine_task = match engine.clone().filter(|_| run_engine) {
+            Some(engine) => Some(singleton(mode, &roles, &store, Role::Engine, stopped.clone(), move |stop| {
+                let engine = engine.clone();
+                // A term re-reads what the previous leader's engine stored.
+                async move { if several { engine.lead(stop).await } else { engine.run(stop).await } }
+            })?),
+            None => None,
+        };
+        let (prune_store, retention) = (store.clone(), config.retention.clone());
+        let pruning = singleton(mode, &roles, &store, Role::Retention, stopped.clone(), move |stop| {
+            prune(prune_store.clone(), retention.clone(), stop)
+        })?;
+        let mut background = vec![("pruning", pruning)];
         // Before anything serves, so no SIGHUP from then on can stop it.
         background.extend(spawn_hangup(!insecure, stopped.clone()).map(|task| ("SIGHUP", task)));
         // The files whose expiry /metrics and the alerts watch (not without TLS).
@@ -217,8 +273,30 @@ impl Daemon {
                 engine: engine.clone(),
                 tls: tls.clone(),
             };
-            let alerts = crate::alerts::spawn(&config.alerts, sources, stopped.clone()).await;
-            background.push(("alerts", alerts.map_err(|e| DaemonError::Config(e.to_string()))?));
+            let alerts = match mode {
+                // The baseline is taken before the servers start, and a
+                // route that cannot be built fails the start.
+                Controllers::Single => {
+                    roles.runs_alone(Role::Alerts);
+                    crate::alerts::spawn(&config.alerts, sources, stopped.clone())
+                        .await
+                        .map_err(|e| DaemonError::Config(e.to_string()))?
+                }
+                Controllers::Several => {
+                    config.alerts.check().map_err(DaemonError::Config)?;
+                    let alerts = config.alerts.clone();
+                    let term = move |stop| {
+                        let (alerts, sources) = (alerts.clone(), sources.clone());
+                        async move {
+                            if let Err(error) = crate::alerts::run(&alerts, sources, stop).await {
+                                tracing::error!(%error, "alerts could not start");
+                            }
+                        }
+                    };
+                    singleton(mode, &roles, &store, Role::Alerts, stopped.clone(), term)?
+                }
+            };
+            background.push(("alerts", alerts));
         }
         let servers = server::start(config, store.clone(), engine.clone(), catalog, insecure).await?;
         // Metrics read the agent API's ingest counters, so they start after it.
@@ -230,10 +308,11 @@ impl Daemon {
                 ingest: servers.ingest.clone(),
                 tls,
                 tls_reload: servers.tls.clone(),
+                roles: roles.clone(),
             };
             background.push(("metrics", crate::metrics::spawn(bound, sources, stopped.clone())));
         }
-        Ok(Daemon { servers, store, engine, metrics_addr, serving, stop, engine_task, background })
+        Ok(Daemon { servers, store, engine, metrics_addr, roles, serving, stop, engine_task, background })
     }
 
     /// Resolves, with why, when the PostgreSQL serving lock is lost (its

@@ -16,11 +16,14 @@
 //! - Engine: due times and today's zone usage live in the store and are
 //!   read again at each term's start (`Engine::resume`), and every usage
 //!   write returns the fleet's total for the day, which the zone's bucket
-//!   adopts: budgets are the fleet's, not one controller's. Zone health and
-//!   forced rechecks are in memory: the new leader probes each zone once
-//!   (2 queries), and a recheck a bounce asked for on another controller
-//!   (`Engine::recheck`, called by that controller's ingest) is not seen
-//!   by the leader: the pair is checked at its normal due time.
+//!   adopts: budgets are the fleet's, not one controller's, and queries
+//!   are charged before they are sent, so a leader killed mid-pass has
+//!   already spent them. Zone health is in memory: the new leader probes
+//!   each zone once (2 queries). Forced rechecks (`Engine::recheck`, called
+//!   by the ingest of whichever controller got the bounce) are stored on
+//!   PostgreSQL and taken by the leader at each pass (`engine::forced`), so
+//!   they reach it wherever it runs; the ones the old leader had taken but
+//!   not yet checked when it died are checked at their normal due time.
 //! - Alerts: what was alerted is not recorded; each term's baseline is the
 //!   state when it starts, so nothing the old leader could have sent is
 //!   sent again, and a change between the old leader's last sweep and the
@@ -65,6 +68,13 @@ impl Roles {
         let running = Arc::new(AtomicBool::new(false));
         self.running.lock().unwrap_or_else(|p| p.into_inner()).push((leadership.role(), running.clone()));
         tokio::spawn(drive(leadership, running, stop, start))
+    }
+
+    /// Records that `role`'s work runs here for good, without an election:
+    /// the only controller on its store (`controllers = "single"`, or sled)
+    /// runs it from start to shutdown, and `/metrics` says so.
+    pub fn runs_alone(&self, role: Role) {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).push((role, Arc::new(AtomicBool::new(true))));
     }
 
     /// Each role this controller runs a runner for, and whether its task

@@ -4,13 +4,16 @@
 //! up in backups, tickets and `ps`): it is read from `password_file` when
 //! set, else from the environment variable `RBLFLEET_PG_PASSWORD`, at the
 //! moment the store opens, and kept in a type whose `Debug` hides it.
+//!
+//! `controllers` says whether this controller shares its database with
+//! others ([`Controllers`]).
 
 use std::path::Path;
 
 use serde::Deserialize;
 
 use super::StoreConfig;
-use crate::store::{PgOptions, PgPassword, Store, StoreError};
+use crate::store::{PgOptions, PgPassword, Share, Store, StoreError};
 
 /// The environment variable read for the password when no file is set.
 pub const PASSWORD_ENV: &str = "RBLFLEET_PG_PASSWORD";
@@ -26,12 +29,52 @@ pub enum StoreBackend {
     Postgres,
 }
 
+/// How many controllers serve one store (`[store] controllers`).
+///
+/// - `single`: this controller is the only one. On PostgreSQL it holds the
+///   database's serving lock exclusively, so a second controller (of
+///   either kind) is refused at start, naming this one; it runs the
+///   blocklist engine, alerts and retention itself.
+/// - `several`: controllers share the database, for failover. Each holds
+///   the serving lock *shared*: any number of `several` controllers serve
+///   together, while a `single` controller and `rblfleet migrate --to`
+///   (which both need the database to themselves) are refused as long as
+///   one of them serves. Every one accepts agent reports and answers the
+///   CLI; the database elects, per role, the one that runs the engine,
+///   the alerts and retention (`store::leadership`, `roles`), and another
+///   takes a role over within seconds when its leader dies.
+///
+/// sled is one process's directory: `several` needs `backend = "postgres"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Controllers {
+    #[default]
+    Single,
+    Several,
+}
+
+impl Controllers {
+    /// How the database's serving lock is held in this mode.
+    pub fn share(self) -> Share {
+        match self {
+            Controllers::Single => Share::Exclusive,
+            Controllers::Several => Share::Shared,
+        }
+    }
+}
+
 impl StoreConfig {
     /// Checks `[store]`'s PostgreSQL keys: a usable URL without a
-    /// password, a sane pool. One controller serves a database at a time
-    /// (the store's serving lock refuses a second at start).
-    pub(super) fn check_backend(&self) -> Result<(), String> {
+    /// password, a sane pool; and that `controllers = "several"` has a
+    /// database to share.
+    pub fn check_backend(&self) -> Result<(), String> {
         if self.backend == StoreBackend::Sled {
+            if self.controllers == Controllers::Several {
+                return Err("store.controllers = \"several\": needs backend = \"postgres\"; a sled store is a \
+                            directory only one controller process can open, so it cannot be shared (use \
+                            controllers = \"single\", or move to PostgreSQL with `rblfleet migrate`)"
+                    .into());
+            }
             return Ok(());
         }
         self.postgres_shape().map(drop)
@@ -104,6 +147,18 @@ mod tests {
         let config = parse("[store]\nbackend = \"postgres\"\nurl = \"postgresql://rblfleet@127.0.0.1/rblfleet\"\n");
         config.store.check_backend().unwrap();
         assert_eq!(config.store.postgres().unwrap().url, "postgresql://rblfleet@127.0.0.1/rblfleet");
+    }
+
+    #[test]
+    fn several_controllers_need_postgres() {
+        assert_eq!(Config::default().store.controllers, Controllers::Single);
+        let sled = parse("[store]\ncontrollers = \"several\"\n").store.check_backend().unwrap_err();
+        assert!(sled.starts_with("store.controllers = \"several\": needs backend = \"postgres\""), "{sled}");
+        let pg = parse("[store]\nbackend = \"postgres\"\nurl = \"postgresql://u@db/x\"\ncontrollers = \"several\"\n");
+        pg.store.check_backend().unwrap();
+        assert_eq!(pg.store.controllers.share(), Share::Shared);
+        assert_eq!(Controllers::Single.share(), Share::Exclusive);
+        assert!(Config::from_toml_str("[store]\ncontrollers = \"many\"\n").is_err());
     }
 
     #[test]

@@ -71,6 +71,13 @@ impl Bucket {
         }
     }
 
+    /// Whether `day`'s budget has room for `n` more queries (a probe sends
+    /// two for its one token).
+    pub fn has_room(&self, day: u32, n: u64) -> bool {
+        let used = if day == self.day { self.used_today } else { 0 };
+        self.per_day.is_none_or(|limit| used.saturating_add(n) <= limit)
+    }
+
     pub fn used_today(&self) -> u64 {
         self.used_today
     }

@@ -183,6 +183,21 @@ impl Lookups {
         self.lookup(zone, target, true).await
     }
 
+    /// Like `check`, without fetching a listing's TXT: the engine fetches
+    /// it apart ([`Lookups::txt_of`]) once the zone's budget has room for
+    /// that query too.
+    pub async fn verdict(&self, zone: &Zone, target: &Target) -> Outcome {
+        self.lookup(zone, target, false).await
+    }
+
+    /// The TXT of `target`'s listing on `zone`, redacted; None when the zone
+    /// has none or the query fails.
+    pub async fn txt_of(&self, zone: &Zone, target: &Target) -> Option<String> {
+        let name = zone.query_name(target)?;
+        let qname = Name::from_ascii(format!("{name}.")).ok()?;
+        self.txt(&qname).await.map(|t| zone.redact(&t))
+    }
+
     /// Checks a test point: like `check`, without fetching the TXT of a
     /// listing (a probe only needs the verdict; the TXT would cost budget).
     pub async fn probe(&self, zone: &Zone, target: &Target) -> Outcome {

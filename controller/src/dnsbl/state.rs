@@ -68,7 +68,10 @@ pub fn apply(
     check.checked_ms = now_ms;
     check.codes = outcome.codes.clone();
     check.meanings = outcome.meanings.clone();
-    check.txt = outcome.txt.clone().unwrap_or_default();
+    // A listing whose TXT was not fetched this time (the zone's budget had
+    // no room, or the TXT query failed) keeps the explanation it had.
+    let kept = prev.filter(|p| outcome.status == Status::Listed && p.listed_since_ms != 0).map(|p| p.txt.clone());
+    check.txt = outcome.txt.clone().or(kept).unwrap_or_default();
     check.error = outcome.error.clone().or_else(|| outcome.reason.clone()).unwrap_or_default();
     let mut episode = None;
     match outcome.status {

@@ -38,6 +38,9 @@ pub struct Sources {
     /// The TLS configuration in service and what its reloader has done;
     /// None without TLS (`serve --insecure`).
     pub tls_reload: Option<Arc<crate::server::tls::ReloadingTls>>,
+    /// The singleton work (engine, alerts, retention) and whether it runs
+    /// here now; no role, no `rblfleet_role_leader` family.
+    pub roles: crate::roles::Roles,
 }
 
 /// One scrape: its sources and the reads two collectors share (the host

@@ -120,6 +120,13 @@ impl ControllerMetrics {
                 Ok(())
             }));
         }
+        // Roles are registered before the metrics start (`Daemon::start_with`).
+        if !sources.roles.states().is_empty() {
+            collectors.push(Collector::new("roles", |s: &Scrape, e: &mut Encoder| {
+                families::roles(e, &s.sources.roles.states());
+                Ok(())
+            }));
+        }
         // sled's data directory only: PostgreSQL's disk is the database
         // server's, watched by its own monitoring.
         if sources.store.watches_free_space() {

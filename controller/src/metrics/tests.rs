@@ -13,8 +13,14 @@ use crate::store::{Store, StoreError, StoreOptions};
 async fn a_failing_collector_leaves_a_whole_scrape_with_its_success_at_zero() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("data"), &StoreOptions::default()).unwrap();
-    let sources =
-        Sources { store, engine: None, ingest: Arc::new(IngestStats::default()), tls: None, tls_reload: None };
+    let sources = Sources {
+        store,
+        engine: None,
+        ingest: Arc::new(IngestStats::default()),
+        tls: None,
+        tls_reload: None,
+        roles: Default::default(),
+    };
     let mut metrics = ControllerMetrics::new(sources, Process { version: "test", started_ms: 0 });
     metrics.collectors.insert(
         0,
@@ -73,8 +79,14 @@ fn certificate_expiries_are_gauges_per_agent_and_per_own_certificate() {
     let store = Store::open(&dir.path().join("data"), &StoreOptions::default()).unwrap();
     let tls = crate::ca::expiry::OwnFiles { cert: controller.cert.clone(), ca: ca_dir.join(ca::CA_CERT) };
     let own = tls.read().unwrap();
-    let sources =
-        Sources { store, engine: None, ingest: Arc::new(IngestStats::default()), tls: Some(tls), tls_reload: None };
+    let sources = Sources {
+        store,
+        engine: None,
+        ingest: Arc::new(IngestStats::default()),
+        tls: Some(tls),
+        tls_reload: None,
+        roles: Default::default(),
+    };
     let metrics = ControllerMetrics::new(sources, Process { version: "test", started_ms: 0 });
     let text = metrics.scrape(crate::clock::now_ms());
 
@@ -129,6 +141,7 @@ fn tls_reload_status_is_a_counter_and_a_success_gauge() {
         ingest: Arc::new(IngestStats::default()),
         tls: None,
         tls_reload: Some(tls.clone()),
+        roles: Default::default(),
     };
     let metrics = ControllerMetrics::new(sources, Process { version: "test", started_ms: 0 });
     let scrape = || metrics.scrape(crate::clock::now_ms());

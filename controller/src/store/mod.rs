@@ -62,6 +62,7 @@ mod listings;
 mod migrate;
 mod outbreak;
 mod pg;
+mod rechecks;
 mod reports;
 mod restore;
 pub mod rollup;
@@ -135,7 +136,7 @@ pub enum StoreError {
     /// Another controller (or a migration) holds the database's serving
     /// lock (see `pg::serving`).
     #[error(
-        "the PostgreSQL database {database} is in use by another rblfleet controller or migration ({holder}); one controller per database: stop the other one first, or give this one its own database"
+        "the PostgreSQL database {database} is in use by another rblfleet controller or migration ({holder}); one controller per database unless all of them set [store] controllers = \"several\" (a migration needs it to itself): stop the other one first, or give this one its own database"
     )]
     DatabaseInUse { database: String, holder: String },
     /// `rblfleet backup` on a PostgreSQL store: what to run instead.

@@ -26,5 +26,6 @@ mod overload;
 mod plain_output;
 mod poison;
 mod postgres;
+mod several;
 mod tls_errors;
 mod trust;

@@ -51,6 +51,7 @@ const FAMILIES: &[&str] = &[
     "rblfleet_certificate_expiry_timestamp_seconds",
     "rblfleet_tls_reloads_total",
     "rblfleet_tls_last_reload_successful",
+    "rblfleet_role_leader",
     "rblfleet_scrape_collector_success",
     "rblfleet_scrape_collector_duration_seconds",
 ];
@@ -63,6 +64,7 @@ const COLLECTORS: &[&str] = &[
     "agent_certificates",
     "certificates",
     "tls_reload",
+    "roles",
     "ingest",
     "store_writer",
     "disk",
@@ -221,9 +223,13 @@ async fn metrics_scrape_shows_ingest_hosts_zones_listings_and_cases() {
     assert_eq!((lookups("listed"), lookups("clean"), lookups("error")), (1.0, 1.0, 0.0));
     assert_eq!(value(&scrape, "rblfleet_dnsbl_probes_total", &[("zone", "bl"), ("result", "ok")]), 1.0);
     assert_eq!(value(&scrape, "rblfleet_dnsbl_probes_total", &[("zone", "servfail"), ("result", "failed")]), 1.0);
-    assert_eq!(value(&scrape, "rblfleet_zone_queries_total", &[("zone", "bl")]), 4.0, "a probe (2) + two checks");
-    // The budget counts the queries sent: the probe's two and each check.
-    assert_eq!(value(&scrape, "rblfleet_zone_budget_used_queries", &[("zone", "bl")]), 4.0);
+    let queries = "a probe (2) + two checks + the listing's TXT";
+    assert_eq!(value(&scrape, "rblfleet_zone_queries_total", &[("zone", "bl")]), 5.0, "{queries}");
+    // The budget counts the queries sent: the probe's two, each check and the TXT.
+    assert_eq!(value(&scrape, "rblfleet_zone_budget_used_queries", &[("zone", "bl")]), 5.0, "{queries}");
+    // The only controller on its store runs the roles it has for good (the
+    // engine runs no passes by itself here, and no alert route is set).
+    assert_eq!(value(&scrape, "rblfleet_role_leader", &[("role", "retention")]), 1.0);
     assert_eq!(value(&scrape, "rblfleet_zone_budget_daily_queries", &[("zone", "bl")]), 1_000_000.0);
 
     assert_eq!(value(&scrape, "rblfleet_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);

@@ -31,3 +31,15 @@ fn another_controllers_queries_count_against_the_day() {
     b.catch_up(11, 3);
     assert_eq!(b.used_today(), 3);
 }
+
+/// A probe sends two queries: the day must have room for both, and a new
+/// day starts empty even before the bucket has seen it.
+#[test]
+fn room_counts_queries_and_a_new_day_starts_empty() {
+    let now = Instant::now();
+    let b = Bucket::new(10.0, Some(6), now, 7, 5);
+    assert!(b.has_room(7, 1));
+    assert!(!b.has_room(7, 2));
+    assert!(b.has_room(8, 2));
+    assert!(Bucket::new(10.0, None, now, 7, 1_000_000).has_room(7, 2));
+}

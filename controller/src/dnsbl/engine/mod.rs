@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::budget::{Bucket, utc_day};
-use super::health::{self, Health, HealthPolicy};
+use super::health::{Health, HealthPolicy};
 use super::lookup::{Lookups, Outcome, Status};
 use super::state::Cadence;
 use crate::catalog::{Catalog, Target, Zone, target_from_key};
@@ -27,10 +27,13 @@ use crate::store::{Store, StoreError};
 
 mod counters;
 mod due;
+mod forced;
+mod probe;
 mod record;
 mod resume;
 mod select;
 mod status;
+mod txt;
 
 use due::Due;
 pub use due::WatchedName;
@@ -188,16 +191,17 @@ impl Engine {
         &self.inner.warnings
     }
 
-    /// Checks `ip` on every zone at the next pass (a blocklist bounce named it).
+    /// Checks `ip` on every zone at the next pass (a blocklist bounce named
+    /// it), wherever the engine runs (`forced`).
     pub fn recheck(&self, ip: IpAddr) {
-        self.lock().due.force(Target::Ip(ip));
+        self.force(Target::Ip(ip));
     }
 
     /// Checks `domain` (wire form; reduced to its registrable domain) on
     /// every domain zone at the next pass, before anything else: a refusal
     /// of family "domain" named it.
     pub fn recheck_domain(&self, domain: &str) {
-        self.lock().due.force(Target::domain(domain));
+        self.force(Target::domain(domain));
     }
 
     /// The registrable domains to watch, sending ones flagged. Rebuilt from
@@ -257,6 +261,7 @@ impl Engine {
 
     /// One pass: due probes, then due checks within budget. Waits for them.
     pub async fn pass(&self) -> Result<PassStats, StoreError> {
+        self.take_stored_rechecks()?;
         let mut stats = PassStats { probes: self.probe_due_zones().await?, ..PassStats::default() };
         let watched = self.watched()?;
         let ips: Vec<IpAddr> = watched.keys().copied().collect();
@@ -270,7 +275,15 @@ impl Engine {
         for (i, _, _) in &batch {
             *per_zone.entry(*i).or_default() += 1;
         }
-        let outcomes = self.run_batch(batch).await;
+        // Counted before the queries go out: a controller killed mid-batch
+        // has then spent its share of the fleet's budget in the store, and
+        // the engine that takes over does not spend it again (at worst a
+        // killed batch's queries count without having been sent).
+        for (i, n) in per_zone {
+            self.count_usage(i, day, n)?;
+        }
+        let mut outcomes = self.run_batch(batch).await;
+        self.fetch_txts(&mut outcomes, day).await?;
         for (_, outcome) in &outcomes {
             stats.checks += 1;
             match outcome.status {
@@ -280,9 +293,6 @@ impl Engine {
             }
         }
         self.record_all(&outcomes)?;
-        for (i, n) in per_zone {
-            self.count_usage(i, day, n)?;
-        }
         Ok(stats)
     }
 
@@ -299,7 +309,7 @@ impl Engine {
             let task_target = ip.clone();
             let handle = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                (i, lookups.check(&task_zone, &task_target).await)
+                (i, lookups.verdict(&task_zone, &task_target).await)
             });
             started.insert(handle.id(), (i, zone, ip));
         }
@@ -315,76 +325,5 @@ impl Engine {
             }
         }
         done
-    }
-
-    /// Probes every zone whose probe is due; returns how many were probed.
-    async fn probe_due_zones(&self) -> Result<usize, StoreError> {
-        let now = now_ms();
-        let day = utc_day(now);
-        let due: Vec<(usize, Arc<Zone>)> = {
-            let mut state = self.lock();
-            let lift = self.inner.config.lift_budgets;
-            let started = Instant::now();
-            // A probe (two queries) takes one token: a zone allowed one query
-            // per second must still be probed.
-            state
-                .zones
-                .iter_mut()
-                .enumerate()
-                .filter(|(_, rt)| rt.health.probe_due(now))
-                .filter_map(|(i, rt)| (lift || rt.bucket.take(started, day).is_ok()).then(|| (i, rt.zone.clone())))
-                .collect()
-        };
-        let mut tasks = JoinSet::new();
-        let mut started = HashMap::new();
-        for (i, zone) in due.iter().cloned() {
-            let lookups = self.inner.lookups.clone();
-            let handle = tasks.spawn(async move {
-                let (listed, unlisted) = zone.test_points();
-                let (a, b) = tokio::join!(lookups.probe(&zone, &listed), lookups.probe(&zone, &unlisted));
-                (i, health::judge(&a, &b))
-            });
-            started.insert(handle.id(), i);
-        }
-        let mut probed = 0;
-        while let Some(result) = tasks.join_next_with_id().await {
-            // A probe that panicked fails: the zone backs off instead of being
-            // probed again at every tick.
-            let (i, verdict) = match result {
-                Ok((_, pair)) => pair,
-                Err(error) => {
-                    let Some(i) = started.remove(&error.id()) else { continue };
-                    tracing::error!(%error, "a blocklist health probe did not finish");
-                    (i, Err("internal error: the health probe did not finish (a bug; the log has the details)".into()))
-                }
-            };
-            probed += 1;
-            {
-                let mut state = self.lock();
-                let rt = &mut state.zones[i];
-                rt.queries_total += 2;
-                rt.counters.probe(verdict.is_ok());
-                let was = rt.health.in_service();
-                if let Err(reason) = &verdict {
-                    rt.errors_total += 1;
-                    tracing::warn!(zone = %rt.zone.display_zone(), %reason, "zone failed its health probe");
-                } else if !was {
-                    tracing::info!(zone = %rt.zone.display_zone(), "zone in service");
-                }
-                rt.health.probed(verdict, now_ms(), &self.inner.config.health);
-            }
-            self.count_usage(i, day, 2)?;
-        }
-        Ok(probed)
-    }
-
-    /// Adds `n` queries to zone `i`'s count for `day` in the store, and
-    /// takes the fleet's total (other controllers' engines included) as
-    /// what the zone's budget has spent.
-    fn count_usage(&self, i: usize, day: u32, n: u64) -> Result<(), StoreError> {
-        let id = self.lock().zones[i].zone.id.clone();
-        let total = self.inner.store.add_zone_usage(&id, day, n)?;
-        self.lock().zones[i].bucket.catch_up(day, total);
-        Ok(())
     }
 }

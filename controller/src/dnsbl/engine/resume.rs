@@ -6,9 +6,10 @@
 //! live in the store, so they are read again here: without the due times
 //! the new leader would check at once every pair that was due when it
 //! started (a burst the zones see as abuse), and without the usage it
-//! would spend a day's budget a second time. Forced rechecks, zone health
-//! and the lookup counters stay this process's own: health is probed
-//! again on the zones' own schedule, counters are per process.
+//! would spend a day's budget a second time. Zone health and the lookup
+//! counters stay this process's own: health is probed again on the zones'
+//! own schedule, counters are per process. Forced rechecks asked for on
+//! other controllers come through the store at each pass (`forced`).
 
 use std::collections::HashMap;
 

@@ -40,6 +40,7 @@ pub(super) mod lead;
 mod listings;
 mod noc;
 mod other;
+mod rechecks;
 mod reports;
 mod retention;
 mod schema;

@@ -15,10 +15,11 @@ use crate::store::StoreError;
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial schema", include_str!("migrations/0001_initial.sql")),
     (2, "NOC views for Grafana", include_str!("migrations/0002_views.sql")),
+    (3, "forced rechecks across controllers", include_str!("migrations/0003_rechecks.sql")),
 ];
 
 /// The schema version this binary reads and writes.
-pub(crate) const LATEST: i32 = 2;
+pub(crate) const LATEST: i32 = 3;
 
 /// Advisory lock key (an arbitrary constant: "rblf" in ASCII) held while
 /// migrating.
