@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use foldhash::fast::RandomState;
 
 use super::Classification;
-use super::mask::{Slots, cache_key};
+use super::key::{Slots, cache_key};
 use super::reply::{ReplyCodes, first_named_ip};
 use super::table::{Decision, IpFrom, Scan, Table, Trace};
 

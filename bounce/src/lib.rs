@@ -12,6 +12,7 @@
 //! (Yahoo's `[BL21] … Spamhaus's list` is a Spamhaus listing, with Yahoo's code).
 
 mod cache;
+mod key;
 mod mask;
 mod reply;
 pub mod smtp;

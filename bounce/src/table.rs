@@ -15,7 +15,8 @@ use regex_automata::util::syntax;
 use serde::Deserialize;
 
 use super::cache::VerdictCache;
-use super::mask::{Slots, address_domains, cache_key, mask_addresses, relay_host};
+use super::key::{Slots, cache_key};
+use super::mask::{address_domains, mask_addresses, relay_host};
 use super::reply::{ReplyCodes, codes_and_text, extract_reply};
 pub(super) use super::verdict::{Decision, IpFrom, Trace};
 use super::{Classification, Family};

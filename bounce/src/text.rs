@@ -114,7 +114,10 @@ pub(crate) fn rfind(haystack: &str, needle: &str) -> Option<usize> {
     let a = anchor(n);
     let mut end = h.len().checked_sub(n.len())?; // the last start still possible
     loop {
-        let at = h[a..=end + a].iter().rposition(|&b| b == n[a])?;
+        // Backwards from the end with memchr's SIMD search: the marker
+        // Postfix ends a reply with is often absent, and then every byte
+        // of the reply was looked at one by one.
+        let at = memchr::memrchr(n[a], &h[a..=end + a])?;
         if &h[at..at + n.len()] == n {
             return Some(at);
         }

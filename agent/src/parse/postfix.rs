@@ -342,18 +342,24 @@ fn reject(qid: Option<&str>, source: RejectSource, tail: &str, ts_ms: Option<i64
     Outcome::Parsed
 }
 
+/// The notices of Postfix's `bounce` daemon, as the line starts.
+const NOTICES: [(&str, NoticeKind); 5] = [
+    ("sender non-delivery notification: ", NoticeKind::NonDelivery),
+    ("postmaster non-delivery notification: ", NoticeKind::NonDelivery),
+    ("sender delay notification: ", NoticeKind::Delay),
+    ("postmaster delay notification: ", NoticeKind::Delay),
+    ("sender delivery status notification: ", NoticeKind::Success),
+];
+
 /// `sender non-delivery notification: QID2` and its siblings.
-fn bounce_notice(qid: &str, rest: &str, ts_ms: Option<i64>) -> Option<Event> {
-    if !rest.starts_with("sender ") && !rest.starts_with("postmaster ") {
-        return None;
-    }
-    let (what, bounce_qid) = rest.split_once(" notification: ")?;
-    let kind = match what {
-        "sender non-delivery" | "postmaster non-delivery" => NoticeKind::NonDelivery,
-        "sender delay" | "postmaster delay" => NoticeKind::Delay,
-        "sender delivery status" => NoticeKind::Success,
-        _ => return None,
-    };
+///
+/// Every queue-id line that is no other shape gets here (a seventh of an
+/// outbreak log's lines), so the notices are matched as prefixes: no
+/// notice's words hold `" notification: "`, so a line starts with one
+/// exactly when cutting at the first `" notification: "` would give it,
+/// and a substring searcher cost more to build than the whole match.
+pub(super) fn bounce_notice(qid: &str, rest: &str, ts_ms: Option<i64>) -> Option<Event> {
+    let (bounce_qid, kind) = NOTICES.iter().find_map(|&(notice, kind)| Some((rest.strip_prefix(notice)?, kind)))?;
     Some(Event::BounceNotice { ts_ms, queue_id: pool::text(qid), bounce_queue_id: pool::text(bounce_qid.trim()), kind })
 }
 

@@ -145,3 +145,84 @@ proptest! {
         run(&[String::from_utf8_lossy(&bytes).into_owned()]);
     }
 }
+
+/// `bounce_notice` as it was: cut at the first `" notification: "`.
+fn bounce_notice_plain(qid: &str, rest: &str, ts_ms: Option<i64>) -> Option<Event> {
+    use super::NoticeKind;
+    if !rest.starts_with("sender ") && !rest.starts_with("postmaster ") {
+        return None;
+    }
+    let (what, bounce_qid) = rest.split_once(" notification: ")?;
+    let kind = match what {
+        "sender non-delivery" | "postmaster non-delivery" => NoticeKind::NonDelivery,
+        "sender delay" | "postmaster delay" => NoticeKind::Delay,
+        "sender delivery status" => NoticeKind::Success,
+        _ => return None,
+    };
+    Some(Event::BounceNotice { ts_ms, queue_id: qid.to_string(), bounce_queue_id: bounce_qid.trim().to_string(), kind })
+}
+
+/// `parse_pc_remote` as it was: cut at the first `" during "`.
+fn pc_remote_plain(line: &super::LogLine, out: &mut Vec<Event>) -> super::Outcome {
+    use super::{Outcome, Verdict};
+    let msg = line.message;
+    let Some((word, rest)) = msg.split_once(" during ") else {
+        return if msg.starts_with("handlers_stderr: ") || msg.starts_with("_mh_fork()") {
+            Outcome::Ignored
+        } else {
+            Outcome::Unknown
+        };
+    };
+    let verdict = match word {
+        "PASS" => Verdict::Pass,
+        "SKIP" => Verdict::Skip,
+        "REJECT" => Verdict::Reject,
+        "DEFER" => Verdict::Defer,
+        "STOP" => Verdict::Stop,
+        "Error" | "ERROR" => Verdict::Error,
+        _ => return Outcome::Unknown,
+    };
+    let rest = rest.strip_prefix("call ").unwrap_or(rest);
+    let Some(handler) = rest.strip_prefix('\'').and_then(|r| r.split_once('\'')).map(|(h, _)| h) else {
+        return Outcome::Unknown;
+    };
+    out.push(Event::HandlerVerdict { ts_ms: line.ts_ms, pid: line.pid, handler: handler.to_string(), verdict });
+    Outcome::Parsed
+}
+
+/// Notice and verdict words, their neighbours and near misses, in any order.
+const WORDY: &str = "(sender |postmaster |non-delivery|delay|delivery status| notification: | during |PASS|SKIP|REJECT|DEFER|STOP|Error|ERROR|call |'spf'|handlers_stderr: |_mh_fork\\(\\)|4AB12|é| |x){0,8}";
+
+proptest! {
+    #[test]
+    fn bounce_notices_are_what_cutting_at_the_first_notification_gave(rest in WORDY) {
+        prop_assert_eq!(super::postfix::bounce_notice("4AA09", &rest, Some(1)), bounce_notice_plain("4AA09", &rest, Some(1)));
+    }
+
+    #[test]
+    fn pc_remote_verdicts_are_what_cutting_at_the_first_during_gave(message in WORDY) {
+        let line = super::LogLine { ts_ms: Some(1), host: "h", program: "psa-pc-remote", pid: Some(7), message: &message };
+        let (mut fast, mut plain) = (Vec::new(), Vec::new());
+        prop_assert_eq!(super::plesk::parse_pc_remote(&line, &mut fast), pc_remote_plain(&line, &mut plain));
+        prop_assert_eq!(fast, plain);
+    }
+}
+
+#[test]
+fn notices_and_verdicts_of_real_lines_are_read_as_before() {
+    for rest in [
+        "sender non-delivery notification: 4BC12DE",
+        "postmaster delay notification: 4BC12DE ",
+        "sender delivery status notification: X",
+        "sender delay notification:",
+        "sender notification: 4BC",
+    ] {
+        assert_eq!(super::postfix::bounce_notice("4AA09", rest, None), bounce_notice_plain("4AA09", rest, None));
+    }
+    for message in ["PASS during call 'spf' handler", "Error during 'grey' handler", "handlers_stderr: x during y"] {
+        let line = super::LogLine { ts_ms: None, host: "h", program: "p", pid: None, message };
+        let (mut fast, mut plain) = (Vec::new(), Vec::new());
+        assert_eq!(super::plesk::parse_pc_remote(&line, &mut fast), pc_remote_plain(&line, &mut plain));
+        assert_eq!(fast, plain);
+    }
+}

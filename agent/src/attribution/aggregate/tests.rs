@@ -97,3 +97,13 @@ fn deliveries_are_counted_per_big_receiver() {
     assert_eq!(receivers.len(), 2, "shop.example is nobody's big receiver");
     assert!(agg.take().receivers().len() == 2 && agg.receivers().is_empty(), "a new period starts empty");
 }
+
+proptest::proptest! {
+    /// `domain_of` is what `rsplit_once('@')` gave: the text after the last
+    /// `@`, if not empty (addresses with several `@`, none, multi-byte text).
+    #[test]
+    fn the_domain_is_what_rsplit_once_gives(address in "[a@.é\\-]{0,16}") {
+        let plain = address.rsplit_once('@').map(|(_, d)| d).filter(|d| !d.is_empty());
+        proptest::prop_assert_eq!(domain_of(&address), plain);
+    }
+}
