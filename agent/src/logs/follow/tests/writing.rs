@@ -1,7 +1,7 @@
 //! Rotations while a writer thread appends numbered lines: every line must
 //! be handed out exactly once, in order.
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,8 +13,9 @@ fn number(line: &str) -> u32 {
     line.strip_prefix("line ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad line {line:?}"))
 }
 
-/// Polls until all `N` lines arrived; `rotate` runs between polls.
-fn follow_all(f: &mut Follower, mut rotate: impl FnMut(&Follower, u32)) -> (Vec<u32>, PollStats) {
+/// Polls until all `N` lines arrived; `rotate` runs between polls and sees
+/// the stats so far.
+fn follow_all(f: &mut Follower, mut rotate: impl FnMut(&Follower, u32, &PollStats)) -> (Vec<u32>, PollStats) {
     let mut got = Vec::with_capacity(N as usize);
     let mut total = PollStats::default();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -24,7 +25,7 @@ fn follow_all(f: &mut Follower, mut rotate: impl FnMut(&Follower, u32)) -> (Vec<
         let stats = f.poll(300, &mut |l| got.push(number(l))).unwrap();
         total.add(stats);
         polls += 1;
-        rotate(f, polls);
+        rotate(f, polls, &total);
         if stats.lines == 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -39,15 +40,25 @@ fn rotation_by_rename_during_writing() {
     let mut f = Follower::open(&s.log, &store(&s)).unwrap();
     // Like a syslog daemon: one open file, reopened when told (SIGHUP).
     let reopen = Arc::new(AtomicBool::new(false));
+    // The writer waits at each checkpoint for one more rotation, so three
+    // happen during writing however far a loaded box lets the follower lag.
+    let rotated = Arc::new(AtomicU32::new(0));
     let writer = {
-        let (log, reopen) = (s.log.clone(), Arc::clone(&reopen));
+        let (log, reopen, rotated) = (s.log.clone(), Arc::clone(&reopen), Arc::clone(&rotated));
         std::thread::spawn(move || {
             let open = || OpenOptions::new().create(true).append(true).open(&log).unwrap();
             let mut file = open();
             for i in 0..N {
-                if reopen.load(SeqCst) {
-                    file = open();
-                    reopen.store(false, SeqCst);
+                let checkpoint = i / (N / 4);
+                loop {
+                    if reopen.load(SeqCst) {
+                        file = open();
+                        reopen.store(false, SeqCst);
+                    }
+                    if i % (N / 4) != 0 || rotated.load(SeqCst) >= checkpoint {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
                 }
                 file.write_all(format!("line {i:06}\n").as_bytes()).unwrap();
                 if i % 100 == 0 {
@@ -56,9 +67,14 @@ fn rotation_by_rename_during_writing() {
             }
         })
     };
-    let mut rotations = 0;
-    let (got, seen) = follow_all(&mut f, |_, polls| {
-        if polls % 5 == 0 && rotations < 8 && !reopen.load(SeqCst) && !writer.is_finished() {
+    let mut rotations: u32 = 0;
+    let (got, seen) = follow_all(&mut f, |_, polls, so_far| {
+        // Rotate once the follower finished the previous rotation: two
+        // renames before it reads the first file's tail would rename the
+        // middle file away unread (logrotate runs daily; this is the test's
+        // pace, not a real one).
+        let caught_up = so_far.rotations >= rotations;
+        if polls % 5 == 0 && rotations < 8 && caught_up && !reopen.load(SeqCst) && !writer.is_finished() {
             std::fs::rename(&s.log, s.log.with_file_name("maillog.1")).unwrap();
             if rotations % 2 == 0 {
                 append(&s.log, ""); // logrotate's `create`; else the writer creates it
@@ -67,6 +83,7 @@ fn rotation_by_rename_during_writing() {
             std::thread::sleep(Duration::from_micros(300));
             reopen.store(true, SeqCst);
             rotations += 1;
+            rotated.store(rotations, SeqCst);
         }
     });
     writer.join().unwrap();
@@ -101,7 +118,7 @@ fn copytruncate_during_writing() {
         })
     };
     let mut rotations = 0;
-    let (got, seen) = follow_all(&mut f, |f, polls| {
+    let (got, seen) = follow_all(&mut f, |f, polls, _| {
         // Rotate once the follower is back on the live file (logrotate runs
         // daily; two rotations before the copy is read lose its tail).
         if polls % 5 == 0 && rotations < 8 && f.reading() == Some(s.log.as_path()) && !writer.is_finished() {
