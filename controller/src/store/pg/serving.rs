@@ -177,7 +177,12 @@ fn hold(
         let _ = taken.send(Ok(()));
         loop {
             tokio::select! {
-                _ = &mut stopped => return,
+                _ = &mut stopped => {
+                    // Released now rather than when the server notices the
+                    // closed connection, so a restart can take it at once.
+                    let _ = tokio::time::timeout(CHECK_TIMEOUT, client.batch_execute("SELECT pg_advisory_unlock_all()")).await;
+                    return;
+                }
                 () = tokio::time::sleep(CHECK_EVERY) => {}
             }
             let why = match tokio::time::timeout(CHECK_TIMEOUT, still_held(&client)).await {

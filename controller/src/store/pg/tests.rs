@@ -209,6 +209,23 @@ async fn connections_killed_by_the_server_are_replaced() {
         .unwrap()
         .get(0);
     assert_eq!(killed, 2, "the pool's two connections");
+    // pg_terminate_backend only signals: wait until both are gone, or a call
+    // could still be answered by a dying connection and the next one fail.
+    for _ in 0..500 {
+        let left: i64 = sql
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE application_name = 'rblfleet' AND datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // Each worker may answer one call with the broken connection's error.
     let answers: Vec<bool> = (0..4).map(|_| store.list_hosts().is_ok()).collect();
     assert!(answers[2..].iter().all(|ok| *ok), "{answers:?}");
