@@ -72,6 +72,16 @@ impl Sled {
         self.receivers.get(&key)?.map(|raw| decode(&key, &raw)).transpose()
     }
 
+    pub fn receiver_states(&self, pairs: &[(String, String)]) -> Result<super::ReceiverStates, StoreError> {
+        let mut found = super::ReceiverStates::new();
+        for (ip, provider) in pairs {
+            if let Some(state) = self.receiver_state(ip, provider)? {
+                found.insert((ip.clone(), provider.clone()), state);
+            }
+        }
+        Ok(found)
+    }
+
     pub fn put_receiver_state(&self, state: &ReceiverState) -> Result<(), StoreError> {
         self.receivers.insert(pair_key(&state.ip, &state.provider), encode(state))?;
         Ok(())

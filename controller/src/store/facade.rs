@@ -12,9 +12,9 @@ use rblfleet_proto::v1::{
     ReceiverState, SendingDomain, ZoneCheck,
 };
 
-use super::WatchedDomain;
 use super::{Backend, BackupError, BackupInfo, Pruned, SpaceStatus, Store, StoreError, VerifyReport};
 use super::{Leadership, Role};
+use super::{ReceiverStates, WatchedDomain};
 
 /// What `rblfleet backup` answers for a PostgreSQL store. pg_dump takes a
 /// consistent snapshot (one repeatable-read transaction) while the
@@ -90,6 +90,9 @@ dispatch! {
     fn all_cases(&self) -> Result<Vec<Case>, StoreError>;
     /// The receiver-side listing state of (ip, provider).
     fn receiver_state(&self, ip: &str, provider: &str) -> Result<Option<ReceiverState>, StoreError>;
+    /// The receiver-side listing states of several (ip, provider) pairs, in
+    /// one call (one round trip on PostgreSQL); pairs never stored are absent.
+    fn receiver_states(&self, pairs: &[(String, String)]) -> Result<ReceiverStates, StoreError>;
     /// Stores a receiver-side listing state.
     fn put_receiver_state(&self, state: &ReceiverState) -> Result<(), StoreError>;
     /// Every receiver state.

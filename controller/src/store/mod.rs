@@ -92,6 +92,9 @@ pub use restore::{Restored, restore};
 pub use space::{DEFAULT_MIN_FREE_BYTES, SpaceStatus};
 pub use verify::{Problem, TreeSummary, VerifyReport, verify_dir};
 
+/// Receiver-side listing states by (ip, provider) (`Store::receiver_states`).
+pub type ReceiverStates = std::collections::HashMap<(String, String), rblfleet_proto::v1::ReceiverState>;
+
 /// The on-disk layout this binary reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";

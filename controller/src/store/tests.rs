@@ -159,6 +159,70 @@ async fn a_refused_report_does_not_undo_its_batch() {
     }
 }
 
+/// A large batch of many hosts, as the writer forms under load: each
+/// report is decided in order against the ones before it (duplicates in the
+/// batch and of an earlier batch answered as such, conflicts and a stale
+/// epoch refused alone), every table the batch writes is
+/// written once per key, and a host's reports stay in sequence order.
+#[tokio::test]
+async fn a_large_batch_is_decided_report_by_report() {
+    use rblfleet_proto::v1::{HostDomain, HostDomains, NamedCount};
+    for backing in backends("store::tests::a_large_batch_is_decided_report_by_report") {
+        let store = backing.open();
+        // An earlier batch: web0's seq 1.
+        store.apply_report(&report("web0", 1, 1), 1).await.unwrap();
+        let mut reports = Vec::new();
+        for seq in 1..=3 {
+            for host in 0..40 {
+                let mut r = report(&format!("web{host}"), 1, seq);
+                r.sender_domains = vec![NamedCount { name: format!("d{}.example", host % 3), count: seq }];
+                if host == 7 {
+                    let domain = HostDomain { name: format!("seq{seq}.example"), ..Default::default() };
+                    r.domains = Some(HostDomains { domains: vec![domain], ..Default::default() });
+                }
+                reports.push(r);
+            }
+        }
+        // The duplicate of the earlier batch's web0 seq 1 differs only in
+        // its sender count: a conflict. web1 seq 2 again, unchanged: a
+        // duplicate of a report earlier in this batch. web2 from an older
+        // epoch after this batch's epoch-1 reports: stale.
+        let web0_first = reports[0].clone();
+        let web1_again = reports[41].clone();
+        let web2_back = report("web2", 0, 9);
+        let mut batch: Vec<(&HostReport, i64)> = reports.iter().map(|r| (r, 2)).collect();
+        batch.extend([(&web0_first, 2), (&web1_again, 2), (&web2_back, 2)]);
+        let outcomes = store.apply_batch_unflushed(&batch).unwrap();
+        let n = reports.len();
+        assert!(matches!(outcomes[0], Err(StoreError::Conflict { seq: 1, .. })), "{:?}", outcomes[0]);
+        for (i, outcome) in outcomes[1..n].iter().enumerate() {
+            assert!(matches!(outcome, Ok(Applied::Stored(_))), "report {}: {outcome:?}", i + 1);
+        }
+        assert!(matches!(outcomes[n], Err(StoreError::Conflict { .. })), "{:?}", outcomes[n]);
+        assert!(matches!(outcomes[n + 1], Ok(Applied::Duplicate(_))), "{:?}", outcomes[n + 1]);
+        assert!(matches!(outcomes[n + 2], Err(StoreError::StaleEpoch { current: 1, .. })), "{:?}", outcomes[n + 2]);
+
+        for host in 0..40 {
+            let id = format!("web{host}");
+            let seqs: Vec<u64> = store.host_reports(&id).unwrap().iter().map(|r| r.seq).collect();
+            assert_eq!(seqs, [1, 2, 3], "{id}");
+            let summary = store.get_host(&id).unwrap().unwrap().0;
+            assert_eq!((summary.reports_stored, summary.last_seq), (3, 3), "{id}");
+        }
+        let domains = store.host_domains("web7").unwrap().unwrap();
+        assert_eq!(domains.domains[0].name, "seq3.example", "the batch's last list wins");
+        // d0.example: hosts 0, 3, …, 39 (14 hosts); each sent 1 + 2 + 3
+        // messages, except web0 whose seq 1 was stored by the earlier batch
+        // without sender domains.
+        let senders = store.sending_of("d0.example").unwrap();
+        assert_eq!(senders.len(), 14);
+        for row in &senders {
+            let expected = if row.host_id == "web0" { 5 } else { 6 };
+            assert_eq!(row.messages, expected, "{}", row.host_id);
+        }
+    }
+}
+
 /// Checks, episodes and zone usage: the latest check per (IP, zone), an
 /// IP's rows apart from a longer IP's ("192.0.2.1" vs "192.0.2.10"), the
 /// last write of a key in one call winning, counts adding up.
@@ -235,7 +299,15 @@ async fn cases_are_indexed_by_ip_and_list() {
         let state = ReceiverState { ip: "192.0.2.1".into(), provider: "microsoft".into(), ..Default::default() };
         store.put_receiver_state(&state).unwrap();
         store.put_receiver_state(&ReceiverState { provider: "google".into(), ..state.clone() }).unwrap();
-        assert_eq!(store.receiver_state("192.0.2.1", "microsoft").unwrap(), Some(state));
+        assert_eq!(store.receiver_state("192.0.2.1", "microsoft").unwrap(), Some(state.clone()));
+        // Several pairs in one call: the stored ones, keyed by pair; a pair
+        // never stored (or another IP's) is absent.
+        let pairs = [("192.0.2.1", "microsoft"), ("192.0.2.1", "yahoo"), ("192.0.2.10", "google")]
+            .map(|(ip, provider)| (ip.to_string(), provider.to_string()));
+        let found = store.receiver_states(&pairs).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found.get(&pairs[0]), Some(&state));
+        assert!(store.receiver_states(&[]).unwrap().is_empty());
         let providers: Vec<String> = store.all_receiver_states().unwrap().into_iter().map(|s| s.provider).collect();
         assert_eq!(providers, ["google", "microsoft"]);
     }

@@ -4,7 +4,10 @@
 use rblfleet_proto::v1::{Case, CaseEvent, CaseState, ReceiverState};
 
 use super::{Pg, db, in_transaction, to_i64, to_u64};
-use crate::store::StoreError;
+use crate::store::{ReceiverStates, StoreError};
+
+const READ_RECEIVERS: &str = "SELECT ip, provider, record FROM receivers
+  WHERE (ip, provider) IN (SELECT * FROM unnest($1::text[], $2::text[]))";
 use crate::store::encoding::{decode, encode};
 
 impl Pg {
@@ -82,13 +85,27 @@ impl Pg {
     }
 
     pub(crate) fn receiver_state(&self, ip: &str, provider: &str) -> Result<Option<ReceiverState>, StoreError> {
-        let (ip, provider) = (ip.to_string(), provider.to_string());
+        let mut found = self.receiver_states(&[(ip.to_string(), provider.to_string())])?;
+        Ok(found.remove(&(ip.to_string(), provider.to_string())))
+    }
+
+    /// Read for every stored report (`cases::work::report_stored`): one
+    /// prepared statement, one round trip for all the report's pairs.
+    pub(crate) fn receiver_states(&self, pairs: &[(String, String)]) -> Result<ReceiverStates, StoreError> {
+        if pairs.is_empty() {
+            return Ok(ReceiverStates::new());
+        }
+        let (ips, providers): (Vec<String>, Vec<String>) = pairs.iter().cloned().unzip();
         self.call(move |client| async move {
-            let row = client
-                .query_opt("SELECT record FROM receivers WHERE ip = $1 AND provider = $2", &[&ip, &provider])
-                .await
-                .map_err(db("reading a receiver state"))?;
-            row.map(|row| decode(ip.as_bytes(), row.get(0))).transpose()
+            let read = client.prepared(READ_RECEIVERS).await.map_err(db("reading receiver states"))?;
+            let rows = client.query(&read, &[&ips, &providers]).await.map_err(db("reading receiver states"))?;
+            let mut found = ReceiverStates::new();
+            for row in rows {
+                let (ip, provider): (String, String) = (row.get(0), row.get(1));
+                let state = decode(ip.as_bytes(), row.get(2))?;
+                found.insert((ip, provider), state);
+            }
+            Ok(found)
         })
     }
 

@@ -7,20 +7,28 @@
 //! each report exactly as the sled store does (`reports::next_summary`,
 //! `rollup::merge`, in order, so a duplicate inside the batch sees the
 //! earlier write), and writes with one multi-row statement per table
-//! (`unnest` of arrays: one statement prepared once, whatever the batch
-//! size). Under the host's lock a new report always has a sequence above
-//! the host's last one, which keeps (host, epoch, seq) unique across the
-//! day partitions.
+//! (`unnest` of arrays, see `sql`). Under the host's lock a new report
+//! always has a sequence above the host's last one, which keeps (host,
+//! epoch, seq) unique across the day partitions.
+//!
+//! Round trips, not statements, bound a batch: the statements are prepared
+//! once per connection, the locks and the reads go out together, then all
+//! the writes (the driver pipelines statements polled at once; the server
+//! runs them in order, so the reads still wait for the locks). A batch is
+//! four round trips (BEGIN, locks and reads, writes, COMMIT) whatever its
+//! size, where parsing each statement anew, one at a time, cost 22.
 
 use std::collections::{BTreeMap, HashMap};
 
 use rblfleet_proto::v1::{HostReport, HostSummary, HourRollup, SendingDomain};
 
 use super::reports::day_of;
-use super::{Pg, db, in_transaction, to_i64, to_u64};
+use super::{Conn, Pg, db, in_transaction, to_i64, to_u64};
 use crate::store::encoding::{decode, encode};
 use crate::store::reports::{Outcome, next_summary};
 use crate::store::{Applied, StoreError, rollup};
+
+mod sql;
 
 /// Advisory lock namespace of per-host ingest locks (the two-key form, so
 /// it cannot meet the migration lock or later leases).
@@ -80,19 +88,13 @@ impl Pg {
 
 /// The batch's transaction body: returns the outcomes and whether the
 /// watched domains may have changed.
-async fn apply(client: &tokio_postgres::Client, batch: &[Incoming]) -> Result<(Vec<Outcome>, bool), StoreError> {
+async fn apply(client: &Conn, batch: &[Incoming]) -> Result<(Vec<Outcome>, bool), StoreError> {
     let mut hosts: Vec<String> = batch.iter().map(|i| i.report.host_id.clone()).collect();
     hosts.sort();
     hosts.dedup();
-    client
-        .execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext(h))
-               FROM (SELECT h FROM unnest($2::text[]) AS h ORDER BY hashtext(h), h) AS sorted",
-            &[&HOST_LOCK, &hosts],
-        )
-        .await
-        .map_err(db("locking hosts"))?;
-    let mut state = read_state(client, batch, &hosts).await?;
+    let lock = client.prepared(sql::LOCK_HOSTS).await.map_err(db("locking hosts"))?;
+    let locked = async { client.execute(&lock, &[&HOST_LOCK, &hosts]).await.map_err(db("locking hosts")) };
+    let (_, mut state) = tokio::try_join!(locked, read_state(client, batch, &hosts))?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut written = Written::default();
     let mut domains_changed = false;
@@ -117,49 +119,11 @@ struct Written {
     sending: Vec<(String, String)>,
 }
 
-async fn read_state(
-    client: &tokio_postgres::Client,
-    batch: &[Incoming],
-    hosts: &[String],
-) -> Result<State, StoreError> {
-    let mut state = State::default();
-    for row in client
-        .query("SELECT host_id, record FROM hosts WHERE host_id = ANY($1)", &[&hosts])
-        .await
-        .map_err(db("reading hosts"))?
-    {
-        let id: String = row.get(0);
-        let summary = decode(id.as_bytes(), row.get(1))?;
-        state.hosts.insert(id, summary);
-    }
+async fn read_state(client: &Conn, batch: &[Incoming], hosts: &[String]) -> Result<State, StoreError> {
     let ids: Vec<&str> = batch.iter().map(|i| i.report.host_id.as_str()).collect();
     let epochs: Vec<i64> = batch.iter().map(|i| to_i64(i.report.epoch)).collect();
     let seqs: Vec<i64> = batch.iter().map(|i| to_i64(i.report.seq)).collect();
-    for row in client
-        .query(
-            "SELECT host_id, epoch, seq, record FROM reports
-              WHERE (host_id, epoch, seq) IN (SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[]))",
-            &[&ids, &epochs, &seqs],
-        )
-        .await
-        .map_err(db("reading stored reports"))?
-    {
-        state.reports.insert((row.get(0), row.get(1), row.get(2)), row.get(3));
-    }
     let hours: Vec<i64> = batch.iter().map(|i| rollup::hour_of(i.report.period_end_ms)).collect();
-    for row in client
-        .query(
-            "SELECT host_id, hour_ms, record FROM rollups
-              WHERE (host_id, hour_ms) IN (SELECT * FROM unnest($1::text[], $2::int8[]))",
-            &[&ids, &hours],
-        )
-        .await
-        .map_err(db("reading roll-ups"))?
-    {
-        let id: String = row.get(0);
-        let rollup = decode(id.as_bytes(), row.get(2))?;
-        state.rollups.insert((id, row.get(1)), rollup);
-    }
     let (mut domains, mut senders) = (Vec::new(), Vec::new());
     for item in batch {
         for named in &item.report.sender_domains {
@@ -167,15 +131,35 @@ async fn read_state(
             senders.push(item.report.host_id.as_str());
         }
     }
-    for row in client
-        .query(
-            "SELECT domain, host_id, messages, first_seen_ms, last_seen_ms FROM sending
-              WHERE (domain, host_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-            &[&domains, &senders],
-        )
-        .await
-        .map_err(db("reading sender domains"))?
-    {
+    let (read_hosts, read_reports, read_rollups, read_sending) = tokio::try_join!(
+        client.prepared(sql::READ_HOSTS),
+        client.prepared(sql::READ_REPORTS),
+        client.prepared(sql::READ_ROLLUPS),
+        client.prepared(sql::READ_SENDING),
+    )
+    .map_err(db("preparing the batch's reads"))?;
+    // All four in one round trip.
+    let (host_rows, report_rows, rollup_rows, sending_rows) = tokio::try_join!(
+        async { client.query(&read_hosts, &[&hosts]).await.map_err(db("reading hosts")) },
+        async { client.query(&read_reports, &[&ids, &epochs, &seqs]).await.map_err(db("reading stored reports")) },
+        async { client.query(&read_rollups, &[&ids, &hours]).await.map_err(db("reading roll-ups")) },
+        async { client.query(&read_sending, &[&domains, &senders]).await.map_err(db("reading sender domains")) },
+    )?;
+    let mut state = State::default();
+    for row in host_rows {
+        let id: String = row.get(0);
+        let summary = decode(id.as_bytes(), row.get(1))?;
+        state.hosts.insert(id, summary);
+    }
+    for row in report_rows {
+        state.reports.insert((row.get(0), row.get(1), row.get(2)), row.get(3));
+    }
+    for row in rollup_rows {
+        let id: String = row.get(0);
+        let rollup = decode(id.as_bytes(), row.get(2))?;
+        state.rollups.insert((id, row.get(1)), rollup);
+    }
+    for row in sending_rows {
         let row = SendingDomain {
             domain: row.get(0),
             host_id: row.get(1),
@@ -237,130 +221,117 @@ fn merge_domains(state: &mut State, index: usize, item: &Incoming, written: &mut
     changed
 }
 
-/// Writes what the batch changed: one multi-row statement per table.
-async fn write(
-    client: &tokio_postgres::Client,
-    batch: &[Incoming],
-    state: &State,
-    written: &Written,
-) -> Result<(), StoreError> {
+/// Writes what the batch changed: one multi-row statement per table, all
+/// sent at once.
+async fn write(client: &Conn, batch: &[Incoming], state: &State, written: &Written) -> Result<(), StoreError> {
     if written.reports.is_empty() {
         return Ok(());
     }
+    let (write_reports, write_hosts, write_ips, write_rollups, write_domains, write_sending) = tokio::try_join!(
+        client.prepared(sql::WRITE_REPORTS),
+        client.prepared(sql::WRITE_HOSTS),
+        client.prepared(super::noc::REPLACE_HOST_IPS),
+        client.prepared(sql::WRITE_ROLLUPS),
+        client.prepared(sql::WRITE_HOST_DOMAINS),
+        client.prepared(sql::WRITE_SENDING),
+    )
+    .map_err(db("preparing the batch's writes"))?;
+
     let stored: Vec<&Incoming> = written.reports.iter().map(|&i| &batch[i]).collect();
-    let ids: Vec<&str> = stored.iter().map(|i| i.report.host_id.as_str()).collect();
-    let epochs: Vec<i64> = stored.iter().map(|i| to_i64(i.report.epoch)).collect();
-    let seqs: Vec<i64> = stored.iter().map(|i| to_i64(i.report.seq)).collect();
-    let days: Vec<i32> = stored.iter().map(|i| day_of(i.report.period_end_ms)).collect();
-    let ends: Vec<i64> = stored.iter().map(|i| i.report.period_end_ms).collect();
-    let received: Vec<i64> = stored.iter().map(|i| i.now_ms).collect();
-    let records: Vec<&[u8]> = stored.iter().map(|i| i.bytes.as_slice()).collect();
-    client
-        .execute(
-            "INSERT INTO reports (host_id, epoch, seq, day, period_end_ms, received_ms, record)
-             SELECT h, e, s, DATE '1970-01-01' + d, p, r, b
-               FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int4[], $5::int8[], $6::int8[], $7::bytea[])
-                 AS t(h, e, s, d, p, r, b)",
-            &[&ids, &epochs, &seqs, &days, &ends, &received, &records],
-        )
-        .await
-        .map_err(|e| match e.code() {
-            // check_violation: no partition of `reports` takes the row.
-            Some(code) if code.code() == "23514" => StoreError::Postgres(MISSING_PARTITION.into()),
-            _ => db("storing reports")(e),
-        })?;
+    let r_ids: Vec<&str> = stored.iter().map(|i| i.report.host_id.as_str()).collect();
+    let r_epochs: Vec<i64> = stored.iter().map(|i| to_i64(i.report.epoch)).collect();
+    let r_seqs: Vec<i64> = stored.iter().map(|i| to_i64(i.report.seq)).collect();
+    let r_days: Vec<i32> = stored.iter().map(|i| day_of(i.report.period_end_ms)).collect();
+    let r_ends: Vec<i64> = stored.iter().map(|i| i.report.period_end_ms).collect();
+    let r_received: Vec<i64> = stored.iter().map(|i| i.now_ms).collect();
+    let r_records: Vec<&[u8]> = stored.iter().map(|i| i.bytes.as_slice()).collect();
 
     let mut hosts: Vec<&String> = written.hosts.iter().collect();
     hosts.sort();
     hosts.dedup();
     let summaries: Vec<&HostSummary> = hosts.iter().filter_map(|h| state.hosts.get(*h)).collect();
-    let ids: Vec<&str> = summaries.iter().map(|s| s.host_id.as_str()).collect();
+    let h_ids: Vec<&str> = summaries.iter().map(|s| s.host_id.as_str()).collect();
     let col = |f: fn(&HostSummary) -> i64| summaries.iter().map(|s| f(s)).collect::<Vec<i64>>();
-    let records: Vec<Vec<u8>> = summaries.iter().map(|s| encode(*s)).collect();
-    client
-        .execute(
-            "INSERT INTO hosts (host_id, epoch, last_seq, reports_stored, seq_gaps, first_seen_ms, last_report_ms, record)
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::bytea[])
-             ON CONFLICT (host_id) DO UPDATE SET
-               epoch = EXCLUDED.epoch, last_seq = EXCLUDED.last_seq, reports_stored = EXCLUDED.reports_stored,
-               seq_gaps = EXCLUDED.seq_gaps, first_seen_ms = EXCLUDED.first_seen_ms,
-               last_report_ms = EXCLUDED.last_report_ms, record = EXCLUDED.record",
-            &[
-                &ids,
-                &col(|s| to_i64(s.epoch)),
-                &col(|s| to_i64(s.last_seq)),
-                &col(|s| to_i64(s.reports_stored)),
-                &col(|s| to_i64(s.seq_gaps)),
-                &col(|s| s.first_seen_ms),
-                &col(|s| s.last_report_ms),
-                &records,
-            ],
-        )
-        .await
-        .map_err(db("storing host summaries"))?;
+    let h_cols = [
+        col(|s| to_i64(s.epoch)),
+        col(|s| to_i64(s.last_seq)),
+        col(|s| to_i64(s.reports_stored)),
+        col(|s| to_i64(s.seq_gaps)),
+        col(|s| s.first_seen_ms),
+        col(|s| s.last_report_ms),
+    ];
+    let h_records: Vec<Vec<u8>> = summaries.iter().map(|s| encode(*s)).collect();
     let (ip_hosts, ips) = super::noc::host_ip_columns(summaries.iter().copied());
-    client.execute(super::noc::REPLACE_HOST_IPS, &[&ids, &ip_hosts, &ips]).await.map_err(db("storing host IPs"))?;
 
     let mut hours: Vec<&(String, i64)> = written.rollups.iter().collect();
     hours.sort();
     hours.dedup();
     let rollups: Vec<&HourRollup> = hours.iter().filter_map(|k| state.rollups.get(*k)).collect();
-    let ids: Vec<&str> = hours.iter().map(|(h, _)| h.as_str()).collect();
-    let starts: Vec<i64> = hours.iter().map(|(_, t)| *t).collect();
-    let counts: Vec<i64> = rollups.iter().map(|r| to_i64(r.reports)).collect();
-    let records: Vec<Vec<u8>> = rollups.iter().map(|r| encode(*r)).collect();
+    let u_ids: Vec<&str> = hours.iter().map(|(h, _)| h.as_str()).collect();
+    let u_starts: Vec<i64> = hours.iter().map(|(_, t)| *t).collect();
+    let u_counts: Vec<i64> = rollups.iter().map(|r| to_i64(r.reports)).collect();
+    let u_records: Vec<Vec<u8>> = rollups.iter().map(|r| encode(*r)).collect();
     let figures: Vec<[i64; 6]> = rollups.iter().map(|r| super::noc::rollup_figures(r)).collect();
-    let figure = |i: usize| figures.iter().map(|f| f[i]).collect::<Vec<i64>>();
-    client
-        .execute(
-            "INSERT INTO rollups (host_id, hour_ms, reports, record, sent, deferred, bounced, blocklisted, queue_max, queue_last)
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::bytea[],
-                                  $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])
-             ON CONFLICT (host_id, hour_ms) DO UPDATE SET reports = EXCLUDED.reports, record = EXCLUDED.record,
-               sent = EXCLUDED.sent, deferred = EXCLUDED.deferred, bounced = EXCLUDED.bounced,
-               blocklisted = EXCLUDED.blocklisted, queue_max = EXCLUDED.queue_max, queue_last = EXCLUDED.queue_last",
-            &[&ids, &starts, &counts, &records, &figure(0), &figure(1), &figure(2), &figure(3), &figure(4), &figure(5)],
-        )
-        .await
-        .map_err(db("storing roll-ups"))?;
+    let u_figures: [Vec<i64>; 6] = std::array::from_fn(|i| figures.iter().map(|f| f[i]).collect());
 
-    if !written.host_domains.is_empty() {
-        let ids: Vec<&str> = written.host_domains.keys().map(String::as_str).collect();
-        let records: Vec<Vec<u8>> = written
-            .host_domains
-            .values()
-            .map(|&i| batch[i].report.domains.as_ref().map(encode).unwrap_or_default())
-            .collect();
-        client
-            .execute(
-                "INSERT INTO host_domains (host_id, record) SELECT * FROM unnest($1::text[], $2::bytea[])
-                 ON CONFLICT (host_id) DO UPDATE SET record = EXCLUDED.record",
-                &[&ids, &records],
-            )
-            .await
-            .map_err(db("storing host domains"))?;
-    }
+    let d_ids: Vec<&str> = written.host_domains.keys().map(String::as_str).collect();
+    let d_records: Vec<Vec<u8>> = written
+        .host_domains
+        .values()
+        .map(|&i| batch[i].report.domains.as_ref().map(encode).unwrap_or_default())
+        .collect();
 
-    if !written.sending.is_empty() {
-        let mut keys: Vec<&(String, String)> = written.sending.iter().collect();
-        keys.sort();
-        keys.dedup();
-        let rows: Vec<&SendingDomain> = keys.iter().filter_map(|k| state.sending.get(*k)).collect();
-        let domains: Vec<&str> = rows.iter().map(|r| r.domain.as_str()).collect();
-        let ids: Vec<&str> = rows.iter().map(|r| r.host_id.as_str()).collect();
-        let messages: Vec<i64> = rows.iter().map(|r| to_i64(r.messages)).collect();
-        let first: Vec<i64> = rows.iter().map(|r| r.first_seen_ms).collect();
-        let last: Vec<i64> = rows.iter().map(|r| r.last_seen_ms).collect();
+    let mut keys: Vec<&(String, String)> = written.sending.iter().collect();
+    keys.sort();
+    keys.dedup();
+    let rows: Vec<&SendingDomain> = keys.iter().filter_map(|k| state.sending.get(*k)).collect();
+    let s_domains: Vec<&str> = rows.iter().map(|r| r.domain.as_str()).collect();
+    let s_ids: Vec<&str> = rows.iter().map(|r| r.host_id.as_str()).collect();
+    let s_messages: Vec<i64> = rows.iter().map(|r| to_i64(r.messages)).collect();
+    let s_first: Vec<i64> = rows.iter().map(|r| r.first_seen_ms).collect();
+    let s_last: Vec<i64> = rows.iter().map(|r| r.last_seen_ms).collect();
+
+    // One round trip for all of them. The reports go first: when their
+    // partition is gone the others fail only as "transaction aborted", and
+    // the first error in pipeline order is the one returned.
+    let reports = async {
         client
-            .execute(
-                "INSERT INTO sending (domain, host_id, messages, first_seen_ms, last_seen_ms)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
-                 ON CONFLICT (domain, host_id) DO UPDATE SET
-                   messages = EXCLUDED.messages, last_seen_ms = EXCLUDED.last_seen_ms",
-                &[&domains, &ids, &messages, &first, &last],
-            )
+            .execute(&write_reports, &[&r_ids, &r_epochs, &r_seqs, &r_days, &r_ends, &r_received, &r_records])
             .await
-            .map_err(db("storing sender domains"))?;
-    }
+            .map_err(|e| match e.code() {
+                // check_violation: no partition of `reports` takes the row.
+                Some(code) if code.code() == "23514" => StoreError::Postgres(MISSING_PARTITION.into()),
+                _ => db("storing reports")(e),
+            })
+    };
+    let [c0, c1, c2, c3, c4, c5] = &h_cols;
+    let hosts = async {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [&h_ids, c0, c1, c2, c3, c4, c5, &h_records];
+        client.execute(&write_hosts, &params).await.map_err(db("storing host summaries"))
+    };
+    let host_ips =
+        async { client.execute(&write_ips, &[&h_ids, &ip_hosts, &ips]).await.map_err(db("storing host IPs")) };
+    let [f0, f1, f2, f3, f4, f5] = &u_figures;
+    let rollups = async {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] =
+            [&u_ids, &u_starts, &u_counts, &u_records, f0, f1, f2, f3, f4, f5];
+        client.execute(&write_rollups, &params).await.map_err(db("storing roll-ups"))
+    };
+    let host_domains = async {
+        if d_ids.is_empty() {
+            return Ok(0);
+        }
+        client.execute(&write_domains, &[&d_ids, &d_records]).await.map_err(db("storing host domains"))
+    };
+    let sending = async {
+        if s_ids.is_empty() {
+            return Ok(0);
+        }
+        client
+            .execute(&write_sending, &[&s_domains, &s_ids, &s_messages, &s_first, &s_last])
+            .await
+            .map_err(db("storing sender domains"))
+    };
+    tokio::try_join!(reports, hosts, host_ips, rollups, host_domains, sending)?;
     Ok(())
 }

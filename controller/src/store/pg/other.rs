@@ -10,6 +10,9 @@ use super::{Pg, db, in_transaction, to_u64};
 use crate::store::encoding::{decode, encode};
 use crate::store::{MAX_WARNINGS_PER_HOST, SpaceStatus, StoreError, VerifyReport, WatchedDomain};
 
+const READ_ACTIONS: &str = "SELECT id, record FROM actions WHERE $1::text IS NULL OR host_id = $1
+  ORDER BY created_ms DESC, id";
+
 impl Pg {
     pub(crate) fn put_action(&self, record: &ActionRecord) -> Result<(), StoreError> {
         let action = record.action.as_ref();
@@ -44,14 +47,9 @@ impl Pg {
     pub(crate) fn actions(&self, host_id: Option<&str>) -> Result<Vec<ActionRecord>, StoreError> {
         let host_id = host_id.map(str::to_string);
         self.call(move |client| async move {
-            let rows = client
-                .query(
-                    "SELECT id, record FROM actions WHERE $1::text IS NULL OR host_id = $1
-                      ORDER BY created_ms DESC, id",
-                    &[&host_id],
-                )
-                .await
-                .map_err(db("listing actions"))?;
+            // Read for every report's ack: prepared once per connection.
+            let read = client.prepared(READ_ACTIONS).await.map_err(db("listing actions"))?;
+            let rows = client.query(&read, &[&host_id]).await.map_err(db("listing actions"))?;
             rows.iter().map(|row| decode(row.get::<_, &str>(0).as_bytes(), row.get(1))).collect()
         })
     }

@@ -56,6 +56,55 @@ fn a_password_never_shows_and_never_sits_in_the_url() {
     assert!(err.contains("password_file") && !err.contains("s3cret-pw"), "{err}");
 }
 
+/// Every connection probes an idle peer after 5 s and gives up on unacked
+/// data after 10 s, unless the URL chose otherwise.
+#[test]
+fn connections_keep_alive_unless_the_url_says_otherwise() {
+    use std::time::Duration;
+    let options = |url: &str| PgOptions { url: url.into(), pool_size: 1, password: None };
+    let config = options("postgresql://rblfleet@db.example/rblfleet").driver_config().unwrap();
+    assert!(config.get_keepalives());
+    assert_eq!(config.get_keepalives_idle(), Duration::from_secs(5));
+    assert_eq!(config.get_keepalives_interval(), Some(Duration::from_secs(2)));
+    assert_eq!(config.get_keepalives_retries(), Some(3));
+    assert_eq!(config.get_tcp_user_timeout(), Some(&Duration::from_secs(10)));
+    let chosen = options(
+        "host=db.example user=rblfleet keepalives_idle=60 keepalives_interval=7 keepalives_retries=9 tcp_user_timeout=30",
+    )
+    .driver_config()
+    .unwrap();
+    assert_eq!(chosen.get_keepalives_idle(), Duration::from_secs(60));
+    assert_eq!(chosen.get_keepalives_interval(), Some(Duration::from_secs(7)));
+    assert_eq!(chosen.get_keepalives_retries(), Some(9));
+    assert_eq!(chosen.get_tcp_user_timeout(), Some(&Duration::from_secs(30)));
+    let off = options("host=db.example user=rblfleet keepalives=0").driver_config().unwrap();
+    assert!(!off.get_keepalives());
+}
+
+/// A day partition dropped behind the store's back (retention in another
+/// controller) after the batch statements were prepared: the batch fails
+/// with the partition's error, not the aborted transaction's, the store
+/// recreates the partition and stores the batch.
+#[tokio::test]
+async fn a_batch_whose_partition_was_dropped_is_stored_after_recreating_it() {
+    let test = "store::pg::tests::a_batch_whose_partition_was_dropped_is_stored_after_recreating_it";
+    let Some(db) = TestDb::create_or_skip(test) else { return };
+    let store = Store::open_postgres(&db.options(), &StoreOptions::default()).unwrap();
+    let end = 20_792 * 86_400_000_i64 + 10;
+    let report =
+        |host: &str, seq| HostReport { host_id: host.into(), epoch: 1, seq, period_end_ms: end, ..Default::default() };
+    // Both pooled connections prepare the batch statements.
+    for host in ["web1", "web2", "web3", "web4"] {
+        store.apply_report(&report(host, 1), end).await.unwrap();
+    }
+    let sql = client(&db).await;
+    sql.batch_execute("DROP TABLE reports_20261205").await.unwrap();
+    let applied = store.apply_report(&report("web1", 2), end).await.unwrap();
+    assert!(matches!(applied, crate::store::Applied::Stored(_)), "{applied:?}");
+    let seqs: Vec<u64> = store.host_reports("web1").unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [2], "the dropped partition took seq 1 with it");
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_a_clear_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
