@@ -76,7 +76,7 @@ fn rotation_by_rename_during_writing() {
         let caught_up = so_far.rotations >= rotations;
         if polls % 5 == 0 && rotations < 8 && caught_up && !reopen.load(SeqCst) && !writer.is_finished() {
             std::fs::rename(&s.log, s.log.with_file_name("maillog.1")).unwrap();
-            if rotations % 2 == 0 {
+            if rotations.is_multiple_of(2) {
                 append(&s.log, ""); // logrotate's `create`; else the writer creates it
             }
             // The writer goes on writing to the renamed file for a while.
