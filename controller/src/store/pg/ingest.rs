@@ -332,6 +332,12 @@ async fn write(client: &Conn, batch: &[Incoming], state: &State, written: &Writt
             .await
             .map_err(db("storing sender domains"))
     };
-    tokio::try_join!(reports, hosts, host_ips, rollups, host_domains, sending)?;
+    // Not try_join!: it polls in rotating order, so with every answer in
+    // one read it could return a later statement's "aborted" first.
+    let (reports, hosts, host_ips, rollups, host_domains, sending) =
+        tokio::join!(reports, hosts, host_ips, rollups, host_domains, sending);
+    for written in [reports, hosts, host_ips, rollups, host_domains, sending] {
+        written?;
+    }
     Ok(())
 }
