@@ -135,8 +135,15 @@ impl HostState {
             let i = self.receiver_index(&r.provider);
             self.receivers[i].observe(r, at);
         }
+        for e in report.blocklist.iter().filter(|e| e.family == "ip" && e.temporary && !e.provider.is_empty()) {
+            if let Some(r) = self.receivers.iter_mut().find(|r| r.provider == e.provider) {
+                r.note_reputation(clamp32(e.count), at);
+            }
+        }
         for r in &mut self.receivers {
-            r.window.advance(at);
+            r.advance(at);
+            // A half hour like a slow forward of spam is not learned.
+            self.hour_anomaly |= r.halves.latest_flagged();
         }
         let w = self.window.total();
         let host_fired = self.evaluate(&w, at);
@@ -361,6 +368,25 @@ impl HostState {
                 .filter_map(|r| receiver::deferrals(&r.provider, &r.recent(), &r.messages, &r.deferral))
                 .max_by(|a, b| a.strength.total_cmp(&b.strength)),
         );
+        // A receiver's moderate signals that lasted, unless one source
+        // carries half of the surge: a campaign or a storm is its source's
+        // to judge (by its bounces and deferrals), a forward of spam from
+        // hundreds of forged senders has no source to judge.
+        if let Some(f) = self.receivers.iter().filter_map(receiver::sustained).next() {
+            let extra = match &f.signal {
+                Signal::Sustained { per_hour, usual_per_hour, .. } => per_hour - usual_per_hour,
+                _ => 0.0,
+            };
+            let top = self
+                .sources
+                .iter()
+                .filter(|s| at_ms - s.last_seen_ms < 30 * 60_000)
+                .map(|s| s.recent().messages as f32 * 2.0)
+                .fold(0.0, f32::max);
+            if top < 0.5 * extra {
+                fired.push(f);
+            }
+        }
         // Reputation deferrals: 10 or more in 30 min, well above the usual
         // rate, and 2% of the attempts or more (a big sender's handful of
         // TSS04 "unexpected volume" deferrals is its normal).

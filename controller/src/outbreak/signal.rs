@@ -50,6 +50,18 @@ pub enum Signal {
     /// One big receiver's deferral ratio of the host's mail vs its usual
     /// (host only; see [`super::receiver`]).
     Receiver { provider: String, now: f32, usual: f32, deferred: u32, attempts: u32 },
+    /// One big receiver got several times its usual mail from the host for
+    /// hours, deferring well above its usual ratio, with reputation
+    /// deferrals (host only; see [`super::receiver::sustained`]).
+    Sustained {
+        provider: String,
+        hours: f32,
+        now: f32,
+        per_hour: f32,
+        reputation_per_half: f32,
+        usual: f32,
+        usual_per_hour: f32,
+    },
 }
 
 impl Signal {
@@ -116,6 +128,18 @@ impl Signal {
                 thousands(*attempts),
                 percent(*usual)
             ),
+            Signal::Sustained { provider, hours, now, per_hour, reputation_per_half, usual, usual_per_hour } => {
+                format!(
+                    "{} deferring {} of {} mails/h for {} h with {} reputation deferrals per 30 min, usual {} at {}/h; from many senders, none standing out (a forward or relay of spam?)",
+                    provider_name(provider),
+                    percent(*now),
+                    thousands(per_hour.round() as u32),
+                    hours,
+                    reputation_per_half.round() as u32,
+                    percent(*usual),
+                    thousands(usual_per_hour.round() as u32)
+                )
+            }
         }
     }
 }

@@ -385,3 +385,4 @@ fn a_surge_to_a_receiver_lets_a_smaller_rise_in_its_deferrals_count() {
 }
 
 mod peaks;
+mod sustained;
