@@ -15,7 +15,7 @@
 //! Gmail-heavy list is rate-limited with 4.7.28 for hours, a forwarded
 //! mailbox's busy day draws more deferrals. The host's check that no single
 //! source carries the surge (see `HostState::evaluate`) leaves campaigns
-//! and storms to their sources' own signals.
+//! and storms to their sources' own signals (`reputation::sustained`).
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +48,11 @@ pub struct Half {
     pub reputation: u32,
     /// Judged like a slow forward of spam when it closed.
     pub flagged: bool,
+    /// The most messages a single source of the host sent in 30 minutes,
+    /// sampled at each report of the half hour: whether one source carried
+    /// it (see `reputation::sustained`). Absent in states saved before.
+    #[serde(default)]
+    pub top: u32,
 }
 
 impl Half {
@@ -72,6 +77,8 @@ pub struct Streak {
     pub attempts: u32,
     pub deferred: u32,
     pub reputation: u32,
+    /// The largest [`Half::top`] among them.
+    pub top: u32,
 }
 
 /// The receiver's last [`HALVES`] closed half hours and the current one.
@@ -113,6 +120,11 @@ impl Halves {
         c.reputation = c.reputation.saturating_add(reputation);
     }
 
+    /// Notes the busiest single source's last 30 minutes (see [`Half::top`]).
+    pub fn note_top(&mut self, messages: u32) {
+        self.current.top = self.current.top.max(messages);
+    }
+
     /// The latest closed half hour was flagged: an anomaly not to learn.
     pub fn latest_flagged(&self) -> bool {
         self.closed[0].flagged
@@ -124,11 +136,12 @@ impl Halves {
         let flagged = self.closed.iter().filter(|h| h.flagged);
         let halves = flagged.clone().count();
         (self.latest_flagged() && halves >= NEEDED).then(|| {
-            let mut s = Streak { halves: halves as u32, attempts: 0, deferred: 0, reputation: 0 };
+            let mut s = Streak { halves: halves as u32, attempts: 0, deferred: 0, reputation: 0, top: 0 };
             for h in flagged {
                 s.attempts = s.attempts.saturating_add(h.attempts);
                 s.deferred = s.deferred.saturating_add(h.deferred);
                 s.reputation = s.reputation.saturating_add(h.reputation);
+                s.top = s.top.max(h.top);
             }
             s
         })
