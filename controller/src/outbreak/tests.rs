@@ -385,5 +385,6 @@ fn a_surge_to_a_receiver_lets_a_smaller_rise_in_its_deferrals_count() {
     assert!(deferrals("google", &w(500, 35), &usual_rate, &usual_ratio).is_none());
 }
 
+mod bulk;
 mod peaks;
 mod sustained;

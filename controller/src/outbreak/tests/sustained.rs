@@ -12,16 +12,16 @@ use crate::outbreak::{Event, HostState, Subject};
 
 /// One minute of the pattern: its sources, its mail to Gmail (attempts,
 /// deferred) and Gmail's 4.7.28 deferrals.
-struct Minute {
-    sources: Vec<SourceStats>,
-    gmail: (u64, u64),
-    rep: u64,
+pub(super) struct Minute {
+    pub(super) sources: Vec<SourceStats>,
+    pub(super) gmail: (u64, u64),
+    pub(super) rep: u64,
 }
 
 /// A week of the normal office (all of it to Gmail, a deferral every three hours:
 /// about 1%, and a 4.7.28 a day), then `extra(minute)` on top for
 /// `minutes`. Returns the events after the week.
-fn run(minutes: i64, extra: impl Fn(i64) -> Minute) -> Vec<Event> {
+pub(super) fn run(minutes: i64, extra: impl Fn(i64) -> Minute) -> Vec<Event> {
     let mut state = HostState::new("web01.example");
     let week = 7 * 1440;
     let mut events = Vec::new();
@@ -58,7 +58,7 @@ fn run(minutes: i64, extra: impl Fn(i64) -> Minute) -> Vec<Event> {
 }
 
 /// `n` forwarded messages from forged senders, all to Gmail.
-fn forwarded(m: i64, n: u64) -> Vec<SourceStats> {
+pub(super) fn forwarded(m: i64, n: u64) -> Vec<SourceStats> {
     (0..n).map(|i| src(SourceKind::Sender, &format!("f{m}x{i}@forged{i}.example"), 1, 0, 0, 1, 0)).collect()
 }
 
@@ -112,14 +112,14 @@ fn a_forwarded_mailbox_on_a_busy_day_does_not_warn() {
 fn half_hours_are_judged_when_they_close_and_a_streak_needs_the_latest() {
     let messages = Stat::prior(40.0, 10.0);
     let deferral = Stat::prior(0.017, 0.01);
-    let bad = Half { attempts: 115, deferred: 10, reputation: 5, flagged: false };
+    let bad = Half { attempts: 115, deferred: 10, reputation: 5, flagged: false, top: 0 };
     assert!(bad.judge(&messages, &deferral));
     // Each condition on its own is not enough.
     assert!(!Half { attempts: 60, ..bad }.judge(&messages, &deferral), "1.5x the mail");
     assert!(!Half { deferred: 4, ..bad }.judge(&messages, &deferral), "3.5% deferred");
     assert!(!Half { reputation: 2, ..bad }.judge(&messages, &deferral), "2 reputation deferrals");
     assert!(
-        !Half { attempts: 400, deferred: 40, reputation: 5, flagged: false }.judge(&messages, &deferral),
+        !Half { attempts: 400, deferred: 40, reputation: 5, flagged: false, top: 0 }.judge(&messages, &deferral),
         "1.25% reputation"
     );
 
