@@ -27,7 +27,8 @@
 //! # Layout
 //!
 //! - [`stat`]: the baseline of one value and the 30-minute window.
-//! - [`signal`]: the signals, their strengths and reasons, the alarm's hysteresis.
+//! - [`signal`]: the signals, their strengths and reasons; `signal::alarm` the
+//!   alarm's hysteresis.
 //! - [`receiver`]: the big receivers' view of the host (deferrals per provider).
 //! - [`reputation`]: the host's reputation deferrals, and a throttled
 //!   legitimate bulk sender told from spam.
