@@ -27,13 +27,17 @@
 //! # Layout
 //!
 //! - [`stat`]: the baseline of one value and the 30-minute window.
-//! - [`signal`]: the signals, their strengths and reasons, the alarm's hysteresis.
+//! - [`signal`]: the signals, their strengths and reasons; `signal::alarm` the
+//!   alarm's hysteresis.
 //! - [`receiver`]: the big receivers' view of the host (deferrals per provider).
+//! - [`reputation`]: the host's reputation deferrals, and a throttled
+//!   legitimate bulk sender told from spam.
 //! - [`source`]: one source's state.
 //! - [`host`]: one host's state and the report → events step.
 
 pub mod host;
 pub mod receiver;
+pub mod reputation;
 pub mod signal;
 pub mod source;
 pub mod stat;

@@ -4,7 +4,8 @@
 use rblfleet_proto::v1::HostReport;
 use serde::{Deserialize, Serialize};
 
-use super::receiver::{self, MAX_RECEIVERS, ReceiverState};
+use super::receiver::{self, ReceiverState};
+use super::reputation;
 use super::signal::{self, Alarm, Fired, Signal, Transition};
 use super::source::{Baseline, SourceState};
 use super::stat::{Counts, HOUR_MS, Stat, Window, clamp32};
@@ -18,6 +19,8 @@ pub const MAX_SOURCES: usize = 64;
 const MAX_LABELS: usize = 6;
 /// Sending IPs kept per host.
 const MAX_IPS: usize = 16;
+
+mod members;
 
 /// The baseline of the host as a whole.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -135,8 +138,19 @@ impl HostState {
             let i = self.receiver_index(&r.provider);
             self.receivers[i].observe(r, at);
         }
+        for e in report.blocklist.iter().filter(|e| e.family == "ip" && e.temporary && !e.provider.is_empty()) {
+            if let Some(r) = self.receivers.iter_mut().find(|r| r.provider == e.provider) {
+                r.note_reputation(clamp32(e.count), at);
+            }
+        }
+        // The busiest source's last 30 minutes, for the receivers' half
+        // hours: did one source carry a receiver's surge?
+        let top = self.sources.iter().filter(|s| s.last_seen_ms == at).map(|s| s.recent().messages).max().unwrap_or(0);
         for r in &mut self.receivers {
-            r.window.advance(at);
+            r.advance(at);
+            r.halves.note_top(top);
+            // A half hour like a slow forward of spam is not learned.
+            self.hour_anomaly |= r.halves.latest_flagged();
         }
         let w = self.window.total();
         let host_fired = self.evaluate(&w, at);
@@ -226,29 +240,6 @@ impl HostState {
         events
     }
 
-    fn note_ips(&mut self, report: &HostReport) {
-        let public = |ip: &&rblfleet_proto::v1::HostIp| ip.public || !ip.nat_public_address.is_empty();
-        let mut sending: Vec<&rblfleet_proto::v1::HostIp> =
-            report.ips.iter().filter(|ip| ip.sends_mail).filter(public).collect();
-        if sending.is_empty() {
-            sending = report.ips.iter().filter(public).collect();
-        }
-        if !sending.is_empty() {
-            self.ips =
-                sending
-                    .iter()
-                    .map(|ip| {
-                        if ip.nat_public_address.is_empty() {
-                            ip.address.clone()
-                        } else {
-                            ip.nat_public_address.clone()
-                        }
-                    })
-                    .take(MAX_IPS)
-                    .collect();
-        }
-    }
-
     /// The host's counts in one report, and the reputation labels it names.
     fn counts(&mut self, report: &HostReport) -> Counts {
         let mut c = Counts { reports: 1, ..Counts::default() };
@@ -304,40 +295,6 @@ impl HostState {
         self.hour_anomaly = self.hour_warned || self.sources.iter().any(SourceState::is_warned);
     }
 
-    /// The index of the receiver `provider`, inserting it from the host's
-    /// deferral baseline, replacing the least recently seen when full.
-    fn receiver_index(&mut self, provider: &str) -> usize {
-        if let Some(i) = self.receivers.iter().position(|r| r.provider == provider) {
-            return i;
-        }
-        let fresh = ReceiverState::new(provider, self.baseline.deferral);
-        if self.receivers.len() < MAX_RECEIVERS {
-            self.receivers.push(fresh);
-            return self.receivers.len() - 1;
-        }
-        let victim = (0..self.receivers.len()).min_by_key(|&i| self.receivers[i].last_seen_ms).unwrap_or(0);
-        self.receivers[victim] = fresh;
-        victim
-    }
-
-    /// The index of the source `s`, inserting it from the host's prior,
-    /// evicting the least recently seen unwarned source when full.
-    fn source_index(&mut self, s: &rblfleet_proto::v1::SourceStats) -> usize {
-        if let Some(i) = self.sources.iter().position(|x| x.kind == s.kind && x.id == s.id) {
-            return i;
-        }
-        let fresh = SourceState::new(s, self.source_prior.as_prior());
-        if self.sources.len() < MAX_SOURCES {
-            self.sources.push(fresh);
-            return self.sources.len() - 1;
-        }
-        let victim = (0..self.sources.len())
-            .min_by_key(|&i| (self.sources[i].is_warned(), self.sources[i].last_seen_ms))
-            .unwrap_or(0);
-        self.sources[victim] = fresh;
-        victim
-    }
-
     /// The host's own signals over its last 30 minutes (what `observe` last
     /// scored), for display and for tracing the replay benchmark.
     pub fn signals(&self, at_ms: i64) -> Vec<Fired> {
@@ -355,33 +312,28 @@ impl HostState {
         // The receiver deferring most beyond its usual; one only: the
         // receivers share the same outbreak's mail and its reputation
         // deferrals, which are counted below.
+        // A receiver deferring the mail of a clean bulk source that carries
+        // the host's refusals is pacing a campaign, not judging spam (see
+        // [`reputation`]); that source's own signals judge it.
         fired.extend(
             self.receivers
                 .iter()
                 .filter_map(|r| receiver::deferrals(&r.provider, &r.recent(), &r.messages, &r.deferral))
-                .max_by(|a, b| a.strength.total_cmp(&b.strength)),
+                .max_by(|a, b| a.strength.total_cmp(&b.strength))
+                .filter(|_| reputation::bulk_carrier(&self.sources, w, at_ms).is_none()),
         );
-        // Reputation deferrals: 10 or more in 30 min, well above the usual
-        // rate, and 2% of the attempts or more (a big sender's handful of
-        // TSS04 "unexpected volume" deferrals is its normal).
-        let usual = b.reputation.level;
-        if w.reputation >= 10
-            && w.reputation as f32 * 2.0 >= 5.0 * usual + 10.0
-            && w.reputation as f32 >= 0.02 * w.attempts as f32
-        {
-            let labels = self
-                .labels
+        fired.extend(reputation::sustained(&self.receivers, &self.sources, at_ms));
+        let labels = || {
+            self.labels
                 .iter()
                 .filter(|l| at_ms - l.last_ms < 30 * 60_000)
                 .map(|l| l.label.as_str())
                 .collect::<Vec<_>>()
-                .join(", ");
-            let labels = if labels.is_empty() { "receiver".to_owned() } else { labels };
-            fired.push(Fired {
-                signal: Signal::Reputation { now: w.reputation, usual_per_hour: usual, labels, share: 1.0 },
-                strength: signal::grade(w.reputation as f32, 10.0, 10.0, 2.5),
-            });
-        }
+                .join(", ")
+        };
+        fired.extend(reputation::host_signal(w, b.reputation.level, labels, || {
+            reputation::bulk_carrier(&self.sources, w, at_ms)
+        }));
         // Queue growth: 200 messages more than at the start of the window,
         // 4x the largest usual queue, and a tenth of the window's attempts
         // or more left behind: a newsletter grows the queue by its few

@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 use super::signal::{Fired, Signal, grade};
 use super::stat::{Counts, Stat, Window, clamp32};
 
+pub mod sustained;
+
+use sustained::Halves;
+
 /// Receivers kept per host: the agent names nine providers; the least
 /// recently seen makes room for a new one.
 pub const MAX_RECEIVERS: usize = 10;
@@ -51,6 +55,10 @@ pub struct ReceiverState {
     pub deferral: Stat,
     pub(crate) window: Window,
     pub(crate) hour: Counts,
+    /// The last three hours by half hour, for [`sustained`] (absent in
+    /// states saved before it).
+    #[serde(default)]
+    pub(crate) halves: Halves,
 }
 
 impl ReceiverState {
@@ -66,15 +74,32 @@ impl ReceiverState {
             deferral: Stat::prior(host_deferral.level, host_deferral.spread),
             window: Window::default(),
             hour: Counts::default(),
+            halves: Halves::default(),
         }
     }
 
     pub(crate) fn observe(&mut self, r: &ReceiverStats, at_ms: i64) {
         let c = counts(r);
+        self.advance(at_ms);
         if self.window.add(at_ms, &c) {
             self.hour.add(&c);
+            self.halves.add(c.attempts, c.deferred, 0);
         }
         self.last_seen_ms = self.last_seen_ms.max(at_ms);
+    }
+
+    /// Counts `n` reputation deferrals this receiver named (a blocklist
+    /// evidence of the host's IP, temporary).
+    pub(crate) fn note_reputation(&mut self, n: u32, at_ms: i64) {
+        self.advance(at_ms);
+        self.halves.add(0, 0, n);
+    }
+
+    /// Moves the window and the half hours to `at_ms`.
+    pub(crate) fn advance(&mut self, at_ms: i64) {
+        self.window.advance(at_ms);
+        let (messages, deferral) = (&self.messages, &self.deferral);
+        self.halves.roll(at_ms, |h| h.judge(messages, deferral));
     }
 
     /// Closes an hour (the host's hours: every receiver closes with its
@@ -127,5 +152,24 @@ pub(crate) fn deferrals(provider: &str, w: &Counts, messages: &Stat, deferral: &
             attempts: w.attempts,
         },
         strength: grade(now / usual.max(0.01), 5.0, 4.0, 2.0),
+    })
+}
+
+/// A receiver whose moderate signals lasted (see [`sustained`]): strength
+/// [`super::signal::WARN_SCORE`], it warns on its own.
+pub(crate) fn sustained(r: &ReceiverState) -> Option<Fired> {
+    let s = r.halves.streak()?;
+    let hours = s.halves as f32 / 2.0;
+    Some(Fired {
+        signal: Signal::Sustained {
+            provider: r.provider.clone(),
+            hours,
+            now: if s.attempts == 0 { 0.0 } else { s.deferred as f32 / s.attempts as f32 },
+            per_hour: s.attempts as f32 / hours,
+            reputation_per_half: s.reputation as f32 / s.halves as f32,
+            usual: r.deferral.level,
+            usual_per_hour: r.messages.level,
+        },
+        strength: super::signal::WARN_SCORE,
     })
 }

@@ -18,6 +18,10 @@
 
 use super::stat::Counts;
 
+mod alarm;
+
+pub use alarm::{Alarm, Transition};
+
 /// Score at which a subject warns (with at least one quality signal).
 pub const WARN_SCORE: f32 = 2.5;
 /// Score under which a warned subject counts as calm.
@@ -50,6 +54,18 @@ pub enum Signal {
     /// One big receiver's deferral ratio of the host's mail vs its usual
     /// (host only; see [`super::receiver`]).
     Receiver { provider: String, now: f32, usual: f32, deferred: u32, attempts: u32 },
+    /// One big receiver got several times its usual mail from the host for
+    /// hours, deferring well above its usual ratio, with reputation
+    /// deferrals (host only; see [`super::receiver::sustained`]).
+    Sustained {
+        provider: String,
+        hours: f32,
+        now: f32,
+        per_hour: f32,
+        reputation_per_half: f32,
+        usual: f32,
+        usual_per_hour: f32,
+    },
 }
 
 impl Signal {
@@ -116,6 +132,18 @@ impl Signal {
                 thousands(*attempts),
                 percent(*usual)
             ),
+            Signal::Sustained { provider, hours, now, per_hour, reputation_per_half, usual, usual_per_hour } => {
+                format!(
+                    "{} deferring {} of {} mails/h for {} h with {} reputation deferrals per 30 min, usual {} at {}/h; from many senders, none standing out (a forward or relay of spam?)",
+                    provider_name(provider),
+                    percent(*now),
+                    thousands(per_hour.round() as u32),
+                    hours,
+                    reputation_per_half.round() as u32,
+                    percent(*usual),
+                    thousands(usual_per_hour.round() as u32)
+                )
+            }
         }
     }
 }
@@ -315,81 +343,4 @@ pub fn percent(r: f32) -> String {
 /// "40x"; "far above" when the usual is under one an hour.
 fn multiple(now_per_hour: f32, usual: f32) -> String {
     if usual < 0.5 { "far above".into() } else { format!("{}x", thousands((now_per_hour / usual).round() as u32)) }
-}
-
-/// Warned or not, with hysteresis: a subject warns once, stays warned while
-/// its score stays at [`CLEAR_SCORE`] or above, and clears after
-/// [`CALM_MS`] below it. Only the two transitions reach the caller.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Alarm {
-    /// When the current warning began; 0 when not warned.
-    pub warned_ms: i64,
-    /// When the score last fell under [`CLEAR_SCORE`]; 0 when it is above.
-    calm_ms: i64,
-    /// Since when a small anomaly has lasted ([`Verdict::pending`]); 0: none.
-    pending_ms: i64,
-    /// The last evaluation that was pending: a gap shorter than
-    /// [`CALM_MS`] does not restart [`SUSTAIN_MS`] (a slow anomaly flickers
-    /// around its thresholds in a 30-minute window). Absent in states saved
-    /// before it existed.
-    #[serde(default)]
-    pending_last_ms: i64,
-}
-
-/// What one evaluation changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transition {
-    None,
-    Warn,
-    /// Cleared; carries when the warning began.
-    Clear(i64),
-}
-
-impl Alarm {
-    pub fn is_warned(&self) -> bool {
-        self.warned_ms != 0
-    }
-
-    /// True at `at_ms` while an anomaly too small to warn yet is waiting
-    /// for [`SUSTAIN_MS`]: it was pending within the last [`CALM_MS`] (a
-    /// subject that fell silent is not evaluated, so the time decides).
-    pub fn is_pending(&self, at_ms: i64) -> bool {
-        self.pending_ms != 0 && at_ms - self.pending_last_ms < CALM_MS
-    }
-
-    /// Feeds one evaluation at `at_ms` (a time of 0 counts as 1 so that a
-    /// report at the Unix epoch still sets the alarm).
-    pub fn step(&mut self, at_ms: i64, v: Verdict) -> Transition {
-        let at_ms = at_ms.max(1);
-        if !self.is_warned() {
-            if v.pending {
-                if self.pending_ms == 0 {
-                    self.pending_ms = at_ms;
-                }
-                self.pending_last_ms = at_ms;
-            } else if at_ms - self.pending_last_ms >= CALM_MS {
-                self.pending_ms = 0;
-            }
-            // A sustained anomaly warns while it is pending, not in a gap, so
-            // the warning's reasons name it.
-            if v.warns || (v.pending && at_ms - self.pending_ms >= SUSTAIN_MS) {
-                *self = Alarm { warned_ms: at_ms, ..Alarm::default() };
-                return Transition::Warn;
-            }
-            return Transition::None;
-        }
-        if v.score >= CLEAR_SCORE {
-            self.calm_ms = 0;
-            return Transition::None;
-        }
-        if self.calm_ms == 0 {
-            self.calm_ms = at_ms;
-        }
-        if at_ms - self.calm_ms >= CALM_MS {
-            let since = self.warned_ms;
-            *self = Alarm::default();
-            return Transition::Clear(since);
-        }
-        Transition::None
-    }
 }

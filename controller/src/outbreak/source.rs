@@ -4,6 +4,7 @@
 use rblfleet_proto::v1::{SourceKind, SourceStats};
 use serde::{Deserialize, Serialize};
 
+use super::reputation::{CARRIER_SHARE, refused};
 use super::signal::{self, Alarm, Fired, Signal};
 use super::stat::{Counts, HOUR_MS, Stat, Window, clamp32};
 
@@ -193,11 +194,24 @@ impl SourceState {
         self.window.total()
     }
 
+    /// The last 30 minutes as of `at_ms` (the window moved on to it, buckets
+    /// without a report empty).
+    pub fn recent_at(&self, at_ms: i64) -> Counts {
+        let mut window = self.window.clone();
+        window.advance(at_ms);
+        window.total()
+    }
+
+    /// A SASL user: a person's mailbox, not an application.
+    pub fn is_mailbox(&self) -> bool {
+        self.kind == SourceKind::SaslUser as i32
+    }
+
     /// The volume at which a ratio signal of this source warns at once:
     /// [`signal::MIN_MESSAGES_MAILBOX`] for a mailbox, else
     /// [`signal::MIN_MESSAGES`].
     pub(crate) fn min_messages(&self) -> u32 {
-        if self.kind == SourceKind::SaslUser as i32 { signal::MIN_MESSAGES_MAILBOX } else { signal::MIN_MESSAGES }
+        if self.is_mailbox() { signal::MIN_MESSAGES_MAILBOX } else { signal::MIN_MESSAGES }
     }
 
     /// True at `at_ms` while an anomaly of this source waits to last long
@@ -272,9 +286,7 @@ impl SourceState {
     /// (without the host's reputation deferrals), for display and for
     /// tracing the replay benchmark.
     pub fn signals(&self, at_ms: i64) -> Vec<Fired> {
-        let mut window = self.window.clone();
-        window.advance(at_ms);
-        self.fired(&window.total(), None)
+        self.fired(&self.recent_at(at_ms), None)
     }
 
     fn fired(&self, w: &Counts, host_reputation: Option<(&Fired, &Counts)>) -> Vec<Fired> {
@@ -292,9 +304,8 @@ impl SourceState {
         if let Some((rep, host)) = host_reputation
             && let Signal::Reputation { now, usual_per_hour, labels, .. } = &rep.signal
         {
-            let refused = |c: &Counts| c.deferred.saturating_add(c.bounced).saturating_add(c.blocklisted);
             let share = refused(&w) as f32 / refused(host).max(1) as f32;
-            if share >= 0.4 {
+            if share >= CARRIER_SHARE {
                 let signal = Signal::Reputation {
                     now: *now,
                     usual_per_hour: *usual_per_hour,
