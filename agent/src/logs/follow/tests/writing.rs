@@ -102,14 +102,21 @@ fn copytruncate_during_writing() {
     append(&s.log, "");
     let mut f = Follower::open(&s.log, &store(&s)).unwrap();
     let gate = Arc::new(Mutex::new(()));
+    // As in the rename test: checkpoints keep three rotations in the writing.
+    let (rotated, written) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
     let writer = {
-        let (log, gate) = (s.log.clone(), Arc::clone(&gate));
+        let (log, gate, rotated, written) =
+            (s.log.clone(), Arc::clone(&gate), Arc::clone(&rotated), Arc::clone(&written));
         std::thread::spawn(move || {
             let mut file = OpenOptions::new().append(true).open(&log).unwrap();
             for i in 0..N {
+                while i % (N / 4) == 0 && rotated.load(SeqCst) < i / (N / 4) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 {
                     let _writing = gate.lock().unwrap();
                     file.write_all(format!("line {i:06}\n").as_bytes()).unwrap();
+                    written.store(i + 1, SeqCst);
                 }
                 if i % 100 == 0 {
                     std::thread::sleep(Duration::from_millis(1));
@@ -117,12 +124,19 @@ fn copytruncate_during_writing() {
             }
         })
     };
-    let mut rotations = 0;
-    let (got, seen) = follow_all(&mut f, |f, polls, _| {
-        // Rotate once the follower is back on the live file (logrotate runs
-        // daily; two rotations before the copy is read lose its tail).
-        if polls % 5 == 0 && rotations < 8 && f.reading() == Some(s.log.as_path()) && !writer.is_finished() {
-            let _paused = gate.lock().unwrap();
+    let (mut rotations, mut written_at_rotation): (u32, u32) = (0, 0);
+    let (got, seen) = follow_all(&mut f, |f, polls, so_far| {
+        if polls % 5 != 0 || rotations >= 8 || writer.is_finished() {
+            return;
+        }
+        let _paused = gate.lock().unwrap();
+        // Rotate only when the follower has read every line written, some
+        // of them since the last rotation, on the live file: logrotate runs
+        // daily, and a truncation of a file it has not read from (or of an
+        // empty one) cannot be told from no truncation at all.
+        let written = written.load(SeqCst);
+        let caught_up = so_far.lines == written as usize && written > written_at_rotation;
+        if caught_up && f.reading() == Some(s.log.as_path()) {
             let first = s.log.with_file_name("maillog.1");
             if first.exists() {
                 std::fs::rename(&first, s.log.with_file_name("maillog.2")).unwrap();
@@ -130,6 +144,8 @@ fn copytruncate_during_writing() {
             std::fs::copy(&s.log, &first).unwrap();
             OpenOptions::new().write(true).open(&s.log).unwrap().set_len(0).unwrap();
             rotations += 1;
+            written_at_rotation = written;
+            rotated.store(rotations, SeqCst);
         }
     });
     writer.join().unwrap();
