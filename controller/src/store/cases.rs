@@ -56,6 +56,17 @@ impl Sled {
         }
     }
 
+    /// [`Sled::case_for`] of each pair; pairs without a case are absent.
+    pub fn cases_for(&self, pairs: &[(String, String)]) -> Result<super::CasesFor, StoreError> {
+        let mut found = super::CasesFor::new();
+        for (ip, list_id) in pairs {
+            if let Some(case) = self.case_for(ip, list_id)? {
+                found.insert((ip.clone(), list_id.clone()), case);
+            }
+        }
+        Ok(found)
+    }
+
     /// Every case, by id.
     pub fn all_cases(&self) -> Result<Vec<Case>, StoreError> {
         self.cases

@@ -13,8 +13,8 @@ use rblfleet_proto::v1::{
 };
 
 use super::{Backend, BackupError, BackupInfo, Pruned, SpaceStatus, Store, StoreError, VerifyReport};
+use super::{CasesFor, ReceiverStates, WatchedDomain};
 use super::{Leadership, Role};
-use super::{ReceiverStates, WatchedDomain};
 
 /// What `rblfleet backup` answers for a PostgreSQL store. pg_dump takes a
 /// consistent snapshot (one repeatable-read transaction) while the
@@ -86,6 +86,10 @@ dispatch! {
     fn case(&self, id: u64) -> Result<Option<Case>, StoreError>;
     /// The case of (ip, list), if one was ever opened.
     fn case_for(&self, ip: &str, list_id: &str) -> Result<Option<Case>, StoreError>;
+    /// The cases of several (ip, list) pairs in one call (one round trip
+    /// on PostgreSQL, for views that show a case beside every listing);
+    /// pairs without a case are absent.
+    fn cases_for(&self, pairs: &[(String, String)]) -> Result<CasesFor, StoreError>;
     /// Every case, by id.
     fn all_cases(&self) -> Result<Vec<Case>, StoreError>;
     /// The receiver-side listing state of (ip, provider).
@@ -100,6 +104,9 @@ dispatch! {
 
     /// A host's roll-ups with `from_ms <= hour < to_ms`, oldest first.
     fn rollups(&self, host_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<HourRollup>, StoreError>;
+    /// [`Store::rollups`] of several hosts in one call (one round trip on
+    /// PostgreSQL): host by host in the order given, each oldest first.
+    fn hosts_rollups(&self, host_ids: &[String], from_ms: i64, to_ms: i64) -> Result<Vec<HourRollup>, StoreError>;
     /// Deletes raw reports that ended before `raw_before_ms` (keeping each
     /// host's latest) and roll-ups older than `rollup_before_ms`.
     fn prune(&self, raw_before_ms: i64, rollup_before_ms: i64) -> Result<Pruned, StoreError>;
@@ -215,6 +222,18 @@ impl Store {
     /// again now and then.
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Refreshes the query planner's statistics of every rblfleet table
+    /// (PostgreSQL `ANALYZE`; nothing to do on sled). Autovacuum does this
+    /// on its own a minute or so after tables change a lot; after a bulk
+    /// load (`migrate --from-sled`, a benchmark's fleet) the plans of the
+    /// first queries would otherwise rest on empty-table estimates.
+    pub fn analyze(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(_) => Ok(()),
+            Backend::Postgres(p) => p.analyze(),
+        }
     }
 
     /// Sets the free-space reserve, in bytes; 0 disables the check (sled).

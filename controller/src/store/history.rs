@@ -39,6 +39,15 @@ impl Sled {
             .collect()
     }
 
+    /// [`Sled::rollups`] of each host in turn.
+    pub fn hosts_rollups(&self, host_ids: &[String], from_ms: i64, to_ms: i64) -> Result<Vec<HourRollup>, StoreError> {
+        let mut all = Vec::new();
+        for host_id in host_ids {
+            all.extend(self.rollups(host_id, from_ms, to_ms)?);
+        }
+        Ok(all)
+    }
+
     /// Deletes raw reports whose period ended before `raw_before_ms` (always
     /// keeping each host's latest) and roll-ups older than `rollup_before_ms`.
     pub fn prune(&self, raw_before_ms: i64, rollup_before_ms: i64) -> Result<Pruned, StoreError> {

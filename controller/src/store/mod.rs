@@ -95,6 +95,9 @@ pub use verify::{Problem, TreeSummary, VerifyReport, verify_dir};
 /// Receiver-side listing states by (ip, provider) (`Store::receiver_states`).
 pub type ReceiverStates = std::collections::HashMap<(String, String), rblfleet_proto::v1::ReceiverState>;
 
+/// Cases by (ip, list id), as [`Store::cases_for`] returns them.
+pub type CasesFor = std::collections::HashMap<(String, String), rblfleet_proto::v1::Case>;
+
 /// The on-disk layout this binary reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";

@@ -287,6 +287,14 @@ async fn cases_are_indexed_by_ip_and_list() {
         store.put_case(&case(second, "192.0.2.1", "bl")).unwrap();
         assert_eq!(store.case_for("192.0.2.1", "zen").unwrap().unwrap().id, first);
         assert_eq!(store.case_for("192.0.2.1", "spamcop").unwrap(), None);
+        // Several pairs in one call: the ones with a case, keyed by pair.
+        let pairs = [("192.0.2.1", "zen"), ("192.0.2.1", "spamcop"), ("192.0.2.1", "bl"), ("192.0.2.9", "zen")]
+            .map(|(ip, list)| (ip.to_string(), list.to_string()));
+        let found = store.cases_for(&pairs).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found.get(&pairs[0]).map(|c| c.id), Some(first));
+        assert_eq!(found.get(&pairs[2]).map(|c| c.id), Some(second));
+        assert!(store.cases_for(&[]).unwrap().is_empty());
         let mut updated = case(first, "192.0.2.1", "zen");
         updated.relistings = 2;
         store.put_case(&updated).unwrap();
@@ -330,6 +338,20 @@ async fn reports_roll_up_by_hour() {
         assert_eq!(hours, [(HOUR, 2), (2 * HOUR, 1)]);
         assert_eq!(store.rollups("web1", HOUR + 10, 2 * HOUR).unwrap().len(), 1);
         assert!(store.rollups("web10", 0, 3 * HOUR).unwrap().is_empty());
+        // Several hosts in one call: host by host in the order asked, each
+        // oldest first, with the same window; unknown hosts add nothing.
+        let mut r = report("web0", 1, 1);
+        r.period_end_ms = 2 * HOUR + 7;
+        store.apply_report(&r, r.period_end_ms).await.unwrap();
+        let asked = ["web1", "web10", "web0"].map(String::from);
+        let both: Vec<(String, i64)> = store
+            .hosts_rollups(&asked, HOUR + 10, 3 * HOUR)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.host_id, r.hour_ms))
+            .collect();
+        assert_eq!(both, [("web1".to_string(), HOUR), ("web1".to_string(), 2 * HOUR), ("web0".to_string(), 2 * HOUR)]);
+        assert!(store.hosts_rollups(&[], 0, 3 * HOUR).unwrap().is_empty());
     }
 }
 

@@ -96,10 +96,7 @@ fn domain_refusals(
     entry: Option<&WatchedDomain>,
 ) -> Result<Vec<BlocklistEvidence>, StoreError> {
     let Some(entry) = entry else { return Ok(Vec::new()) };
-    let mut rollups = Vec::new();
-    for host in entry.all_hosts() {
-        rollups.extend(ctx.store.rollups(&host, ctx.now_ms - DAY_MS, ctx.now_ms + 3_600_000)?);
-    }
+    let rollups = ctx.store.hosts_rollups(&entry.all_hosts(), ctx.now_ms - DAY_MS, ctx.now_ms + 3_600_000)?;
     let mut out: Vec<BlocklistEvidence> = rollup::sum(&rollups)
         .blocklist
         .into_iter()

@@ -101,20 +101,24 @@ pub fn current_listings(ctx: &Context<'_>, watched: &Watched) -> Result<Vec<List
             last_refusal,
         ));
     }
+    // All the rows' cases at once: one round trip on PostgreSQL, not one
+    // per listing.
+    let pairs: Vec<(String, String)> = rows.iter().map(|(row, _)| (row.ip.clone(), row.list_id.clone())).collect();
+    let cases_of = ctx.store.cases_for(&pairs)?;
     let mut rows: Vec<ListingRow> = rows
         .into_iter()
         .map(|(mut row, last_cause_ms)| {
-            if let Some(case) = ctx.store.case_for(&row.ip, &row.list_id)? {
+            if let Some(case) = cases_of.get(&(row.ip.clone(), row.list_id.clone())) {
                 row.case_id = case.id;
                 row.case_state = case.state;
                 row.relisting = case.relisting;
-                row.expected_drop_ms = cases::expected_drop_ms(&case, last_cause_ms);
+                row.expected_drop_ms = cases::expected_drop_ms(case, last_cause_ms);
             } else {
                 row.case_state = CaseState::Unspecified as i32;
             }
-            Ok(row)
+            row
         })
-        .collect::<Result<_, StoreError>>()?;
+        .collect();
     rows.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.since_ms.cmp(&b.since_ms)).then(a.ip.cmp(&b.ip)));
     Ok(rows)
 }

@@ -19,7 +19,7 @@ pub use host::host_view;
 pub use ip::ip_view;
 pub use listings::current_listings;
 pub use report::fleet_report;
-pub use suspects::suspects;
+pub use suspects::{ListingsRollups, suspects};
 pub use warnings::{at_risk, baselines, host_warnings, link_cases, warning_before, warning_for};
 pub use watched::Watched;
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use rblfleet_proto::v1::{CaseState, FleetSummary, ReportRequest, ReportResponse, ZoneGap};
 
-use super::{Context, Watched, current_listings, suspects};
+use super::{Context, ListingsRollups, Watched, current_listings};
 use crate::store::StoreError;
 
 const DEFAULT_SILENT_SECS: u64 = 300;
@@ -68,11 +68,13 @@ pub fn fleet_report(ctx: &Context<'_>, request: &ReportRequest) -> Result<Report
         .filter(|r| request.hosts.is_empty() || r.hosts.iter().any(|h| request.hosts.contains(h)))
         .filter(|r| request.states.is_empty() || request.states.contains(&r.case_state))
         .collect();
+    let ip_rollups =
+        ListingsRollups::load(ctx, rows.iter().filter(|r| r.kind != "domain").map(|r| (&r.hosts[..], r.since_ms)))?;
     for row in &mut rows {
         row.top_suspect = if row.kind == "domain" {
             super::domain::domain_suspects(ctx, &row.ip, watched.domains.get(&row.ip), row.since_ms)?.into_iter().next()
         } else {
-            suspects(ctx, &row.hosts, row.since_ms)?.into_iter().next()
+            ip_rollups.suspects(&row.hosts, row.since_ms).into_iter().next()
         };
     }
     // Early warnings (issue 15): sources whose IPs are not listed yet.

@@ -4,7 +4,7 @@
 use rblfleet_proto::v1::{Case, CaseEvent, CaseState, ReceiverState};
 
 use super::{Pg, db, in_transaction, to_i64, to_u64};
-use crate::store::{ReceiverStates, StoreError};
+use crate::store::{CasesFor, ReceiverStates, StoreError};
 
 const READ_RECEIVERS: &str = "SELECT ip, provider, record FROM receivers
   WHERE (ip, provider) IN (SELECT * FROM unnest($1::text[], $2::text[]))";
@@ -73,6 +73,34 @@ impl Pg {
                 .await
                 .map_err(db("finding a case"))?;
             row.map(|row| decode(ip.as_bytes(), row.get(0))).transpose()
+        })
+    }
+
+    /// For the listings views (a case beside every listing): one query for
+    /// all pairs instead of one per listing.
+    pub(crate) fn cases_for(&self, pairs: &[(String, String)]) -> Result<CasesFor, StoreError> {
+        if pairs.is_empty() {
+            return Ok(CasesFor::new());
+        }
+        let (ips, lists): (Vec<String>, Vec<String>) = pairs.iter().cloned().unzip();
+        self.call(move |client| async move {
+            let rows = client
+                .query(
+                    "SELECT i.ip, i.list_id, c.record
+                       FROM unnest($1::text[], $2::text[]) AS k(ip, list_id)
+                       JOIN case_index i ON i.ip = k.ip AND i.list_id = k.list_id
+                       JOIN cases c ON c.id = i.case_id",
+                    &[&ips, &lists],
+                )
+                .await
+                .map_err(db("finding cases"))?;
+            let mut found = CasesFor::new();
+            for row in rows {
+                let (ip, list_id): (String, String) = (row.get(0), row.get(1));
+                let case = decode(ip.as_bytes(), row.get(2))?;
+                found.insert((ip, list_id), case);
+            }
+            Ok(found)
         })
     }
 

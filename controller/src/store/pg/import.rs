@@ -98,15 +98,21 @@ impl Pg {
                 // Planner statistics now, not at autovacuum's leisure: on
                 // 10,000 copied hosts `noc_hosts` took 6.7 s before and
                 // 0.13 s after.
-                let tables: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
-                client
-                    .batch_execute(&format!("ANALYZE {}", tables.join(", ")))
-                    .await
-                    .map_err(db("analyzing the copied tables"))?;
+                analyze_tables(&client).await?;
             }
             Ok(outcome)
         })
     }
+
+    /// `ANALYZE` of every rblfleet table (see `Store::analyze`).
+    pub(crate) fn analyze(&self) -> Result<(), StoreError> {
+        self.call(|client| async move { analyze_tables(&client).await })
+    }
+}
+
+async fn analyze_tables(client: &Client) -> Result<(), StoreError> {
+    let tables: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+    client.batch_execute(&format!("ANALYZE {}", tables.join(", "))).await.map_err(db("analyzing the tables"))
 }
 
 async fn counts(client: &Client) -> Result<Vec<(Table, u64)>, StoreError> {

@@ -65,6 +65,35 @@ impl Pg {
         })
     }
 
+    /// One query for all hosts (the suspects of a listing carried by many
+    /// hosts), in the order given, each host's hours oldest first.
+    pub(crate) fn hosts_rollups(
+        &self,
+        host_ids: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<HourRollup>, StoreError> {
+        if host_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let host_ids = host_ids.to_vec();
+        let from = rollup::hour_of(from_ms);
+        self.call(move |client| async move {
+            let rows = client
+                .query(
+                    "SELECT r.host_id, r.record
+                       FROM unnest($1::text[]) WITH ORDINALITY AS h(host_id, n)
+                       JOIN rollups r ON r.host_id = h.host_id
+                      WHERE r.hour_ms >= $2 AND r.hour_ms < $3
+                      ORDER BY h.n, r.hour_ms",
+                    &[&host_ids, &from, &to_ms],
+                )
+                .await
+                .map_err(db("reading roll-ups"))?;
+            rows.iter().map(|row| decode(row.get::<_, &str>(0).as_bytes(), row.get(1))).collect()
+        })
+    }
+
     /// Creates the day partitions `days` need (once per day per process;
     /// another controller creating the same one at the same time is fine).
     pub(super) fn ensure_partitions(&self, days: &[i32]) -> Result<(), StoreError> {
