@@ -41,23 +41,7 @@ pub(crate) fn cache_key(
     key: &mut String,
     slots: &mut Slots,
 ) -> usize {
-    key.clear();
-    slots.clear();
-    if let Some(basic) = codes.basic {
-        // Reply codes are three digits: written by hand, `write!` cost a
-        // few hundred instructions of formatting machinery per reply.
-        if (100..1000).contains(&basic) {
-            for d in [basic / 100, basic / 10 % 10, basic % 10] {
-                key.push(char::from(b'0' + d as u8));
-            }
-        } else {
-            let _ = write!(key, "{basic}");
-        }
-    }
-    key.push('|');
-    key.push_str(codes.enhanced.unwrap_or(""));
-    key.push('|');
-    let text_start = key.len();
+    let text_start = start_key(codes, key, slots);
     let b = masked.as_bytes();
     let mut copied = 0;
     let mut i = 0;
@@ -240,6 +224,28 @@ fn looks_like_ip(token: &str) -> bool {
     let token = token.trim_end_matches(['.', ':']);
     (token.matches('.').count() == 3 && token.parse::<std::net::Ipv4Addr>().is_ok())
         || (token.matches(':').count() >= 2 && token.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// Empties `key` and `slots` and writes the reply's codes, which lead the
+/// key; returns where the reply's text starts.
+fn start_key(codes: &ReplyCodes, key: &mut String, slots: &mut Slots) -> usize {
+    key.clear();
+    slots.clear();
+    if let Some(basic) = codes.basic {
+        // Reply codes are three digits: written by hand, `write!` cost a
+        // few hundred instructions of formatting machinery per reply.
+        if (100..1000).contains(&basic) {
+            for d in [basic / 100, basic / 10 % 10, basic % 10] {
+                key.push(char::from(b'0' + d as u8));
+            }
+        } else {
+            let _ = write!(key, "{basic}");
+        }
+    }
+    key.push('|');
+    key.push_str(codes.enhanced.unwrap_or(""));
+    key.push('|');
+    key.len()
 }
 
 #[cfg(test)]

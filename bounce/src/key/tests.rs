@@ -3,8 +3,6 @@
 //! corpus and on generated text, and its behaviour on real replies.
 #![allow(clippy::unwrap_used)]
 
-use std::fmt::Write as _;
-
 use proptest::prelude::*;
 
 use super::*;
@@ -21,23 +19,7 @@ fn cache_key_plain(
     key: &mut String,
     slots: &mut Slots,
 ) -> usize {
-    key.clear();
-    slots.clear();
-    if let Some(basic) = codes.basic {
-        // Reply codes are three digits: written by hand, `write!` cost a
-        // few hundred instructions of formatting machinery per reply.
-        if (100..1000).contains(&basic) {
-            for d in [basic / 100, basic / 10 % 10, basic % 10] {
-                key.push(char::from(b'0' + d as u8));
-            }
-        } else {
-            let _ = write!(key, "{basic}");
-        }
-    }
-    key.push('|');
-    key.push_str(codes.enhanced.unwrap_or(""));
-    key.push('|');
-    let text_start = key.len();
+    let text_start = start_key(codes, key, slots);
     let b = masked.as_bytes();
     let mut copied = 0;
     let mut i = 0;
