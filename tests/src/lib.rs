@@ -348,3 +348,25 @@ pub async fn log_agent(
     let config = rblfleet_agent::Config::from_toml_str(&toml).unwrap();
     rblfleet_agent::Agent::open(config, rblfleet_agent::RunOptions::default()).await.unwrap()
 }
+
+/// The configuration of an agent process given several controller URLs
+/// (failover): it reads `DIR/mail.log` from its first line, sends from `ip`,
+/// keeps its outbox in `DIR/outbox` and reports every 300 ms.
+pub fn failover_agent_toml(pki: &Pki, host: &str, ip: &str, urls: &[String], dir: &Path) -> String {
+    let (cert, key) = pki.agent(host);
+    format!(
+        "host_id = {host:?}\n\
+         [controller]\nurls = {urls:?}\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\ntimeout = \"5s\"\n\
+         [report]\ninterval = \"300ms\"\n\
+         [outbox]\ndir = {outbox:?}\n\
+         [retry]\ninitial = \"50ms\"\nmax = \"200ms\"\n\
+         [ips]\nstatic = [{ip:?}]\nsending = [{ip:?}]\n\
+         [logs]\npaths = [{log:?}]\njournald = \"never\"\nread_existing = true\n\
+         [queue]\nmta = \"none\"\n",
+        ca = pki.ca_cert().display().to_string(),
+        cert = cert.display().to_string(),
+        key = key.display().to_string(),
+        outbox = dir.join("outbox").display().to_string(),
+        log = dir.join("mail.log").display().to_string(),
+    )
+}

@@ -113,24 +113,9 @@ async fn until<F: std::future::Future<Output = bool>>(what: &str, log: &Path, mu
 }
 
 fn agent_config(pki: &Pki, urls: &[String], dir: &Path) -> PathBuf {
-    let (cert, key) = pki.agent(HOST);
     std::fs::write(dir.join("mail.log"), "").unwrap();
     let path = dir.join("agent.toml");
-    let toml = format!(
-        "host_id = {HOST:?}\n\
-         [controller]\nurls = {urls:?}\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\ntimeout = \"5s\"\n\
-         [report]\ninterval = \"300ms\"\n\
-         [outbox]\ndir = {outbox:?}\n\
-         [retry]\ninitial = \"50ms\"\nmax = \"200ms\"\n\
-         [ips]\nstatic = [\"203.0.113.61\"]\n\
-         [logs]\npaths = [{log:?}]\njournald = \"never\"\n\
-         [queue]\nmta = \"none\"\n",
-        ca = pki.ca_cert().display().to_string(),
-        cert = cert.display().to_string(),
-        key = key.display().to_string(),
-        outbox = dir.join("outbox").display().to_string(),
-        log = dir.join("mail.log").display().to_string(),
-    );
+    let toml = rblfleet_tests::failover_agent_toml(pki, HOST, "203.0.113.61", urls, dir);
     std::fs::write(&path, toml).unwrap();
     path
 }

@@ -155,22 +155,7 @@ fn agent(pki: &Pki, dir: &Path, host: &str, ip: &str, urls: &[String]) -> (Proc,
         })
         .collect();
     std::fs::write(dir.join("mail.log"), log).unwrap();
-    let (cert, key) = pki.agent(host);
-    let toml = format!(
-        "host_id = {host:?}\n\
-         [controller]\nurls = {urls:?}\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\ntimeout = \"5s\"\n\
-         [report]\ninterval = \"300ms\"\n\
-         [outbox]\ndir = {outbox:?}\n\
-         [retry]\ninitial = \"50ms\"\nmax = \"200ms\"\n\
-         [ips]\nstatic = [{ip:?}]\nsending = [{ip:?}]\n\
-         [logs]\npaths = [{log:?}]\njournald = \"never\"\nread_existing = true\n\
-         [queue]\nmta = \"none\"\n",
-        ca = pki.ca_cert().display().to_string(),
-        cert = cert.display().to_string(),
-        key = key.display().to_string(),
-        outbox = dir.join("outbox").display().to_string(),
-        log = dir.join("mail.log").display().to_string(),
-    );
+    let toml = rblfleet_tests::failover_agent_toml(pki, host, ip, urls, &dir);
     std::fs::write(dir.join("agent.toml"), toml).unwrap();
     let bin = binary("rblfleet-agent", "RBLFLEET_AGENT_BIN").unwrap();
     let config = dir.join("agent.toml");
