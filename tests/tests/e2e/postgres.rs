@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use rblfleet_agent::{Agent, Config as AgentConfig, RunOptions};
 use rblfleet_controller::config::{Config, Controllers, StoreBackend};
 use rblfleet_controller::daemon::Daemon;
+use rblfleet_controller::dnsbl::zone_server::ZoneServer;
 use rblfleet_controller::store::{Role, Store, StoreOptions, TestDb};
 use rblfleet_tests::{
     Pki, agent_toml, controller_config, enable_dnsbl, only_zones, raw_agent_client, test_zone_server, valid_report,
@@ -35,6 +36,17 @@ async fn json(daemon: &Daemon, args: &[&str]) -> Value {
     serde_json::from_str(&cli(daemon, args).await.unwrap()).unwrap()
 }
 
+/// A controller on `db` checking the test zone `bl` only, metrics off.
+fn postgres_config(pki: &Pki, tmp: &std::path::Path, dns: &ZoneServer, db: &TestDb) -> Config {
+    let mut config: Config = controller_config(pki, &tmp.join("data"), 0, false);
+    enable_dnsbl(&mut config, dns);
+    only_zones(&mut config, &["bl"]);
+    config.store.backend = StoreBackend::Postgres;
+    config.store.url = Some(db.url.clone());
+    config.store.pool_size = 4;
+    config
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_serves_from_postgresql_and_a_second_one_is_refused() {
     let test = "e2e::postgres::a_controller_serves_from_postgresql_and_a_second_one_is_refused";
@@ -42,12 +54,7 @@ async fn a_controller_serves_from_postgresql_and_a_second_one_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let pki = Pki::new(&tmp.path().join("ca"));
     let dns = test_zone_server().await;
-    let mut config: Config = controller_config(&pki, &tmp.path().join("data"), 0, false);
-    enable_dnsbl(&mut config, &dns);
-    only_zones(&mut config, &["bl"]);
-    config.store.backend = StoreBackend::Postgres;
-    config.store.url = Some(db.url.clone());
-    config.store.pool_size = 4;
+    let mut config = postgres_config(&pki, tmp.path(), &dns, &db);
     config.metrics.enabled = false;
     config.check(false).unwrap();
     let daemon = Daemon::start_with(&config, false, false).await.unwrap();
@@ -112,12 +119,7 @@ async fn several_controllers_share_a_database_and_a_single_one_or_a_migration_is
     let tmp = tempfile::tempdir().unwrap();
     let pki = Pki::new(&tmp.path().join("ca"));
     let dns = test_zone_server().await;
-    let mut config: Config = controller_config(&pki, &tmp.path().join("data"), 0, false);
-    enable_dnsbl(&mut config, &dns);
-    only_zones(&mut config, &["bl"]);
-    config.store.backend = StoreBackend::Postgres;
-    config.store.url = Some(db.url.clone());
-    config.store.pool_size = 4;
+    let mut config = postgres_config(&pki, tmp.path(), &dns, &db);
     config.store.controllers = Controllers::Several;
     config.metrics.enabled = false;
     config.check(false).unwrap();
