@@ -4,13 +4,15 @@
 //! The detector ([`crate::outbreak`]) is pure; this is the glue. Each host's
 //! state lives in memory ([`Detectors`]) and is saved to the store when a
 //! warning opens or closes, and otherwise every [`SAVE_EVERY_MS`] (when an
-//! active warning's `last_seen` is refreshed too):
+//! active warning's `last_seen` is refreshed too), each host at its own
+//! phase of that cycle; a new host's starting state is not saved before it
+//! is due or an event changes it:
 //! a state is a few kilobytes, and writing every host's at every report
 //! would cost the store more than the report itself. A restart resumes from
 //! the saved state, losing at most those minutes of observations.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rblfleet_proto::v1::{HostReport, OutbreakWarning, SourceKind};
 
@@ -29,6 +31,11 @@ pub const EVICT_AFTER_MS: i64 = 6 * 3_600_000;
 pub const SWEEP_EVERY_MS: i64 = 10 * 60_000;
 
 /// The detector states of the hosts that reported recently.
+///
+/// The map's lock is held only to find or insert a host's entry: loading,
+/// saving and reading warnings go to the store under the host's own lock,
+/// so one host's save (a committed transaction, milliseconds on
+/// PostgreSQL) does not hold up every other host's report.
 #[derive(Debug, Default)]
 pub struct Detectors {
     hosts: Mutex<Hosts>,
@@ -36,7 +43,7 @@ pub struct Detectors {
 
 #[derive(Debug, Default)]
 struct Hosts {
-    map: HashMap<String, Cached>,
+    map: HashMap<String, Arc<Mutex<Cached>>>,
     /// Report time of the last sweep.
     swept_ms: i64,
 }
@@ -44,10 +51,23 @@ struct Hosts {
 #[derive(Debug)]
 struct Cached {
     state: HostState,
-    /// When the state was last saved (report time, ms); 0: never.
+    /// When the state was last saved, or the phase its periodic saves
+    /// keep (report time, ms).
     saved_ms: i64,
     /// The host's last report (report time, ms).
     seen_ms: i64,
+    /// Observed since the last save: eviction saves it first.
+    dirty: bool,
+}
+
+/// Where in the [`SAVE_EVERY_MS`] cycle `host`'s periodic saves fall, so
+/// that a fleet whose hosts all appear at once (a controller start, a
+/// load test) does not save every state in the same second five minutes
+/// later. FNV-1a: stable across processes and releases.
+fn phase(host: &str) -> i64 {
+    let hash = host.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    // SAVE_EVERY_MS is positive and small: the remainder fits an i64.
+    i64::try_from(hash % SAVE_EVERY_MS.unsigned_abs()).unwrap_or(0)
 }
 
 /// A subject as the warning records key it: (source kind, source id); the
@@ -77,16 +97,24 @@ fn still_warned(state: &HostState, kind: i32, id: &str) -> bool {
     state.sources().iter().any(|s| s.kind == kind && s.id == id && s.is_warned())
 }
 
-/// The host's state from the store, or a fresh one. Unreadable stored state
-/// (corrupt, or from another version) is replaced and said in the log: it
-/// is derived data, rebuilt from the reports that follow.
-fn load(store: &Store, host: &str) -> Result<(HostState, i64), StoreError> {
+/// The host's state from the store, or a fresh one, and whether it must be
+/// saved now. A fresh state or a calm one read back is what the store
+/// already holds (or what a restart would start from anyway), so it is not
+/// saved until it is due or changes: a fleet of new hosts costs no transaction each at its
+/// first report. Unreadable stored state (corrupt, or from another
+/// version) is replaced at once and said in the log: it is derived data,
+/// rebuilt from the reports that follow.
+fn load(store: &Store, host: &str) -> Result<(HostState, bool), StoreError> {
     Ok(match store.outbreak_state(host)?.map(|raw| HostState::from_bytes(&raw)) {
-        None => (HostState::new(host), 0),
-        Some(Ok(state)) => (state, 0),
+        None => (HostState::new(host), false),
+        // A warned host's episodes are refreshed (last_seen) at once.
+        Some(Ok(state)) => {
+            let warned = state.is_warned() || state.sources().iter().any(|s| s.is_warned());
+            (state, warned)
+        }
         Some(Err(error)) => {
             tracing::warn!(host, %error, "outbreak detector state unreadable; starting again from the priors");
-            (HostState::new(host), 0)
+            (HostState::new(host), true)
         }
     })
 }
@@ -98,21 +126,26 @@ impl Detectors {
     pub fn observe(&self, store: &Store, report: &HostReport) -> Result<Vec<OutbreakWarning>, StoreError> {
         let host = report.host_id.as_str();
         let at = report.period_end_ms;
-        // One lock for the map: observing is microseconds, and a save (a
-        // few per second fleet-wide) is one small sled transaction.
-        let mut guard = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        let hosts = &mut *guard;
-        if at - hosts.swept_ms >= SWEEP_EVERY_MS {
-            hosts.swept_ms = at;
-            evict_silent(store, &mut hosts.map, at)?;
+        if self.sweep_due(at) {
+            self.evict_silent(store, at)?;
         }
-        if !hosts.map.contains_key(host) {
-            let (state, saved_ms) = load(store, host)?;
-            hosts.map.insert(host.to_string(), Cached { state, saved_ms, seen_ms: at });
-        }
-        let Some(cached) = hosts.map.get_mut(host) else { return Ok(Vec::new()) };
+        let cached = match self.cached_host(host) {
+            Some(cached) => cached,
+            None => {
+                // Loaded without the map's lock; a concurrent first report
+                // of the same host keeps whichever entry was inserted first.
+                let (state, replace) = load(store, host)?;
+                let saved_ms = if replace { at - SAVE_EVERY_MS } else { at - phase(host) };
+                let fresh = Cached { state, saved_ms, seen_ms: at, dirty: false };
+                let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+                Arc::clone(hosts.map.entry(host.to_string()).or_insert_with(|| Arc::new(Mutex::new(fresh))))
+            }
+        };
+        // The host's own lock: its reports are observed and saved in order.
+        let mut cached = cached.lock().unwrap_or_else(|p| p.into_inner());
         cached.seen_ms = cached.seen_ms.max(at);
         let events = cached.state.observe(report);
+        cached.dirty = true;
         let state = &cached.state;
         // A warning's last_seen is refreshed with the periodic save, not at
         // every report: a warned host would otherwise write its whole state
@@ -125,31 +158,66 @@ impl Detectors {
         let records = if events.is_empty() && !warned { Vec::new() } else { records(store, state, events, at)? };
         store.save_outbreak(host, &state.to_bytes(), &records)?;
         cached.saved_ms = at;
+        cached.dirty = false;
         Ok(records)
     }
-}
 
-impl Detectors {
     /// Hosts whose state is in memory now.
     pub fn cached(&self) -> usize {
         self.hosts.lock().unwrap_or_else(|p| p.into_inner()).map.len()
     }
-}
 
-/// Saves (when changed since) and drops the states of hosts silent for
-/// [`EVICT_AFTER_MS`] before `at`.
-fn evict_silent(store: &Store, map: &mut HashMap<String, Cached>, at: i64) -> Result<(), StoreError> {
-    let silent: Vec<String> =
-        map.iter().filter(|(_, c)| at - c.seen_ms >= EVICT_AFTER_MS).map(|(h, _)| h.clone()).collect();
-    for host in silent {
-        if let Some(c) = map.get(&host) {
-            if c.saved_ms < c.seen_ms {
-                store.save_outbreak(&host, &c.state.to_bytes(), &[])?;
-            }
-            map.remove(&host);
-        }
+    fn cached_host(&self, host: &str) -> Option<Arc<Mutex<Cached>>> {
+        self.hosts.lock().unwrap_or_else(|p| p.into_inner()).map.get(host).cloned()
     }
-    Ok(())
+
+    /// Whether the map is due a sweep for silent hosts at `at`; claims it.
+    fn sweep_due(&self, at: i64) -> bool {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        if at - hosts.swept_ms < SWEEP_EVERY_MS {
+            return false;
+        }
+        hosts.swept_ms = at;
+        true
+    }
+
+    /// Saves (when changed since) and drops the states of hosts silent for
+    /// [`EVICT_AFTER_MS`] before `at`. The saves run without the map's
+    /// lock; a host is dropped only if it is still silent after its save
+    /// (a report in between keeps it, with its state, in memory).
+    fn evict_silent(&self, store: &Store, at: i64) -> Result<(), StoreError> {
+        let silent = |c: &Cached| at - c.seen_ms >= EVICT_AFTER_MS;
+        let candidates: Vec<(String, Arc<Mutex<Cached>>)> = {
+            let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            hosts
+                .map
+                .iter()
+                // A host whose lock is taken is reporting now: not silent.
+                .filter(|(_, c)| c.try_lock().is_ok_and(|c| silent(&c)))
+                .map(|(h, c)| (h.clone(), Arc::clone(c)))
+                .collect()
+        };
+        for (host, entry) in candidates {
+            {
+                let mut c = entry.lock().unwrap_or_else(|p| p.into_inner());
+                if !silent(&c) {
+                    continue;
+                }
+                if c.dirty {
+                    store.save_outbreak(&host, &c.state.to_bytes(), &[])?;
+                    c.saved_ms = at;
+                    c.dirty = false;
+                }
+            }
+            let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            let still =
+                hosts.map.get(&host).is_some_and(|c| Arc::ptr_eq(c, &entry) && c.try_lock().is_ok_and(|c| silent(&c)));
+            if still {
+                hosts.map.remove(&host);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The host's warning records after `events`: new episodes opened, cleared

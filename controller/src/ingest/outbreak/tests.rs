@@ -120,3 +120,36 @@ fn silent_hosts_leave_memory_saved_and_come_back_from_the_store() {
     detectors.observe(&store, &report(later + 1, 1, 1, 1, 0)).unwrap();
     assert_eq!(detectors.cached(), 2);
 }
+
+#[test]
+fn a_new_host_costs_no_save_until_due_and_a_changed_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let detectors = Detectors::default();
+    // The first report of a new host: nothing the store lacks, no save.
+    detectors.observe(&store, &report(1, 1, 1, 1, 0)).unwrap();
+    assert!(store.outbreak_state(HOST).unwrap().is_none(), "a new host's first report saved its state");
+    // Within one SAVE_EVERY_MS (at the host's own phase) it is saved.
+    for minute in 2..=1 + SAVE_EVERY_MS / MIN {
+        detectors.observe(&store, &report(minute, 1, 1, 1, 0)).unwrap();
+    }
+    let saved = HostState::from_bytes(&store.outbreak_state(HOST).unwrap().unwrap()).unwrap();
+    assert_eq!(saved.sources().len(), 2);
+    // An outbreak changes the state: saved with its warning at once, and a
+    // restarted detector continues the same episode.
+    let mut opened = Vec::new();
+    for minute in 10..=20 {
+        opened.extend(detectors.observe(&store, &report(minute, 400, 300, 40, 120)).unwrap());
+        if !opened.is_empty() {
+            break;
+        }
+    }
+    let first = opened.first().cloned().unwrap();
+    let warned = HostState::from_bytes(&store.outbreak_state(HOST).unwrap().unwrap()).unwrap();
+    assert!(warned.sources().iter().any(|s| s.is_warned()), "the warned state was saved at the event");
+    drop(detectors);
+    let detectors = Detectors::default();
+    let records = detectors.observe(&store, &report(21, 400, 300, 40, 120)).unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].first_seen_ms, first.first_seen_ms, "the same episode, not a second warning");
+}
