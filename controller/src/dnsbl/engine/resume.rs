@@ -50,6 +50,9 @@ impl Engine {
     /// [`Engine::resume`], then passes until `stop` turns true: one term as
     /// the engine's leader.
     pub async fn lead(self, stop: tokio::sync::watch::Receiver<bool>) {
+        // Forced rechecks this process claimed in an earlier term and did
+        // not finish are claimed again with the rest (`forced`).
+        self.new_claims_term();
         let engine = self.clone();
         match tokio::task::spawn_blocking(move || engine.resume()).await {
             Ok(Ok(())) => {}
