@@ -26,7 +26,7 @@ impl Engine {
         let day = utc_day(now_ms());
         let store = &self.inner.store;
         let zone_ids: Vec<String> = self.lock().zones.iter().map(|rt| rt.zone.id.clone()).collect();
-        let used = zone_ids.iter().map(|id| store.zone_usage(id, day)).collect::<Result<Vec<u64>, _>>()?;
+        let used = store.zones_usage(&zone_ids, day)?;
         let checks = store.all_checks()?;
         let index: HashMap<&str, usize> = zone_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
         let mut guard = self.lock();
