@@ -117,8 +117,7 @@ pub fn zones(e: &mut Encoder, zones: &[ZoneMetrics], leads: bool) {
         for z in running() {
             f.sample(&[("zone", &z.zone_id)], f64::from(u8::from(z.state == ZoneState::InService)));
         }
-        let mut f =
-            e.family("rblfleet_zone_state", Kind::Gauge, "1 for the zone's current state, 0 for the others.");
+        let mut f = e.family("rblfleet_zone_state", Kind::Gauge, "1 for the zone's current state, 0 for the others.");
         for z in zones {
             for state in ZONE_STATES {
                 f.sample(&[("zone", &z.zone_id), ("state", state)], f64::from(u8::from(z.state.as_str() == state)));

@@ -69,5 +69,6 @@ fn a_turn_keeps_the_other_controllers_out_until_it_ends() {
     // On sled the process owns its store: always its turn.
     let tmp = tempfile::tempdir().unwrap();
     let sled = Store::open(tmp.path(), &StoreOptions::default()).unwrap();
-    let (_one, _two) = (sled.take_turn(Task::HealReceiverListings).unwrap(), sled.take_turn(Task::HealReceiverListings).unwrap());
+    let (_one, _two) =
+        (sled.take_turn(Task::HealReceiverListings).unwrap(), sled.take_turn(Task::HealReceiverListings).unwrap());
 }

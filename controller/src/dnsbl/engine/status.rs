@@ -6,12 +6,12 @@ use std::net::IpAddr;
 
 use rblfleet_proto::v1::ZoneHealth;
 
-use super::super::health::State;
 use super::super::budget::utc_day;
+use super::super::health::State;
 use super::{Engine, ZoneRuntime};
-use crate::clock::now_ms;
 use crate::cases::work::delist_route;
 use crate::catalog::{Target, Zone, ZoneKind};
+use crate::clock::now_ms;
 
 /// A catalog zone's state in the engine: a string only on the wire
 /// (`ZoneHealth.state`) and in metric labels.

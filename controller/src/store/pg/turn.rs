@@ -56,9 +56,8 @@ impl Pg {
             .spawn(move || hold(config, key, what, wait, taken, released))
             .map_err(|e| StoreError::Postgres(format!("cannot start the {what} lock thread: {e}")))?;
         let turn = Turn { release: Some(release), thread: Some(thread) };
-        let answer = || {
-            outcome.recv().unwrap_or_else(|_| Err(StoreError::Postgres(format!("the {what} lock thread stopped"))))
-        };
+        let answer =
+            || outcome.recv().unwrap_or_else(|_| Err(StoreError::Postgres(format!("the {what} lock thread stopped"))));
         // As `Pg::call`: on a multi-thread runtime's worker, let its other
         // tasks move while this one waits for another controller's turn.
         let answer = match tokio::runtime::Handle::try_current() {
@@ -119,8 +118,9 @@ fn hold(
         if ok {
             let _ = released.await;
             // Freed now rather than when the server sees the connection close.
-            let _ = tokio::time::timeout(Duration::from_secs(5), client.batch_execute("SELECT pg_advisory_unlock_all()"))
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), client.batch_execute("SELECT pg_advisory_unlock_all()"))
+                    .await;
         }
         drop(client);
         let _ = connection.await;
