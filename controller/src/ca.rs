@@ -100,8 +100,47 @@ pub fn init(dir: &Path, common_name: &str, days: i64) -> Result<Issued, CaError>
 /// Files go to `dir/controller.{crt,key}`, `dir/agents/HOST.{crt,key}` or
 /// `dir/admins/NAME.{crt,key}`.
 pub fn issue(dir: &Path, subject: &Subject, days: i64, force: bool) -> Result<Issued, CaError> {
+    issue_as(dir, subject, None, days, force)
+}
+
+/// Where the certificates of several controllers sharing one database go,
+/// one pair each: `dir/controllers/ID.{crt,key}`.
+pub const CONTROLLERS: &str = "controllers";
+
+/// A controller's server certificate for `names`: `dir/controller.{crt,key}`,
+/// or with `id` (several controllers, each with its own pair)
+/// `dir/controllers/ID.{crt,key}`, so issuing the next one does not
+/// replace the last and `ca renew --controller` finds them all.
+pub fn issue_controller(
+    dir: &Path,
+    names: &[String],
+    id: Option<&str>,
+    days: i64,
+    force: bool,
+) -> Result<Issued, CaError> {
+    let stem = match id {
+        Some(id) => {
+            // Ids share the host id alphabet: they end up in file names.
+            check_host_id(id).map_err(|reason| bad_name(id, &reason))?;
+            Some(format!("{CONTROLLERS}/{id}"))
+        }
+        None => None,
+    };
+    issue_as(dir, &Subject::Controller { names: names.to_vec() }, stem, days, force)
+}
+
+/// [`issue`] with the files' path under `dir` (without extension) chosen
+/// by the caller instead of by the subject.
+pub(crate) fn issue_as(
+    dir: &Path,
+    subject: &Subject,
+    stem: Option<String>,
+    days: i64,
+    force: bool,
+) -> Result<Issued, CaError> {
     let issuer = load_issuer(dir)?;
-    let (params, stem) = leaf_params(subject, days)?;
+    let (params, subject_stem) = leaf_params(subject, days)?;
+    let stem = stem.unwrap_or(subject_stem);
     let cert_path = dir.join(format!("{stem}.crt"));
     let key_path = dir.join(format!("{stem}.key"));
     if !force {

@@ -154,8 +154,11 @@ fn spawn_hangup(_tls: bool, _stop: watch::Receiver<bool>) -> Option<JoinHandle<(
 /// Withdraws receiver-side listings that the current bounce classifier no
 /// longer reads as listings (after an upgrade). Before the engine, the
 /// servers and the alerts start, so no alert announces the withdrawal as a
-/// listing that cleared. A failure is logged, not fatal: the controller
-/// works without the repair, and the next start tries again.
+/// listing that cleared. Controllers sharing a database take turns at it
+/// (`Store::take_turn`): the first withdraws and notes a case, the next
+/// finds nothing left. A failure (another controller's turn longer than
+/// `TURN_WAIT` included) is logged, not fatal: the controller works
+/// without the repair, and the next start tries again.
 fn heal(store: &Store, catalog: &Catalog) {
     match crate::cases::work::heal_receiver_listings(store, catalog, crate::clock::now_ms()) {
         Ok(healed) if healed.withdrawn > 0 => tracing::warn!(

@@ -21,9 +21,10 @@
 //!   already spent them. Zone health is in memory: the new leader probes
 //!   each zone once (2 queries). Forced rechecks (`Engine::recheck`, called
 //!   by the ingest of whichever controller got the bounce) are stored on
-//!   PostgreSQL and taken by the leader at each pass (`engine::forced`), so
-//!   they reach it wherever it runs; the ones the old leader had taken but
-//!   not yet checked when it died are checked at their normal due time.
+//!   PostgreSQL and claimed by the leader at each pass (`engine::forced`),
+//!   so they reach it wherever it runs; a claimed one is deleted only once
+//!   its check is stored, and the next leader claims again what the old
+//!   one held when it died.
 //! - Alerts: what was alerted is not recorded; each term's baseline is the
 //!   state when it starts, so nothing the old leader could have sent is
 //!   sent again, and a change between the old leader's last sweep and the

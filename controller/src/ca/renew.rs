@@ -1,7 +1,8 @@
 //! Which issued certificates are due for renewal, and renewing one.
 //!
 //! The list comes from the CA directory itself: `DIR/agents/HOST.crt` for
-//! every agent `ca issue` made, and `DIR/controller.crt`. That works on an
+//! every agent `ca issue` made, `DIR/controller.crt` and
+//! `DIR/controllers/ID.crt`. That works on an
 //! offline CA host, and it is the only complete list: the controller knows
 //! an agent's expiry only once the agent has connected since the controller
 //! started, so a host that was down, or whose certificate already expired
@@ -54,19 +55,35 @@ pub fn agents(dir: &Path) -> Result<Vec<Found>, CaError> {
     Ok(found)
 }
 
-/// `dir/controller.crt`, if `ca issue --controller` made one.
-pub fn controller(dir: &Path) -> Result<Option<Found>, CaError> {
-    let cert = dir.join("controller.crt");
-    if !cert.exists() {
-        return Ok(None);
+/// The controller certificates `ca issue --controller` made: `dir/controller.crt`
+/// (named "controller") and every `dir/controllers/ID.crt` (named by its id).
+pub fn controllers(dir: &Path) -> Result<Vec<Found>, CaError> {
+    let mut found = Vec::new();
+    let single = dir.join("controller.crt");
+    if single.exists() {
+        found.extend(read_found(single, "controller")?);
     }
+    let several = dir.join(super::CONTROLLERS);
+    let entries = match std::fs::read_dir(&several) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(cause) => return Err(CaError::Io { path: several, cause }),
+    };
+    let mut each = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|cause| CaError::Io { path: several.clone(), cause })?;
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".crt")) else { continue };
+        each.extend(read_found(entry.path(), id)?);
+    }
+    each.sort_by(|a, b| a.name.cmp(&b.name));
+    found.extend(each);
+    Ok(found)
+}
+
+fn read_found(cert: PathBuf, name: &str) -> Result<Option<Found>, CaError> {
     let first = read_pem_file(&cert).map_err(|e| bad(&cert, e))?.into_iter().next();
-    Ok(first.map(|c| Found {
-        kind: CertKind::Controller,
-        name: "controller".into(),
-        cert: cert.clone(),
-        not_after_ms: c.not_after_ms,
-    }))
+    Ok(first.map(|c| Found { kind: CertKind::Controller, name: name.into(), cert, not_after_ms: c.not_after_ms }))
 }
 
 /// The DNS names and IPs a controller certificate is valid for, in its
@@ -101,7 +118,12 @@ pub fn controller_names(cert: &Path) -> Result<Vec<String>, CaError> {
 pub fn renew(dir: &Path, found: &Found, days: i64) -> Result<Issued, CaError> {
     let subject = match found.kind {
         CertKind::Agent => Subject::Agent { host_id: found.name.clone() },
-        CertKind::Controller => Subject::Controller { names: controller_names(&found.cert)? },
+        CertKind::Controller => {
+            let names = controller_names(&found.cert)?;
+            // Over the files it was found in: `controller.crt` or `controllers/ID.crt`.
+            let id = (found.cert != dir.join("controller.crt")).then_some(found.name.as_str());
+            return super::issue_controller(dir, &names, id, days, true);
+        }
         CertKind::Ca => {
             return Err(bad(&found.cert, "a CA is never renewed in place: roll a new one (operations guide)"));
         }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::cases::receivers::{self, Change, ReceiverPolicy, Refusals};
 use crate::cases::{self, NewListing};
 use crate::catalog::{Catalog, Delist, ListKind};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Task};
 
 pub fn delist_route(delist: &Delist) -> DelistRoute {
     DelistRoute {
@@ -300,7 +300,12 @@ pub fn classifier_id() -> String {
 /// T-Online's MX): the listing and its episode close and the case is
 /// resolved with a note saying why. Run at start-up, after an upgrade; a
 /// second run finds nothing to do. Nothing else is touched.
+///
+/// Several controllers on one database each run it as they start, one at
+/// a time (`Store::take_turn`): the one that waits reads what the first
+/// wrote, so a listing is withdrawn and its case noted once.
 pub fn heal_receiver_listings(store: &Store, catalog: &Catalog, now_ms: i64) -> Result<Healed, StoreError> {
+    let _turn = store.take_turn(Task::HealReceiverListings)?;
     let classifier = classifier_id();
     let mut healed = Healed::default();
     for state in store.all_receiver_states()?.into_iter().filter(|s| s.listed_since_ms != 0) {
@@ -340,3 +345,6 @@ fn withdrawal_note(sample: &str, family: Family, classifier: &str) -> String {
         receivers::what_it_is(family)
     )
 }
+
+#[cfg(test)]
+mod tests;

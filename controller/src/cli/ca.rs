@@ -37,7 +37,8 @@ pub enum Command {
     /// --agents-from), or one --admin, or the --controller.
     ///
     /// Files: DIR/agents/HOST.{crt,key}, DIR/admins/NAME.{crt,key},
-    /// DIR/controller.{crt,key}. Every agent also gets DIR/bundles/HOST/
+    /// DIR/controller.{crt,key} (DIR/controllers/ID.{crt,key} with
+    /// --controller-id). Every agent also gets DIR/bundles/HOST/
     /// with ca.crt, agent.crt and agent.key: copy that directory to the
     /// host's /etc/rblfleet, e.g.
     ///   tar -C DIR/bundles/HOST -cf - . | ssh HOST tar -C /etc/rblfleet -xf -
@@ -63,6 +64,12 @@ pub enum Command {
         /// (agents connect to one of them).
         #[arg(long, value_name = "NAME", num_args = 1.., value_delimiter = ',')]
         controller: Vec<String>,
+        /// With several controllers, each with its own certificate: write
+        /// it to DIR/controllers/ID.{crt,key} instead of DIR/controller.*,
+        /// so the next one does not replace it and `ca renew --controller`
+        /// renews them all.
+        #[arg(long, value_name = "ID")]
+        controller_id: Option<String>,
         /// Validity in days.
         #[arg(long, default_value_t = 825)]
         days: i64,
@@ -108,7 +115,10 @@ pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
             writeln!(out, "created CA {} and key {}", issued.cert.display(), issued.key.display())?;
             writeln!(out, "keep {} secret: it can issue certificates for any host", issued.key.display())?;
         }
-        Command::Issue { dir, agent, agents_from, admin, controller, days, force, skip_existing } => {
+        Command::Issue { dir, agent, agents_from, admin, controller, controller_id, days, force, skip_existing } => {
+            if controller_id.is_some() && controller.is_empty() {
+                anyhow::bail!("--controller-id names a controller's files: give its names with --controller");
+            }
             let mut list = HostList::default();
             for id in &agent {
                 list.add(id, "--agent".to_string());
@@ -122,7 +132,8 @@ pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
                 issue_one(&dir, &Subject::Admin { name }, days, force, out)?;
             }
             if !controller.is_empty() {
-                issue_one(&dir, &Subject::Controller { names: controller }, days, force, out)?;
+                let issued = ca::issue_controller(&dir, &controller, controller_id.as_deref(), days, force)?;
+                writeln!(out, "issued {} and {}", issued.cert.display(), issued.key.display())?;
             }
             issue_agents(&dir, &hosts, days, force, skip_existing, out)?;
         }

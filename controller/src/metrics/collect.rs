@@ -14,9 +14,10 @@ use rblfleet_proto::v1::{CaseState, HostSummary};
 
 use super::collector::CollectError;
 use crate::cases::state_name;
-use crate::dnsbl::engine::{Engine, ZoneMetrics, is_listed};
+use crate::dnsbl::budget::utc_day;
+use crate::dnsbl::engine::{ZoneMetrics, is_listed};
 use crate::ingest::stats::IngestStats;
-use crate::store::{Store, StoreError};
+use crate::store::{Role, Store, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -30,7 +31,7 @@ pub use crate::cases::STATES as CASE_STATES;
 pub struct Sources {
     pub store: Store,
     /// None when blocklist checks are off (`dnsbl.enabled = false`).
-    pub engine: Option<Engine>,
+    pub engine: Option<crate::dnsbl::engine::Engine>,
     pub ingest: Arc<IngestStats>,
     /// The controller's certificate and CA files; None without TLS
     /// (`serve --insecure`).
@@ -53,7 +54,7 @@ pub struct Scrape {
     /// When the scrape started, for `rblfleet_metrics_collect_duration_seconds`.
     pub started: Instant,
     hosts: OnceCell<Result<Vec<HostSummary>, Arc<StoreError>>>,
-    zones: OnceCell<Option<Vec<ZoneMetrics>>>,
+    zones: OnceCell<Result<Option<Vec<ZoneMetrics>>, Arc<StoreError>>>,
 }
 
 impl Scrape {
@@ -67,9 +68,33 @@ impl Scrape {
         read.as_deref().map_err(|e| CollectError::Store(e.clone()))
     }
 
-    /// Every catalog zone's numbers, or None when checks are off.
-    pub fn zones(&self) -> Option<&[ZoneMetrics]> {
-        self.zones.get_or_init(|| self.sources.engine.as_ref().map(Engine::zone_metrics)).as_deref()
+    /// Every catalog zone's numbers, or None when checks are off. What a
+    /// zone spent today is the store's figure, the fleet's: the engine
+    /// charges the store before it sends, so the store is ahead of any
+    /// engine's memory, and on a controller that does not lead the engine
+    /// (several on one database) that memory is as old as its last term.
+    pub fn zones(&self) -> Result<Option<&[ZoneMetrics]>, CollectError> {
+        let read = self.zones.get_or_init(|| {
+            let Some(engine) = &self.sources.engine else { return Ok(None) };
+            let mut zones = engine.zone_metrics();
+            let ids: Vec<String> = zones.iter().map(|z| z.zone_id.clone()).collect();
+            let used = self.sources.store.zones_usage(&ids, utc_day(self.now_ms)).map_err(Arc::new)?;
+            zones.iter_mut().zip(used).for_each(|(zone, used)| zone.used_today = used);
+            Ok(Some(zones))
+        });
+        match read {
+            Ok(zones) => Ok(zones.as_deref()),
+            Err(error) => Err(CollectError::Store(error.clone())),
+        }
+    }
+
+    /// Whether this controller's engine runs its passes: false on a
+    /// controller that shares its database and does not lead the engine
+    /// now (`roles`), whose engine's memory of listings and zone health is
+    /// then as old as its last term. True without an election (one
+    /// controller per store, or no engine task).
+    pub fn engine_leads(&self) -> bool {
+        self.sources.roles.states().iter().find(|(role, _)| *role == Role::Engine).is_none_or(|(_, runs)| *runs)
     }
 }
 
@@ -129,14 +154,17 @@ pub fn fleet(scrape: &Scrape) -> Result<Fleet, CollectError> {
         None => store.watched_domains(crate::catalog::registrable)?.len(),
     };
     let mut listings: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
-    match scrape.zones() {
-        // The engine keeps the counts of the zones it checks.
+    let engine_zones = if scrape.engine_leads() { scrape.zones()? } else { None };
+    match engine_zones {
+        // The engine that runs here keeps the counts of the zones it checks.
         Some(zones) => {
             for z in zones.iter().filter(|z| z.counters.listed_ips > 0) {
                 listings.insert((z.zone_id.clone(), "dns"), z.counters.listed_ips);
             }
         }
-        // Without an engine, what is stored (listings from before checks were turned off).
+        // Without an engine, what is stored (listings from before checks
+        // were turned off); with one that another controller leads, what
+        // the leader stored.
         None => {
             for check in store.all_checks()?.into_iter().filter(is_listed) {
                 *listings.entry((check.zone_id, "dns")).or_default() += 1;

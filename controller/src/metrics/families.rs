@@ -105,16 +105,23 @@ pub fn agents(e: &mut Encoder, hosts: &[HostMetrics]) {
     }
 }
 
-pub fn zones(e: &mut Encoder, zones: &[ZoneMetrics]) {
+/// The zones' families. `leads`: this controller's engine runs its passes.
+/// One that does not (another controller on the database leads the
+/// engine) has not probed the zones since its last term, so it leaves
+/// zone health (`rblfleet_zone_up`, `rblfleet_zone_state`) to the leader
+/// rather than show a stale state; budget use is the store's either way.
+pub fn zones(e: &mut Encoder, zones: &[ZoneMetrics], leads: bool) {
     let running = || zones.iter().filter(|z| !matches!(z.state, ZoneState::Disabled | ZoneState::NeedsKey));
-    let mut f = e.family("rblfleet_zone_up", Kind::Gauge, "1 when an enabled zone is in service, else 0.");
-    for z in running() {
-        f.sample(&[("zone", &z.zone_id)], f64::from(u8::from(z.state == ZoneState::InService)));
-    }
-    let mut f = e.family("rblfleet_zone_state", Kind::Gauge, "1 for the zone's current state, 0 for the others.");
-    for z in zones {
-        for state in ZONE_STATES {
-            f.sample(&[("zone", &z.zone_id), ("state", state)], f64::from(u8::from(z.state.as_str() == state)));
+    if leads {
+        let mut f = e.family("rblfleet_zone_up", Kind::Gauge, "1 when an enabled zone is in service, else 0.");
+        for z in running() {
+            f.sample(&[("zone", &z.zone_id)], f64::from(u8::from(z.state == ZoneState::InService)));
+        }
+        let mut f = e.family("rblfleet_zone_state", Kind::Gauge, "1 for the zone's current state, 0 for the others.");
+        for z in zones {
+            for state in ZONE_STATES {
+                f.sample(&[("zone", &z.zone_id), ("state", state)], f64::from(u8::from(z.state.as_str() == state)));
+            }
         }
     }
     let mut f = e.family(
@@ -142,7 +149,7 @@ pub fn zones(e: &mut Encoder, zones: &[ZoneMetrics]) {
     let mut f = e.family(
         "rblfleet_zone_budget_used_queries",
         Kind::Gauge,
-        "Queries spent from the zone's budget on the current UTC day.",
+        "Queries spent from the zone's budget on the current UTC day, by every controller on the store.",
     );
     for z in running() {
         f.sample(&[("zone", &z.zone_id)], z.used_today as f64);

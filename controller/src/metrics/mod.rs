@@ -95,7 +95,7 @@ impl ControllerMetrics {
         // Zones exist only with blocklist checks on.
         if sources.engine.is_some() {
             collectors.push(Collector::new("zones", |s: &Scrape, e: &mut Encoder| {
-                families::zones(e, s.zones().unwrap_or_default());
+                families::zones(e, s.zones()?.unwrap_or_default(), s.engine_leads());
                 Ok(())
             }));
         }

@@ -178,3 +178,106 @@ fn roles_are_one_gauge_each() {
     assert!(text.contains("\nrblfleet_role_leader{role=\"alerts\"} 0\n"), "{text}");
     assert!(!text.contains("role=\"retention\""), "{text}");
 }
+
+/// Two controllers on one database (a real throwaway cluster): the engine's
+/// leader spends a zone's budget and stores a listing. The follower's
+/// /metrics shows the fleet's budget use and the stored listing, not its
+/// own engine's memory (0 of both), and leaves zone health to the leader,
+/// whose /metrics has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_shows_the_fleets_budget_use_and_listings_and_leaves_zone_health_to_the_leader() {
+    use rblfleet_proto::v1::{CheckStatus, ZoneCheck};
+
+    use crate::catalog::Catalog;
+    use crate::dnsbl::budget::utc_day;
+    use crate::dnsbl::engine::{Engine, EngineConfig};
+    use crate::dnsbl::lookup::{Lookups, ResolverSettings};
+    use crate::roles::Roles;
+    use crate::store::{LeadTiming, Role, TestDb};
+
+    const CATALOG: &str = "schema = 1\nas_of = \"test\"\n\
+        [[zone]]\nid = \"z0\"\nname = \"test zone\"\noperator = \"test\"\nzone = \"z0.test\"\nkind = \"ip\"\n\
+        ipv4 = true\nipv6 = true\nblocks_public_resolvers = false\ntxt = false\nenabled = true\nverified = true\n\
+        usage_policy = \"test\"\nbudget = { per_second = 10, per_day = 100 }\n\
+        codes = [{ code = \"127.0.0.2\", meaning = \"listed\" }]\n[zone.delist]\nkind = \"auto_expire\"\nexpiry = \"1d\"\n";
+    const FAST: LeadTiming = LeadTiming {
+        retry: std::time::Duration::from_millis(100),
+        check: std::time::Duration::from_millis(300),
+        timeout: std::time::Duration::from_secs(2),
+        settle: std::time::Duration::from_millis(200),
+    };
+    let test = "metrics::tests::a_follower_shows_the_fleets_budget_use_and_listings";
+    let Some(db) = TestDb::create_or_skip(test) else { return };
+    let open = || Store::open_postgres(&db.options(), &StoreOptions::default()).unwrap();
+    let (a, b) = (open(), open());
+    let catalog = Arc::new(Catalog::from_toml_str(CATALOG, "test").unwrap());
+    // Nothing is looked up: the engines only hold what /metrics reads.
+    let settings = ResolverSettings {
+        nameservers: vec![SocketAddr::from(([127, 0, 0, 1], 9))],
+        timeout: std::time::Duration::from_secs(1),
+        retries: 0,
+    };
+    let engine = |store: &Store| {
+        Engine::new(catalog.clone(), Lookups::new(&settings).unwrap(), store.clone(), EngineConfig::default(), vec![])
+            .unwrap()
+    };
+    let (engine_a, engine_b) = (engine(&a), engine(&b));
+
+    // a is elected for the engine first; b then follows.
+    let (stop, stopped) = watch::channel(false);
+    let idle = |mut stop: watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let (roles_a, roles_b) = (Roles::default(), Roles::default());
+    let runner_a = roles_a.run(a.leadership_at(Role::Engine, FAST).unwrap(), stopped.clone(), idle);
+    let started = std::time::Instant::now();
+    while roles_a.states() != [(Role::Engine, true)] {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "a never led the engine");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let runner_b = roles_b.run(b.leadership_at(Role::Engine, FAST).unwrap(), stopped.clone(), idle);
+
+    // The leader's engine charges 7 queries and stores a listing.
+    let now = crate::clock::now_ms();
+    assert_eq!(a.add_zone_usage("z0", utc_day(now), 7).unwrap(), 7);
+    let check = ZoneCheck {
+        ip: "192.0.2.8".into(),
+        zone_id: "z0".into(),
+        zone: "z0.test".into(),
+        status: CheckStatus::Listed as i32,
+        checked_ms: now,
+        listed_since_ms: now,
+        ..Default::default()
+    };
+    a.record_check(&check, None).unwrap();
+
+    let sources = |store: &Store, engine: &Engine, roles: &Roles| Sources {
+        store: store.clone(),
+        engine: Some(engine.clone()),
+        ingest: Arc::new(IngestStats::default()),
+        tls: None,
+        tls_reload: None,
+        roles: roles.clone(),
+    };
+    let process = Process { version: "test", started_ms: 0 };
+    let follower = ControllerMetrics::new(sources(&b, &engine_b, &roles_b), process).scrape(now);
+    let leader = ControllerMetrics::new(sources(&a, &engine_a, &roles_a), process).scrape(now);
+    for text in [&follower, &leader] {
+        assert!(text.contains("\nrblfleet_zone_budget_used_queries{zone=\"z0\"} 7\n"), "{text}");
+        assert!(text.contains("\nrblfleet_zone_budget_daily_queries{zone=\"z0\"} 100\n"), "{text}");
+        assert!(text.contains("\nrblfleet_scrape_collector_success{collector=\"zones\"} 1\n"), "{text}");
+    }
+    assert!(follower.contains("\nrblfleet_role_leader{role=\"engine\"} 0\n"), "{follower}");
+    assert!(follower.contains("\nrblfleet_listings{list=\"z0\",kind=\"dns\"} 1\n"), "{follower}");
+    assert!(!follower.contains("rblfleet_zone_state") && !follower.contains("rblfleet_zone_up"), "{follower}");
+    assert!(leader.contains("\nrblfleet_role_leader{role=\"engine\"} 1\n"), "{leader}");
+    assert!(leader.contains("\nrblfleet_zone_state{zone=\"z0\",state=\"unchecked\"} 1\n"), "{leader}");
+    // `rblfleet zones` on the follower, too.
+    let zones = engine_b.zone_health();
+    assert_eq!(zones.iter().find(|z| z.zone_id == "z0").map(|z| z.used_today), Some(7), "{zones:?}");
+
+    stop.send(true).unwrap();
+    for runner in [runner_a, runner_b] {
+        runner.await.unwrap();
+    }
+}

@@ -77,6 +77,9 @@ dispatch! {
     fn add_zone_usage(&self, zone_id: &str, day: u32, n: u64) -> Result<u64, StoreError>;
     /// A zone's query count for `day`.
     fn zone_usage(&self, zone_id: &str, day: u32) -> Result<u64, StoreError>;
+    /// The query counts of `zone_ids` for `day`, in that order (one round
+    /// trip on PostgreSQL).
+    fn zones_usage(&self, zone_ids: &[String], day: u32) -> Result<Vec<u64>, StoreError>;
 
     /// A fresh case id (ids start at 1 and are never reused).
     fn next_case_id(&self) -> Result<u64, StoreError>;

@@ -9,6 +9,8 @@
 
 use tokio::sync::watch;
 
+use super::StoreError;
+
 /// A piece of work exactly one controller does at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
@@ -94,6 +96,60 @@ impl Leadership {
         match &self._holder {
             Holder::Always(_) => None,
             Holder::Postgres(campaign) => campaign.backend_pid(),
+        }
+    }
+}
+
+/// Start-up work every controller does, one controller at a time: a second
+/// run finds nothing left to do, but two at once would both do it (`pg::turn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Withdrawing receiver-side listings the current bounce classifier
+    /// does not read as listings (`cases::work::heal_receiver_listings`).
+    HealReceiverListings,
+}
+
+impl Task {
+    /// The task's key beside the roles' in the database's lock space.
+    /// Fixed, like [`Role::key`].
+    fn key(self) -> i32 {
+        match self {
+            Task::HealReceiverListings => 101,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Task::HealReceiverListings => "receiver-listing-repair",
+        }
+    }
+}
+
+/// How long a controller waits for another one's turn at a [`Task`].
+pub const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// This controller's turn at a [`Task`]; dropping it ends the turn.
+#[derive(Debug)]
+pub struct Turn {
+    _held: Option<super::pg::turn::Turn>,
+}
+
+impl super::Store {
+    /// Waits (up to [`TURN_WAIT`]) until no other controller on this
+    /// database does `task`, and keeps the others waiting until the
+    /// returned [`Turn`] is dropped. On sled the process owns its store:
+    /// always its turn.
+    pub fn take_turn(&self, task: Task) -> Result<Turn, StoreError> {
+        self.take_turn_within(task, TURN_WAIT)
+    }
+
+    /// [`Store::take_turn`], waiting at most `wait` (tests wait less).
+    pub(crate) fn take_turn_within(&self, task: Task, wait: std::time::Duration) -> Result<Turn, StoreError> {
+        match &self.backend {
+            super::Backend::Sled(_) => Ok(Turn { _held: None }),
+            super::Backend::Postgres(p) => {
+                p.take_turn(task.key(), task.name(), wait).map(|held| Turn { _held: Some(held) })
+            }
         }
     }
 }

@@ -129,6 +129,11 @@ impl Sled {
         Ok(updated.and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok()).map_or(0, u64::from_be_bytes))
     }
 
+    /// The query counts of `zone_ids` for `day`, in that order.
+    pub fn zones_usage(&self, zone_ids: &[String], day: u32) -> Result<Vec<u64>, StoreError> {
+        zone_ids.iter().map(|id| self.zone_usage(id, day)).collect()
+    }
+
     /// A zone's query count for `day`.
     pub fn zone_usage(&self, zone_id: &str, day: u32) -> Result<u64, StoreError> {
         let raw = self.zone_usage.get(usage_key(zone_id, day))?;

@@ -76,7 +76,7 @@ pub use commit::CommitStats;
 pub use domains::WatchedDomain;
 pub use facade::{PG_BACKUP, PG_VERIFY};
 pub use history::Pruned;
-pub use leadership::{Leadership, Role};
+pub use leadership::{Leadership, Role, TURN_WAIT, Task, Turn};
 pub use migrate::{MigrateError, Migrated, TableCopy, migrate_from_sled};
 pub use outbreak::MAX_WARNINGS_PER_HOST;
 /// A throwaway PostgreSQL for tests (this crate's, and with the

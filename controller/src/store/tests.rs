@@ -268,6 +268,9 @@ async fn checks_episodes_and_zone_usage_round_trip() {
         assert_eq!(store.add_zone_usage("zen", 20_000, 4).unwrap(), 7);
         assert_eq!(store.add_zone_usage("zen", 20_001, 1).unwrap(), 1);
         assert_eq!(store.zone_usage("zen", 20_000).unwrap(), 7);
+        let zones = ["sbl".to_string(), "zen".to_string()];
+        assert_eq!(store.zones_usage(&zones, 20_000).unwrap(), [0, 7]);
+        assert_eq!(store.zones_usage(&zones, 20_001).unwrap(), [0, 1]);
     }
 }
 

@@ -2,7 +2,7 @@
 //! window, with new keys, and rewrite their bundles as `ca issue` does.
 //!
 //! It reads what to renew from the CA directory (`DIR/agents/*.crt`,
-//! `DIR/controller.crt`), not from the controller: it runs on an offline CA
+//! `DIR/controller.crt`, `DIR/controllers/*.crt`), not from the controller: it runs on an offline CA
 //! host, and an agent whose certificate already expired cannot connect, so
 //! the controller would not list the host that needs renewing most (see
 //! `crate::ca::renew`). Every certificate is read before anything is
@@ -36,8 +36,9 @@ pub struct Args {
     /// Only these agents (host ids; each must have a certificate in DIR/agents).
     #[arg(long, value_name = "HOST", num_args = 1..)]
     pub host: Vec<String>,
-    /// The controller's certificate (DIR/controller.crt) too, when due,
-    /// with the same DNS names and IPs.
+    /// The controllers' certificates (DIR/controller.crt and every
+    /// DIR/controllers/ID.crt) too, when due, each with its own DNS names
+    /// and IPs, over its own files.
     #[arg(long)]
     pub controller: bool,
     /// Validity of the new certificates, in days.
@@ -140,13 +141,14 @@ fn targets(args: &Args) -> anyhow::Result<Vec<Found>> {
         }
     }
     if args.controller {
-        let found = renew::controller(&args.dir)?.with_context(|| {
-            format!(
+        let found = renew::controllers(&args.dir)?;
+        if found.is_empty() {
+            anyhow::bail!(
                 "no controller certificate in {}: issue one with `rblfleet ca issue --controller NAME`",
                 args.dir.display()
-            )
-        })?;
-        targets.push(found);
+            );
+        }
+        targets.extend(found);
     }
     Ok(targets)
 }
@@ -194,7 +196,8 @@ fn table_out(args: &Args, rows: &[Row], ca_note: Option<&str>, now: i64, out: &m
     if rows.iter().any(|r| r.found.kind == CertKind::Controller && r.action == Action::Renewed) {
         writeln!(
             out,
-            "install the new controller.crt and controller.key where the controller's tls.cert and tls.key point"
+            "install each new controller .crt and .key where that controller's tls.cert and tls.key point \
+             (controller.crt: every controller that shares it; controllers/ID.crt: controller ID)"
         )?;
     }
     if let Some(note) = ca_note {

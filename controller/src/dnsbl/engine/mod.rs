@@ -110,6 +110,8 @@ struct EngineState {
     domains_generation: Option<u64>,
     /// When `domains` was read from the store.
     domains_read: Option<Instant>,
+    /// Stored forced rechecks claimed and not yet finished (`forced`).
+    claims: forced::Claims,
 }
 
 /// The engine. Cheap to clone; clones share state.
@@ -293,6 +295,9 @@ impl Engine {
             }
         }
         self.record_all(&outcomes)?;
+        // Only now: a pass that fails before here leaves them claimed, and
+        // the next pass (or leader) checks them.
+        self.finish_stored_rechecks()?;
         Ok(stats)
     }
 

@@ -26,7 +26,7 @@ impl Engine {
         let day = utc_day(now_ms());
         let store = &self.inner.store;
         let zone_ids: Vec<String> = self.lock().zones.iter().map(|rt| rt.zone.id.clone()).collect();
-        let used = zone_ids.iter().map(|id| store.zone_usage(id, day)).collect::<Result<Vec<u64>, _>>()?;
+        let used = store.zones_usage(&zone_ids, day)?;
         let checks = store.all_checks()?;
         let index: HashMap<&str, usize> = zone_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
         let mut guard = self.lock();
@@ -50,6 +50,9 @@ impl Engine {
     /// [`Engine::resume`], then passes until `stop` turns true: one term as
     /// the engine's leader.
     pub async fn lead(self, stop: tokio::sync::watch::Receiver<bool>) {
+        // Forced rechecks this process claimed in an earlier term and did
+        // not finish are claimed again with the rest (`forced`).
+        self.new_claims_term();
         let engine = self.clone();
         match tokio::task::spawn_blocking(move || engine.resume()).await {
             Ok(Ok(())) => {}

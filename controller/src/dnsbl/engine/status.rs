@@ -6,10 +6,12 @@ use std::net::IpAddr;
 
 use rblfleet_proto::v1::ZoneHealth;
 
+use super::super::budget::utc_day;
 use super::super::health::State;
 use super::{Engine, ZoneRuntime};
 use crate::cases::work::delist_route;
 use crate::catalog::{Target, Zone, ZoneKind};
+use crate::clock::now_ms;
 
 /// A catalog zone's state in the engine: a string only on the wire
 /// (`ZoneHealth.state`) and in metric labels.
@@ -74,9 +76,15 @@ fn gap(rt: &ZoneRuntime) -> Option<String> {
 
 impl Engine {
     /// Every catalog zone with its state; enabled ones with health and budget use.
+    /// Budget use is the store's (the fleet's: every engine charges it
+    /// before it sends), falling back to this engine's own count when the
+    /// store cannot be read; on a controller that does not lead the engine
+    /// the own count is as old as its last term.
     pub fn zone_health(&self) -> Vec<ZoneHealth> {
         let watched = self.watched().map(|w| w.len() as u64).unwrap_or(0);
         let watched_domains = self.watched_domains().map(|w| w.len() as u64).unwrap_or(0);
+        let ids: Vec<String> = self.lock().zones.iter().map(|rt| rt.zone.id.clone()).collect();
+        let stored = self.inner.store.zones_usage(&ids, utc_day(now_ms())).ok();
         let state = self.lock();
         self.catalog()
             .zones()
@@ -99,7 +107,10 @@ impl Engine {
                     h.state = ZoneState::idle(zone).as_str().into();
                     return h;
                 };
-                h.used_today = rt.bucket.used_today();
+                h.used_today = stored
+                    .as_ref()
+                    .and_then(|used| used.get(ids.iter().position(|id| *id == zone.id)?).copied())
+                    .unwrap_or_else(|| rt.bucket.used_today());
                 h.queries_total = rt.queries_total;
                 h.errors_total = rt.errors_total;
                 if let Some((at, error)) = &rt.health.last_error {

@@ -118,6 +118,20 @@ impl Pg {
         })
     }
 
+    /// One statement for every zone (a `/metrics` scrape, a takeover).
+    pub(crate) fn zones_usage(&self, zone_ids: &[String], day: u32) -> Result<Vec<u64>, StoreError> {
+        let (ids, day) = (zone_ids.to_vec(), i32::try_from(day).unwrap_or(i32::MAX));
+        self.call(move |client| async move {
+            let rows = client
+                .query("SELECT zone_id, queries FROM zone_usage WHERE day = $1 AND zone_id = ANY($2)", &[&day, &ids])
+                .await
+                .map_err(db("reading zone usage"))?;
+            let found: std::collections::HashMap<String, i64> =
+                rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+            Ok(ids.iter().map(|id| found.get(id).map_or(0, |n| to_u64(*n))).collect())
+        })
+    }
+
     pub(crate) fn zone_usage(&self, zone_id: &str, day: u32) -> Result<u64, StoreError> {
         let (zone_id, day) = (zone_id.to_string(), i32::try_from(day).unwrap_or(i32::MAX));
         self.call(move |client| async move {

@@ -47,6 +47,7 @@ mod schema;
 mod serving;
 #[cfg(test)]
 mod tests;
+pub(super) mod turn;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -16,10 +16,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial schema", include_str!("migrations/0001_initial.sql")),
     (2, "NOC views for Grafana", include_str!("migrations/0002_views.sql")),
     (3, "forced rechecks across controllers", include_str!("migrations/0003_rechecks.sql")),
+    (4, "claims on forced rechecks", include_str!("migrations/0004_recheck_claims.sql")),
 ];
 
 /// The schema version this binary reads and writes.
-pub(crate) const LATEST: i32 = 3;
+pub(crate) const LATEST: i32 = 4;
 
 /// Advisory lock key (an arbitrary constant: "rblf" in ASCII) held while
 /// migrating.

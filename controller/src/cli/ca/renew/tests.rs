@@ -44,7 +44,7 @@ fn renew_reissues_what_expires_within_the_window_and_its_bundle() {
 
     let out = ca(&["renew", "--dir", d, "--within", "30d", "--controller"]).unwrap();
     assert!(out.contains("2 renewed, 1 not due (window 30 days)"), "{out}");
-    assert!(out.contains("install the new controller.crt"), "{out}");
+    assert!(out.contains("install each new controller .crt and .key"), "{out}");
     // web01: new certificate and key, same identity, 825 days, bundle rewritten.
     assert_ne!(read(&agents.join("web01.example.crt")), before[0]);
     assert_ne!(read(&agents.join("web01.example.key")), before[1], "a renewal makes a new key");
@@ -106,4 +106,40 @@ fn certificates_that_outlive_the_ca_are_warned_about() {
     let empty = tmp.path().join("none");
     let err = ca(&["renew", "--dir", empty.to_str().unwrap()]).unwrap_err();
     assert!(err.contains("rblfleet ca init"), "{err}");
+}
+
+/// Several controllers, each with its own pair: issuing the second keeps
+/// the first, and `renew --controller` renews both over their own files,
+/// each with its own names (and the shared `controller.crt` beside them).
+#[test]
+fn several_controllers_keep_their_own_pairs_and_renew_together() {
+    let (_tmp, dir) = new_ca();
+    let d = dir.to_str().unwrap();
+    let out =
+        ca(&["issue", "--dir", d, "--controller", "ctl-a.example", "--controller-id", "ctl-a", "--days", "5"]).unwrap();
+    assert!(out.contains("controllers/ctl-a.crt"), "{out}");
+    ca(&["issue", "--dir", d, "--controller", "ctl-b.example,192.0.2.2", "--controller-id", "ctl-b", "--days", "5"])
+        .unwrap();
+    ca(&["issue", "--dir", d, "--controller", "ctl.example", "--days", "500"]).unwrap();
+    let pair = |id: &str| dir.join("controllers").join(id);
+    let a_before = read(&pair("ctl-a.crt"));
+    assert_eq!(controller_names(&pair("ctl-a.crt")).unwrap(), ["ctl-a.example"]);
+    assert_eq!(controller_names(&pair("ctl-b.crt")).unwrap(), ["ctl-b.example", "192.0.2.2"]);
+    // The same id again is refused without --force, and a bad id always.
+    let again = ca(&["issue", "--dir", d, "--controller", "x.example", "--controller-id", "ctl-a"]).unwrap_err();
+    assert!(again.contains("ctl-a"), "{again}");
+    let bad = ca(&["issue", "--dir", d, "--controller", "x.example", "--controller-id", "../x"]).unwrap_err();
+    assert!(bad.contains("../x"), "{bad}");
+    let alone = ca(&["issue", "--dir", d, "--controller-id", "ctl-c", "--agent", "web01"]).unwrap_err();
+    assert!(alone.contains("--controller-id"), "{alone}");
+    assert!(!dir.join("agents").join("web01.crt").exists(), "nothing issued");
+
+    let out = ca(&["renew", "--dir", d, "--within", "30d", "--controller"]).unwrap();
+    assert!(out.contains("2 renewed, 1 not due (window 30 days)"), "{out}");
+    assert_ne!(read(&pair("ctl-a.crt")), a_before);
+    assert_eq!(controller_names(&pair("ctl-a.crt")).unwrap(), ["ctl-a.example"]);
+    assert_eq!(controller_names(&pair("ctl-b.crt")).unwrap(), ["ctl-b.example", "192.0.2.2"]);
+    assert_eq!((days_of(&pair("ctl-a.crt")), days_of(&pair("ctl-b.crt"))), (825, 825));
+    assert_eq!(days_of(&dir.join("controller.crt")), 500, "not due: untouched");
+    assert!(!dir.join("ctl-a.crt").exists() && pair("ctl-a.key").exists(), "written in its own directory only");
 }

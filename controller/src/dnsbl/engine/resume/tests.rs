@@ -90,3 +90,42 @@ async fn a_new_leader_keeps_the_old_ones_due_times_and_the_fleets_daily_budget()
     assert_eq!((stats.checks, stats.deferred), (0, 5));
     assert_eq!(a.zone_usage("z0", day).unwrap(), 10);
 }
+
+#[allow(clippy::unwrap_used)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recheck_the_old_leader_claimed_but_never_ran_is_run_by_the_new_one() {
+    let test = "dnsbl::engine::resume::tests::a_recheck_the_old_leader_claimed_but_never_ran";
+    let Some(db) = TestDb::create_or_skip(test) else { return };
+    let dns = ZoneServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let catalog = Arc::new(Catalog::from_toml_str(CATALOG, "test").unwrap());
+    dns.add_zone(&catalog.zones()[0].display_zone()).unwrap();
+    let settings = ResolverSettings { nameservers: vec![dns.addr()], timeout: Duration::from_secs(2), retries: 1 };
+    let open = || Store::open_postgres(&db.options(), &StoreOptions::default()).unwrap();
+    let engine = |store: &Store| {
+        let lookups = Lookups::new(&settings).unwrap();
+        Engine::new(catalog.clone(), lookups, store.clone(), EngineConfig::default(), vec![]).unwrap()
+    };
+    let (a, b) = (open(), open());
+    report(&a, "h1", 1, 1).await;
+    let old = engine(&a);
+    let stats = old.pass().await.unwrap();
+    assert_eq!(stats.checks, 1);
+
+    // A bounce on the other controller names the IP; the old leader claims
+    // the recheck at the start of a pass and dies before sending it.
+    assert!(b.queue_recheck("192.0.2.1").unwrap());
+    tokio::task::block_in_place(|| old.take_stored_rechecks()).unwrap();
+    drop(old);
+    drop(a);
+
+    // The new leader's first pass checks it (forced: not due for hours),
+    // and only then is it gone from the queue.
+    let new = engine(&b);
+    new.new_claims_term();
+    tokio::task::block_in_place(|| new.resume()).unwrap();
+    let stats = new.pass().await.unwrap();
+    assert_eq!((stats.checks, stats.by_class[0]), (1, 1), "the claimed recheck was lost: {stats:?}");
+    assert!(tokio::task::block_in_place(|| b.claim_rechecks("anyone")).unwrap().is_empty());
+    // Nothing forced is left: the next pass checks nothing.
+    assert_eq!(new.pass().await.unwrap().checks, 0);
+}
