@@ -114,6 +114,17 @@ where
     }
 }
 
+/// One term of the alerts on a controller of several: runs until `stop`.
+async fn alerts_term(
+    alerts: crate::alerts::AlertsConfig,
+    sources: crate::alerts::Sources,
+    stop: watch::Receiver<bool>,
+) {
+    if let Err(error) = crate::alerts::run(&alerts, sources, stop).await {
+        tracing::error!(%error, "alerts could not start");
+    }
+}
+
 /// Makes SIGHUP harmless. Its default action ends the process, and it is
 /// what `systemctl reload` (`ExecReload=`) and many operators' habits send.
 /// With TLS the certificate watcher (`server/tls.rs`) reloads the files on
@@ -251,11 +262,43 @@ impl Daemon {
         let (stop, stopped) = watch::channel(false);
         let roles = Roles::default();
         let several = mode == Controllers::Several;
-        let engine_task = match engine.clone().filter(|_| run_engine) {
+        // The files whose expiry /metrics and the alerts watch (not without TLS).
+        let tls = (!insecure)
+            .then(|| crate::ca::expiry::OwnFiles { cert: config.tls.cert.clone(), ca: config.tls.ca.clone() });
+        let alerting = (!config.alerts.route.is_empty()).then(|| crate::alerts::Sources {
+            store: store.clone(),
+            catalog: catalog.clone(),
+            engine: engine.clone(),
+            tls: tls.clone(),
+        });
+        if several && alerting.is_some() {
+            config.alerts.check().map_err(DaemonError::Config)?;
+        }
+        let engine_here = engine.clone().filter(|_| run_engine);
+        // With several controllers, alerts ride the engine's term where
+        // there is one: zone health is in the engine's memory (`roles`).
+        let riding = alerting.clone().filter(|_| several && engine_here.is_some());
+        let engine_task = match engine_here {
+            Some(engine) if several => {
+                let alerts = config.alerts.clone();
+                let riders: &[Role] = if riding.is_some() { &[Role::Alerts] } else { &[] };
+                let term = move |stop: watch::Receiver<bool>| {
+                    let (engine, riding, alerts) = (engine.clone(), riding.clone(), alerts.clone());
+                    async move {
+                        match riding {
+                            Some(sources) => {
+                                tokio::join!(engine.lead(stop.clone()), alerts_term(alerts, sources, stop));
+                            }
+                            // A term re-reads what the previous leader's engine stored.
+                            None => engine.lead(stop).await,
+                        }
+                    }
+                };
+                Some(roles.run_with(store.leadership(Role::Engine)?, riders, stopped.clone(), term))
+            }
             Some(engine) => Some(singleton(mode, &roles, &store, Role::Engine, stopped.clone(), move |stop| {
                 let engine = engine.clone();
-                // A term re-reads what the previous leader's engine stored.
-                async move { if several { engine.lead(stop).await } else { engine.run(stop).await } }
+                async move { engine.run(stop).await }
             })?),
             None => None,
         };
@@ -266,16 +309,8 @@ impl Daemon {
         let mut background = vec![("pruning", pruning)];
         // Before anything serves, so no SIGHUP from then on can stop it.
         background.extend(spawn_hangup(!insecure, stopped.clone()).map(|task| ("SIGHUP", task)));
-        // The files whose expiry /metrics and the alerts watch (not without TLS).
-        let tls = (!insecure)
-            .then(|| crate::ca::expiry::OwnFiles { cert: config.tls.cert.clone(), ca: config.tls.ca.clone() });
-        if !config.alerts.route.is_empty() {
-            let sources = crate::alerts::Sources {
-                store: store.clone(),
-                catalog: catalog.clone(),
-                engine: engine.clone(),
-                tls: tls.clone(),
-            };
+        let alerts_rode = several && engine_task.is_some();
+        if let Some(sources) = alerting.filter(|_| !alerts_rode) {
             let alerts = match mode {
                 // The baseline is taken before the servers start, and a
                 // route that cannot be built fails the start.
@@ -286,16 +321,8 @@ impl Daemon {
                         .map_err(|e| DaemonError::Config(e.to_string()))?
                 }
                 Controllers::Several => {
-                    config.alerts.check().map_err(DaemonError::Config)?;
                     let alerts = config.alerts.clone();
-                    let term = move |stop| {
-                        let (alerts, sources) = (alerts.clone(), sources.clone());
-                        async move {
-                            if let Err(error) = crate::alerts::run(&alerts, sources, stop).await {
-                                tracing::error!(%error, "alerts could not start");
-                            }
-                        }
-                    };
+                    let term = move |stop| alerts_term(alerts.clone(), sources.clone(), stop);
                     singleton(mode, &roles, &store, Role::Alerts, stopped.clone(), term)?
                 }
             };

@@ -25,10 +25,14 @@
 //!   so they reach it wherever it runs; a claimed one is deleted only once
 //!   its check is stored, and the next leader claims again what the old
 //!   one held when it died.
-//! - Alerts: what was alerted is not recorded; each term's baseline is the
-//!   state when it starts, so nothing the old leader could have sent is
-//!   sent again, and a change between the old leader's last sweep and the
-//!   takeover is not alerted (a missed alert rather than a duplicate).
+//! - Alerts: where this controller has an engine, alerts ride the engine's
+//!   term instead of an election of their own (`Roles::run_with`): zone
+//!   health lives in the engine's memory, so alerts elsewhere would never
+//!   see a zone go out of service. What was alerted is not recorded; each
+//!   term's baseline is the state when it starts, so nothing the old
+//!   leader could have sent is sent again, and a change between the old
+//!   leader's last sweep and the takeover is not alerted (a missed alert
+//!   rather than a duplicate).
 //! - Retention: nothing; each run computes its cutoffs from the clock.
 
 use std::future::Future;
@@ -66,8 +70,28 @@ impl Roles {
         F: FnMut(watch::Receiver<bool>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        self.run_with(leadership, &[], stop, start)
+    }
+
+    /// Like [`Roles::run`], for a task that also does the work of the roles
+    /// in `riders`: they run exactly when `leadership`'s role does, and
+    /// `/metrics` shows them led where it is.
+    pub fn run_with<F, Fut>(
+        &self,
+        leadership: Leadership,
+        riders: &[Role],
+        stop: watch::Receiver<bool>,
+        start: F,
+    ) -> JoinHandle<()>
+    where
+        F: FnMut(watch::Receiver<bool>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let running = Arc::new(AtomicBool::new(false));
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).push((leadership.role(), running.clone()));
+        let mut roles = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        roles.push((leadership.role(), running.clone()));
+        roles.extend(riders.iter().map(|rider| (*rider, running.clone())));
+        drop(roles);
         tokio::spawn(drive(leadership, running, stop, start))
     }
 

@@ -128,3 +128,33 @@ async fn the_task_runs_on_one_controller_and_moves_when_the_leaders_session_is_k
     }
     assert_eq!(tally.active.load(Ordering::SeqCst), 0);
 }
+
+#[allow(clippy::unwrap_used)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rider_is_shown_led_exactly_while_its_carriers_task_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let tally = Arc::new(Tally::default());
+    let roles = Roles::default();
+    let (stop, stopped) = watch::channel(false);
+    let leadership = store.leadership(Role::Engine).unwrap();
+    let runner = roles.run_with(leadership, &[Role::Alerts], stopped, task(tally.clone()));
+    until("started", || tally.starts.load(Ordering::SeqCst) == 1).await;
+    assert_eq!(roles.states(), vec![(Role::Engine, true), (Role::Alerts, true)].into_iter().sorted());
+    stop.send(true).unwrap();
+    tokio::time::timeout(PATIENCE, runner).await.unwrap().unwrap();
+    assert_eq!(roles.states(), vec![(Role::Engine, false), (Role::Alerts, false)].into_iter().sorted());
+}
+
+/// Sorted the way `Roles::states` sorts.
+trait Sorted {
+    fn sorted(self) -> Vec<(Role, bool)>;
+}
+
+impl<I: Iterator<Item = (Role, bool)>> Sorted for I {
+    fn sorted(self) -> Vec<(Role, bool)> {
+        let mut all: Vec<_> = self.collect();
+        all.sort();
+        all
+    }
+}

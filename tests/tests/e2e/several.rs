@@ -214,6 +214,9 @@ async fn the_engine_moves_to_the_other_controller_after_kill_9_and_nothing_is_lo
     };
     until("one leader per role", &logs, || async { leaders().await.is_some() }).await;
     let engine_at = leaders().await.unwrap();
+    // Alerts ride the engine's term: zone health is in the engine's memory.
+    let led = ctls[engine_at].roles().await;
+    assert!(led["alerts"], "alerts not led where the engine is: {led:?}");
     let survivor = 1 - engine_at;
     eprintln!(
         "engine led by controller {}; roles a {:?} b {:?}",
