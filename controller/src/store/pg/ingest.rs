@@ -3,7 +3,8 @@
 //!
 //! A batch from the group-commit writer is one transaction: it takes an
 //! advisory lock per host (in hash order, so two controllers never
-//! deadlock), reads every row the batch needs in four statements, decides
+//! deadlock), reads every row the batch needs in four statements (and,
+//! for the acks, the receiver states and actions: `store::acks`), decides
 //! each report exactly as the sled store does (`reports::next_summary`,
 //! `rollup::merge`, in order, so a duplicate inside the batch sees the
 //! earlier write), and writes with one multi-row statement per table
@@ -12,18 +13,20 @@
 //! epoch, seq) unique across the day partitions.
 //!
 //! Round trips, not statements, bound a batch: the statements are prepared
-//! once per connection, the locks and the reads go out together, then all
-//! the writes (the driver pipelines statements polled at once; the server
-//! runs them in order, so the reads still wait for the locks). A batch is
-//! four round trips (BEGIN, locks and reads, writes, COMMIT) whatever its
-//! size, where parsing each statement anew, one at a time, cost 22.
+//! once per connection, BEGIN, the locks and the reads go out together,
+//! then all the writes and the COMMIT (the driver pipelines statements
+//! polled at once; the server runs them in order, so the reads still wait
+//! for the locks, and a failed write turns the COMMIT into a rollback). A
+//! batch is two round trips whatever its size, where parsing each statement
+//! anew, one at a time, cost 22, and sending BEGIN and COMMIT on their own
+//! four.
 
 use std::collections::{BTreeMap, HashMap};
 
 use rblfleet_proto::v1::{ActionRecord, HostReport, HostSummary, HourRollup, SendingDomain};
 
 use super::reports::day_of;
-use super::{Conn, Pg, db, in_transaction, to_i64, to_u64};
+use super::{Conn, Pg, db, to_i64, to_u64};
 use crate::store::acks::BatchReads;
 use crate::store::commit::Turn;
 use crate::store::encoding::{decode, encode};
@@ -84,9 +87,17 @@ impl Pg {
         let pairs = std::sync::Arc::new(pairs.to_vec());
         let run = |incoming: std::sync::Arc<Vec<Incoming>>, turn: Option<Turn>| {
             let pairs = pairs.clone();
-            self.call(
-                move |client| async move { in_transaction(&client, apply(&client, &incoming, &pairs, turn)).await },
-            )
+            self.call(move |client| async move {
+                let applied = apply(&client, &incoming, &pairs, turn).await;
+                if applied.is_err() {
+                    // Harmless when the COMMIT already rolled back (a
+                    // warning, "no transaction in progress").
+                    if let Err(rollback) = client.batch_execute("ROLLBACK").await {
+                        tracing::warn!(%rollback, "ROLLBACK failed");
+                    }
+                }
+                applied
+            })
         };
         let (outcomes, domains_changed, reads) = match run(incoming.clone(), turn) {
             // Retention (here or in another controller) dropped a partition
@@ -108,8 +119,10 @@ impl Pg {
     }
 }
 
-/// The batch's transaction body: returns the outcomes, whether the
-/// watched domains may have changed, and the acks' reads.
+/// The batch's transaction, BEGIN to COMMIT in two round trips: returns
+/// the outcomes, whether the watched domains may have changed, and the
+/// acks' reads. On an error the transaction may still be open: the caller
+/// rolls back.
 async fn apply(
     client: &Conn,
     batch: &[Incoming],
@@ -120,10 +133,13 @@ async fn apply(
     let lock = client.prepared(sql::LOCK_HOSTS).await.map_err(db("locking hosts"))?;
     let locked = async { client.execute(&lock, &[&HOST_LOCK, &hosts]).await.map_err(db("locking hosts")) };
     let read = read_state(client, batch, &hosts, pairs);
-    let locked_and_read = tokio::try_join!(locked, read);
+    // BEGIN, the locks and the reads in one round trip (sent in this order
+    // on the first poll, and run by the server in order).
+    let begin = async { client.batch_execute("BEGIN").await.map_err(db("BEGIN")) };
+    let locked_and_read = tokio::try_join!(begin, locked, read);
     // The locks are held (or the batch failed): the next batch may begin.
     drop(turn);
-    let (_, mut state) = locked_and_read?;
+    let (_, _, mut state) = locked_and_read?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut written = Written::default();
     let mut domains_changed = false;
@@ -134,7 +150,7 @@ async fn apply(
         }
         outcomes.push(outcome);
     }
-    write::write(client, batch, &state, &written).await?;
+    write::write_and_commit(client, batch, &state, &written).await?;
     Ok((outcomes, domains_changed, state.reads))
 }
 

@@ -1,5 +1,5 @@
 //! The writes of a report batch: one multi-row statement per table, all
-//! sent at once.
+//! sent at once, and the COMMIT right behind them.
 
 use rblfleet_proto::v1::{HostSummary, HourRollup, SendingDomain};
 
@@ -9,16 +9,18 @@ use super::{Incoming, MISSING_PARTITION, State, Written, sql};
 use crate::store::StoreError;
 use crate::store::encoding::encode;
 
-/// Writes what the batch changed: one multi-row statement per table, all
-/// sent at once.
-pub(super) async fn write(
+/// Writes what the batch changed, one multi-row statement per table, and
+/// commits, all in one round trip. A statement that fails aborts the
+/// transaction, and PostgreSQL answers the COMMIT behind it by rolling back:
+/// the statement's error is returned and nothing of the batch is stored.
+pub(super) async fn write_and_commit(
     client: &Conn,
     batch: &[Incoming],
     state: &State,
     written: &Written,
 ) -> Result<(), StoreError> {
     if written.reports.is_empty() {
-        return Ok(());
+        return client.batch_execute("COMMIT").await.map_err(db("COMMIT"));
     }
     let (write_reports, write_hosts, write_ips, write_rollups, write_domains, write_sending) = tokio::try_join!(
         client.prepared(sql::WRITE_REPORTS),
@@ -125,12 +127,15 @@ pub(super) async fn write(
             .await
             .map_err(db("storing sender domains"))
     };
+    let commit = async { client.batch_execute("COMMIT").await.map_err(db("COMMIT")) };
     // Not try_join!: it polls in rotating order, so with every answer in
-    // one read it could return a later statement's "aborted" first.
-    let (reports, hosts, host_ips, rollups, host_domains, sending) =
-        tokio::join!(reports, hosts, host_ips, rollups, host_domains, sending);
+    // one read it could return a later statement's "aborted" first. (Both
+    // poll in the order written the first time, which sends the statements
+    // in that order.)
+    let (reports, hosts, host_ips, rollups, host_domains, sending, committed) =
+        tokio::join!(reports, hosts, host_ips, rollups, host_domains, sending, commit);
     for written in [reports, hosts, host_ips, rollups, host_domains, sending] {
         written?;
     }
-    Ok(())
+    committed
 }
