@@ -22,7 +22,7 @@ use rblfleet_proto::action::{ActionError, ActionKey};
 use rblfleet_proto::v1::{ActionRecord, ContainRequest, ContainmentAction, SourceKind};
 use serde::Deserialize;
 
-pub use record::{pending, take_results};
+pub use record::{pending, pending_of, take_results};
 
 use crate::store::{Store, StoreError};
 

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::cases::receivers::{self, Change, ReceiverPolicy, Refusals};
 use crate::cases::{self, NewListing};
 use crate::catalog::{Catalog, Delist, ListKind};
-use crate::store::{Store, StoreError, Task};
+use crate::store::{ReceiverStates, Store, StoreError, Task};
 
 pub fn delist_route(delist: &Delist) -> DelistRoute {
     DelistRoute {
@@ -100,18 +100,32 @@ pub fn sending_ips(report: &HostReport) -> Vec<String> {
         .collect()
 }
 
+/// The (IP, receiver) pairs whose states [`report_stored`] needs for
+/// `report`: the ingest batch reads them with the report
+/// (`Store::ingest_report`).
+pub fn receiver_pairs(catalog: &Catalog, report: &HostReport) -> Vec<(String, String)> {
+    let receivers: HashSet<&str> = catalog.receivers().iter().map(|r| r.id.as_str()).collect();
+    Known::pairs(report, &receivers, &sending_ips(report))
+}
+
 /// Applies a freshly stored report to receiver-side listings (its roll-up
-/// was written with the report itself).
+/// was written with the report itself). `read` holds the states of
+/// [`receiver_pairs`] when the caller has them already; without, they are
+/// read here.
 pub fn report_stored(
     store: &Store,
     catalog: &Catalog,
     report: &HostReport,
     now_ms: i64,
     policy: &ReceiverPolicy,
+    read: Option<ReceiverStates>,
 ) -> Result<(), StoreError> {
     let receivers: HashSet<&str> = catalog.receivers().iter().map(|r| r.id.as_str()).collect();
     let sending = sending_ips(report);
-    let mut known = Known::read(store, report, &receivers, &sending)?;
+    let mut known = match read {
+        Some(states) => Known(states),
+        None => Known(store.receiver_states(&Known::pairs(report, &receivers, &sending))?),
+    };
     let mut seen: HashSet<(String, String)> = HashSet::new();
     for e in report.blocklist.iter().filter(|e| is_ip_listing(e) && receivers.contains(e.provider.as_str())) {
         let ips = if e.ip.is_empty() { sending.clone() } else { vec![e.ip.clone()] };
@@ -170,12 +184,7 @@ impl Known {
     /// Every pair `report_stored` may look at: the refusals' and the
     /// receivers' IPs (or the host's sending IPs when they name none), and
     /// the sending IPs with every receiver for the quiet-time fallback.
-    fn read(
-        store: &Store,
-        report: &HostReport,
-        receivers: &HashSet<&str>,
-        sending: &[String],
-    ) -> Result<Known, StoreError> {
+    fn pairs(report: &HostReport, receivers: &HashSet<&str>, sending: &[String]) -> Vec<(String, String)> {
         let mut pairs: HashSet<(String, String)> = HashSet::new();
         let mut add = |ip: &str, provider: &str| {
             let ips = if ip.is_empty() { sending.to_vec() } else { vec![ip.to_string()] };
@@ -192,8 +201,9 @@ impl Known {
                 add("", provider);
             }
         }
-        let pairs: Vec<(String, String)> = pairs.into_iter().collect();
-        Ok(Known(store.receiver_states(&pairs)?))
+        let mut pairs: Vec<(String, String)> = pairs.into_iter().collect();
+        pairs.sort();
+        pairs
     }
 
     fn get(&self, ip: &str, provider: &str) -> Option<ReceiverState> {

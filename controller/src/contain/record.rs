@@ -227,8 +227,14 @@ pub fn take_results(store: &Store, report: &HostReport, now: i64) -> Result<(), 
 /// The signed actions to send `host` with its ack: every planned or
 /// approved one that has not expired. Expired ones are settled here.
 pub fn pending(store: &Store, host: &str, now: i64) -> Result<Vec<SignedAction>, StoreError> {
+    pending_of(store, store.actions(Some(host))?, now)
+}
+
+/// [`pending`] of the host's action records as the caller read them
+/// (the ingest batch reads them with the report, `store::AckReads`).
+pub fn pending_of(store: &Store, records: Vec<ActionRecord>, now: i64) -> Result<Vec<SignedAction>, StoreError> {
     let mut out = Vec::new();
-    for mut record in store.actions(Some(host))? {
+    for mut record in records {
         if !matches!(record.state.as_str(), "planned" | "approved") {
             continue;
         }

@@ -11,7 +11,7 @@ pub mod pipeline;
 pub mod stats;
 pub mod validate;
 
-pub use pipeline::{IngestError, Ingested, Pipeline};
+pub use pipeline::{Accepted, IngestError, Ingested, Pipeline};
 pub use stats::{IngestStats, Refusal};
 pub use validate::{Invalid, Limits, validate};
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use rblfleet_proto::v1::HostReport;
+use rblfleet_proto::v1::{ActionRecord, HostReport, SignedAction};
 
 use super::stats::Refusal;
 use super::validate::{Invalid, Limits, validate};
@@ -12,7 +12,7 @@ use crate::cases::receivers::ReceiverPolicy;
 use crate::cases::work;
 use crate::catalog::Catalog;
 use crate::dnsbl::engine::Engine;
-use crate::store::{Applied, Store, StoreError};
+use crate::store::{AckReads, Applied, Store, StoreError};
 
 /// What a report goes through once its sender is known.
 #[derive(Debug)]
@@ -32,6 +32,15 @@ pub enum Ingested {
     Stored,
     /// A resend of a stored report: acknowledged again, nothing changed.
     Duplicate,
+}
+
+/// A taken report and what its ack carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    pub ingested: Ingested,
+    /// The signed containment actions waiting for the host (see
+    /// [`Pipeline::actions_for`]).
+    pub actions: Vec<SignedAction>,
 }
 
 /// Why a report was refused; nothing of it was stored. The store's error is
@@ -71,8 +80,16 @@ impl Pipeline {
     /// The signed containment actions waiting for `host` (sent with every
     /// ack until the agent reports their result). A store error sends none
     /// this time; they go with the next ack.
-    pub fn actions_for(&self, host: &str, now: i64) -> Vec<rblfleet_proto::v1::SignedAction> {
-        crate::contain::pending(&self.store, host, now).unwrap_or_else(|error| {
+    ///
+    /// `read` are the host's records as the report's batch read them; a
+    /// report that carried action results changed them since, and they are
+    /// read afresh.
+    pub fn actions_for(&self, report: &HostReport, read: Option<Vec<ActionRecord>>, now: i64) -> Vec<SignedAction> {
+        let pending = match read.filter(|_| report.action_results.is_empty()) {
+            Some(records) => crate::contain::pending_of(&self.store, records, now),
+            None => crate::contain::pending(&self.store, &report.host_id, now),
+        };
+        pending.unwrap_or_else(|error| {
             tracing::error!(%error, "could not read the host's pending actions");
             Vec::new()
         })
@@ -81,12 +98,15 @@ impl Pipeline {
     /// Validates `report`, stores it, applies its evidence to cases and asks
     /// the engine to recheck the IPs receivers refused. Once the report is
     /// stored it is acknowledged: a failure after that is logged, not returned.
-    pub async fn ingest(&self, report: &HostReport, now: i64) -> Result<Ingested, IngestError> {
+    /// The store reads what this needs, and the ack's actions, with the
+    /// report's batch (`Store::ingest_report`).
+    pub async fn ingest(&self, report: &HostReport, now: i64) -> Result<Accepted, IngestError> {
         if let Err(invalid) = validate(report, now, &self.limits) {
             tracing::warn!(%invalid, "malformed report refused");
             return Err(IngestError::Invalid(invalid));
         }
-        let applied = self.store.apply_report(report, now).await.map_err(|e| match e {
+        let pairs = work::receiver_pairs(&self.catalog, report);
+        let (applied, reads) = self.store.ingest_report(report, now, pairs).await.map_err(|e| match e {
             StoreError::SeqBackwards { .. } | StoreError::StaleEpoch { .. } => {
                 tracing::warn!(error = %e, "report out of sequence refused");
                 IngestError::OutOfSequence(e)
@@ -105,14 +125,17 @@ impl Pipeline {
             }
             other => IngestError::Storage(other),
         })?;
-        match applied {
+        let AckReads { receivers, actions } = reads;
+        let ingested = match applied {
             Applied::Stored(summary) => {
                 if summary.reports_stored == 1 {
                     tracing::info!("first report from a new host");
                 }
                 // Receiver-side listings follow the bounces. The report is
                 // already stored: a failure here is logged, not returned.
-                if let Err(error) = work::report_stored(&self.store, &self.catalog, report, now, &self.receivers) {
+                if let Err(error) =
+                    work::report_stored(&self.store, &self.catalog, report, now, &self.receivers, receivers)
+                {
                     tracing::error!(%error, "could not apply the report's receiver evidence");
                 }
                 // Results of containment actions go to their records and cases.
@@ -143,12 +166,13 @@ impl Pipeline {
                         engine.recheck_domain(&e.domain);
                     }
                 }
-                Ok(Ingested::Stored)
+                Ingested::Stored
             }
             Applied::Duplicate(_) => {
                 tracing::debug!("duplicate report acknowledged again");
-                Ok(Ingested::Duplicate)
+                Ingested::Duplicate
             }
-        }
+        };
+        Ok(Accepted { ingested, actions: self.actions_for(report, actions, now) })
     }
 }

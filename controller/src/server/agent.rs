@@ -107,11 +107,10 @@ impl AgentApi {
         span.record("seq", report.seq);
 
         let now = crate::clock::now_ms();
-        let duplicate = match self.pipeline.ingest(&report, now).await {
-            Ok(ingested) => ingested == Ingested::Duplicate,
+        let (duplicate, actions) = match self.pipeline.ingest(&report, now).await {
+            Ok(accepted) => (accepted.ingested == Ingested::Duplicate, accepted.actions),
             Err(error) => return Err(refuse(error.refusal(), self.status(error))),
         };
-        let actions = self.pipeline.actions_for(&report.host_id, now);
         Ok(Response::new(ReportAck { epoch: report.epoch, seq: report.seq, duplicate, stored_at_ms: now, actions }))
     }
 

@@ -29,11 +29,21 @@ impl Sled {
 
     /// Every action record (of `host_id` when given), newest first.
     pub fn actions(&self, host_id: Option<&str>) -> Result<Vec<ActionRecord>, StoreError> {
+        self.actions_where(|host| host_id.is_none_or(|h| host == Some(h)))
+    }
+
+    /// The action records of several hosts (`hosts` sorted), newest first:
+    /// one scan for a whole ingest batch (see `acks`).
+    pub(super) fn actions_of(&self, hosts: &[String]) -> Result<Vec<ActionRecord>, StoreError> {
+        self.actions_where(|host| host.is_some_and(|host| hosts.binary_search_by(|h| h.as_str().cmp(host)).is_ok()))
+    }
+
+    fn actions_where(&self, wanted: impl Fn(Option<&str>) -> bool) -> Result<Vec<ActionRecord>, StoreError> {
         let mut out = Vec::new();
         for item in self.actions.iter() {
             let (key, value) = item?;
             let record: ActionRecord = decode(&key, &value)?;
-            if host_id.is_none_or(|h| record.action.as_ref().is_some_and(|a| a.host_id == h)) {
+            if wanted(record.action.as_ref().map(|a| a.host_id.as_str())) {
                 out.push(record);
             }
         }

@@ -1,4 +1,4 @@
-//! Group commit: one writer thread stores queued reports and flushes once
+//! Group commit: a writer thread stores queued reports and flushes once
 //! for the whole batch.
 //!
 //! A flush (fsync) costs far more than the transaction it makes durable;
@@ -8,15 +8,22 @@
 //! acknowledged report is still on disk after a crash. A full queue is the
 //! controller's signal that it is over capacity: the report is refused at
 //! once (the agent keeps it and retries) instead of waiting ever longer.
+//!
+//! sled has one writer. PostgreSQL has [`PG_WRITERS`]: while one batch's
+//! COMMIT waits for its WAL flush, the next batch is gathered and runs on
+//! another connection (see `Turn` for how one host's reports stay in order).
 
-use std::sync::Arc;
+mod sled_batch;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use rblfleet_proto::v1::HostReport;
 use tokio::sync::oneshot;
 
+use super::acks::{self, AckReads, Acked};
 use super::{Applied, Backend, Store, StoreError};
 
 /// Largest number of reports one flush covers.
@@ -33,8 +40,15 @@ const LINGER_UNTIL: usize = 32;
 struct Job {
     report: HostReport,
     now_ms: i64,
-    done: oneshot::Sender<Result<Applied, StoreError>>,
+    /// The receiver states to read for it (see `acks`).
+    pairs: Vec<(String, String)>,
+    done: oneshot::Sender<Acked>,
 }
+
+/// PostgreSQL transactions in flight at once. Two keep the database busy
+/// while a COMMIT waits for its flush; more would only queue on the same
+/// WAL flush and hold more connections.
+pub(super) const PG_WRITERS: usize = 2;
 
 /// The sending side of the writer's queue. When the last `Store` clone
 /// holding it is dropped, the writer finishes its batch and stops, and the
@@ -49,16 +63,16 @@ pub(super) struct CommitQueue {
     jobs: Option<SyncSender<Job>>,
     capacity: usize,
     stats: Arc<CommitCounters>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    writers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for CommitQueue {
     fn drop(&mut self) {
         drop(self.jobs.take());
-        if let Some(writer) = self.writer.take()
-            && writer.join().is_err()
-        {
-            tracing::error!("the store writer thread panicked");
+        for writer in self.writers.drain(..) {
+            if writer.join().is_err() {
+                tracing::error!("a store writer thread panicked");
+            }
         }
     }
 }
@@ -69,11 +83,20 @@ impl CommitQueue {
     pub(super) fn start(store: Backend, capacity: usize) -> Result<CommitQueue, std::io::Error> {
         let (jobs, queue) = mpsc::sync_channel(capacity);
         let stats = Arc::new(CommitCounters::default());
-        let counters = stats.clone();
-        let writer = std::thread::Builder::new()
-            .name("rblfleet-store-writer".into())
-            .spawn(move || write_batches(&store, &queue, &counters))?;
-        Ok(CommitQueue { jobs: Some(jobs), capacity, stats, writer: Some(writer) })
+        let count = match store {
+            Backend::Sled(_) => 1,
+            Backend::Postgres(_) => PG_WRITERS,
+        };
+        let shared = Arc::new(Shared { queue: Mutex::new(queue), turn: TurnState::default() });
+        let mut writers = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (store, shared, counters) = (store.clone(), shared.clone(), stats.clone());
+            let writer = std::thread::Builder::new()
+                .name("rblfleet-store-writer".into())
+                .spawn(move || write_batches(&store, &shared, &counters))?;
+            writers.push(writer);
+        }
+        Ok(CommitQueue { jobs: Some(jobs), capacity, stats, writers })
     }
 }
 
@@ -90,7 +113,7 @@ pub struct CommitStats {
 }
 
 #[derive(Debug, Default)]
-struct CommitCounters {
+pub(super) struct CommitCounters {
     batches: AtomicU64,
     reports: AtomicU64,
     apply_micros: AtomicU64,
@@ -115,6 +138,18 @@ impl Store {
     /// acknowledge a `Stored` or `Duplicate` result as soon as it has it.
     /// `StoreError::Overloaded` means the queue is full and nothing was done.
     pub async fn apply_report(&self, report: &HostReport, now_ms: i64) -> Result<Applied, StoreError> {
+        Ok(self.ingest_report(report, now_ms, Vec::new()).await?.0)
+    }
+
+    /// [`Store::apply_report`], and what the report's ack needs besides:
+    /// the receiver states of `pairs` and the host's actions, read inside
+    /// the report's batch (see `acks`).
+    pub async fn ingest_report(
+        &self,
+        report: &HostReport,
+        now_ms: i64,
+        pairs: Vec<(String, String)>,
+    ) -> Result<(Applied, AckReads), StoreError> {
         let Some(jobs) = self.commit.jobs.as_ref() else {
             return Err(writer_gone("this store handle has no writer"));
         };
@@ -122,7 +157,7 @@ impl Store {
         // Refused before anything is written: a disk below the reserve.
         self.check_space()?;
         let (done, outcome) = oneshot::channel();
-        let job = Job { report: report.clone(), now_ms, done };
+        let job = Job { report: report.clone(), now_ms, pairs, done };
         match jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded { pending: capacity }),
@@ -134,7 +169,7 @@ impl Store {
 
 /// The error each report of an undone batch gets: a full disk stays a full
 /// disk; anything else is a storage error naming the cause.
-fn batch_failed(error: &StoreError, message: &str) -> StoreError {
+pub(super) fn batch_failed(error: &StoreError, message: &str) -> StoreError {
     match error {
         StoreError::DiskFull { path, free, reserve } => {
             StoreError::DiskFull { path: path.clone(), free: *free, reserve: *reserve }
@@ -149,33 +184,67 @@ fn writer_gone(what: &str) -> StoreError {
     StoreError::Io(sled::Error::ReportableBug(what.into()))
 }
 
-/// The writer: waits for a report, takes every other one already queued (up
-/// to `MAX_BATCH`), stores them in one transaction, flushes once, answers.
-fn write_batches(store: &Backend, queue: &Receiver<Job>, counters: &CommitCounters) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        // Linger briefly for more: at a few thousand reports/s a flush costs
-        // as much as several transactions, so fuller batches leave the writer
-        // idle more of the time. A lone report waits at most `LINGER`.
-        let deadline = Instant::now() + LINGER;
-        while batch.len() < MAX_BATCH {
-            let job = match queue.try_recv() {
-                Ok(job) => job,
-                Err(_) if batch.len() >= LINGER_UNTIL => break,
-                Err(_) => match queue.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                    Ok(job) => job,
-                    Err(_) => break,
-                },
-            };
-            batch.push(job);
+/// What the writers share: the queue, and whose turn it is to take from it.
+struct Shared {
+    queue: Mutex<Receiver<Job>>,
+    turn: TurnState,
+}
+
+/// Whether a writer holds the turn.
+#[derive(Default)]
+struct TurnState {
+    taken: Mutex<bool>,
+    free: Condvar,
+}
+
+/// The right to gather the next batch and start its transaction. A writer
+/// keeps it until its batch holds the per-host locks (PostgreSQL gives it
+/// back from inside the transaction, see `pg::ingest`), so the next
+/// batch's transaction begins only then: a later report of the same host
+/// waits for the earlier one's COMMIT, and reports are stored in the order
+/// they were queued. Dropping it hands it on.
+pub(crate) struct Turn(Arc<Shared>);
+
+impl Turn {
+    fn take(shared: &Arc<Shared>) -> Turn {
+        let mut taken = shared.turn.taken.lock().unwrap_or_else(|p| p.into_inner());
+        while *taken {
+            taken = shared.turn.free.wait(taken).unwrap_or_else(|p| p.into_inner());
         }
+        *taken = true;
+        Turn(shared.clone())
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        *self.0.turn.taken.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.turn.free.notify_one();
+    }
+}
+
+/// A writer: in its turn, waits for a report, takes every other one
+/// already queued (up to `MAX_BATCH`), stores them in one transaction,
+/// flushes once, answers.
+fn write_batches(store: &Backend, shared: &Arc<Shared>, counters: &CommitCounters) {
+    loop {
+        let turn = Turn::take(shared);
+        let Some(batch) = gather(&shared.queue.lock().unwrap_or_else(|p| p.into_inner())) else { return };
         let reports: Vec<(&HostReport, i64)> = batch.iter().map(|job| (&job.report, job.now_ms)).collect();
+        let asked: Vec<&[(String, String)]> = batch.iter().map(|job| job.pairs.as_slice()).collect();
         let outcomes = match store {
-            Backend::Sled(sled) => commit_sled(sled, &reports, counters),
+            Backend::Sled(sled) => {
+                drop(turn);
+                sled_batch::commit(sled, &reports, &asked, counters)
+            }
             Backend::Postgres(pg) => {
                 let applying = Instant::now();
-                let outcomes = match pg.apply_batch(&reports) {
-                    Ok(outcomes) => outcomes,
+                let pairs = acks::all_pairs(&asked);
+                let outcomes = match pg.apply_batch(&reports, &pairs, Some(turn)) {
+                    Ok((outcomes, reads)) => {
+                        let hosts: Vec<&str> = reports.iter().map(|(r, _)| r.host_id.as_str()).collect();
+                        acks::split(&hosts, &asked, outcomes, Some(&reads))
+                    }
                     Err(error) => {
                         let message = error.to_string();
                         reports.iter().map(|_| Err(batch_failed(&error, &message))).collect()
@@ -185,7 +254,7 @@ fn write_batches(store: &Backend, queue: &Receiver<Job>, counters: &CommitCounte
                 outcomes
             }
         };
-        drop(reports);
+        drop((reports, asked));
         counters.batches.fetch_add(1, Ordering::Relaxed);
         counters.reports.fetch_add(batch.len() as u64, Ordering::Relaxed);
         for (job, outcome) in batch.into_iter().zip(outcomes) {
@@ -196,45 +265,30 @@ fn write_batches(store: &Backend, queue: &Receiver<Job>, counters: &CommitCounte
     }
 }
 
-fn micros(since: Instant) -> u64 {
+/// The next batch: waits for a report, then lingers briefly for more. At a
+/// few thousand reports/s a flush costs as much as several transactions,
+/// so fuller batches leave the writer idle more of the time. A lone report
+/// waits at most `LINGER`. `None` when the queue has closed.
+fn gather(queue: &Receiver<Job>) -> Option<Vec<Job>> {
+    let mut batch = vec![queue.recv().ok()?];
+    let deadline = Instant::now() + LINGER;
+    while batch.len() < MAX_BATCH {
+        let job = match queue.try_recv() {
+            Ok(job) => job,
+            Err(_) if batch.len() >= LINGER_UNTIL => break,
+            Err(_) => match queue.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        batch.push(job);
+    }
+    Some(batch)
+}
+
+pub(super) fn micros(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// One batch on sled: one transaction, then one flush, in the writer's turn.
-fn commit_sled(
-    store: &super::Sled,
-    reports: &[(&HostReport, i64)],
-    counters: &CommitCounters,
-) -> Vec<Result<Applied, StoreError>> {
-    let turn = store.write_turn();
-    let applying = Instant::now();
-    let mut outcomes: Vec<Result<Applied, StoreError>> = match store.apply_batch_unflushed(reports) {
-        Ok(outcomes) => outcomes,
-        // The batch was undone: every report in it gets the error (and is resent).
-        Err(error) => {
-            let message = error.to_string();
-            reports.iter().map(|_| Err(batch_failed(&error, &message))).collect()
-        }
-    };
-    // Duplicates too: after a failed flush a report may be visible but not
-    // durable, and its resend must not be acknowledged before it is.
-    counters.apply_micros.fetch_add(micros(applying), Ordering::Relaxed);
-    let answered_any = outcomes.iter().any(Result::is_ok);
-    let flushing = Instant::now();
-    let flushed = if answered_any { store.db.flush().map(|_| ()) } else { Ok(()) };
-    counters.flush_micros.fetch_add(micros(flushing), Ordering::Relaxed);
-    if let Err(error) = flushed {
-        // Nothing in this batch may be acknowledged: its durability is unknown.
-        // The error kind survives, so a full disk (ENOSPC) reads as `DiskFull`.
-        let message = error.to_string();
-        let kind = match &error {
-            sled::Error::Io(e) => e.kind(),
-            _ => std::io::ErrorKind::Other,
-        };
-        for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
-            *outcome = Err(StoreError::from(sled::Error::Io(std::io::Error::new(kind, message.clone()))));
-        }
-    }
-    drop(turn);
-    outcomes
-}
+#[cfg(test)]
+mod tests;

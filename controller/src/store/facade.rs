@@ -268,7 +268,7 @@ impl Store {
                 let _turn = s.write_turn();
                 s.apply_batch_unflushed(batch)
             }
-            Backend::Postgres(p) => p.apply_batch(batch),
+            Backend::Postgres(p) => p.apply_batch(batch, &[], None).map(|(outcomes, _)| outcomes),
         }
     }
 }

@@ -45,6 +45,7 @@
 //!   starved, the facade can grow `async` twins method by method without
 //!   changing the backends.
 
+mod acks;
 mod actions;
 #[cfg(test)]
 pub(crate) mod backends;
@@ -71,6 +72,7 @@ mod verify;
 
 use std::path::{Path, PathBuf};
 
+pub use acks::AckReads;
 pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, TreeCount, inspect_backup};
 pub use commit::CommitStats;
 pub use domains::WatchedDomain;

@@ -184,7 +184,7 @@ async fn a_listing_opened_on_a_misread_bounce_is_withdrawn_on_restart() {
         };
         report.blocklist = vec![refusal("t-online", misread), refusal("microsoft", listing)];
         let policy = ReceiverPolicy::default();
-        work::report_stored(&store, &catalog, &report, last, &policy).unwrap();
+        work::report_stored(&store, &catalog, &report, last, &policy, None).unwrap();
         assert_ne!(store.receiver_state(ip, "microsoft").unwrap().unwrap().listed_since_ms, 0);
         assert!(store.receiver_state(ip, "t-online").unwrap().is_none(), "the controller's classifier disagrees");
 

@@ -18,6 +18,14 @@ pub(super) const READ_ROLLUPS: &str = "SELECT host_id, hour_ms, record FROM roll
 pub(super) const READ_SENDING: &str = "SELECT domain, host_id, messages, first_seen_ms, last_seen_ms FROM sending
   WHERE (domain, host_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))";
 
+/// The receiver states the batch's reports asked for (see `store::acks`).
+pub(super) const READ_RECEIVERS: &str = "SELECT ip, provider, record FROM receivers
+  WHERE (ip, provider) IN (SELECT * FROM unnest($1::text[], $2::text[]))";
+
+/// The actions of the batch's hosts, newest first, as `Pg::actions` orders them.
+pub(super) const READ_ACTIONS: &str = "SELECT id, record FROM actions WHERE host_id = ANY($1)
+  ORDER BY created_ms DESC, id";
+
 pub(super) const WRITE_REPORTS: &str =
     "INSERT INTO reports (host_id, epoch, seq, day, period_end_ms, received_ms, record)
      SELECT h, e, s, DATE '1970-01-01' + d, p, r, b
