@@ -311,10 +311,11 @@ fn trace(state: &HostState, at: i64, start_ms: i64, listed_ms: Option<i64>, want
         .map(|r| {
             let c = r.recent();
             format!(
-                "{}:{}a/{}d ({:.0}/h {:.1}%)",
+                "{}:{}a/{}d/{}b ({:.0}/h {:.1}%)",
                 r.provider,
                 c.attempts,
                 c.deferred,
+                c.bounced,
                 r.messages.level,
                 r.deferral.level * 100.0
             )

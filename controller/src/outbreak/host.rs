@@ -323,6 +323,17 @@ impl HostState {
                 .filter(|_| reputation::bulk_carrier(&self.sources, w, at_ms).is_none()),
         );
         fired.extend(reputation::sustained(&self.receivers, &self.sources, at_ms));
+        // A surge nobody carries that its receiver defers and bounces: one
+        // receiver is enough, the first that says so.
+        let top = || {
+            self.sources
+                .iter()
+                .filter(|s| at_ms - s.last_seen_ms < signal::CALM_MS)
+                .map(|s| s.recent().messages)
+                .max()
+                .unwrap_or(0)
+        };
+        fired.extend(self.receivers.iter().find_map(|r| receiver::refusal::refused(r, b.bounce.level, top)));
         let labels = || {
             self.labels
                 .iter()

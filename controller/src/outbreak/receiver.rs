@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::signal::{Fired, Signal, grade};
 use super::stat::{Counts, Stat, Window, clamp32};
 
+pub mod refusal;
 pub mod sustained;
 
 use sustained::Halves;

@@ -66,6 +66,18 @@ pub enum Signal {
         usual: f32,
         usual_per_hour: f32,
     },
+    /// One big receiver got a surge that no source of the host carries and
+    /// both deferred and bounced well above usual (host only; see
+    /// [`super::receiver::refusal`]).
+    Refused {
+        provider: String,
+        per_hour: f32,
+        usual_per_hour: f32,
+        deferral: f32,
+        usual_deferral: f32,
+        bounce: f32,
+        usual_bounce: f32,
+    },
 }
 
 impl Signal {
@@ -142,6 +154,18 @@ impl Signal {
                     reputation_per_half.round() as u32,
                     percent(*usual),
                     thousands(usual_per_hour.round() as u32)
+                )
+            }
+            Signal::Refused { provider, per_hour, usual_per_hour, deferral, usual_deferral, bounce, usual_bounce } => {
+                format!(
+                    "{} got {} mails/h from this host (usual {}/h) from many senders, none standing out, and refused them: deferred {} (usual {}), bounced {} (usual {}) (a forward or relay of spam?)",
+                    provider_name(provider),
+                    thousands(per_hour.round() as u32),
+                    thousands(usual_per_hour.round() as u32),
+                    percent(*deferral),
+                    percent(*usual_deferral),
+                    percent(*bounce),
+                    percent(*usual_bounce)
                 )
             }
         }

@@ -387,4 +387,5 @@ fn a_surge_to_a_receiver_lets_a_smaller_rise_in_its_deferrals_count() {
 
 mod bulk;
 mod peaks;
+mod refusal;
 mod sustained;

@@ -22,11 +22,18 @@ pub(super) struct Minute {
 /// about 1%, and a 4.7.28 a day), then `extra(minute)` on top for
 /// `minutes`. Returns the events after the week.
 pub(super) fn run(minutes: i64, extra: impl Fn(i64) -> Minute) -> Vec<Event> {
+    run_bounced(minutes, |m| (extra(m), 0))
+}
+
+/// [`run`], with `extra` also giving the Gmail mail's hard bounces of the
+/// minute (counted in its attempts).
+pub(super) fn run_bounced(minutes: i64, extra: impl Fn(i64) -> (Minute, u64)) -> Vec<Event> {
     let mut state = HostState::new("web01.example");
     let week = 7 * 1440;
     let mut events = Vec::new();
     for m in 1..=week + minutes {
-        let x = if m > week { extra(m - week) } else { Minute { sources: Vec::new(), gmail: (0, 0), rep: 0 } };
+        let (x, bounced) =
+            if m > week { extra(m - week) } else { (Minute { sources: Vec::new(), gmail: (0, 0), rep: 0 }, 0) };
         let normal = normal(m);
         let own: u64 = normal.iter().map(|s| s.messages).sum();
         let own_deferred = u64::from(m % 180 == 0 && own > 0);
@@ -35,8 +42,9 @@ pub(super) fn run(minutes: i64, extra: impl Fn(i64) -> Minute) -> Vec<Event> {
         let mut r = report(T0 + m * MIN, sources, 5, 0);
         r.receivers = vec![ReceiverStats {
             provider: "google".into(),
-            sent: own + x.gmail.0 - own_deferred - x.gmail.1,
+            sent: own + x.gmail.0 - own_deferred - x.gmail.1 - bounced,
             deferred: own_deferred + x.gmail.1,
+            bounced,
             ..ReceiverStats::default()
         }];
         let rep = x.rep + u64::from(m % 1440 == 700);
