@@ -34,6 +34,7 @@
 mod cases;
 #[cfg(any(test, feature = "test-support"))]
 pub mod cluster;
+mod held;
 pub(super) mod import;
 mod ingest;
 pub(super) mod lead;

@@ -43,6 +43,7 @@ use tokio::sync::{oneshot, watch};
 use tokio_postgres::{Client, NoTls};
 
 use super::db;
+use super::held::LockThread;
 use crate::store::StoreError;
 
 /// First key of the serving lock (ingest's host locks use 1).
@@ -80,21 +81,8 @@ impl Share {
 pub struct ServingLock {
     database: String,
     lost: watch::Receiver<Option<String>>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for ServingLock {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the serving-lock thread panicked");
-        }
-    }
+    /// Dropped last: closes the connection, which releases the lock.
+    _holder: LockThread,
 }
 
 impl ServingLock {
@@ -115,7 +103,7 @@ impl ServingLock {
             .name("rblfleet-pg-lock".into())
             .spawn(move || hold(config, name, share, taken, stopped, lost_tx))
             .map_err(|e| StoreError::Postgres(format!("cannot start the serving-lock thread: {e}")))?;
-        let lock = ServingLock { database, lost, stop: Some(stop), thread: Some(thread) };
+        let lock = ServingLock { database, lost, _holder: LockThread::new(stop, thread, "serving-lock") };
         // On a refusal the thread has ended; dropping `lock` joins it.
         outcome
             .recv()

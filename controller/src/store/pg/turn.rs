@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_postgres::NoTls;
 
+use super::held::LockThread;
 use super::lead::LEAD_LOCK;
 use super::{Pg, db};
 use crate::store::StoreError;
@@ -26,21 +27,7 @@ use crate::store::StoreError;
 /// A held turn; dropping it releases the lock and closes its connection.
 #[derive(Debug)]
 pub(crate) struct Turn {
-    release: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        if let Some(release) = self.release.take() {
-            let _ = release.send(());
-        }
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("a start-up work lock thread panicked");
-        }
-    }
+    _holder: LockThread,
 }
 
 impl Pg {
@@ -55,7 +42,7 @@ impl Pg {
             .name(format!("rblfleet-{what}"))
             .spawn(move || hold(config, key, what, wait, taken, released))
             .map_err(|e| StoreError::Postgres(format!("cannot start the {what} lock thread: {e}")))?;
-        let turn = Turn { release: Some(release), thread: Some(thread) };
+        let turn = Turn { _holder: LockThread::new(release, thread, "start-up turn lock") };
         let answer =
             || outcome.recv().unwrap_or_else(|_| Err(StoreError::Postgres(format!("the {what} lock thread stopped"))));
         // As `Pg::call`: on a multi-thread runtime's worker, let its other
