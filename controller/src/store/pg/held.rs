@@ -1,8 +1,13 @@
 //! A lock held by a thread of its own, on a connection of its own (the
 //! serving lock, start-up turns): the thread lives exactly as long as the
 //! lock, so the lock cannot outlive its holder by being forgotten in a pool.
+//! Such threads (and the store's own) run a runtime of their own.
+
+use std::sync::mpsc::SyncSender;
 
 use tokio::sync::oneshot;
+
+use crate::store::StoreError;
 
 /// The holding thread and how to tell it to let go. Dropping this tells
 /// it and waits for it to end (its connection closed, the lock released).
@@ -33,6 +38,18 @@ impl Drop for LockThread {
             && thread.join().is_err()
         {
             tracing::error!("the {} thread panicked", self.what);
+        }
+    }
+}
+
+/// A current-thread runtime for a thread that owns connections, or `None`
+/// after telling `answer` why there is none (the caller is waiting on it).
+pub(super) fn thread_runtime(answer: &SyncSender<Result<(), StoreError>>) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => Some(runtime),
+        Err(e) => {
+            let _ = answer.send(Err(StoreError::Postgres(format!("cannot start a runtime: {e}"))));
+            None
         }
     }
 }

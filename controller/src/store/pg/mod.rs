@@ -325,13 +325,7 @@ fn run(
     queue: mpsc::UnboundedReceiver<Job>,
     ready: std::sync::mpsc::SyncSender<Result<(), StoreError>>,
 ) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = ready.send(Err(StoreError::Postgres(format!("cannot start a runtime: {e}"))));
-            return;
-        }
-    };
+    let Some(runtime) = held::thread_runtime(&ready) else { return };
     runtime.block_on(async move {
         let mut clients = Vec::with_capacity(size);
         for _ in 0..size {

@@ -43,7 +43,7 @@ use tokio::sync::{oneshot, watch};
 use tokio_postgres::{Client, NoTls};
 
 use super::db;
-use super::held::LockThread;
+use super::held::{LockThread, thread_runtime};
 use crate::store::StoreError;
 
 /// First key of the serving lock (ingest's host locks use 1).
@@ -147,13 +147,7 @@ fn hold(
     mut stopped: oneshot::Receiver<()>,
     lost: watch::Sender<Option<String>>,
 ) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = taken.send(Err(StoreError::Postgres(format!("cannot start a runtime: {e}"))));
-            return;
-        }
-    };
+    let Some(runtime) = thread_runtime(&taken) else { return };
     runtime.block_on(async move {
         let client = match take_on(&config, &database, share).await {
             Ok(client) => client,

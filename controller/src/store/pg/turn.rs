@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_postgres::NoTls;
 
-use super::held::LockThread;
+use super::held::{LockThread, thread_runtime};
 use super::lead::LEAD_LOCK;
 use super::{Pg, db};
 use crate::store::StoreError;
@@ -66,13 +66,7 @@ fn hold(
     taken: std::sync::mpsc::SyncSender<Result<(), StoreError>>,
     released: oneshot::Receiver<()>,
 ) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = taken.send(Err(StoreError::Postgres(format!("cannot start a runtime: {e}"))));
-            return;
-        }
-    };
+    let Some(runtime) = thread_runtime(&taken) else { return };
     runtime.block_on(async move {
         let (client, connection) = match config.connect(NoTls).await {
             Ok(pair) => pair,
